@@ -1,0 +1,160 @@
+//! One error enum per area of the SDK. Messages are lowercase, without a final period, with
+//! user input in backticks.
+
+use thiserror::Error;
+
+/// A value that does not parse into one of p0's types.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeError {
+    /// The value is not valid for its type.
+    #[error("invalid {what} `{value}`: {why}")]
+    Invalid {
+        /// What was being parsed.
+        what: &'static str,
+        /// The offending input.
+        value: String,
+        /// Why it was refused.
+        why: &'static str,
+    },
+}
+
+/// Sealing or opening a secret failed. Deliberately vague about why an open failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The key could not be parsed.
+    #[error("invalid key: {0}")]
+    Key(String),
+    /// The sealed blob is of a version this build does not know.
+    #[error("unsupported sealed format version {0}")]
+    Version(u8),
+    /// The sealed blob is not well formed.
+    #[error("malformed sealed secret")]
+    Malformed,
+    /// Encryption failed.
+    #[error("sealing failed")]
+    Seal,
+    /// Decryption failed: wrong key or tampered data.
+    #[error("cannot open sealed secret: wrong key or tampered data")]
+    Open,
+}
+
+/// The escalation guard refused a plan.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// A permission on a system schema or catalog.
+    #[error("refused: `{0}` is a system schema")]
+    SystemSchema(String),
+    /// A database outside the configured ones.
+    #[error("refused: database `{0}` is not managed by this agent")]
+    ForeignDatabase(String),
+    /// A schema outside the configured ones.
+    #[error("refused: schema `{0}` is not in this agent's allowed schemas")]
+    ForeignSchema(String),
+    /// A privilege that does not apply to the kind of object.
+    #[error("refused: {0} does not apply to {1}")]
+    Mismatch(String, String),
+    /// A privilege that this agent never grants (e.g. CREATE).
+    #[error("refused: {0} is not grantable by this agent's policy")]
+    NotAllowed(String),
+    /// Membership of a role outside the allowlist.
+    #[error("refused: role `{0}` is not on this agent's allowlist")]
+    RoleNotAllowed(String),
+    /// The role holds attributes (SUPERUSER, ...) or administrative privileges.
+    #[error("refused: role `{0}` carries {1}")]
+    PrivilegedRole(String, String),
+    /// The agent's own service user was named.
+    #[error("refused: `{0}` is the agent's own service user")]
+    ServiceUser(String),
+    /// A role of that name exists and was not made by p0.
+    #[error("refused: role `{0}` exists and is not managed by p0")]
+    ExistingRole(String),
+    /// A function that runs with its owner's privileges.
+    #[error("refused: function `{0}` is SECURITY DEFINER")]
+    SecurityDefiner(String),
+    /// The referenced object does not exist.
+    #[error("refused: {0} does not exist")]
+    Missing(String),
+    /// An object name that can never be valid.
+    #[error("refused: invalid name `{0}`")]
+    BadName(String),
+    /// The plan grants nothing.
+    #[error("refused: the plan grants nothing")]
+    Empty,
+    /// The expiry is in the past or too far out.
+    #[error("refused: expiry {0}")]
+    Expiry(String),
+}
+
+/// Provisioning or revoking failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// The escalation guard refused the plan; nothing was created.
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    /// The user to revoke was not created by p0.
+    #[error("refused: `{0}` is not a user managed by p0")]
+    NotManaged(String),
+    /// The database could not be reached or refused a statement.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A value did not parse.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+}
+
+impl From<sqlx::Error> for ProvisionError {
+    fn from(e: sqlx::Error) -> Self {
+        // sqlx errors never carry bound parameters, and p0 never inlines a password into SQL
+        // text (only a SCRAM verifier), so the message is safe to show.
+        ProvisionError::Database(match &e {
+            sqlx::Error::Database(d) => match d.code() {
+                Some(code) => format!("{} (SQLSTATE {code})", d.message()),
+                None => d.message().to_string(),
+            },
+            other => other.to_string(),
+        })
+    }
+}
+
+/// Extracting the permissions a statement needs failed or was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// The SQL does not parse.
+    #[error("syntax error: {0}")]
+    Parse(String),
+    /// The statement needs ownership or superuser and is never approximated with grants.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The statement is valid but p0 does not know its privileges yet.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The live catalog could not be read.
+    #[error("catalog error: {0}")]
+    Catalog(String),
+}
+
+/// Verifying an ID token failed. The caller sees one generic message; the detail is logged.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The token is not acceptable (bad signature, audience, issuer, expiry, algorithm, nonce, ...).
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The issuer's keys could not be fetched.
+    #[error("cannot reach the identity issuer: {0}")]
+    Issuer(String),
+}
+
+/// The router could not decide. Callers treat this as deny.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// The rules are not valid.
+    #[error("invalid rules: {0}")]
+    Rules(String),
+}
