@@ -1,12 +1,13 @@
 //! Provision + revoke through `PostgresProvisioner`, next to the same DDL sent directly over one
 //! connection (the floor: what the database itself costs). Prints the ratio at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
 use criterion::Criterion;
 use p0_core::provision::PostgresProvisioner;
 use p0_core::{
-    Access, DatabaseProvisioner, GuardPolicy, ObjectRef, Password, Permission, PermissionSet, Privilege,
-    ProvisionPlan, RequestId, ResourceId,
+    Access, DatabaseProvisioner, GuardPolicy, ObjectRef, Password, Permission, PermissionSet,
+    Privilege, ProvisionPlan, RequestId, ResourceId,
 };
 use p0_testkit::PgServer;
 use sqlx::{Connection, Executor, PgConnection};
@@ -18,7 +19,10 @@ fn plan_set() -> PermissionSet {
         Permission::new(Privilege::Usage, ObjectRef::schema("public")),
         Permission::new(Privilege::Select, ObjectRef::table("public", "orders")),
         Permission::new(Privilege::Insert, ObjectRef::table("public", "orders")),
-        Permission::new(Privilege::Usage, ObjectRef::sequence("public", "orders_id_seq")),
+        Permission::new(
+            Privilege::Usage,
+            ObjectRef::sequence("public", "orders_id_seq"),
+        ),
     ]
     .into_iter()
     .collect()
@@ -43,15 +47,27 @@ async fn floor_once(conn: &mut PgConnection, i: u64) {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().sample_size(20).measurement_time(Duration::from_secs(10));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
     let pg = PgServer::start().expect("start PostgreSQL");
     pg.create_hardened_db("app").expect("create db");
-    pg.psql("app", "CREATE TABLE orders (id serial PRIMARY KEY, total int)").expect("schema");
+    pg.psql(
+        "app",
+        "CREATE TABLE orders (id serial PRIMARY KEY, total int)",
+    )
+    .expect("schema");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let p = rt
-        .block_on(PostgresProvisioner::connect(&pg.url("app"), GuardPolicy::for_database("app", "postgres")))
+        .block_on(PostgresProvisioner::connect(
+            &pg.url("app"),
+            GuardPolicy::for_database("app", "postgres"),
+        ))
         .expect("provisioner");
-    let mut conn = rt.block_on(PgConnection::connect(&pg.url("app"))).expect("connect");
+    let mut conn = rt
+        .block_on(PgConnection::connect(&pg.url("app")))
+        .expect("connect");
     let resource = ResourceId::new("pg/app").expect("resource");
 
     let mut totals = [(Duration::ZERO, 0u64); 2];
@@ -96,6 +112,9 @@ fn main() {
     let per = |(t, n): (Duration, u64)| t.as_secs_f64() * 1e3 / n.max(1) as f64;
     let (floor, ours) = (per(totals[0]), per(totals[1]));
     println!("\nprovision+revoke | floor (direct DDL) | p0 PostgresProvisioner | ratio");
-    println!("mean ms/iter     | {floor:>18.2} | {ours:>22.2} | {:.2}x", ours / floor);
+    println!(
+        "mean ms/iter     | {floor:>18.2} | {ours:>22.2} | {:.2}x",
+        ours / floor
+    );
     c.final_summary();
 }

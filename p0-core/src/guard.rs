@@ -49,13 +49,24 @@ impl GuardPolicy {
         for p in set.iter() {
             let obj = &p.object;
             if !p.privilege.applies_to(obj.kind) {
-                return Err(GuardError::Mismatch(p.privilege.to_string(), obj.to_string()));
+                return Err(GuardError::Mismatch(
+                    p.privilege.to_string(),
+                    obj.to_string(),
+                ));
             }
-            if p.columns.is_some() && !(obj.kind == ObjectKind::Table && p.privilege.allows_columns()) {
-                return Err(GuardError::Mismatch(format!("{} on columns", p.privilege), obj.to_string()));
+            if p.columns.is_some()
+                && !(obj.kind == ObjectKind::Table && p.privilege.allows_columns())
+            {
+                return Err(GuardError::Mismatch(
+                    format!("{} on columns", p.privilege),
+                    obj.to_string(),
+                ));
             }
             if p.columns.as_ref().is_some_and(|c| c.is_empty()) {
-                return Err(GuardError::Mismatch(format!("{} on no columns", p.privilege), obj.to_string()));
+                return Err(GuardError::Mismatch(
+                    format!("{} on no columns", p.privilege),
+                    obj.to_string(),
+                ));
             }
             if p.privilege == Privilege::Create && !self.allow_create {
                 return Err(GuardError::NotAllowed(format!("CREATE on {obj}")));
@@ -69,7 +80,10 @@ impl GuardPolicy {
                     continue;
                 }
                 ObjectKind::Schema => &obj.name,
-                _ => obj.schema.as_deref().ok_or_else(|| GuardError::BadName(format!("{obj} without a schema")))?,
+                _ => obj
+                    .schema
+                    .as_deref()
+                    .ok_or_else(|| GuardError::BadName(format!("{obj} without a schema")))?,
             };
             self.check_schema(schema)?;
             if obj.name == self.service_user {
@@ -96,7 +110,9 @@ impl GuardPolicy {
             return Err(GuardError::SystemSchema(schema.into()));
         }
         match &self.schemas {
-            Some(allowed) if !allowed.iter().any(|s| s == schema) => Err(GuardError::ForeignSchema(schema.into())),
+            Some(allowed) if !allowed.iter().any(|s| s == schema) => {
+                Err(GuardError::ForeignSchema(schema.into()))
+            }
             _ => Ok(()),
         }
     }
@@ -115,12 +131,18 @@ impl GuardPolicy {
 
 impl GuardPolicy {
     /// Refuses an expiry in the past or further out than [`GuardPolicy::MAX_LIFETIME`].
-    pub fn check_expiry(&self, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), GuardError> {
+    pub fn check_expiry(
+        &self,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), GuardError> {
         if expires_at <= now {
             return Err(GuardError::Expiry(format!("`{expires_at}` is in the past")));
         }
         if expires_at - now > Self::MAX_LIFETIME {
-            return Err(GuardError::Expiry(format!("`{expires_at}` is more than 24 hours away")));
+            return Err(GuardError::Expiry(format!(
+                "`{expires_at}` is more than 24 hours away"
+            )));
         }
         Ok(())
     }
@@ -132,11 +154,18 @@ impl GuardPolicy {
 /// PostgreSQL's and MySQL's system schemas (and PostgreSQL's reserved `pg_` prefix).
 pub fn is_system_schema(schema: &str) -> bool {
     let s = schema.to_ascii_lowercase();
-    s.starts_with("pg_") || matches!(s.as_str(), "information_schema" | "mysql" | "performance_schema" | "sys")
+    s.starts_with("pg_")
+        || matches!(
+            s.as_str(),
+            "information_schema" | "mysql" | "performance_schema" | "sys"
+        )
 }
 
 fn is_system_database(db: &str) -> bool {
-    matches!(db.to_ascii_lowercase().as_str(), "template0" | "template1" | "mysql" | "information_schema" | "performance_schema" | "sys")
+    matches!(
+        db.to_ascii_lowercase().as_str(),
+        "template0" | "template1" | "mysql" | "information_schema" | "performance_schema" | "sys"
+    )
 }
 
 #[cfg(test)]
@@ -156,8 +185,14 @@ mod tests {
     fn refuses_what_it_must() {
         let g = policy();
         let cases = [
-            one(Privilege::Select, ObjectRef::table("pg_catalog", "pg_authid")),
-            one(Privilege::Select, ObjectRef::table("information_schema", "tables")),
+            one(
+                Privilege::Select,
+                ObjectRef::table("pg_catalog", "pg_authid"),
+            ),
+            one(
+                Privilege::Select,
+                ObjectRef::table("information_schema", "tables"),
+            ),
             one(Privilege::Connect, ObjectRef::database("other")),
             one(Privilege::Connect, ObjectRef::database("template1")),
             one(Privilege::Create, ObjectRef::schema("public")),
@@ -174,11 +209,20 @@ mod tests {
     #[test]
     fn allows_ordinary_reads() {
         let mut s = one(Privilege::Select, ObjectRef::table("public", "film"));
-        s.insert(Permission::new(Privilege::Connect, ObjectRef::database("app")));
-        s.insert(Permission::new(Privilege::Usage, ObjectRef::schema("public")));
+        s.insert(Permission::new(
+            Privilege::Connect,
+            ObjectRef::database("app"),
+        ));
+        s.insert(Permission::new(
+            Privilege::Usage,
+            ObjectRef::schema("public"),
+        ));
         policy().check_permissions(&s).unwrap();
         let mut limited = policy();
         limited.schemas = Some(vec!["sales".into()]);
-        assert!(matches!(limited.check_permissions(&s), Err(GuardError::ForeignSchema(_))));
+        assert!(matches!(
+            limited.check_permissions(&s),
+            Err(GuardError::ForeignSchema(_))
+        ));
     }
 }

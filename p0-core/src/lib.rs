@@ -12,7 +12,9 @@ pub mod sql;
 pub mod types;
 pub mod verify;
 
-pub use error::{ExtractError, GuardError, ProvisionError, RouteError, SealError, TypeError, VerifyError};
+pub use error::{
+    ExtractError, GuardError, ProvisionError, RouteError, SealError, TypeError, VerifyError,
+};
 pub use extract::PermissionExtractor;
 pub use guard::GuardPolicy;
 pub use provision::{Access, Credentials, DatabaseProvisioner, PostgresProvisioner, ProvisionPlan};

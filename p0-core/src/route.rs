@@ -45,5 +45,10 @@ pub enum Decision {
 /// decide returns [`Decision::Deny`] (fail closed).
 pub trait Router: Send + Sync {
     /// Routes one request whose permissions have been extracted.
-    fn route(&self, request: &AccessRequest, permissions: &PermissionSet, groups: &[String]) -> Decision;
+    fn route(
+        &self,
+        request: &AccessRequest,
+        permissions: &PermissionSet,
+        groups: &[String],
+    ) -> Decision;
 }

@@ -9,7 +9,9 @@ use crate::error::SealError;
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
@@ -39,19 +41,27 @@ pub struct KeyPair {
 impl KeyPair {
     /// Generates a 2048-bit RSA key pair from the OS CSPRNG.
     pub fn generate() -> Result<Self, SealError> {
-        let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| SealError::Key(e.to_string()))?;
-        let private_pem = private.to_pkcs8_pem(LineEnding::LF).map_err(|e| SealError::Key(e.to_string()))?;
+        let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+            .map_err(|e| SealError::Key(e.to_string()))?;
+        let private_pem = private
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| SealError::Key(e.to_string()))?;
         let public_pem = private
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| SealError::Key(e.to_string()))?;
-        Ok(Self { private_pem: SecretBytes::new(private_pem.as_bytes().to_vec()), public_pem })
+        Ok(Self {
+            private_pem: SecretBytes::new(private_pem.as_bytes().to_vec()),
+            public_pem,
+        })
     }
 }
 
 fn parse_public(key: &[u8]) -> Result<RsaPublicKey, SealError> {
     let parsed = match std::str::from_utf8(key) {
-        Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => RsaPublicKey::from_public_key_pem(pem.trim()),
+        Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => {
+            RsaPublicKey::from_public_key_pem(pem.trim())
+        }
         _ => RsaPublicKey::from_public_key_der(key),
     };
     parsed.map_err(|e| SealError::Key(e.to_string()))
@@ -59,7 +69,9 @@ fn parse_public(key: &[u8]) -> Result<RsaPublicKey, SealError> {
 
 fn parse_private(key: &[u8]) -> Result<RsaPrivateKey, SealError> {
     let parsed = match std::str::from_utf8(key) {
-        Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => RsaPrivateKey::from_pkcs8_pem(pem.trim()),
+        Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => {
+            RsaPrivateKey::from_pkcs8_pem(pem.trim())
+        }
         _ => RsaPrivateKey::from_pkcs8_der(key),
     };
     parsed.map_err(|e| SealError::Key(e.to_string()))
@@ -67,7 +79,9 @@ fn parse_private(key: &[u8]) -> Result<RsaPrivateKey, SealError> {
 
 /// `base64url(SHA-256(SPKI DER))` of a public key: the value the ID token's nonce commits to.
 pub fn key_fingerprint(public_key: &[u8]) -> Result<String, SealError> {
-    let der = parse_public(public_key)?.to_public_key_der().map_err(|e| SealError::Key(e.to_string()))?;
+    let der = parse_public(public_key)?
+        .to_public_key_der()
+        .map_err(|e| SealError::Key(e.to_string()))?;
     Ok(URL_SAFE_NO_PAD.encode(Sha256::digest(der.as_bytes())))
 }
 
@@ -84,7 +98,9 @@ impl Sealer for RsaOaepSealer {
     }
 
     fn open(&self, private_key: &SecretBytes, sealed: &str) -> Result<SecretBytes, SealError> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed.trim()).map_err(|_| SealError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed.trim())
+            .map_err(|_| SealError::Malformed)?;
         let (&version, ct) = raw.split_first().ok_or(SealError::Malformed)?;
         if version != V1 {
             return Err(SealError::Version(version));
@@ -92,7 +108,9 @@ impl Sealer for RsaOaepSealer {
         let key = parse_private(private_key.expose_secret())?;
         // RUSTSEC-2023-0071 (Marvin): decryption timing. It runs once per grant on the
         // requester's own machine, not as an oracle an attacker can query; see deny.toml.
-        let pt = key.decrypt(Oaep::new::<Sha256>(), ct).map_err(|_| SealError::Open)?;
+        let pt = key
+            .decrypt(Oaep::new::<Sha256>(), ct)
+            .map_err(|_| SealError::Open)?;
         Ok(SecretBytes::new(pt))
     }
 }
@@ -106,12 +124,28 @@ mod tests {
     fn round_trip_pem_and_der() {
         let kp = KeyPair::generate().unwrap();
         let s = RsaOaepSealer;
-        let sealed = s.seal(kp.public_pem.as_bytes(), b"s3cret-password").unwrap();
-        assert_eq!(s.open(&kp.private_pem, &sealed).unwrap().expose_secret(), b"s3cret-password");
-        let der = RsaPublicKey::from_public_key_pem(&kp.public_pem).unwrap().to_public_key_der().unwrap();
+        let sealed = s
+            .seal(kp.public_pem.as_bytes(), b"s3cret-password")
+            .unwrap();
+        assert_eq!(
+            s.open(&kp.private_pem, &sealed).unwrap().expose_secret(),
+            b"s3cret-password"
+        );
+        let der = RsaPublicKey::from_public_key_pem(&kp.public_pem)
+            .unwrap()
+            .to_public_key_der()
+            .unwrap();
         let sealed = s.seal(der.as_bytes(), b"x").unwrap();
-        let priv_der = parse_private(kp.private_pem.expose_secret()).unwrap().to_pkcs8_der().unwrap();
-        assert_eq!(s.open(&SecretBytes::new(priv_der.as_bytes().to_vec()), &sealed).unwrap().expose_secret(), b"x");
+        let priv_der = parse_private(kp.private_pem.expose_secret())
+            .unwrap()
+            .to_pkcs8_der()
+            .unwrap();
+        assert_eq!(
+            s.open(&SecretBytes::new(priv_der.as_bytes().to_vec()), &sealed)
+                .unwrap()
+                .expose_secret(),
+            b"x"
+        );
     }
 
     #[test]
@@ -119,7 +153,10 @@ mod tests {
         let a = KeyPair::generate().unwrap();
         let b = KeyPair::generate().unwrap();
         let sealed = RsaOaepSealer.seal(a.public_pem.as_bytes(), b"pw").unwrap();
-        assert!(matches!(RsaOaepSealer.open(&b.private_pem, &sealed), Err(SealError::Open)));
+        assert!(matches!(
+            RsaOaepSealer.open(&b.private_pem, &sealed),
+            Err(SealError::Open)
+        ));
     }
 
     #[test]
@@ -129,17 +166,35 @@ mod tests {
         let mut raw = URL_SAFE_NO_PAD.decode(&sealed).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;
-        assert!(matches!(RsaOaepSealer.open(&kp.private_pem, &URL_SAFE_NO_PAD.encode(&raw)), Err(SealError::Open)));
+        assert!(matches!(
+            RsaOaepSealer.open(&kp.private_pem, &URL_SAFE_NO_PAD.encode(&raw)),
+            Err(SealError::Open)
+        ));
         raw[0] = 9;
-        assert!(matches!(RsaOaepSealer.open(&kp.private_pem, &URL_SAFE_NO_PAD.encode(&raw)), Err(SealError::Version(9))));
-        assert!(matches!(RsaOaepSealer.open(&kp.private_pem, "!!!"), Err(SealError::Malformed)));
-        assert!(matches!(RsaOaepSealer.open(&kp.private_pem, ""), Err(SealError::Malformed)));
+        assert!(matches!(
+            RsaOaepSealer.open(&kp.private_pem, &URL_SAFE_NO_PAD.encode(&raw)),
+            Err(SealError::Version(9))
+        ));
+        assert!(matches!(
+            RsaOaepSealer.open(&kp.private_pem, "!!!"),
+            Err(SealError::Malformed)
+        ));
+        assert!(matches!(
+            RsaOaepSealer.open(&kp.private_pem, ""),
+            Err(SealError::Malformed)
+        ));
     }
 
     #[test]
     fn fingerprint_is_the_same_for_pem_and_der() {
         let kp = KeyPair::generate().unwrap();
-        let der = RsaPublicKey::from_public_key_pem(&kp.public_pem).unwrap().to_public_key_der().unwrap();
-        assert_eq!(key_fingerprint(kp.public_pem.as_bytes()).unwrap(), key_fingerprint(der.as_bytes()).unwrap());
+        let der = RsaPublicKey::from_public_key_pem(&kp.public_pem)
+            .unwrap()
+            .to_public_key_der()
+            .unwrap();
+        assert_eq!(
+            key_fingerprint(kp.public_pem.as_bytes()).unwrap(),
+            key_fingerprint(der.as_bytes()).unwrap()
+        );
     }
 }

@@ -11,7 +11,9 @@ pub mod pg {
     /// could be named) are refused.
     pub fn ident(name: &str) -> Result<String, GuardError> {
         if name.is_empty() || name.len() > 63 || name.contains('\0') {
-            return Err(GuardError::BadName(name.chars().filter(|c| !c.is_control()).collect()));
+            return Err(GuardError::BadName(
+                name.chars().filter(|c| !c.is_control()).collect(),
+            ));
         }
         Ok(format!("\"{}\"", name.replace('"', "\"\"")))
     }
@@ -39,8 +41,14 @@ pub mod mysql {
     /// Quotes an identifier with backticks, doubling every backtick. Names with a NUL byte,
     /// longer than 64 characters or ending in a space (which MySQL refuses or trims) are refused.
     pub fn ident(name: &str) -> Result<String, GuardError> {
-        if name.is_empty() || name.chars().count() > 64 || name.contains('\0') || name.ends_with(' ') {
-            return Err(GuardError::BadName(name.chars().filter(|c| !c.is_control()).collect()));
+        if name.is_empty()
+            || name.chars().count() > 64
+            || name.contains('\0')
+            || name.ends_with(' ')
+        {
+            return Err(GuardError::BadName(
+                name.chars().filter(|c| !c.is_control()).collect(),
+            ));
         }
         Ok(format!("`{}`", name.replace('`', "``")))
     }

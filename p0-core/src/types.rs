@@ -34,7 +34,11 @@ impl FromStr for Engine {
         match s.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" | "pg" => Ok(Engine::Postgres),
             "mysql" | "mariadb" => Ok(Engine::MySql),
-            _ => Err(TypeError::Invalid { what: "engine", value: s.into(), why: "expected `postgres` or `mysql`" }),
+            _ => Err(TypeError::Invalid {
+                what: "engine",
+                value: s.into(),
+                why: "expected `postgres` or `mysql`",
+            }),
         }
     }
 }
@@ -102,7 +106,10 @@ fn check_slug(s: &str, max: usize) -> Result<(), &'static str> {
     if s.is_empty() || s.len() > max {
         return Err("length out of range");
     }
-    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         return Err("only a-z, 0-9 and _ are allowed");
     }
     if !s.as_bytes()[0].is_ascii_lowercase() {
@@ -219,22 +226,46 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// A database.
     pub fn database(name: impl Into<String>) -> Self {
-        Self { kind: ObjectKind::Database, schema: None, name: name.into(), signature: None }
+        Self {
+            kind: ObjectKind::Database,
+            schema: None,
+            name: name.into(),
+            signature: None,
+        }
     }
     /// A schema.
     pub fn schema(name: impl Into<String>) -> Self {
-        Self { kind: ObjectKind::Schema, schema: None, name: name.into(), signature: None }
+        Self {
+            kind: ObjectKind::Schema,
+            schema: None,
+            name: name.into(),
+            signature: None,
+        }
     }
     /// A table (or view) in a schema.
     pub fn table(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { kind: ObjectKind::Table, schema: Some(schema.into()), name: name.into(), signature: None }
+        Self {
+            kind: ObjectKind::Table,
+            schema: Some(schema.into()),
+            name: name.into(),
+            signature: None,
+        }
     }
     /// A sequence in a schema.
     pub fn sequence(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { kind: ObjectKind::Sequence, schema: Some(schema.into()), name: name.into(), signature: None }
+        Self {
+            kind: ObjectKind::Sequence,
+            schema: Some(schema.into()),
+            name: name.into(),
+            signature: None,
+        }
     }
     /// A function in a schema with its argument types.
-    pub fn function(schema: impl Into<String>, name: impl Into<String>, signature: impl Into<String>) -> Self {
+    pub fn function(
+        schema: impl Into<String>,
+        name: impl Into<String>,
+        signature: impl Into<String>,
+    ) -> Self {
         Self {
             kind: ObjectKind::Function,
             schema: Some(schema.into()),
@@ -305,7 +336,10 @@ impl Privilege {
         match kind {
             Database => matches!(self, Connect | Temporary | Create),
             Schema => matches!(self, Usage | Create),
-            Table => matches!(self, Select | Insert | Update | Delete | Truncate | References | Trigger),
+            Table => matches!(
+                self,
+                Select | Insert | Update | Delete | Truncate | References | Trigger
+            ),
             Sequence => matches!(self, Usage | Select | Update),
             Function => matches!(self, Execute),
         }
@@ -313,16 +347,39 @@ impl Privilege {
 
     /// Whether this privilege may be restricted to columns.
     pub fn allows_columns(self) -> bool {
-        matches!(self, Privilege::Select | Privilege::Insert | Privilege::Update | Privilege::References)
+        matches!(
+            self,
+            Privilege::Select | Privilege::Insert | Privilege::Update | Privilege::References
+        )
     }
 }
 
 /// Role attributes and administrative privileges, refused by name so the error says why.
 const NEVER_GRANTED: &[&str] = &[
-    "SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS", "LOGIN", "INHERIT",
-    "SUPER", "FILE", "PROCESS", "SHUTDOWN", "RELOAD", "GRANT OPTION", "CREATE USER",
-    "REPLICATION SLAVE", "REPLICATION CLIENT", "ALL", "ALL PRIVILEGES", "PROXY", "SET USER",
-    "CONNECTION ADMIN", "READ_ONLY ADMIN", "BINLOG ADMIN", "SYSTEM_VARIABLES_ADMIN",
+    "SUPERUSER",
+    "CREATEROLE",
+    "CREATEDB",
+    "REPLICATION",
+    "BYPASSRLS",
+    "LOGIN",
+    "INHERIT",
+    "SUPER",
+    "FILE",
+    "PROCESS",
+    "SHUTDOWN",
+    "RELOAD",
+    "GRANT OPTION",
+    "CREATE USER",
+    "REPLICATION SLAVE",
+    "REPLICATION CLIENT",
+    "ALL",
+    "ALL PRIVILEGES",
+    "PROXY",
+    "SET USER",
+    "CONNECTION ADMIN",
+    "READ_ONLY ADMIN",
+    "BINLOG ADMIN",
+    "SYSTEM_VARIABLES_ADMIN",
 ];
 
 impl FromStr for Privilege {
@@ -349,7 +406,13 @@ impl FromStr for Privilege {
                     why: "role attributes and administrative privileges are never granted",
                 })
             }
-            _ => return Err(TypeError::Invalid { what: "privilege", value: s.into(), why: "unknown privilege" }),
+            _ => {
+                return Err(TypeError::Invalid {
+                    what: "privilege",
+                    value: s.into(),
+                    why: "unknown privilege",
+                })
+            }
         })
     }
 }
@@ -389,7 +452,11 @@ pub struct Permission {
 impl Permission {
     /// A privilege on a whole object.
     pub fn new(privilege: Privilege, object: ObjectRef) -> Self {
-        Self { privilege, object, columns: None }
+        Self {
+            privilege,
+            object,
+            columns: None,
+        }
     }
 }
 
@@ -425,7 +492,8 @@ impl PermissionSet {
             (Some(slot @ Some(_)), None) => *slot = None,
             (Some(Some(have)), Some(cols)) => have.extend(cols),
             (None, cols) => {
-                self.entries.insert(key, cols.map(|c| c.into_iter().collect()));
+                self.entries
+                    .insert(key, cols.map(|c| c.into_iter().collect()));
             }
         }
     }
@@ -442,7 +510,10 @@ impl PermissionSet {
         match self.entries.get(&(p.object.clone(), p.privilege)) {
             None => false,
             Some(None) => true,
-            Some(Some(have)) => p.columns.as_ref().is_some_and(|cols| cols.iter().all(|c| have.contains(c))),
+            Some(Some(have)) => p
+                .columns
+                .as_ref()
+                .is_some_and(|cols| cols.iter().all(|c| have.contains(c))),
         }
     }
 
@@ -453,11 +524,13 @@ impl PermissionSet {
 
     /// The permissions in a stable order: databases, schemas, then objects by name.
     pub fn iter(&self) -> impl Iterator<Item = Permission> + '_ {
-        self.entries.iter().map(|((object, privilege), cols)| Permission {
-            privilege: *privilege,
-            object: object.clone(),
-            columns: cols.as_ref().map(|c| c.iter().cloned().collect()),
-        })
+        self.entries
+            .iter()
+            .map(|((object, privilege), cols)| Permission {
+                privilege: *privilege,
+                object: object.clone(),
+                columns: cols.as_ref().map(|c| c.iter().cloned().collect()),
+            })
     }
 
     /// The number of (object, privilege) entries.
@@ -590,7 +663,15 @@ mod tests {
 
     #[test]
     fn role_attributes_cannot_be_parsed_as_privileges() {
-        for a in ["SUPERUSER", "createrole", "BYPASSRLS", "SUPER", "FILE", "GRANT OPTION", "ALL"] {
+        for a in [
+            "SUPERUSER",
+            "createrole",
+            "BYPASSRLS",
+            "SUPER",
+            "FILE",
+            "GRANT OPTION",
+            "ALL",
+        ] {
             let e = a.parse::<Privilege>().unwrap_err().to_string();
             assert!(e.contains("never granted"), "{a}: {e}");
         }
@@ -601,7 +682,10 @@ mod tests {
         let mut s = PermissionSet::new();
         s.insert(sel("a", Some(&["x"])));
         s.insert(sel("a", Some(&["y"])));
-        assert_eq!(s.iter().next().unwrap().columns, Some(vec!["x".into(), "y".into()]));
+        assert_eq!(
+            s.iter().next().unwrap().columns,
+            Some(vec!["x".into(), "y".into()])
+        );
         s.insert(sel("a", None));
         s.insert(sel("a", Some(&["z"])));
         assert_eq!(s.iter().next().unwrap().columns, None);

@@ -1,10 +1,11 @@
 //! The PostgreSQL provisioner against a real PostgreSQL 15.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{Duration as TimeDelta, Utc};
 use p0_core::provision::{AccountKind, PostgresProvisioner};
 use p0_core::{
-    Access, DatabaseProvisioner, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege, ProvisionError,
-    ProvisionPlan, RequestId, ResourceId, RoleName,
+    Access, DatabaseProvisioner, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege,
+    ProvisionError, ProvisionPlan, RequestId, ResourceId, RoleName,
 };
 use p0_testkit::{PgOptions, PgServer};
 use sqlx::postgres::PgConnectOptions;
@@ -28,7 +29,9 @@ fn setup(opts: PgOptions) -> PgServer {
 }
 
 async fn provisioner(pg: &PgServer, policy: GuardPolicy) -> PostgresProvisioner {
-    PostgresProvisioner::connect(&pg.url(DB), policy).await.unwrap()
+    PostgresProvisioner::connect(&pg.url(DB), policy)
+        .await
+        .unwrap()
 }
 
 fn policy() -> GuardPolicy {
@@ -67,7 +70,9 @@ async fn login(pg: &PgServer, user: &str, password: &str) -> Result<PgConnection
 }
 
 fn sqlstate(e: &sqlx::Error) -> Option<String> {
-    e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }
 
 /// Everything that a refused plan must leave untouched: roles, memberships, ACLs, comments.
@@ -87,14 +92,31 @@ fn snapshot(pg: &PgServer) -> String {
 async fn granted_select_works_and_other_tables_are_denied() {
     let pg = setup(PgOptions::default());
     let p = provisioner(&pg, policy()).await;
-    let creds = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::minutes(5))).await.unwrap();
+    let creds = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
     assert!(creds.password.expose_secret().len() >= 32);
-    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders").fetch_one(&mut conn).await.unwrap();
+    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(n, 2);
-    let e = sqlx::query("SELECT * FROM secrets").fetch_all(&mut conn).await.unwrap_err();
+    let e = sqlx::query("SELECT * FROM secrets")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e).as_deref(), Some("42501"), "{e}");
-    let e = sqlx::query("INSERT INTO orders (total) VALUES (3)").execute(&mut conn).await.unwrap_err();
+    let e = sqlx::query("INSERT INTO orders (total) VALUES (3)")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e).as_deref(), Some("42501"), "{e}");
     // A wrong password is refused: the server checks SCRAM for real.
     assert!(login(&pg, creds.username.as_str(), "wrong").await.is_err());
@@ -104,18 +126,42 @@ async fn granted_select_works_and_other_tables_are_denied() {
 async fn revoke_ends_sessions_removes_everything_and_is_idempotent() {
     let pg = setup(PgOptions::default());
     let p = provisioner(&pg, policy()).await;
-    let creds = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::minutes(5))).await.unwrap();
-    let mut open = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
+    let creds = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
+    let mut open = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
     sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
-    assert_eq!(p.list_managed().await.unwrap().len(), 2, "one user and one role");
+    assert_eq!(
+        p.list_managed().await.unwrap().len(),
+        2,
+        "one user and one role"
+    );
 
     let report = p.revoke(&creds.username).await.unwrap();
     assert!(report.user_dropped && report.role_dropped);
     assert_eq!(report.sessions_terminated, 1);
-    assert!(sqlx::query("SELECT 1").execute(&mut open).await.is_err(), "open session must be terminated");
-    assert!(login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.is_err());
+    assert!(
+        sqlx::query("SELECT 1").execute(&mut open).await.is_err(),
+        "open session must be terminated"
+    );
+    assert!(
+        login(&pg, creds.username.as_str(), creds.password.expose_secret())
+            .await
+            .is_err()
+    );
     assert!(p.list_managed().await.unwrap().is_empty());
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'").unwrap().trim(), "0");
+    assert_eq!(
+        pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'")
+            .unwrap()
+            .trim(),
+        "0"
+    );
 
     let again = p.revoke(&creds.username).await.unwrap();
     assert!(!again.user_dropped);
@@ -125,13 +171,30 @@ async fn revoke_ends_sessions_removes_everything_and_is_idempotent() {
 async fn shared_role_survives_until_its_last_member_is_revoked() {
     let pg = setup(PgOptions::default());
     let p = provisioner(&pg, policy()).await;
-    let a = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::minutes(5))).await.unwrap();
-    let b = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::minutes(5))).await.unwrap();
+    let a = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
+    let b = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
     assert_eq!(a.role, b.role);
     assert_ne!(a.username, b.username);
     assert!(!p.revoke(&a.username).await.unwrap().role_dropped);
-    let mut conn = login(&pg, b.username.as_str(), b.password.expose_secret()).await.unwrap();
-    sqlx::query("SELECT * FROM orders").fetch_all(&mut conn).await.unwrap();
+    let mut conn = login(&pg, b.username.as_str(), b.password.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("SELECT * FROM orders")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     assert!(p.revoke(&b.username).await.unwrap().role_dropped);
 }
@@ -140,10 +203,20 @@ async fn shared_role_survives_until_its_last_member_is_revoked() {
 async fn expired_user_cannot_log_in_without_any_revoke() {
     let pg = setup(PgOptions::default());
     let p = provisioner(&pg, policy()).await;
-    let creds = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::seconds(2))).await.unwrap();
-    login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
+    let creds = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::seconds(2),
+        ))
+        .await
+        .unwrap();
+    login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let e = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap_err();
+    let e = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
     // The sweeper removes it.
     let removed = p.sweep(Utc::now()).await.unwrap();
@@ -154,17 +227,34 @@ async fn expired_user_cannot_log_in_without_any_revoke() {
 #[tokio::test]
 async fn server_log_holds_no_password() {
     let pg = setup(PgOptions {
-        settings: vec![("log_statement".into(), "all".into()), ("log_connections".into(), "on".into())],
+        settings: vec![
+            ("log_statement".into(), "all".into()),
+            ("log_connections".into(), "on".into()),
+        ],
     });
     let p = provisioner(&pg, policy()).await;
-    let creds = p.provision(&plan(Access::Permissions(read_orders()), TimeDelta::minutes(5))).await.unwrap();
-    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
+    let creds = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
+    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
     sqlx::query("SELECT 1").execute(&mut conn).await.unwrap();
     p.revoke(&creds.username).await.unwrap();
     let log = pg.log().unwrap();
-    assert!(log.contains("CREATE ROLE"), "log_statement=all must log the DDL");
+    assert!(
+        log.contains("CREATE ROLE"),
+        "log_statement=all must log the DDL"
+    );
     assert!(log.contains("SCRAM-SHA-256$"), "only a verifier is sent");
-    assert!(!log.contains(creds.password.expose_secret()), "password found in the server log");
+    assert!(
+        !log.contains(creds.password.expose_secret()),
+        "password found in the server log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -186,7 +276,10 @@ async fn sixteen_concurrent_loops_on_one_table_are_clean() {
                         columns: Some(vec!["total".into()]),
                     });
                 }
-                match p.provision(&plan(Access::Permissions(set), TimeDelta::minutes(5))).await {
+                match p
+                    .provision(&plan(Access::Permissions(set), TimeDelta::minutes(5)))
+                    .await
+                {
                     Ok(c) => {
                         if let Err(e) = p.revoke(&c.username).await {
                             errors.push(e.to_string());
@@ -204,8 +297,18 @@ async fn sixteen_concurrent_loops_on_one_table_are_clean() {
     }
     assert!(errors.is_empty(), "{errors:?}");
     assert!(p.list_managed().await.unwrap().is_empty());
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'").unwrap().trim(), "0");
-    let acl = pg.psql(DB, "SELECT coalesce(relacl::text, '') FROM pg_class WHERE relname = 'orders'").unwrap();
+    assert_eq!(
+        pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+    let acl = pg
+        .psql(
+            DB,
+            "SELECT coalesce(relacl::text, '') FROM pg_class WHERE relname = 'orders'",
+        )
+        .unwrap();
     assert!(!acl.contains("p0"), "ACL entries left behind: {acl}");
 }
 
@@ -216,13 +319,32 @@ async fn role_requests_hand_out_only_safe_allowlisted_roles() {
     let mut pol = policy();
     pol.role_allowlist = vec![RoleName::new("analyst").unwrap()];
     let p = provisioner(&pg, pol).await;
-    let creds = p.provision(&plan(Access::Role(RoleName::new("analyst").unwrap()), TimeDelta::minutes(5))).await.unwrap();
-    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
-    sqlx::query("SELECT * FROM orders").fetch_all(&mut conn).await.unwrap();
+    let creds = p
+        .provision(&plan(
+            Access::Role(RoleName::new("analyst").unwrap()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
+    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("SELECT * FROM orders")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     let r = p.revoke(&creds.username).await.unwrap();
     assert!(!r.role_dropped, "an allowlisted role is never dropped");
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname = 'analyst'").unwrap().trim(), "1");
+    assert_eq!(
+        pg.psql(
+            DB,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'analyst'"
+        )
+        .unwrap()
+        .trim(),
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -232,14 +354,30 @@ async fn revoke_refuses_users_p0_did_not_create() {
     let p = provisioner(&pg, policy()).await;
     let e = p.revoke(&"p0_imposter".parse().unwrap()).await.unwrap_err();
     assert!(matches!(e, ProvisionError::NotManaged(_)), "{e}");
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM pg_roles WHERE rolname = 'p0_imposter'").unwrap().trim(), "1");
+    assert_eq!(
+        pg.psql(
+            DB,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'p0_imposter'"
+        )
+        .unwrap()
+        .trim(),
+        "1"
+    );
 }
 
 #[tokio::test]
 async fn hostile_names_stay_inside_their_quotes() {
     let pg = setup(PgOptions::default());
     let hostile = r#"we"ird'; DROP TABLE secrets; -- \ $$ $q$ ü"#;
-    pg.psql(DB, &format!("CREATE TABLE public.\"{}\" (\"c\"\"ol\" int); INSERT INTO public.\"{}\" VALUES (7)", hostile.replace('"', "\"\""), hostile.replace('"', "\"\""))).unwrap();
+    pg.psql(
+        DB,
+        &format!(
+            "CREATE TABLE public.\"{}\" (\"c\"\"ol\" int); INSERT INTO public.\"{}\" VALUES (7)",
+            hostile.replace('"', "\"\""),
+            hostile.replace('"', "\"\"")
+        ),
+    )
+    .unwrap();
     let p = provisioner(&pg, policy()).await;
     let mut set = read_orders();
     set.insert(Permission {
@@ -247,12 +385,23 @@ async fn hostile_names_stay_inside_their_quotes() {
         object: ObjectRef::table("public", hostile),
         columns: Some(vec!["c\"ol".into()]),
     });
-    let creds = p.provision(&plan(Access::Permissions(set), TimeDelta::minutes(5))).await.unwrap();
-    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret()).await.unwrap();
-    let q = format!("SELECT \"c\"\"ol\" FROM public.\"{}\"", hostile.replace('"', "\"\""));
+    let creds = p
+        .provision(&plan(Access::Permissions(set), TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
+    let q = format!(
+        "SELECT \"c\"\"ol\" FROM public.\"{}\"",
+        hostile.replace('"', "\"\"")
+    );
     let v: i32 = sqlx::query_scalar(&q).fetch_one(&mut conn).await.unwrap();
     assert_eq!(v, 7);
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM secrets").unwrap().trim(), "1");
+    assert_eq!(
+        pg.psql(DB, "SELECT count(*) FROM secrets").unwrap().trim(),
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -267,12 +416,19 @@ async fn guard_refuses_every_forbidden_case_and_creates_nothing() {
     // Someone pre-creates the role name p0 would use for this set, to capture the grants.
     let squat = p0_core::provision::role_name_for(&ResourceId::new("pg/app").unwrap(), &{
         let mut s = read_orders();
-        s.insert(Permission::new(Privilege::Delete, ObjectRef::table("public", "orders")));
+        s.insert(Permission::new(
+            Privilege::Delete,
+            ObjectRef::table("public", "orders"),
+        ));
         s
     });
-    pg.psql(DB, &format!("CREATE ROLE {squat} NOLOGIN")).unwrap();
+    pg.psql(DB, &format!("CREATE ROLE {squat} NOLOGIN"))
+        .unwrap();
     let mut pol = policy();
-    pol.role_allowlist = ["boss", "sneaky", "rls", "postgres"].iter().map(|r| RoleName::new(*r).unwrap()).collect();
+    pol.role_allowlist = ["boss", "sneaky", "rls", "postgres"]
+        .iter()
+        .map(|r| RoleName::new(*r).unwrap())
+        .collect();
     let p = provisioner(&pg, pol).await;
     let before = snapshot(&pg);
 
@@ -284,29 +440,159 @@ async fn guard_refuses_every_forbidden_case_and_creates_nothing() {
     let table = |schema: &str, name: &str| ObjectRef::table(schema, name);
     let role = |r: &str| Access::Role(RoleName::new(r).unwrap());
     let cases: Vec<(&str, Access, TimeDelta)> = vec![
-        ("system catalog", with(Permission::new(Privilege::Select, table("pg_catalog", "pg_authid"))), TimeDelta::minutes(5)),
-        ("information_schema", with(Permission::new(Privilege::Select, table("information_schema", "tables"))), TimeDelta::minutes(5)),
-        ("other database", with(Permission::new(Privilege::Connect, ObjectRef::database("postgres"))), TimeDelta::minutes(5)),
-        ("template database", with(Permission::new(Privilege::Connect, ObjectRef::database("template1"))), TimeDelta::minutes(5)),
-        ("CREATE on schema", with(Permission::new(Privilege::Create, ObjectRef::schema("public"))), TimeDelta::minutes(5)),
-        ("privilege on wrong kind", with(Permission::new(Privilege::Execute, table("public", "orders"))), TimeDelta::minutes(5)),
-        ("service user's role", role("postgres"), TimeDelta::minutes(5)),
-        ("role not on allowlist", role("plain"), TimeDelta::minutes(5)),
+        (
+            "system catalog",
+            with(Permission::new(
+                Privilege::Select,
+                table("pg_catalog", "pg_authid"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "information_schema",
+            with(Permission::new(
+                Privilege::Select,
+                table("information_schema", "tables"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "other database",
+            with(Permission::new(
+                Privilege::Connect,
+                ObjectRef::database("postgres"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "template database",
+            with(Permission::new(
+                Privilege::Connect,
+                ObjectRef::database("template1"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "CREATE on schema",
+            with(Permission::new(
+                Privilege::Create,
+                ObjectRef::schema("public"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "privilege on wrong kind",
+            with(Permission::new(
+                Privilege::Execute,
+                table("public", "orders"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "service user's role",
+            role("postgres"),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "role not on allowlist",
+            role("plain"),
+            TimeDelta::minutes(5),
+        ),
         ("SUPERUSER role", role("boss"), TimeDelta::minutes(5)),
         ("BYPASSRLS role", role("rls"), TimeDelta::minutes(5)),
-        ("role inheriting pg_execute_server_program", role("sneaky"), TimeDelta::minutes(5)),
-        ("SECURITY DEFINER function", with(Permission::new(Privilege::Execute, ObjectRef::function("public", "definer", ""))), TimeDelta::minutes(5)),
-        ("injection via table name", with(Permission::new(Privilege::Select, table("public", "orders\"; DROP TABLE secrets; --"))), TimeDelta::minutes(5)),
-        ("injection via dollar quotes", with(Permission::new(Privilege::Select, table("public", "$$; DROP TABLE secrets; $$"))), TimeDelta::minutes(5)),
-        ("injection via schema name", with(Permission::new(Privilege::Usage, ObjectRef::schema("public\\'; DROP TABLE secrets; --"))), TimeDelta::minutes(5)),
-        ("injection via function signature", with(Permission::new(Privilege::Execute, ObjectRef::function("public", "add", "int, int); DROP TABLE secrets; --"))), TimeDelta::minutes(5)),
-        ("injection via column name", with(Permission { privilege: Privilege::Update, object: table("public", "orders"), columns: Some(vec!["total\") ON secrets TO PUBLIC; --".into()]) }), TimeDelta::minutes(5)),
-        ("unicode lookalike table", with(Permission::new(Privilege::Select, table("public", "ordеrs"))), TimeDelta::minutes(5)),
-        ("name longer than 63 bytes", with(Permission::new(Privilege::Select, table("public", &"o".repeat(64)))), TimeDelta::minutes(5)),
-        ("squatted role name", with(Permission::new(Privilege::Delete, table("public", "orders"))), TimeDelta::minutes(5)),
-        ("expiry in the past", Access::Permissions(read_orders()), TimeDelta::minutes(-1)),
-        ("expiry too far out", Access::Permissions(read_orders()), TimeDelta::days(30)),
-        ("empty plan", Access::Permissions(PermissionSet::new()), TimeDelta::minutes(5)),
+        (
+            "role inheriting pg_execute_server_program",
+            role("sneaky"),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "SECURITY DEFINER function",
+            with(Permission::new(
+                Privilege::Execute,
+                ObjectRef::function("public", "definer", ""),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "injection via table name",
+            with(Permission::new(
+                Privilege::Select,
+                table("public", "orders\"; DROP TABLE secrets; --"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "injection via dollar quotes",
+            with(Permission::new(
+                Privilege::Select,
+                table("public", "$$; DROP TABLE secrets; $$"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "injection via schema name",
+            with(Permission::new(
+                Privilege::Usage,
+                ObjectRef::schema("public\\'; DROP TABLE secrets; --"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "injection via function signature",
+            with(Permission::new(
+                Privilege::Execute,
+                ObjectRef::function("public", "add", "int, int); DROP TABLE secrets; --"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "injection via column name",
+            with(Permission {
+                privilege: Privilege::Update,
+                object: table("public", "orders"),
+                columns: Some(vec!["total\") ON secrets TO PUBLIC; --".into()]),
+            }),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "unicode lookalike table",
+            with(Permission::new(
+                Privilege::Select,
+                table("public", "ordеrs"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "name longer than 63 bytes",
+            with(Permission::new(
+                Privilege::Select,
+                table("public", &"o".repeat(64)),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "squatted role name",
+            with(Permission::new(
+                Privilege::Delete,
+                table("public", "orders"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "expiry in the past",
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(-1),
+        ),
+        (
+            "expiry too far out",
+            Access::Permissions(read_orders()),
+            TimeDelta::days(30),
+        ),
+        (
+            "empty plan",
+            Access::Permissions(PermissionSet::new()),
+            TimeDelta::minutes(5),
+        ),
     ];
     assert!(cases.len() >= 12);
     for (name, access, ttl) in cases {
@@ -315,15 +601,25 @@ async fn guard_refuses_every_forbidden_case_and_creates_nothing() {
         assert!(!msg.is_empty() && !msg.contains('\n'), "{name}: {msg}");
         assert_eq!(snapshot(&pg), before, "{name} changed the database ({msg})");
     }
-    assert_eq!(pg.psql(DB, "SELECT count(*) FROM secrets").unwrap().trim(), "1");
-    assert!(p.list_managed().await.unwrap().iter().all(|a| a.kind != AccountKind::User));
+    assert_eq!(
+        pg.psql(DB, "SELECT count(*) FROM secrets").unwrap().trim(),
+        "1"
+    );
+    assert!(p
+        .list_managed()
+        .await
+        .unwrap()
+        .iter()
+        .all(|a| a.kind != AccountKind::User));
 }
 
 #[test]
 fn role_attributes_and_grant_option_cannot_reach_the_provisioner() {
     // The wire form of a plan cannot express them: the agent refuses at parse time.
     let superuser = r#"[{"privilege":"SUPERUSER","object":{"type":"database","name":"app"}}]"#;
-    let e = serde_json::from_str::<PermissionSet>(superuser).unwrap_err().to_string();
+    let e = serde_json::from_str::<PermissionSet>(superuser)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("never granted"), "{e}");
     let grant_option = r#"[{"privilege":"SELECT","object":{"type":"table","schema":"public","name":"t"},"grant_option":true}]"#;
     assert!(serde_json::from_str::<PermissionSet>(grant_option).is_err());

@@ -8,20 +8,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PG_BIN_DIRS: &[&str] = &["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"];
+const PG_BIN_DIRS: &[&str] = &[
+    "/usr/lib/postgresql/15/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/17/bin",
+];
 
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -62,7 +74,10 @@ impl PgServer {
         if as_postgres {
             run(Command::new("chmod").arg("777").arg(dir.path()))?;
         }
-        let password = format!("pw{:x}", std::process::id() as u64 * 7919 + u64::from(free_port()?));
+        let password = format!(
+            "pw{:x}",
+            std::process::id() as u64 * 7919 + u64::from(free_port()?)
+        );
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, &password)?;
         if as_postgres {
@@ -73,7 +88,16 @@ impl PgServer {
         initdb
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8", "--locale=C"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()));
         run(&mut initdb)?;
         let port = free_port()?;
@@ -85,9 +109,19 @@ impl PgServer {
             settings.push_str(&format!(" -c {k}={v}"));
         }
         let mut ctl = Self::cmd(as_postgres, &bin.join("pg_ctl"));
-        ctl.arg("-D").arg(&data).arg("-l").arg(dir.path().join("log")).args(["-w", "-t", "60", "-o", &settings, "start"]);
+        ctl.arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.path().join("log"))
+            .args(["-w", "-t", "60", "-o", &settings, "start"]);
         run(&mut ctl)?;
-        Ok(Self { dir, bin, port, password, as_postgres })
+        Ok(Self {
+            dir,
+            bin,
+            port,
+            password,
+            as_postgres,
+        })
     }
 
     fn cmd(as_postgres: bool, program: &Path) -> Command {
@@ -102,18 +136,35 @@ impl PgServer {
 
     /// A superuser URL for `database`.
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres:{}@127.0.0.1:{}/{database}", self.password, self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// A URL for another user.
     pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
-        format!("postgres://{user}:{password}@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     /// Runs SQL as the superuser through `psql` (stops at the first error).
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let out = Command::new("psql")
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-d")
@@ -132,7 +183,16 @@ impl PgServer {
     /// Runs a SQL file as the superuser.
     pub fn psql_file(&self, database: &str, file: &Path) -> Result<()> {
         let out = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+            ])
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-d")
@@ -143,7 +203,11 @@ impl PgServer {
             .stdin(Stdio::null())
             .output()?;
         if !out.status.success() {
-            bail!("psql -f {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "psql -f {} failed: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(())
     }
@@ -170,7 +234,9 @@ impl PgServer {
 impl Drop for PgServer {
     fn drop(&mut self) {
         let mut ctl = Self::cmd(self.as_postgres, &self.bin.join("pg_ctl"));
-        ctl.arg("-D").arg(self.dir.path().join("data")).args(["-m", "immediate", "stop"]);
+        ctl.arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"]);
         let _ = ctl.stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
@@ -197,7 +263,11 @@ impl MariaDbServer {
         let data = dir.path().join("data");
         run(Command::new("mariadb-install-db")
             .arg(format!("--datadir={}", data.display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"])
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--user=root",
+            ])
             .stdout(Stdio::null()))?;
         let port = free_port()?;
         let socket = dir.path().join("sock");
@@ -206,43 +276,75 @@ impl MariaDbServer {
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
-            .arg(format!("--general-log-file={}", dir.path().join("general.log").display()))
-            .arg(format!("--log-error={}", dir.path().join("error.log").display()))
-            .args(["--bind-address=127.0.0.1", "--general-log=1", "--event-scheduler=ON", "--user=root"])
-            .args(["--innodb-flush-log-at-trx-commit=0", "--skip-name-resolve", "--max-connections=300"])
+            .arg(format!(
+                "--general-log-file={}",
+                dir.path().join("general.log").display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                dir.path().join("error.log").display()
+            ))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--general-log=1",
+                "--event-scheduler=ON",
+                "--user=root",
+            ])
+            .args([
+                "--innodb-flush-log-at-trx-commit=0",
+                "--skip-name-resolve",
+                "--max-connections=300",
+            ])
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let password = format!("pw{:x}", std::process::id() as u64 * 104729 + u64::from(port));
-        let mut me = Self { dir, child, port, password };
+        let password = format!(
+            "pw{:x}",
+            std::process::id() as u64 * 104729 + u64::from(port)
+        );
+        let mut me = Self {
+            dir,
+            child,
+            port,
+            password,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ok = Command::new("mariadb")
+            let ready = Command::new("mariadb")
                 .arg(format!("--socket={}", socket.display()))
-                .args(["-uroot", "-e"])
-                .arg(format!(
-                    "ALTER USER root@localhost IDENTIFIED BY '{0}'; CREATE USER root@'127.0.0.1' IDENTIFIED BY '{0}'; \
-                     GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;",
-                    me.password
-                ))
+                .args(["-uroot", "-e", "SELECT 1"])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
-            if ok {
+            if ready {
                 break;
             }
             if Instant::now() > deadline || me.child.try_wait()?.is_some() {
-                bail!("MariaDB did not start: {}", std::fs::read_to_string(me.dir.path().join("error.log")).unwrap_or_default());
+                bail!(
+                    "MariaDB did not start: {}",
+                    std::fs::read_to_string(me.dir.path().join("error.log")).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        run(Command::new("mariadb")
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-uroot", "-e"])
+            .arg(format!(
+                "CREATE OR REPLACE USER root@'127.0.0.1' IDENTIFIED BY '{0}'; \
+                 GRANT ALL ON *.* TO root@'127.0.0.1' WITH GRANT OPTION; ALTER USER root@localhost IDENTIFIED BY '{0}';",
+                me.password
+            )))?;
         Ok(me)
     }
 
     /// A root URL for `database`.
     pub fn url(&self, database: &str) -> String {
-        format!("mysql://root:{}@127.0.0.1:{}/{database}", self.password, self.port)
+        format!(
+            "mysql://root:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// Runs SQL as root through the `mariadb` client.
@@ -262,7 +364,9 @@ impl MariaDbServer {
 
     /// The general query log so far.
     pub fn general_log(&self) -> Result<String> {
-        Ok(std::fs::read_to_string(self.dir.path().join("general.log"))?)
+        Ok(std::fs::read_to_string(
+            self.dir.path().join("general.log"),
+        )?)
     }
 }
 

@@ -146,7 +146,10 @@ pub(crate) struct Marker {
 
 impl Marker {
     pub(crate) fn render(&self) -> String {
-        format!("{MARKER}{}", serde_json::to_string(self).unwrap_or_default())
+        format!(
+            "{MARKER}{}",
+            serde_json::to_string(self).unwrap_or_default()
+        )
     }
 
     pub(crate) fn parse(text: &str) -> Option<Marker> {

@@ -15,7 +15,9 @@ pub fn username_for(requester: &str, request_id: &RequestId, max_len: usize) -> 
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
     let suffix = &hex::encode(Sha256::digest(request_id.as_str().as_bytes()))[..10];
-    let room = max_len.saturating_sub("p0_".len() + 1 + suffix.len()).max(1);
+    let room = max_len
+        .saturating_sub("p0_".len() + 1 + suffix.len())
+        .max(1);
     slug.truncate(room);
     let slug = slug.trim_matches('_');
     let slug = if slug.is_empty() { "user" } else { slug };
@@ -44,7 +46,12 @@ mod tests {
         let ua = username_for(long, &a, 32);
         assert!(ua.as_str().len() <= 32, "{ua}");
         assert_ne!(ua, username_for(long, &b, 32));
-        assert_eq!(username_for("x@y", &a, 63).as_str().len(), "p0_x_".len() + 10);
-        assert!(username_for("'\"; --", &a, 63).as_str().starts_with("p0_user_"));
+        assert_eq!(
+            username_for("x@y", &a, 63).as_str().len(),
+            "p0_x_".len() + 10
+        );
+        assert!(username_for("'\"; --", &a, 63)
+            .as_str()
+            .starts_with("p0_user_"));
     }
 }

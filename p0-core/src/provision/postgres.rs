@@ -1,8 +1,8 @@
 //! PostgreSQL provisioning.
 
 use super::{
-    role_name_for, username_for, Access, AccountKind, Credentials, DatabaseProvisioner, ManagedAccount, Marker,
-    ProvisionPlan, RevokeReport,
+    role_name_for, username_for, Access, AccountKind, Credentials, DatabaseProvisioner,
+    ManagedAccount, Marker, ProvisionPlan, RevokeReport,
 };
 use crate::error::{GuardError, ProvisionError};
 use crate::guard::{is_system_schema, GuardPolicy};
@@ -36,7 +36,9 @@ pub struct PostgresProvisioner {
 impl fmt::Debug for PostgresProvisioner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The pool's options hold the admin password: never show them.
-        f.debug_struct("PostgresProvisioner").field("database", &self.database).finish_non_exhaustive()
+        f.debug_struct("PostgresProvisioner")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,11 +58,18 @@ impl PostgresProvisioner {
 
     /// Uses an existing pool.
     pub async fn from_pool(pool: PgPool, policy: GuardPolicy) -> Result<Self, ProvisionError> {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&pool).await?;
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&pool)
+            .await?;
         policy.check_database(&database)?;
         // Advisory locks are per database already; the key only has to be p0's own.
         let lock_key = i64::from_be_bytes(*b"p0-lock\0");
-        Ok(Self { pool, database, policy, lock_key })
+        Ok(Self {
+            pool,
+            database,
+            policy,
+            lock_key,
+        })
     }
 
     /// The database this provisioner manages.
@@ -68,11 +77,20 @@ impl PostgresProvisioner {
         &self.database
     }
 
-    async fn begin_locked(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
+    async fn begin_locked(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
         let mut tx = self.pool.begin().await?;
         // Resolve nothing through a search_path someone else controls.
-        exec(&mut *tx, "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'").await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(self.lock_key).execute(&mut *tx).await?;
+        exec(
+            &mut tx,
+            "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
+        )
+        .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.lock_key)
+            .execute(&mut *tx)
+            .await?;
         Ok(tx)
     }
 
@@ -102,7 +120,9 @@ impl PostgresProvisioner {
                 role.clone()
             }
         };
-        let expires = plan.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let expires = plan
+            .expires_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let marker = Marker {
             kind: AccountKind::User,
             request: Some(plan.request_id.to_string()),
@@ -110,7 +130,7 @@ impl PostgresProvisioner {
             expires: Some(plan.expires_at),
         };
         let user = ident(username.as_str())?;
-        exec(&mut *tx, &format!(
+        exec(&mut tx, &format!(
             "CREATE ROLE {user} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS \
              PASSWORD {} VALID UNTIL {} IN ROLE {}; COMMENT ON ROLE {user} IS {}",
             literal(verifier)?,
@@ -122,14 +142,30 @@ impl PostgresProvisioner {
         Ok(role)
     }
 
-    async fn create_role(&self, tx: &mut PgConnection, role: &RoleName, set: &PermissionSet) -> Result<(), ProvisionError> {
+    async fn create_role(
+        &self,
+        tx: &mut PgConnection,
+        role: &RoleName,
+        set: &PermissionSet,
+    ) -> Result<(), ProvisionError> {
         let grantee = ident(role.as_str())?;
         let mut grants = Vec::with_capacity(set.len());
         for p in set.iter() {
-            grants.push(format!("GRANT {} TO {grantee}", self.render_target(tx, &p).await?));
+            grants.push(format!(
+                "GRANT {} TO {grantee}",
+                self.render_target(tx, &p).await?
+            ));
         }
-        let marker = Marker { kind: AccountKind::Role, request: None, role: None, expires: None };
-        let mut sql = format!("CREATE ROLE {grantee} NOLOGIN; COMMENT ON ROLE {grantee} IS {};", literal(&marker.render())?);
+        let marker = Marker {
+            kind: AccountKind::Role,
+            request: None,
+            role: None,
+            expires: None,
+        };
+        let mut sql = format!(
+            "CREATE ROLE {grantee} NOLOGIN; COMMENT ON ROLE {grantee} IS {};",
+            literal(&marker.render())?
+        );
         for g in grants {
             sql.push_str(&g);
             sql.push(';');
@@ -140,10 +176,20 @@ impl PostgresProvisioner {
 
     /// The live half of the guard: resolves one permission against the catalog and renders
     /// `<privilege> [(columns)] ON <kind> <name>`.
-    async fn render_target(&self, tx: &mut PgConnection, p: &Permission) -> Result<String, ProvisionError> {
+    async fn render_target(
+        &self,
+        tx: &mut PgConnection,
+        p: &Permission,
+    ) -> Result<String, ProvisionError> {
         let obj = &p.object;
         let cols = match &p.columns {
-            Some(cols) => format!(" ({})", cols.iter().map(|c| ident(c)).collect::<Result<Vec<_>, _>>()?.join(", ")),
+            Some(cols) => format!(
+                " ({})",
+                cols.iter()
+                    .map(|c| ident(c))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(", ")
+            ),
             None => String::new(),
         };
         let privilege = format!("{}{cols}", p.privilege);
@@ -155,10 +201,11 @@ impl PostgresProvisioner {
                 Ok(format!("{privilege} ON DATABASE {}", ident(&obj.name)?))
             }
             ObjectKind::Schema => {
-                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
-                    .bind(&obj.name)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let found: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                        .bind(&obj.name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 found.ok_or_else(|| GuardError::Missing(obj.to_string()))?;
                 Ok(format!("{privilege} ON SCHEMA {}", ident(&obj.name)?))
             }
@@ -175,12 +222,21 @@ impl PostgresProvisioner {
                 let relkind = relkind.ok_or_else(|| GuardError::Missing(obj.to_string()))?;
                 let (ok, keyword) = match obj.kind {
                     ObjectKind::Sequence => (relkind == "S", "SEQUENCE"),
-                    _ => (matches!(relkind.as_str(), "r" | "v" | "m" | "p" | "f"), "TABLE"),
+                    _ => (
+                        matches!(relkind.as_str(), "r" | "v" | "m" | "p" | "f"),
+                        "TABLE",
+                    ),
                 };
                 if !ok {
-                    return Err(GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into());
+                    return Err(
+                        GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into(),
+                    );
                 }
-                Ok(format!("{privilege} ON {keyword} {}.{}", ident(schema)?, ident(&obj.name)?))
+                Ok(format!(
+                    "{privilege} ON {keyword} {}.{}",
+                    ident(schema)?,
+                    ident(&obj.name)?
+                ))
             }
             ObjectKind::Function => {
                 let text = format!(
@@ -199,7 +255,8 @@ impl PostgresProvisioner {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| GuardError::Missing(obj.to_string()))?;
-                let (name, secdef, nsp): (String, bool, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                let (name, secdef, nsp): (String, bool, String) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                 if is_system_schema(&nsp) {
                     return Err(GuardError::SystemSchema(nsp).into());
                 }
@@ -213,18 +270,25 @@ impl PostgresProvisioner {
 }
 
 /// `None`: no such role. `Some(None)`: a role without p0's marker. `Some(Some(m))`: managed.
-async fn marker_of(conn: &mut PgConnection, name: &str) -> Result<Option<Option<Marker>>, ProvisionError> {
-    let row: Option<Option<String>> =
-        sqlx::query_scalar("SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+async fn marker_of(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Option<Option<Marker>>, ProvisionError> {
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
     Ok(row.map(|comment| comment.as_deref().and_then(Marker::parse)))
 }
 
 /// A pre-existing role may be handed out only if neither it nor any role it inherits from
 /// carries an attribute or a predefined role that escapes the database.
-async fn check_existing_role(conn: &mut PgConnection, role: &RoleName) -> Result<(), ProvisionError> {
+async fn check_existing_role(
+    conn: &mut PgConnection,
+    role: &RoleName,
+) -> Result<(), ProvisionError> {
     let rows = sqlx::query(
         "WITH RECURSIVE up(oid) AS ( \
            SELECT oid FROM pg_roles WHERE rolname = $1 \
@@ -241,17 +305,34 @@ async fn check_existing_role(conn: &mut PgConnection, role: &RoleName) -> Result
     }
     for row in rows {
         let name: String = row.try_get(0)?;
-        let attrs = [(1, "SUPERUSER"), (2, "CREATEROLE"), (3, "CREATEDB"), (4, "REPLICATION"), (5, "BYPASSRLS")];
+        let attrs = [
+            (1, "SUPERUSER"),
+            (2, "CREATEROLE"),
+            (3, "CREATEDB"),
+            (4, "REPLICATION"),
+            (5, "BYPASSRLS"),
+        ];
         for (i, attr) in attrs {
             if row.try_get::<bool, _>(i)? {
-                return Err(GuardError::PrivilegedRole(role.to_string(), format!("{attr} (through `{name}`)")).into());
+                return Err(GuardError::PrivilegedRole(
+                    role.to_string(),
+                    format!("{attr} (through `{name}`)"),
+                )
+                .into());
             }
         }
         if matches!(
             name.as_str(),
-            "pg_read_server_files" | "pg_write_server_files" | "pg_execute_server_program" | "pg_signal_backend"
+            "pg_read_server_files"
+                | "pg_write_server_files"
+                | "pg_execute_server_program"
+                | "pg_signal_backend"
         ) {
-            return Err(GuardError::PrivilegedRole(role.to_string(), format!("membership of `{name}`")).into());
+            return Err(GuardError::PrivilegedRole(
+                role.to_string(),
+                format!("membership of `{name}`"),
+            )
+            .into());
         }
         let comment: Option<String> = row.try_get(6)?;
         if name == role.as_str() && comment.as_deref().and_then(Marker::parse).is_some() {
@@ -270,7 +351,9 @@ async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), ProvisionError> 
 
 fn is_retryable(e: &ProvisionError) -> bool {
     match e {
-        ProvisionError::Database(msg) => RETRY_SQLSTATES.iter().any(|s| msg.ends_with(&format!("(SQLSTATE {s})"))),
+        ProvisionError::Database(msg) => RETRY_SQLSTATES
+            .iter()
+            .any(|s| msg.ends_with(&format!("(SQLSTATE {s})"))),
         _ => false,
     }
 }
@@ -304,7 +387,8 @@ impl DatabaseProvisioner for PostgresProvisioner {
         self.policy.check_expiry(plan.expires_at, Utc::now())?;
         let username = username_for(&plan.requester, &plan.request_id, self.max_username_len());
         let password = Password::generate();
-        let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
         let mut attempt = 0;
         let role = loop {
             match self.try_provision(plan, &username, &verifier).await {
@@ -318,7 +402,12 @@ impl DatabaseProvisioner for PostgresProvisioner {
             }
         };
         tracing::info!(user = %username, role = %role, request = %plan.request_id, "provisioned");
-        Ok(Credentials { username, password, role, expires_at: plan.expires_at })
+        Ok(Credentials {
+            username,
+            password,
+            role,
+            expires_at: plan.expires_at,
+        })
     }
 
     async fn revoke(&self, username: &Username) -> Result<RevokeReport, ProvisionError> {
@@ -330,8 +419,11 @@ impl DatabaseProvisioner for PostgresProvisioner {
         };
         let user = ident(username.as_str())?;
         // First no new logins, then end the sessions that are open (waiting up to 5 s each).
-        exec(&mut *conn, &format!("ALTER ROLE {user} NOLOGIN")).await?;
-        let mut report = RevokeReport { user_dropped: true, ..RevokeReport::default() };
+        exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await?;
+        let mut report = RevokeReport {
+            user_dropped: true,
+            ..RevokeReport::default()
+        };
         loop {
             let (seen, ended): (i64, i64) = sqlx::query_as(
                 "SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
@@ -348,7 +440,10 @@ impl DatabaseProvisioner for PostgresProvisioner {
         drop(conn);
         let mut attempt = 0;
         loop {
-            match self.try_drop(username, marker.role.as_deref(), &mut report).await {
+            match self
+                .try_drop(username, marker.role.as_deref(), &mut report)
+                .await
+            {
                 Ok(()) => break,
                 Err(e) if is_retryable(&e) && attempt + 1 < MAX_ATTEMPTS => {
                     attempt += 1;
@@ -372,14 +467,24 @@ impl DatabaseProvisioner for PostgresProvisioner {
             .into_iter()
             .filter_map(|(name, comment)| {
                 let m = Marker::parse(comment.as_deref()?)?;
-                Some(ManagedAccount { name, kind: m.kind, expires_at: m.expires, request_id: m.request })
+                Some(ManagedAccount {
+                    name,
+                    kind: m.kind,
+                    expires_at: m.expires,
+                    request_id: m.request,
+                })
             })
             .collect())
     }
 }
 
 impl PostgresProvisioner {
-    async fn try_drop(&self, username: &Username, role: Option<&str>, report: &mut RevokeReport) -> Result<(), ProvisionError> {
+    async fn try_drop(
+        &self,
+        username: &Username,
+        role: Option<&str>,
+        report: &mut RevokeReport,
+    ) -> Result<(), ProvisionError> {
         let mut tx = self.begin_locked().await?;
         if marker_of(&mut tx, username.as_str()).await?.is_some() {
             let owned: i64 = sqlx::query_scalar(
@@ -390,10 +495,12 @@ impl PostgresProvisioner {
             .fetch_one(&mut *tx)
             .await?;
             if owned > 0 {
-                report.notes.push(format!("dropped {owned} object(s) owned by `{username}`"));
+                report
+                    .notes
+                    .push(format!("dropped {owned} object(s) owned by `{username}`"));
             }
             let user = ident(username.as_str())?;
-            exec(&mut *tx, &format!("DROP OWNED BY {user}; DROP ROLE {user}")).await?;
+            exec(&mut tx, &format!("DROP OWNED BY {user}; DROP ROLE {user}")).await?;
         }
         if let Some(role) = role {
             let managed = matches!(marker_of(&mut tx, role).await?, Some(Some(m)) if m.kind == AccountKind::Role);
@@ -405,7 +512,7 @@ impl PostgresProvisioner {
             .await?;
             if managed && members == 0 {
                 let r = ident(role)?;
-                exec(&mut *tx, &format!("DROP OWNED BY {r}; DROP ROLE {r}")).await?;
+                exec(&mut tx, &format!("DROP OWNED BY {r}; DROP ROLE {r}")).await?;
                 report.role_dropped = true;
             }
         }
@@ -413,4 +520,3 @@ impl PostgresProvisioner {
         Ok(())
     }
 }
-
