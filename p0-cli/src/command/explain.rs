@@ -1,0 +1,89 @@
+//! `p0 explain`: the permission set a piece of SQL needs.
+
+use anyhow::{bail, Context};
+use p0_core::extract::{Catalog, MySqlExtractor, PostgresExtractor};
+use p0_core::{Engine, PermissionExtractor};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The SQL dialect.
+    #[arg(long, default_value = "postgres")]
+    engine: Engine,
+    /// Resolve names against this live database (views, sequences behind defaults, function
+    /// bodies, search_path). Only the catalog is read.
+    #[arg(long, env = "P0_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The database name for CONNECT (PostgreSQL) or of unqualified tables (MySQL) when no URL
+    /// is given.
+    #[arg(long)]
+    database: Option<String>,
+    /// Column-level grants where they are smaller than table grants.
+    #[arg(long)]
+    columns: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Read the SQL from a file (`-` for standard input).
+    #[arg(short = 'f', long = "file", conflicts_with = "sql")]
+    file: Option<String>,
+    /// The SQL (one or more statements).
+    sql: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let sql = match (&args.sql, &args.file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) if f == "-" => std::io::read_to_string(std::io::stdin()).context("reading standard input")?,
+        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading `{f}`"))?,
+        (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
+    };
+    let sql = strip_psql_meta(&sql);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let extraction = match args.engine {
+        Engine::Postgres => {
+            let mut x = PostgresExtractor::new().with_columns(args.columns);
+            if let Some(url) = &args.database_url {
+                let catalog = rt.block_on(Catalog::load_postgres(url)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                x = x.with_catalog(Arc::new(catalog));
+            } else if let Some(db) = &args.database {
+                x = x.with_database(db);
+            }
+            x.extract(&sql)
+        }
+        Engine::MySql => {
+            let db = args.database.clone().or_else(|| args.database_url.as_deref().and_then(url_database));
+            MySqlExtractor::new(db).with_columns(args.columns).extract(&sql)
+        }
+        _ => bail!("unsupported engine"),
+    };
+    let extraction = extraction.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json {
+        let out = serde_json::json!({
+            "engine": args.engine,
+            "permissions": extraction.permissions,
+            "unresolved": extraction.unresolved,
+        });
+        println!("{out}");
+    } else {
+        for p in extraction.permissions.iter() {
+            println!("{p}");
+        }
+        for u in &extraction.unresolved {
+            println!("unresolved: {u}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// psql meta-commands (`\set`, `\echo`, ...) are not SQL: drop lines that start with one.
+fn strip_psql_meta(sql: &str) -> String {
+    sql.lines().filter(|l| !l.trim_start().starts_with('\\')).collect::<Vec<_>>().join("\n")
+}
+
+fn url_database(url: &str) -> Option<String> {
+    let path = url.split("://").nth(1)?.split_once('/')?.1;
+    let db = path.split('?').next()?;
+    (!db.is_empty()).then(|| db.to_string())
+}

@@ -1,0 +1,172 @@
+//! A snapshot of the live catalog that extraction resolves names against.
+//!
+//! Loaded once (a handful of queries) and then consulted synchronously, so extraction itself
+//! stays a pure function of (SQL, snapshot).
+
+use crate::error::ExtractError;
+use sqlx::{Connection, Row};
+use std::collections::{HashMap, HashSet};
+
+/// What kind of relation a name denotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelKind {
+    /// An ordinary, partitioned or foreign table.
+    Table,
+    /// A view (`invoker_body` set when it runs with the caller's privileges).
+    View,
+    /// A materialized view.
+    MaterializedView,
+    /// A sequence.
+    Sequence,
+}
+
+/// One column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Its name.
+    pub name: String,
+    /// The default expression, as SQL text, when it has one that is evaluated on insert
+    /// (identity and generated columns have none here: they need no privilege).
+    pub default: Option<String>,
+}
+
+/// One relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelInfo {
+    /// Its kind.
+    pub kind: RelKind,
+    /// Its columns in order.
+    pub columns: Vec<ColumnInfo>,
+    /// For views that run with the caller's privileges (`security_invoker`): the definition.
+    pub invoker_body: Option<String>,
+}
+
+/// One user-defined function or procedure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncInfo {
+    /// Identity arguments, e.g. `integer, integer`.
+    pub signature: String,
+    /// Number of declared arguments.
+    pub nargs: usize,
+    /// How many of them have defaults.
+    pub ndefaults: usize,
+    /// Whether the last argument is VARIADIC.
+    pub variadic: bool,
+    /// Whether it runs with its owner's privileges.
+    pub security_definer: bool,
+    /// For LANGUAGE sql / plpgsql functions that run with the caller's privileges: the body.
+    pub body: Option<(String, String)>,
+}
+
+/// The snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The database connected to.
+    pub database: String,
+    /// The effective search path (schemas that exist, in order).
+    pub search_path: Vec<String>,
+    /// Relations by (schema, name).
+    pub relations: HashMap<(String, String), RelInfo>,
+    /// User functions by (schema, name).
+    pub functions: HashMap<(String, String), Vec<FuncInfo>>,
+    /// Names of built-in functions (PostgreSQL `pg_catalog`).
+    pub builtins: HashSet<String>,
+}
+
+impl Catalog {
+    /// Loads a snapshot from a PostgreSQL database. Only catalog tables are read.
+    pub async fn load_postgres(url: &str) -> Result<Self, ExtractError> {
+        let err = |e: sqlx::Error| ExtractError::Catalog(crate::error::ProvisionError::from(e).to_string());
+        let mut conn = sqlx::PgConnection::connect(url).await.map_err(err)?;
+        let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(err)?;
+        let search_path: Vec<String> =
+            sqlx::query_scalar("SELECT unnest(current_schemas(false))::text").fetch_all(&mut conn).await.map_err(err)?;
+        let mut relations = HashMap::new();
+        let rows = sqlx::query(
+            "SELECT n.nspname::text, c.relname::text, c.relkind::text, \
+                    CASE WHEN c.relkind = 'v' AND coalesce(c.reloptions::text[] && ARRAY['security_invoker=true','security_invoker=on','security_invoker=1'], false) \
+                         THEN pg_get_viewdef(c.oid) END \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r','p','f','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') \
+               AND n.nspname NOT LIKE 'pg_toast%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        for r in rows {
+            let kind = match r.get::<String, _>(2).as_str() {
+                "v" => RelKind::View,
+                "m" => RelKind::MaterializedView,
+                "S" => RelKind::Sequence,
+                _ => RelKind::Table,
+            };
+            relations.insert(
+                (r.get::<String, _>(0), r.get::<String, _>(1)),
+                RelInfo { kind, columns: Vec::new(), invoker_body: r.get(3) },
+            );
+        }
+        let cols = sqlx::query(
+            "SELECT n.nspname::text, c.relname::text, a.attname::text, \
+                    CASE WHEN a.attidentity = '' AND a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END \
+             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+             WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','f','v','m') \
+               AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+             ORDER BY n.nspname, c.relname, a.attnum",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        for r in cols {
+            if let Some(rel) = relations.get_mut(&(r.get::<String, _>(0), r.get::<String, _>(1))) {
+                rel.columns.push(ColumnInfo { name: r.get(2), default: r.get(3) });
+            }
+        }
+        let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
+        let funcs = sqlx::query(
+            "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), p.pronargs::int4, \
+                    p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc \
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang \
+             WHERE n.nspname NOT IN ('pg_catalog','information_schema')",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        for r in funcs {
+            let secdef: bool = r.get(6);
+            let lang: String = r.get(7);
+            let body = (!secdef && (lang == "sql" || lang == "plpgsql")).then(|| (lang, r.get::<String, _>(8)));
+            functions.entry((r.get(0), r.get(1))).or_default().push(FuncInfo {
+                signature: r.get(2),
+                nargs: r.get::<i32, _>(3).max(0) as usize,
+                ndefaults: r.get::<i32, _>(4).max(0) as usize,
+                variadic: r.get(5),
+                security_definer: secdef,
+                body,
+            });
+        }
+        let builtins: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT proname::text FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        let _ = conn.close().await;
+        Ok(Self { database, search_path, relations, functions, builtins: builtins.into_iter().collect() })
+    }
+
+    /// Resolves an unqualified relation name through the search path.
+    pub fn find_relation(&self, name: &str) -> Option<(&str, &RelInfo)> {
+        self.search_path
+            .iter()
+            .find_map(|s| self.relations.get(&(s.clone(), name.to_string())).map(|r| (s.as_str(), r)))
+    }
+
+    /// Resolves an unqualified function name through the search path.
+    pub fn find_function(&self, name: &str) -> Option<(&str, &[FuncInfo])> {
+        self.search_path
+            .iter()
+            .find_map(|s| self.functions.get(&(s.clone(), name.to_string())).map(|f| (s.as_str(), f.as_slice())))
+    }
+}

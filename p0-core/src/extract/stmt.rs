@@ -1,0 +1,616 @@
+//! Statements: what each kind needs, and which kinds are refused.
+
+use super::walk::{string_literal, Walker};
+use crate::error::ExtractError;
+use crate::types::{ObjectRef, Privilege};
+use sqlparser::ast::{
+    ConflictTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Insert, MergeAction, MergeInsertKind, ObjectName,
+    OnConflictAction, OnInsert, Set, SetExpr, Statement, TableFactor, TableObject, TableWithJoins, TruncateIdentityOption,
+    UpdateTableFromKind, Value,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// Walks one statement.
+pub(crate) fn statement(w: &mut Walker, s: &Statement) {
+    match s {
+        Statement::Query(q) => w.query(q),
+        Statement::Insert(ins) => insert(w, ins),
+        Statement::Update { table, assignments, from, selection, returning, limit, .. } => {
+            w.scoped(|w| {
+                let from = match from {
+                    Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => f.as_slice(),
+                    None => &[],
+                };
+                update_targets(w, table, assignments);
+                for twj in from {
+                    w.table_with_joins(twj);
+                }
+                for a in assignments {
+                    w.expr(&a.value);
+                }
+                for e in [selection, limit].into_iter().flatten() {
+                    w.expr(e);
+                }
+                if let Some(r) = returning {
+                    w.select_items(r);
+                }
+            });
+        }
+        Statement::Delete(d) => delete(w, d),
+        Statement::Merge { table, source, on, clauses, .. } => w.scoped(|w| {
+            w.table_factor(source);
+            let TableFactor::Table { name, alias, .. } = table else {
+                return w.fail(ExtractError::Unsupported("MERGE into something other than a table".into()));
+            };
+            let Some((key, kind, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else { return };
+            let object = ObjectRef::table(key.schema.clone(), key.name.clone());
+            w.expr(on);
+            for c in clauses {
+                if let Some(p) = &c.predicate {
+                    w.expr(p);
+                }
+                match &c.action {
+                    MergeAction::Update { assignments } => {
+                        let cols = w.assignment_columns(assignments);
+                        w.grant(Privilege::Update, object.clone(), Some(cols));
+                        for a in assignments {
+                            w.expr(&a.value);
+                        }
+                    }
+                    MergeAction::Delete => w.grant(Privilege::Delete, object.clone(), None),
+                    MergeAction::Insert(ins) => {
+                        let cols: Vec<String> = ins.columns.iter().map(|c| w.ident(c)).collect();
+                        let width = match &ins.kind {
+                            MergeInsertKind::Values(v) => {
+                                w.expr_visit(v);
+                                v.rows.first().map(Vec::len)
+                            }
+                            MergeInsertKind::Row => None,
+                        };
+                        insert_columns(w, &key, kind, &cols, width, &[]);
+                    }
+                }
+            }
+        }),
+        Statement::Truncate { table_names, identity, cascade, .. } => {
+            if matches!(identity, Some(TruncateIdentityOption::Restart)) {
+                return w.fail(ExtractError::Refused("TRUNCATE ... RESTART IDENTITY needs ownership of the sequences".into()));
+            }
+            if matches!(cascade, Some(sqlparser::ast::CascadeOption::Cascade)) {
+                return w.fail(ExtractError::Unsupported("TRUNCATE ... CASCADE: name every table instead".into()));
+            }
+            for t in table_names {
+                let parts = w.name_parts(&t.name);
+                if let Some((key, _, _)) = w.resolve_rel(&parts) {
+                    w.grant(Privilege::Truncate, ObjectRef::table(key.schema, key.name), None);
+                }
+            }
+        }
+        Statement::Copy { source, to, target, .. } => copy(w, source, *to, target),
+        Statement::Explain { statement: inner, .. } => statement(w, inner),
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::ShowVariables { .. }
+        | Statement::Discard { .. } => {}
+        Statement::Set(set) => set_statement(w, set),
+        Statement::Call(f) => w.expr(&Expr::Function(f.clone())),
+        Statement::CreateTable(ct) if ct.temporary => {
+            let db = w.catalog.map(|c| c.database.clone());
+            match db {
+                Some(db) => w.grant(Privilege::Temporary, ObjectRef::database(db), None),
+                None => {
+                    w.unresolved.insert("database for TEMPORARY".into());
+                }
+            }
+            if let Some(q) = &ct.query {
+                w.query(q);
+            }
+        }
+        other => w.fail(refusal(other)),
+    }
+}
+
+fn refusal(s: &Statement) -> ExtractError {
+    let text = s.to_string();
+    refusal_for_text(&text).unwrap_or_else(|| ExtractError::Unsupported(format!("statement `{}`", first_words(&text, 3))))
+}
+
+fn first_words(text: &str, n: usize) -> String {
+    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+}
+
+/// Classifies statements p0 refuses by their leading keywords. Also used when the parser does
+/// not know a statement, so that a refusal reads as one rather than as a syntax error.
+pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
+    let head = first_words(text, 3);
+    let upper: Vec<String> = head.split_whitespace().map(|x| x.to_ascii_uppercase()).collect();
+    let first = upper.first().map(String::as_str).unwrap_or("");
+    let second = upper.get(1).map(String::as_str).unwrap_or("");
+    let joined = upper.join(" ");
+    let dcl = matches!(first, "GRANT" | "REVOKE")
+        || (matches!(first, "CREATE" | "ALTER" | "DROP") && matches!(second, "ROLE" | "USER" | "GROUP"))
+        || joined.starts_with("SET ROLE")
+        || joined.starts_with("RESET ROLE")
+        || joined.starts_with("SET SESSION AUTHORIZATION")
+        || joined.starts_with("SET LOCAL ROLE")
+        || joined.starts_with("SET PASSWORD");
+    if dcl {
+        return Some(ExtractError::Refused(format!("`{head}` changes privileges or identity; p0 never grants that")));
+    }
+    if joined.starts_with("ALTER SYSTEM") {
+        return Some(ExtractError::Refused("`ALTER SYSTEM` needs superuser".into()));
+    }
+    if matches!(first, "CREATE" | "ALTER" | "DROP" | "COMMENT" | "REINDEX" | "CLUSTER" | "VACUUM" | "ANALYZE" | "REFRESH" | "SECURITY" | "RENAME" | "REASSIGN") {
+        return Some(ExtractError::Refused(format!(
+            "`{head}` needs ownership of the object (or CREATE); p0 does not approximate it with grants"
+        )));
+    }
+    if matches!(first, "LOAD" | "INSTALL" | "UNINSTALL") {
+        return Some(ExtractError::Refused(format!("`{head}` reads server files or loads code; it needs superuser or FILE")));
+    }
+    None
+}
+
+fn set_statement(w: &mut Walker, set: &Set) {
+    match set {
+        Set::SetRole { .. } => w.fail(ExtractError::Refused("`SET ROLE` changes identity; p0 never grants that".into())),
+        Set::SingleAssignment { variable, values, .. } => {
+            let name = variable.to_string().to_ascii_lowercase();
+            if matches!(name.as_str(), "role" | "session_authorization" | "session authorization") || name.starts_with("session authorization") {
+                return w.fail(ExtractError::Refused(format!("`SET {name}` changes identity; p0 never grants that")));
+            }
+            if name == "search_path" {
+                let path: Vec<String> = values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Expr::Identifier(id) => Some(w.ident(id)),
+                        other => string_literal(other),
+                    })
+                    .flat_map(|s| s.split(',').map(|p| p.trim().trim_matches('"').to_string()).collect::<Vec<_>>())
+                    .filter(|s| !s.is_empty() && s != "$user")
+                    .collect();
+                w.search_path = Some(path);
+                return;
+            }
+            for v in values {
+                w.expr_visit(v);
+            }
+        }
+        other => {
+            let text = other.to_string().to_ascii_uppercase();
+            if text.contains("SESSION AUTHORIZATION") || text.starts_with("SET ROLE") || text.contains("PASSWORD") {
+                w.fail(ExtractError::Refused("changing identity or passwords is never granted".into()));
+            }
+        }
+    }
+}
+
+/// The tables of an UPDATE's target list; more than one only in MySQL's multi-table form.
+fn update_targets(w: &mut Walker, table: &TableWithJoins, assignments: &[sqlparser::ast::Assignment]) {
+    if table.joins.is_empty() {
+        if let TableFactor::Table { name, alias, args: None, .. } = &table.relation {
+            let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else { return };
+            let cols = w.assignment_columns(assignments);
+            w.grant(Privilege::Update, ObjectRef::table(key.schema, key.name), Some(cols));
+            return;
+        }
+    }
+    // Multi-table: bind every table as read, then each assigned table becomes a target.
+    w.table_with_joins(table);
+    let mut per_alias: Vec<(String, Vec<String>)> = Vec::new();
+    let first_alias = match &table.relation {
+        TableFactor::Table { name, alias, .. } => {
+            Some(alias.as_ref().map(|a| w.ident(&a.name)).unwrap_or_else(|| w.name_parts(name).last().cloned().unwrap_or_default()))
+        }
+        _ => None,
+    };
+    for a in assignments {
+        let names: Vec<&ObjectName> = match &a.target {
+            sqlparser::ast::AssignmentTarget::ColumnName(n) => vec![n],
+            sqlparser::ast::AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+        };
+        for n in names {
+            let parts = w.name_parts(n);
+            let (alias, col) = match parts.as_slice() {
+                [.., t, c] => (Some(t.clone()), c.clone()),
+                [c] => (first_alias.clone(), c.clone()),
+                [] => continue,
+            };
+            let Some(alias) = alias else { continue };
+            match per_alias.iter_mut().find(|(a, _)| *a == alias) {
+                Some((_, cols)) => cols.push(col),
+                None => per_alias.push((alias, vec![col])),
+            }
+        }
+    }
+    for (alias, cols) in per_alias {
+        if let Some(key) = w.mark_target(&alias) {
+            w.grant(Privilege::Update, ObjectRef::table(key.schema, key.name), Some(cols));
+        }
+    }
+}
+
+fn delete(w: &mut Walker, d: &Delete) {
+    w.scoped(|w| {
+        let from = match &d.from {
+            FromTable::WithFromKeyword(f) | FromTable::WithoutKeyword(f) => f.as_slice(),
+        };
+        if d.tables.is_empty() {
+            // PostgreSQL: DELETE FROM target [USING ...].
+            let Some(first) = from.first() else { return };
+            match &first.relation {
+                TableFactor::Table { name, alias, args: None, .. } if first.joins.is_empty() && from.len() == 1 => {
+                    if let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) {
+                        w.grant(Privilege::Delete, ObjectRef::table(key.schema, key.name), None);
+                    }
+                }
+                _ => {
+                    // MySQL: DELETE FROM t1 USING t1 JOIN t2 ...: targets are the FROM list.
+                    let mut names = Vec::new();
+                    for twj in from {
+                        if let TableFactor::Table { name, .. } = &twj.relation {
+                            names.push(name.clone());
+                        }
+                    }
+                    return delete_multi(w, &names, d.using.as_deref().unwrap_or(from), d);
+                }
+            }
+            for twj in d.using.iter().flatten() {
+                w.table_with_joins(twj);
+            }
+        } else {
+            return delete_multi(w, &d.tables, from, d);
+        }
+        delete_tail(w, d);
+    });
+}
+
+fn delete_multi(w: &mut Walker, targets: &[ObjectName], from: &[TableWithJoins], d: &Delete) {
+    for twj in from {
+        w.table_with_joins(twj);
+    }
+    for t in targets {
+        let parts = w.name_parts(t);
+        let Some(alias) = parts.last() else { continue };
+        if let Some(key) = w.mark_target(alias) {
+            w.grant(Privilege::Delete, ObjectRef::table(key.schema, key.name), None);
+        }
+    }
+    delete_tail(w, d);
+}
+
+fn delete_tail(w: &mut Walker, d: &Delete) {
+    for e in [&d.selection, &d.limit].into_iter().flatten() {
+        w.expr(e);
+    }
+    if let Some(r) = &d.returning {
+        w.select_items(r);
+    }
+    w.expr_visit(&d.order_by);
+}
+
+fn insert(w: &mut Walker, ins: &Insert) {
+    let TableObject::TableName(name) = &ins.table else {
+        return w.fail(ExtractError::Unsupported("INSERT INTO a table function".into()));
+    };
+    w.scoped(|w| {
+        if let Some(src) = &ins.source {
+            w.query(src);
+        }
+        let Some((key, kind, _)) = w.bind_target(name, ins.table_alias.as_ref()) else { return };
+        let mut cols: Vec<String> = ins.columns.iter().map(|c| w.ident(c)).collect();
+        let mut defaults_at: Vec<usize> = Vec::new();
+        let width = match &ins.source {
+            Some(src) => match src.body.as_ref() {
+                SetExpr::Values(v) => {
+                    for row in &v.rows {
+                        for (i, e) in row.iter().enumerate() {
+                            if is_default(e) && !defaults_at.contains(&i) {
+                                defaults_at.push(i);
+                            }
+                        }
+                    }
+                    v.rows.first().map(Vec::len)
+                }
+                SetExpr::Select(s) if !s.projection.iter().any(|p| matches!(p, sqlparser::ast::SelectItem::Wildcard(_) | sqlparser::ast::SelectItem::QualifiedWildcard(..))) => {
+                    Some(s.projection.len())
+                }
+                _ => None,
+            },
+            // DEFAULT VALUES or MySQL's INSERT ... SET.
+            None => Some(0),
+        };
+        if !ins.assignments.is_empty() {
+            cols = w.assignment_columns(&ins.assignments);
+            for a in &ins.assignments {
+                w.expr(&a.value);
+            }
+        }
+        let width = if ins.assignments.is_empty() { width } else { Some(cols.len()) };
+        insert_columns(w, &key, kind, &cols, width, &defaults_at);
+        if ins.replace_into {
+            w.grant(Privilege::Delete, ObjectRef::table(key.schema.clone(), key.name.clone()), None);
+        }
+        let object = ObjectRef::table(key.schema.clone(), key.name.clone());
+        match &ins.on {
+            Some(OnInsert::OnConflict(oc)) => {
+                if let OnConflictAction::DoUpdate(du) = &oc.action {
+                    w.bind_pseudo("excluded");
+                    let ucols = w.assignment_columns(&du.assignments);
+                    w.grant(Privilege::Update, object.clone(), Some(ucols));
+                    if let Some(ConflictTarget::Columns(cs)) = &oc.conflict_target {
+                        let parts: Vec<String> = cs.iter().map(|c| w.ident(c)).collect();
+                        // PostgreSQL checks SELECT on the arbiter columns of DO UPDATE.
+                        w.grant(Privilege::Select, object.clone(), Some(parts));
+                    }
+                    for a in &du.assignments {
+                        w.expr(&a.value);
+                    }
+                    if let Some(sel) = &du.selection {
+                        w.expr(sel);
+                    }
+                }
+            }
+            Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
+                let ucols = w.assignment_columns(assignments);
+                w.grant(Privilege::Update, object.clone(), Some(ucols));
+                for a in assignments {
+                    w.expr(&a.value);
+                }
+            }
+            _ => {}
+        }
+        if let Some(r) = &ins.returning {
+            w.select_items(r);
+        }
+    });
+}
+
+fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(id) if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+}
+
+/// INSERT on the supplied columns, and what the defaults of the others need.
+fn insert_columns(
+    w: &mut Walker,
+    key: &super::walk::RelKey,
+    _kind: Option<super::catalog::RelKind>,
+    cols: &[String],
+    width: Option<usize>,
+    defaults_at: &[usize],
+) {
+    let object = ObjectRef::table(key.schema.clone(), key.name.clone());
+    let table_cols: Option<Vec<(String, Option<String>)>> = w.catalog.and_then(|c| {
+        c.relations
+            .get(&(key.schema.clone(), key.name.clone()))
+            .map(|r| r.columns.iter().map(|c| (c.name.clone(), c.default.clone())).collect())
+    });
+    let Some(table_cols) = table_cols else {
+        w.grant(Privilege::Insert, object, (!cols.is_empty()).then(|| cols.to_vec()));
+        w.unresolved.insert(format!("sequences and functions behind column defaults of `{}.{}`", key.schema, key.name));
+        return;
+    };
+    let supplied: Vec<String> = if !cols.is_empty() {
+        cols.to_vec()
+    } else {
+        match width {
+            Some(n) => table_cols.iter().take(n).map(|(c, _)| c.clone()).collect(),
+            None => table_cols.iter().map(|(c, _)| c.clone()).collect(),
+        }
+    };
+    let explicit_defaults: Vec<&String> = defaults_at.iter().filter_map(|&i| supplied.get(i)).collect();
+    let inserted: Vec<String> = supplied.iter().filter(|c| !explicit_defaults.contains(c)).cloned().collect();
+    // A plain INSERT with no column gets every default: PostgreSQL still needs INSERT on the table.
+    w.grant(Privilege::Insert, object, (!inserted.is_empty()).then_some(inserted));
+    for (name, default) in &table_cols {
+        let uses_default = !supplied.contains(name) || explicit_defaults.contains(&name);
+        if let (true, Some(expr)) = (uses_default, default) {
+            expand_expression(w, expr);
+        }
+    }
+}
+
+fn copy(w: &mut Walker, source: &CopySource, to: bool, target: &CopyTarget) {
+    match target {
+        CopyTarget::Stdin | CopyTarget::Stdout => {}
+        CopyTarget::File { .. } => {
+            return w.fail(ExtractError::Refused("COPY to or from a server file needs superuser or pg_read/write_server_files".into()))
+        }
+        CopyTarget::Program { .. } => {
+            return w.fail(ExtractError::Refused("COPY ... PROGRAM runs a server command; it needs superuser".into()))
+        }
+    }
+    match source {
+        CopySource::Query(q) => w.query(q),
+        CopySource::Table { table_name, columns } => {
+            let parts = w.name_parts(table_name);
+            let Some((key, kind, _)) = w.resolve_rel(&parts) else { return };
+            let cols: Vec<String> = columns.iter().map(|c| w.ident(c)).collect();
+            if to {
+                w.grant(Privilege::Select, ObjectRef::table(key.schema, key.name), (!cols.is_empty()).then_some(cols));
+            } else {
+                insert_columns(w, &key, kind, &cols, None, &[]);
+            }
+        }
+    }
+}
+
+/// A user function: EXECUTE on it, and what its body needs when it runs as the caller.
+pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, nargs: usize) {
+    let Some(cat) = w.catalog else {
+        if schema.is_none() && (w.rules.builtin_function)(&name.to_lowercase()) {
+            return;
+        }
+        let schema = schema.or_else(|| w.rules.default_schema.clone()).unwrap_or_else(|| "?".into());
+        w.unresolved.insert(format!("signature of function `{schema}.{name}`"));
+        let object = ObjectRef { kind: crate::types::ObjectKind::Function, schema: Some(schema), name: name.into(), signature: None };
+        w.grant(Privilege::Execute, object, None);
+        return;
+    };
+    if schema.is_none() && cat.builtins.contains(name) {
+        return;
+    }
+    let found = match &schema {
+        Some(s) => cat.functions.get(&(s.clone(), name.to_string())).map(|f| (s.clone(), f.clone())),
+        None => w.effective_path(cat).into_iter().find_map(|s| cat.functions.get(&(s.clone(), name.to_string())).map(|f| (s, f.clone()))),
+    };
+    let Some((schema, candidates)) = found else {
+        return w.fail(ExtractError::Unsupported(format!("function `{name}` does not exist")));
+    };
+    let fitting: Vec<_> = candidates
+        .iter()
+        .filter(|f| (f.nargs - f.ndefaults.min(f.nargs) <= nargs && nargs <= f.nargs) || (f.variadic && nargs + 1 >= f.nargs))
+        .cloned()
+        .collect();
+    let chosen = if fitting.is_empty() { candidates } else { fitting };
+    for f in chosen {
+        w.grant(Privilege::Execute, ObjectRef::function(schema.clone(), name, f.signature.clone()), None);
+        if let Some((lang, body)) = &f.body {
+            let marker = format!("function {schema}.{name}({})", f.signature);
+            if w.expanding.contains(&marker) || w.expanding.len() > 16 {
+                continue;
+            }
+            w.expanding.push(marker);
+            expand_body(w, lang, body);
+            w.expanding.pop();
+        }
+    }
+}
+
+/// Walks the statements of a function or view body that runs with the caller's privileges.
+pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
+    let texts = if lang == "plpgsql" { plpgsql_statements(body) } else { vec![body.to_string()] };
+    for text in texts {
+        match Parser::parse_sql(&PostgreSqlDialect {}, &text) {
+            Ok(stmts) => w.isolated(|w| {
+                for s in &stmts {
+                    statement(w, s);
+                }
+            }),
+            Err(_) => {
+                w.unresolved.insert(format!("a statement in a function body: `{}`", text.chars().take(60).collect::<String>()));
+            }
+        }
+    }
+}
+
+/// Parses a default or other stored expression and walks it (functions, sequences).
+fn expand_expression(w: &mut Walker, expr: &str) {
+    let parsed = Parser::new(&PostgreSqlDialect {}).try_with_sql(expr).and_then(|mut p| p.parse_expr());
+    match parsed {
+        Ok(e) => w.isolated(|w| w.expr(&e)),
+        Err(_) => {
+            w.unresolved.insert(format!("default expression `{expr}`"));
+        }
+    }
+}
+
+/// The SQL statements inside a PL/pgSQL body, as plain SQL: `SELECT ... INTO var` loses its
+/// INTO, `PERFORM` becomes SELECT, assignments become SELECT of their expression.
+fn plpgsql_statements(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for piece in split_top_level(&strip_comments(body)) {
+        let upper = piece.to_ascii_uppercase();
+        if let Some(pos) = upper.find(":=") {
+            let rhs = piece[pos + 2..].trim();
+            if rhs.to_ascii_uppercase().contains("SELECT") || rhs.contains('(') {
+                out.push(format!("SELECT {rhs}"));
+            }
+            continue;
+        }
+        let Some(start) = find_keyword(&upper, &["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "PERFORM", "MERGE", "TRUNCATE"]) else {
+            continue;
+        };
+        let mut stmt = piece[start..].to_string();
+        if upper[start..].starts_with("PERFORM") {
+            stmt = format!("SELECT {}", &stmt["PERFORM".len()..]);
+        }
+        if let Some(end) = find_keyword(&stmt.to_ascii_uppercase(), &["LOOP"]) {
+            stmt.truncate(end);
+        }
+        let up = stmt.to_ascii_uppercase();
+        if up.starts_with("SELECT") || up.starts_with("WITH") {
+            stmt = strip_into(&stmt);
+        }
+        out.push(stmt);
+    }
+    out
+}
+
+fn strip_comments(s: &str) -> String {
+    s.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+fn split_top_level(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote = false;
+    for c in s.chars() {
+        match c {
+            '\'' => {
+                quote = !quote;
+                cur.push(c);
+            }
+            ';' if !quote => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+}
+
+fn find_keyword(upper: &str, words: &[&str]) -> Option<usize> {
+    let bytes = upper.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    words
+        .iter()
+        .filter_map(|w| {
+            upper.match_indices(w).find_map(|(i, _)| {
+                let before = i == 0 || !is_word(bytes[i - 1]);
+                let after = i + w.len() >= bytes.len() || !is_word(bytes[i + w.len()]);
+                (before && after).then_some(i)
+            })
+        })
+        .min()
+}
+
+/// Removes `INTO [STRICT] a, b` between a SELECT list and FROM.
+fn strip_into(stmt: &str) -> String {
+    let upper = stmt.to_ascii_uppercase();
+    let Some(into) = find_keyword(&upper, &["INTO"]) else { return stmt.to_string() };
+    let rest = &upper[into..];
+    let end = find_keyword(rest, &["FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "UNION"]).map(|e| into + e).unwrap_or(stmt.len());
+    format!("{} {}", &stmt[..into], &stmt[end..])
+}
+
+/// Whether `e` is a string literal (used for sequence names).
+#[allow(dead_code)]
+pub(crate) fn literal_text(e: &Expr) -> Option<String> {
+    string_literal(e).or_else(|| match e {
+        Expr::Value(v) => match &v.value {
+            Value::DoubleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plpgsql_bodies_become_plain_sql() {
+        let body = "DECLARE v int; BEGIN\n -- comment; with semicolon\n SELECT count(*) INTO v FROM rental WHERE x = 1;\n IF v = 0 THEN RETURN TRUE; END IF;\n PERFORM f(1);\n v := (SELECT max(a) FROM t);\n FOR r IN SELECT * FROM u LOOP\n END LOOP;\nEND";
+        let stmts = plpgsql_statements(body);
+        assert_eq!(stmts[0].split_whitespace().collect::<Vec<_>>().join(" "), "SELECT count(*) FROM rental WHERE x = 1");
+        assert!(stmts.iter().any(|s| s.starts_with("SELECT  f(1)") || s.starts_with("SELECT f(1)")), "{stmts:?}");
+        assert!(stmts.iter().any(|s| s == "SELECT (SELECT max(a) FROM t)"), "{stmts:?}");
+        assert!(stmts.iter().any(|s| s.trim() == "SELECT * FROM u"), "{stmts:?}");
+    }
+}

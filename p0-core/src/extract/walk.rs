@@ -1,0 +1,801 @@
+//! The scope-aware walk over a parsed statement shared by both dialects.
+//!
+//! Queries, FROM items and DML targets are walked by hand, so that every column reference is
+//! attributed to the relation it names (CTE names, aliases, correlated subqueries). Expressions
+//! are walked with sqlparser's visitor; a subquery met inside an expression is walked by hand,
+//! with the enclosing scopes visible to it.
+
+use super::catalog::{Catalog, RelKind};
+use crate::error::ExtractError;
+use crate::types::{ObjectRef, Permission, PermissionSet, Privilege};
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
+    JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    TableFactor, TableWithJoins, Value, Visit, Visitor,
+};
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+
+/// What differs between dialects, as data.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    /// Unquoted identifiers fold to lower case (PostgreSQL).
+    pub fold_lower: bool,
+    /// Objects need USAGE on their schema (PostgreSQL).
+    pub schema_usage: bool,
+    /// The schema (PostgreSQL) or database (MySQL) of unqualified names when no catalog says.
+    pub default_schema: Option<String>,
+    /// Which function names are refused outright, and why.
+    pub refused_function: fn(&str) -> Option<&'static str>,
+    /// Which unqualified function names are built in (need no privilege) without a catalog.
+    pub builtin_function: fn(&str) -> bool,
+}
+
+/// A resolved relation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RelKey {
+    pub schema: String,
+    pub name: String,
+}
+
+/// Columns read through one binding.
+#[derive(Debug, Clone, Default)]
+struct ColUse {
+    all: bool,
+    cols: BTreeSet<String>,
+}
+
+impl ColUse {
+    fn any(&self) -> bool {
+        self.all || !self.cols.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct Binding {
+    alias: String,
+    rel: Option<RelKey>,
+    columns: Option<Vec<String>>,
+    reads: ColUse,
+    /// A DML target: SELECT is needed only when its columns are read.
+    target: bool,
+}
+
+#[derive(Debug, Default)]
+struct Scope {
+    bindings: Vec<Binding>,
+    ctes: Vec<String>,
+}
+
+/// The walk's state and output.
+pub(crate) struct Walker<'a> {
+    pub rules: &'a Rules,
+    pub catalog: Option<&'a Catalog>,
+    pub columns_mode: bool,
+    pub out: PermissionSet,
+    pub unresolved: BTreeSet<String>,
+    scopes: Vec<Scope>,
+    /// Function bodies being expanded (against recursion).
+    pub expanding: Vec<String>,
+    pub error: Option<ExtractError>,
+    /// Set by `SET search_path` earlier in the script.
+    pub search_path: Option<Vec<String>>,
+}
+
+impl<'a> Walker<'a> {
+    pub fn new(rules: &'a Rules, catalog: Option<&'a Catalog>, columns_mode: bool) -> Self {
+        Self {
+            rules,
+            catalog,
+            columns_mode,
+            out: PermissionSet::new(),
+            unresolved: BTreeSet::new(),
+            scopes: Vec::new(),
+            expanding: Vec::new(),
+            error: None,
+            search_path: None,
+        }
+    }
+
+    pub fn fail(&mut self, e: ExtractError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    pub fn ident(&self, id: &Ident) -> String {
+        if id.quote_style.is_none() && self.rules.fold_lower {
+            id.value.to_lowercase()
+        } else {
+            id.value.clone()
+        }
+    }
+
+    pub fn name_parts(&self, name: &ObjectName) -> Vec<String> {
+        name.0
+            .iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(id) => self.ident(id),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+
+    // ----- permissions -----
+
+    pub fn grant(&mut self, privilege: Privilege, object: ObjectRef, columns: Option<Vec<String>>) {
+        if self.rules.schema_usage {
+            match object.kind {
+                crate::types::ObjectKind::Table
+                | crate::types::ObjectKind::Sequence
+                | crate::types::ObjectKind::Function => {
+                    if let Some(s) = &object.schema {
+                        if !crate::guard::is_system_schema(s) {
+                            self.out.insert(Permission::new(Privilege::Usage, ObjectRef::schema(s.clone())));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let columns = if self.columns_mode { columns } else { None };
+        self.out.insert(Permission { privilege, object, columns });
+    }
+
+    /// Resolves a relation name: `(key, kind, columns)`. Unknown names without a catalog are
+    /// assumed to be tables in the default schema.
+    pub fn resolve_rel(&mut self, parts: &[String]) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
+        let (schema, name) = match parts {
+            [name] => (None, name.clone()),
+            [.., schema, name] => (Some(schema.clone()), name.clone()),
+            [] => return None,
+        };
+        if let Some(cat) = self.catalog {
+            let found = match &schema {
+                Some(s) => cat.relations.get(&(s.clone(), name.clone())).map(|r| (s.clone(), r)),
+                None => self.effective_path(cat).into_iter().find_map(|s| cat.relations.get(&(s.clone(), name.clone())).map(|r| (s, r))),
+            };
+            return match found {
+                Some((s, r)) => Some((
+                    RelKey { schema: s, name },
+                    Some(r.kind),
+                    Some(r.columns.iter().map(|c| c.name.clone()).collect()),
+                )),
+                None => {
+                    self.fail(ExtractError::Unsupported(format!(
+                        "relation `{}` does not exist",
+                        parts.join(".")
+                    )));
+                    None
+                }
+            };
+        }
+        let first = self.search_path.as_ref().and_then(|p| p.first().cloned());
+        let schema = match schema.or(first).or_else(|| self.rules.default_schema.clone()) {
+            Some(s) => s,
+            None => {
+                self.unresolved.insert(format!("schema of `{name}`"));
+                "?".into()
+            }
+        };
+        Some((RelKey { schema, name }, None, None))
+    }
+
+    /// The schemas unqualified names resolve through.
+    pub fn effective_path(&self, cat: &Catalog) -> Vec<String> {
+        match &self.search_path {
+            Some(p) => p.iter().filter(|s| cat.relations.keys().any(|(x, _)| x == *s) || cat.functions.keys().any(|(x, _)| x == *s)).cloned().collect(),
+            None => cat.search_path.clone(),
+        }
+    }
+
+    fn table_privilege_object(key: &RelKey, kind: Option<RelKind>) -> ObjectRef {
+        match kind {
+            Some(RelKind::Sequence) => ObjectRef::sequence(key.schema.clone(), key.name.clone()),
+            _ => ObjectRef::table(key.schema.clone(), key.name.clone()),
+        }
+    }
+
+    // ----- scopes -----
+
+    fn push(&mut self) {
+        self.scopes.push(Scope::default());
+    }
+
+    fn pop(&mut self) {
+        let Some(scope) = self.scopes.pop() else { return };
+        for b in scope.bindings {
+            let Some(rel) = b.rel else { continue };
+            if b.target && !b.reads.any() {
+                continue;
+            }
+            let cols = if b.reads.all || b.reads.cols.is_empty() {
+                None
+            } else {
+                Some(b.reads.cols.into_iter().collect())
+            };
+            self.grant(Privilege::Select, ObjectRef::table(rel.schema, rel.name), cols);
+        }
+    }
+
+    fn cte_visible(&self, name: &str) -> bool {
+        self.scopes.iter().rev().any(|s| s.ctes.iter().any(|c| c == name))
+    }
+
+    fn bind(&mut self, b: Binding) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.bindings.push(b);
+        }
+    }
+
+    /// Adds a DML target to the current scope. Returns its key.
+    pub fn bind_target(&mut self, name: &ObjectName, alias: Option<&Ident>) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
+        let parts = self.name_parts(name);
+        let resolved = self.resolve_rel(&parts)?;
+        if matches!(resolved.1, Some(RelKind::Sequence | RelKind::MaterializedView)) {
+            self.fail(ExtractError::Refused(format!("`{}` cannot be modified", parts.join("."))));
+        }
+        let alias = alias.map(|a| self.ident(a)).unwrap_or_else(|| resolved.0.name.clone());
+        self.bind(Binding {
+            alias,
+            rel: Some(resolved.0.clone()),
+            columns: resolved.2.clone(),
+            reads: ColUse::default(),
+            target: true,
+        });
+        Some(resolved)
+    }
+
+    /// Adds a binding that has no privileges (EXCLUDED, NEW, ...).
+    pub fn bind_pseudo(&mut self, alias: &str) {
+        self.bind(Binding { alias: alias.into(), rel: None, columns: None, reads: ColUse::default(), target: false });
+    }
+
+    /// Runs `f` with no enclosing scopes (function and view bodies see none of the caller's).
+    pub fn isolated(&mut self, f: impl FnOnce(&mut Self)) {
+        let saved = std::mem::take(&mut self.scopes);
+        f(self);
+        self.scopes = saved;
+    }
+
+    /// Marks the binding called `alias` in the current scope as a DML target.
+    pub fn mark_target(&mut self, alias: &str) -> Option<RelKey> {
+        let b = self.scopes.last_mut()?.bindings.iter_mut().find(|b| b.alias == alias)?;
+        b.target = true;
+        b.rel.clone()
+    }
+
+    /// Runs `f` inside a fresh scope; the scope's reads are granted when it closes.
+    pub fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
+        self.push();
+        f(self);
+        self.pop();
+    }
+
+    // ----- column references -----
+
+    fn resolve_column(&mut self, parts: &[String]) {
+        match parts {
+            [] => {}
+            [col] => {
+                for scope in self.scopes.iter_mut().rev() {
+                    if scope.bindings.is_empty() {
+                        continue;
+                    }
+                    if let Some(b) = scope
+                        .bindings
+                        .iter_mut()
+                        .find(|b| b.columns.as_ref().is_some_and(|c| c.iter().any(|x| x == col)))
+                    {
+                        b.reads.cols.insert(col.clone());
+                        return;
+                    }
+                    let unknown: Vec<&mut Binding> = scope.bindings.iter_mut().filter(|b| b.columns.is_none()).collect();
+                    if !unknown.is_empty() {
+                        // Without a catalog the owner is unknown: attribute to every candidate
+                        // (sound; the catalog makes it exact).
+                        for b in unknown {
+                            b.reads.cols.insert(col.clone());
+                        }
+                        return;
+                    }
+                }
+            }
+            [.., qual, col] => {
+                for scope in self.scopes.iter_mut().rev() {
+                    if let Some(b) = scope.bindings.iter_mut().find(|b| &b.alias == qual) {
+                        b.reads.cols.insert(col.clone());
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_all(&mut self, qualifier: Option<&str>) {
+        if let Some(scope) = self.scopes.last_mut() {
+            for b in scope.bindings.iter_mut() {
+                if qualifier.is_none_or(|q| q == b.alias) {
+                    b.reads.all = true;
+                }
+            }
+        }
+    }
+
+    // ----- queries -----
+
+    pub fn query(&mut self, q: &Query) {
+        self.push();
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = self.ident(&cte.alias.name);
+                if with.recursive {
+                    if let Some(s) = self.scopes.last_mut() {
+                        s.ctes.push(name.clone());
+                    }
+                }
+                self.query(&cte.query);
+                if !with.recursive {
+                    if let Some(s) = self.scopes.last_mut() {
+                        s.ctes.push(name);
+                    }
+                }
+            }
+        }
+        self.set_expr(&q.body);
+        // ORDER BY may name output columns of the body's scope, which is closed by now;
+        // columns read there were read by the body already or are correlated.
+        if let Some(ob) = &q.order_by {
+            self.expr_visit(ob);
+        }
+        if let Some(l) = &q.limit_clause {
+            self.expr_visit(l);
+        }
+        if !q.locks.is_empty() {
+            self.locks_need_update(q);
+        }
+        self.pop();
+    }
+
+    fn locks_need_update(&mut self, q: &Query) {
+        // SELECT ... FOR UPDATE/SHARE needs UPDATE on the locked tables.
+        let mut names: Vec<ObjectName> = Vec::new();
+        for lock in &q.locks {
+            if let Some(of) = &lock.of {
+                names.push(of.clone());
+            }
+        }
+        if let SetExpr::Select(sel) = q.body.as_ref() {
+            let mut rels = Vec::new();
+            for twj in &sel.from {
+                collect_plain_tables(&twj.relation, &mut rels);
+                for j in &twj.joins {
+                    collect_plain_tables(&j.relation, &mut rels);
+                }
+            }
+            for (name, alias) in rels {
+                let alias_s = alias.as_ref().map(|a| self.ident(a));
+                let parts = self.name_parts(&name);
+                let wanted = names.is_empty()
+                    || names.iter().any(|n| {
+                        let np = self.name_parts(n);
+                        Some(np.last()) == Some(alias_s.as_ref().or(parts.last()))
+                    });
+                if wanted && !(parts.len() == 1 && self.cte_visible(&parts[0])) {
+                    if let Some((key, kind, _)) = self.resolve_rel(&parts) {
+                        self.grant(Privilege::Update, Self::table_privilege_object(&key, kind), None);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn set_expr(&mut self, body: &SetExpr) {
+        match body {
+            SetExpr::Select(sel) => self.select(sel),
+            SetExpr::Query(q) => self.query(q),
+            SetExpr::SetOperation { left, right, .. } => {
+                self.set_expr(left);
+                self.set_expr(right);
+            }
+            SetExpr::Values(v) => {
+                for row in &v.rows {
+                    for e in row {
+                        self.expr(e);
+                    }
+                }
+            }
+            SetExpr::Table(t) => {
+                if let Some(name) = &t.table_name {
+                    let mut parts: Vec<String> = Vec::new();
+                    if let Some(s) = &t.schema_name {
+                        parts.push(s.clone());
+                    }
+                    parts.push(name.clone());
+                    self.scoped(|w| {
+                        w.relation_by_parts(&parts, None, true);
+                        w.read_all(None);
+                    });
+                }
+            }
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => {
+                super::stmt::statement(self, s);
+            }
+        }
+    }
+
+    fn select(&mut self, sel: &Select) {
+        self.push();
+        for twj in &sel.from {
+            self.table_with_joins(twj);
+        }
+        self.select_items(&sel.projection);
+        if let Some(into) = &sel.into {
+            self.fail(ExtractError::Refused(format!(
+                "SELECT INTO `{}` creates a table; p0 does not grant CREATE",
+                into.name
+            )));
+        }
+        for e in [&sel.selection, &sel.having, &sel.qualify, &sel.prewhere].into_iter().flatten() {
+            self.expr(e);
+        }
+        self.expr_visit(&sel.group_by);
+        for w in &sel.named_window {
+            self.expr_visit(w);
+        }
+        if let Some(d) = &sel.distinct {
+            self.expr_visit(d);
+        }
+        self.pop();
+    }
+
+    /// A SELECT list or RETURNING list.
+    pub fn select_items(&mut self, items: &[SelectItem]) {
+        for item in items {
+            match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => self.expr(e),
+                SelectItem::Wildcard(_) => self.read_all(None),
+                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                    let parts = self.name_parts(n);
+                    self.read_all(parts.last().map(String::as_str));
+                }
+                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(e), _) => self.expr(e),
+            }
+        }
+    }
+
+    pub fn table_with_joins(&mut self, twj: &TableWithJoins) {
+        self.table_factor(&twj.relation);
+        for j in &twj.joins {
+            self.table_factor(&j.relation);
+            let constraint = match &j.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c)
+                | JoinOperator::CrossJoin(c)
+                | JoinOperator::Semi(c)
+                | JoinOperator::LeftSemi(c)
+                | JoinOperator::RightSemi(c)
+                | JoinOperator::Anti(c)
+                | JoinOperator::LeftAnti(c)
+                | JoinOperator::RightAnti(c)
+                | JoinOperator::StraightJoin(c) => Some(c),
+                _ => None,
+            };
+            match constraint {
+                Some(JoinConstraint::On(e)) => self.expr(e),
+                Some(JoinConstraint::Using(cols)) => {
+                    for c in cols {
+                        let parts = self.name_parts(c);
+                        if let Some(col) = parts.last() {
+                            self.read_column_everywhere_in_scope(col);
+                        }
+                    }
+                }
+                Some(JoinConstraint::Natural) => self.read_all(None),
+                _ => {}
+            }
+        }
+    }
+
+    fn read_column_everywhere_in_scope(&mut self, col: &str) {
+        if let Some(scope) = self.scopes.last_mut() {
+            for b in scope.bindings.iter_mut() {
+                if b.columns.as_ref().is_none_or(|c| c.iter().any(|x| x == col)) {
+                    b.reads.cols.insert(col.to_string());
+                }
+            }
+        }
+    }
+
+    pub fn table_factor(&mut self, tf: &TableFactor) {
+        match tf {
+            TableFactor::Table { name, alias, args, .. } => {
+                let parts = self.name_parts(name);
+                if let Some(args) = args {
+                    // A set-returning function in FROM.
+                    let n = args.args.len();
+                    for a in &args.args {
+                        self.function_arg(a);
+                    }
+                    self.function(&parts, n, args.args.first());
+                    let alias = alias.as_ref().map(|a| self.ident(&a.name)).unwrap_or_else(|| parts.last().cloned().unwrap_or_default());
+                    self.bind_pseudo(&alias);
+                    return;
+                }
+                let alias = alias.as_ref().map(|a| self.ident(&a.name));
+                self.relation_by_parts(&parts, alias, false);
+            }
+            TableFactor::Derived { subquery, alias, .. } => {
+                self.query(subquery);
+                if let Some(a) = alias {
+                    let alias = self.ident(&a.name);
+                    self.bind_pseudo(&alias);
+                }
+            }
+            TableFactor::NestedJoin { table_with_joins, .. } => self.table_with_joins(table_with_joins),
+            TableFactor::Function { name, args, alias, .. } => {
+                for a in args {
+                    self.function_arg(a);
+                }
+                let parts = self.name_parts(name);
+                self.function(&parts, args.len(), args.first());
+                if let Some(a) = alias {
+                    let alias = self.ident(&a.name);
+                    self.bind_pseudo(&alias);
+                }
+            }
+            TableFactor::TableFunction { expr, alias } => {
+                self.expr(expr);
+                if let Some(a) = alias {
+                    let alias = self.ident(&a.name);
+                    self.bind_pseudo(&alias);
+                }
+            }
+            TableFactor::UNNEST { array_exprs, alias, .. } => {
+                for e in array_exprs {
+                    self.expr(e);
+                }
+                if let Some(a) = alias {
+                    let alias = self.ident(&a.name);
+                    self.bind_pseudo(&alias);
+                }
+            }
+            other => self.fail(ExtractError::Unsupported(format!("FROM item `{other}`"))),
+        }
+    }
+
+    /// Binds a relation read in FROM (or a CTE reference).
+    fn relation_by_parts(&mut self, parts: &[String], alias: Option<String>, _table_stmt: bool) {
+        if parts.len() == 1 && self.cte_visible(&parts[0]) {
+            let alias = alias.unwrap_or_else(|| parts[0].clone());
+            self.bind_pseudo(&alias);
+            return;
+        }
+        let Some((key, kind, columns)) = self.resolve_rel(parts) else { return };
+        if kind == Some(RelKind::Sequence) {
+            // SELECT * FROM seq reads the sequence: SELECT on it.
+            self.grant(Privilege::Select, ObjectRef::sequence(key.schema.clone(), key.name.clone()), None);
+            let alias = alias.unwrap_or_else(|| key.name.clone());
+            self.bind_pseudo(&alias);
+            return;
+        }
+        if kind == Some(RelKind::View) {
+            self.expand_invoker_view(&key);
+        }
+        let alias = alias.unwrap_or_else(|| key.name.clone());
+        self.bind(Binding { alias, rel: Some(key), columns, reads: ColUse::default(), target: false });
+    }
+
+    pub fn expand_invoker_view(&mut self, key: &RelKey) {
+        let Some(cat) = self.catalog else { return };
+        let Some(body) = cat.relations.get(&(key.schema.clone(), key.name.clone())).and_then(|r| r.invoker_body.clone())
+        else {
+            return;
+        };
+        let marker = format!("view {}.{}", key.schema, key.name);
+        if self.expanding.contains(&marker) || self.expanding.len() > 16 {
+            return;
+        }
+        self.expanding.push(marker);
+        super::stmt::expand_body(self, "sql", &body);
+        self.expanding.pop();
+    }
+
+    // ----- expressions -----
+
+    pub fn expr(&mut self, e: &Expr) {
+        let mut v = ExprVisitor { w: self, depth: 0 };
+        let _ = e.visit(&mut v);
+    }
+
+    pub fn expr_visit<V: Visit>(&mut self, node: &V) {
+        let mut v = ExprVisitor { w: self, depth: 0 };
+        let _ = node.visit(&mut v);
+    }
+
+    fn function_arg(&mut self, a: &FunctionArg) {
+        let e = match a {
+            FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
+        };
+        if let FunctionArgExpr::Expr(e) = e {
+            self.expr(e);
+        }
+    }
+
+    /// A function call: refused, built in, a sequence function, or a user function.
+    pub fn function(&mut self, parts: &[String], nargs: usize, first: Option<&FunctionArg>) {
+        let Some(name) = parts.last() else { return };
+        let lower = name.to_lowercase();
+        if let Some(why) = (self.rules.refused_function)(&lower) {
+            self.fail(ExtractError::Refused(format!("`{name}` {why}")));
+            return;
+        }
+        let schema = if parts.len() >= 2 { Some(parts[parts.len() - 2].clone()) } else { None };
+        if schema.as_deref().is_some_and(|s| s == "pg_catalog") {
+            return;
+        }
+        if matches!(lower.as_str(), "nextval" | "currval" | "setval") && schema.is_none() {
+            self.sequence_function(&lower, first);
+            return;
+        }
+        super::stmt::user_function(self, schema, name, nargs);
+    }
+
+    fn sequence_function(&mut self, func: &str, first: Option<&FunctionArg>) {
+        let literal = first.and_then(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => string_literal(e),
+            _ => None,
+        });
+        let Some(text) = literal else {
+            self.unresolved.insert(format!("sequence passed to {func}()"));
+            return;
+        };
+        let parts = split_qualified(&text, self.rules.fold_lower);
+        let Some((key, kind, _)) = self.resolve_rel(&parts) else { return };
+        if self.catalog.is_some() && kind != Some(RelKind::Sequence) {
+            self.fail(ExtractError::Unsupported(format!("`{text}` is not a sequence")));
+            return;
+        }
+        let privilege = if func == "setval" { Privilege::Update } else { Privilege::Usage };
+        self.grant(privilege, ObjectRef::sequence(key.schema, key.name), None);
+    }
+
+    /// Marks assignment targets' columns; returns them.
+    pub fn assignment_columns(&self, assignments: &[Assignment]) -> Vec<String> {
+        let mut cols = Vec::new();
+        for a in assignments {
+            let names: Vec<&ObjectName> = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![n],
+                AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+            };
+            for n in names {
+                if let Some(c) = self.name_parts(n).last() {
+                    cols.push(c.clone());
+                }
+            }
+        }
+        cols
+    }
+}
+
+fn collect_plain_tables(tf: &TableFactor, out: &mut Vec<(ObjectName, Option<Ident>)>) {
+    match tf {
+        TableFactor::Table { name, alias, args: None, .. } => out.push((name.clone(), alias.as_ref().map(|a| a.name.clone()))),
+        TableFactor::NestedJoin { table_with_joins, .. } => {
+            collect_plain_tables(&table_with_joins.relation, out);
+            for j in &table_with_joins.joins {
+                collect_plain_tables(&j.relation, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `'x'` or `'x'::regclass` → `x`.
+pub(crate) fn string_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Cast { expr, .. } => string_literal(expr),
+        Expr::Nested(e) => string_literal(e),
+        _ => None,
+    }
+}
+
+/// Splits `"My Schema".seq` into parts, folding unquoted parts when asked.
+pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '.' if !quoted => {
+                parts.push(if was_quoted || !fold_lower { cur.clone() } else { cur.to_lowercase() });
+                cur.clear();
+                was_quoted = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    parts.push(if was_quoted || !fold_lower { cur } else { cur.to_lowercase() });
+    parts
+}
+
+struct ExprVisitor<'w, 'a> {
+    w: &'w mut Walker<'a>,
+    depth: usize,
+}
+
+impl Visitor for ExprVisitor<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if self.depth == 0 {
+            self.w.query(q);
+        }
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        match e {
+            Expr::Identifier(id) => {
+                let col = self.w.ident(id);
+                self.w.resolve_column(&[col]);
+            }
+            Expr::CompoundIdentifier(ids) => {
+                let parts: Vec<String> = ids.iter().map(|i| self.w.ident(i)).collect();
+                self.w.resolve_column(&parts);
+            }
+            Expr::Function(f) => {
+                let parts = self.w.name_parts(&f.name);
+                let (n, first) = match &f.args {
+                    FunctionArguments::List(l) => (l.args.len(), l.args.first()),
+                    FunctionArguments::Subquery(_) => (1, None),
+                    FunctionArguments::None => (0, None),
+                };
+                if matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(_))))) {
+                    if let FunctionArguments::List(l) = &f.args {
+                        for a in &l.args {
+                            if let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(n)) = a {
+                                let parts = self.w.name_parts(n);
+                                self.w.read_all(parts.last().map(String::as_str));
+                            }
+                        }
+                    }
+                }
+                // Without parentheses (CURRENT_TIMESTAMP, CURRENT_USER, ...) it is built in.
+                if !matches!(f.args, FunctionArguments::None) {
+                    self.w.function(&parts, n, first);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
