@@ -150,6 +150,11 @@ impl PgServer {
         )
     }
 
+    /// The directory of the server's Unix socket (local connections are trusted).
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// Runs SQL as the superuser through `psql` (stops at the first error).
     pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
         let out = Command::new("psql")

@@ -339,15 +339,19 @@ fn insert(w: &mut Walker, ins: &Insert) {
         let object = ObjectRef::table(key.schema.clone(), key.name.clone());
         match &ins.on {
             Some(OnInsert::OnConflict(oc)) => {
+                // PostgreSQL checks SELECT on the columns that infer the arbiter index.
+                match &oc.conflict_target {
+                    Some(ConflictTarget::Columns(cs)) => {
+                        let parts: Vec<String> = cs.iter().map(|c| w.ident(c)).collect();
+                        w.grant(Privilege::Select, object.clone(), Some(parts));
+                    }
+                    Some(ConflictTarget::OnConstraint(_)) => w.grant(Privilege::Select, object.clone(), None),
+                    None => {}
+                }
                 if let OnConflictAction::DoUpdate(du) = &oc.action {
                     w.bind_pseudo("excluded");
                     let ucols = w.assignment_columns(&du.assignments);
                     w.grant(Privilege::Update, object.clone(), Some(ucols));
-                    if let Some(ConflictTarget::Columns(cs)) = &oc.conflict_target {
-                        let parts: Vec<String> = cs.iter().map(|c| w.ident(c)).collect();
-                        // PostgreSQL checks SELECT on the arbiter columns of DO UPDATE.
-                        w.grant(Privilege::Select, object.clone(), Some(parts));
-                    }
                     for a in &du.assignments {
                         w.expr(&a.value);
                     }
@@ -452,7 +456,7 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
         w.grant(Privilege::Execute, object, None);
         return;
     };
-    if schema.is_none() && cat.builtins.contains(name) {
+    if schema.is_none() && (cat.builtins.contains(name) || (w.rules.builtin_function)(&name.to_lowercase())) {
         return;
     }
     let found = match &schema {
