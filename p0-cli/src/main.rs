@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line, no backtrace: the reason is for a person.
             let msg = format!("{e:#}");
-            eprintln!("p0: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "p0: {}",
+                msg.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::from(1)
         }
     }

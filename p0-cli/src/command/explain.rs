@@ -35,17 +35,23 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sql = match (&args.sql, &args.file) {
         (Some(s), _) => s.clone(),
-        (None, Some(f)) if f == "-" => std::io::read_to_string(std::io::stdin()).context("reading standard input")?,
+        (None, Some(f)) if f == "-" => {
+            std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+        }
         (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading `{f}`"))?,
         (None, None) => bail!("no SQL given: pass it as an argument or with -f FILE"),
     };
     let sql = strip_psql_meta(&sql);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let extraction = match args.engine {
         Engine::Postgres => {
             let mut x = PostgresExtractor::new().with_columns(args.columns);
             if let Some(url) = &args.database_url {
-                let catalog = rt.block_on(Catalog::load_postgres(url)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let catalog = rt
+                    .block_on(Catalog::load_postgres(url))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 x = x.with_catalog(Arc::new(catalog));
             } else if let Some(db) = &args.database {
                 x = x.with_database(db);
@@ -53,8 +59,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             x.extract(&sql)
         }
         Engine::MySql => {
-            let db = args.database.clone().or_else(|| args.database_url.as_deref().and_then(url_database));
-            MySqlExtractor::new(db).with_columns(args.columns).extract(&sql)
+            let db = args
+                .database
+                .clone()
+                .or_else(|| args.database_url.as_deref().and_then(url_database));
+            MySqlExtractor::new(db)
+                .with_columns(args.columns)
+                .extract(&sql)
         }
         _ => bail!("unsupported engine"),
     };
@@ -79,7 +90,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// psql meta-commands (`\set`, `\echo`, ...) are not SQL: drop lines that start with one.
 fn strip_psql_meta(sql: &str) -> String {
-    sql.lines().filter(|l| !l.trim_start().starts_with('\\')).collect::<Vec<_>>().join("\n")
+    sql.lines()
+        .filter(|l| !l.trim_start().starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn url_database(url: &str) -> Option<String> {

@@ -77,11 +77,19 @@ pub struct Catalog {
 impl Catalog {
     /// Loads a snapshot from a PostgreSQL database. Only catalog tables are read.
     pub async fn load_postgres(url: &str) -> Result<Self, ExtractError> {
-        let err = |e: sqlx::Error| ExtractError::Catalog(crate::error::ProvisionError::from(e).to_string());
+        let err = |e: sqlx::Error| {
+            ExtractError::Catalog(crate::error::ProvisionError::from(e).to_string())
+        };
         let mut conn = sqlx::PgConnection::connect(url).await.map_err(err)?;
-        let database: String = sqlx::query_scalar("SELECT current_database()::text").fetch_one(&mut conn).await.map_err(err)?;
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(err)?;
         let search_path: Vec<String> =
-            sqlx::query_scalar("SELECT unnest(current_schemas(false))::text").fetch_all(&mut conn).await.map_err(err)?;
+            sqlx::query_scalar("SELECT unnest(current_schemas(false))::text")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(err)?;
         let mut relations = HashMap::new();
         let rows = sqlx::query(
             "SELECT n.nspname::text, c.relname::text, c.relkind::text, \
@@ -103,7 +111,11 @@ impl Catalog {
             };
             relations.insert(
                 (r.get::<String, _>(0), r.get::<String, _>(1)),
-                RelInfo { kind, columns: Vec::new(), invoker_body: r.get(3) },
+                RelInfo {
+                    kind,
+                    columns: Vec::new(),
+                    invoker_body: r.get(3),
+                },
             );
         }
         let cols = sqlx::query(
@@ -120,7 +132,10 @@ impl Catalog {
         .map_err(err)?;
         for r in cols {
             if let Some(rel) = relations.get_mut(&(r.get::<String, _>(0), r.get::<String, _>(1))) {
-                rel.columns.push(ColumnInfo { name: r.get(2), default: r.get(3) });
+                rel.columns.push(ColumnInfo {
+                    name: r.get(2),
+                    default: r.get(3),
+                });
             }
         }
         let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
@@ -136,15 +151,19 @@ impl Catalog {
         for r in funcs {
             let secdef: bool = r.get(6);
             let lang: String = r.get(7);
-            let body = (!secdef && (lang == "sql" || lang == "plpgsql")).then(|| (lang, r.get::<String, _>(8)));
-            functions.entry((r.get(0), r.get(1))).or_default().push(FuncInfo {
-                signature: r.get(2),
-                nargs: r.get::<i32, _>(3).max(0) as usize,
-                ndefaults: r.get::<i32, _>(4).max(0) as usize,
-                variadic: r.get(5),
-                security_definer: secdef,
-                body,
-            });
+            let body = (!secdef && (lang == "sql" || lang == "plpgsql"))
+                .then(|| (lang, r.get::<String, _>(8)));
+            functions
+                .entry((r.get(0), r.get(1)))
+                .or_default()
+                .push(FuncInfo {
+                    signature: r.get(2),
+                    nargs: r.get::<i32, _>(3).max(0) as usize,
+                    ndefaults: r.get::<i32, _>(4).max(0) as usize,
+                    variadic: r.get(5),
+                    security_definer: secdef,
+                    body,
+                });
         }
         let builtins: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT proname::text FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace",
@@ -153,20 +172,30 @@ impl Catalog {
         .await
         .map_err(err)?;
         let _ = conn.close().await;
-        Ok(Self { database, search_path, relations, functions, builtins: builtins.into_iter().collect() })
+        Ok(Self {
+            database,
+            search_path,
+            relations,
+            functions,
+            builtins: builtins.into_iter().collect(),
+        })
     }
 
     /// Resolves an unqualified relation name through the search path.
     pub fn find_relation(&self, name: &str) -> Option<(&str, &RelInfo)> {
-        self.search_path
-            .iter()
-            .find_map(|s| self.relations.get(&(s.clone(), name.to_string())).map(|r| (s.as_str(), r)))
+        self.search_path.iter().find_map(|s| {
+            self.relations
+                .get(&(s.clone(), name.to_string()))
+                .map(|r| (s.as_str(), r))
+        })
     }
 
     /// Resolves an unqualified function name through the search path.
     pub fn find_function(&self, name: &str) -> Option<(&str, &[FuncInfo])> {
-        self.search_path
-            .iter()
-            .find_map(|s| self.functions.get(&(s.clone(), name.to_string())).map(|f| (s.as_str(), f.as_slice())))
+        self.search_path.iter().find_map(|s| {
+            self.functions
+                .get(&(s.clone(), name.to_string()))
+                .map(|f| (s.as_str(), f.as_slice()))
+        })
     }
 }

@@ -47,11 +47,20 @@ struct Options {
     database: Option<String>,
 }
 
-fn run(sql: &str, dialect: &dyn Dialect, rules: &Rules, opts: &Options, connect: bool) -> Result<Extraction, ExtractError> {
+fn run(
+    sql: &str,
+    dialect: &dyn Dialect,
+    rules: &Rules,
+    opts: &Options,
+    connect: bool,
+) -> Result<Extraction, ExtractError> {
     let statements = match Parser::parse_sql(dialect, sql) {
         Ok(s) => s,
         // A statement the parser does not know may still be one p0 refuses by its keywords.
-        Err(e) => return Err(stmt::refusal_for_text(sql).unwrap_or_else(|| ExtractError::Parse(one_line(&e.to_string())))),
+        Err(e) => {
+            return Err(stmt::refusal_for_text(sql)
+                .unwrap_or_else(|| ExtractError::Parse(one_line(&e.to_string()))))
+        }
     };
     if statements.is_empty() {
         return Err(ExtractError::Parse("no SQL statement".into()));
@@ -63,17 +72,26 @@ fn run(sql: &str, dialect: &dyn Dialect, rules: &Rules, opts: &Options, connect:
             return Err(e);
         }
     }
-    let database = opts.catalog.as_ref().map(|c| c.database.clone()).or_else(|| opts.database.clone());
+    let database = opts
+        .catalog
+        .as_ref()
+        .map(|c| c.database.clone())
+        .or_else(|| opts.database.clone());
     let mut permissions = w.out;
     if connect {
         match database {
-            Some(db) => permissions.insert(Permission::new(Privilege::Connect, ObjectRef::database(db))),
+            Some(db) => {
+                permissions.insert(Permission::new(Privilege::Connect, ObjectRef::database(db)))
+            }
             None => {
                 w.unresolved.insert("database name (for CONNECT)".into());
             }
         }
     }
-    Ok(Extraction { permissions, unresolved: w.unresolved.into_iter().collect() })
+    Ok(Extraction {
+        permissions,
+        unresolved: w.unresolved.into_iter().collect(),
+    })
 }
 
 fn one_line(s: &str) -> String {
@@ -104,13 +122,20 @@ impl PostgresExtractor {
                 default_schema: Some("public".into()),
                 refused_function: functions::pg_refused,
                 builtin_function: functions::pg_builtin,
+                defaults_need_privileges: true,
+                truncate_grantable: true,
+                lock_needs_update: true,
             },
         }
     }
 
     /// Resolves names against a snapshot of the live catalog.
     pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
-        self.rules.default_schema = catalog.search_path.first().cloned().or(self.rules.default_schema);
+        self.rules.default_schema = catalog
+            .search_path
+            .first()
+            .cloned()
+            .or(self.rules.default_schema);
         self.opts.catalog = Some(catalog);
         self
     }
@@ -156,13 +181,19 @@ impl MySqlExtractor {
     /// An extractor for `database` (the default database of unqualified names), if known.
     pub fn new(database: Option<String>) -> Self {
         Self {
-            opts: Options { database: database.clone(), ..Options::default() },
+            opts: Options {
+                database: database.clone(),
+                ..Options::default()
+            },
             rules: Rules {
                 fold_lower: false,
                 schema_usage: false,
                 default_schema: database,
                 refused_function: functions::mysql_refused,
                 builtin_function: functions::mysql_builtin,
+                defaults_need_privileges: false,
+                truncate_grantable: false,
+                lock_needs_update: false,
             },
         }
     }
@@ -170,6 +201,13 @@ impl MySqlExtractor {
     /// Column-level grants where they are smaller than table grants.
     pub fn with_columns(mut self, columns: bool) -> Self {
         self.opts.columns = columns;
+        self
+    }
+
+    /// MySQL 8 rules where they differ from MariaDB's (the default): `SELECT ... FOR UPDATE`
+    /// also needs UPDATE.
+    pub fn for_mysql8(mut self) -> Self {
+        self.rules.lock_needs_update = true;
         self
     }
 }

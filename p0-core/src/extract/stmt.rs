@@ -4,9 +4,9 @@ use super::walk::{string_literal, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
 use sqlparser::ast::{
-    ConflictTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Insert, MergeAction, MergeInsertKind, ObjectName,
-    OnConflictAction, OnInsert, Set, SetExpr, Statement, TableFactor, TableObject, TableWithJoins, TruncateIdentityOption,
-    UpdateTableFromKind, Value,
+    ConflictTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Insert, MergeAction,
+    MergeInsertKind, ObjectName, OnConflictAction, OnInsert, Set, SetExpr, Statement, TableFactor,
+    TableObject, TableWithJoins, TruncateIdentityOption, UpdateTableFromKind, Value,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -16,10 +16,20 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
     match s {
         Statement::Query(q) => w.query(q),
         Statement::Insert(ins) => insert(w, ins),
-        Statement::Update { table, assignments, from, selection, returning, limit, .. } => {
+        Statement::Update {
+            table,
+            assignments,
+            from,
+            selection,
+            returning,
+            limit,
+            ..
+        } => {
             w.scoped(|w| {
                 let from = match from {
-                    Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => f.as_slice(),
+                    Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => {
+                        f.as_slice()
+                    }
                     None => &[],
                 };
                 update_targets(w, table, assignments);
@@ -38,12 +48,22 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
             });
         }
         Statement::Delete(d) => delete(w, d),
-        Statement::Merge { table, source, on, clauses, .. } => w.scoped(|w| {
+        Statement::Merge {
+            table,
+            source,
+            on,
+            clauses,
+            ..
+        } => w.scoped(|w| {
             w.table_factor(source);
             let TableFactor::Table { name, alias, .. } = table else {
-                return w.fail(ExtractError::Unsupported("MERGE into something other than a table".into()));
+                return w.fail(ExtractError::Unsupported(
+                    "MERGE into something other than a table".into(),
+                ));
             };
-            let Some((key, kind, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else { return };
+            let Some((key, kind, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else {
+                return;
+            };
             let object = ObjectRef::table(key.schema.clone(), key.name.clone());
             w.expr(on);
             for c in clauses {
@@ -73,22 +93,44 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
                 }
             }
         }),
-        Statement::Truncate { table_names, identity, cascade, .. } => {
+        Statement::Truncate {
+            table_names,
+            identity,
+            cascade,
+            ..
+        } => {
+            if !w.rules.truncate_grantable {
+                return w.fail(ExtractError::Refused(
+                    "TRUNCATE needs the DROP privilege here; use DELETE".into(),
+                ));
+            }
             if matches!(identity, Some(TruncateIdentityOption::Restart)) {
-                return w.fail(ExtractError::Refused("TRUNCATE ... RESTART IDENTITY needs ownership of the sequences".into()));
+                return w.fail(ExtractError::Refused(
+                    "TRUNCATE ... RESTART IDENTITY needs ownership of the sequences".into(),
+                ));
             }
             if matches!(cascade, Some(sqlparser::ast::CascadeOption::Cascade)) {
-                return w.fail(ExtractError::Unsupported("TRUNCATE ... CASCADE: name every table instead".into()));
+                return w.fail(ExtractError::Unsupported(
+                    "TRUNCATE ... CASCADE: name every table instead".into(),
+                ));
             }
             for t in table_names {
                 let parts = w.name_parts(&t.name);
                 if let Some((key, _, _)) = w.resolve_rel(&parts) {
-                    w.grant(Privilege::Truncate, ObjectRef::table(key.schema, key.name), None);
+                    w.grant(
+                        Privilege::Truncate,
+                        ObjectRef::table(key.schema, key.name),
+                        None,
+                    );
                 }
             }
         }
-        Statement::Copy { source, to, target, .. } => copy(w, source, *to, target),
-        Statement::Explain { statement: inner, .. } => statement(w, inner),
+        Statement::Copy {
+            source, to, target, ..
+        } => copy(w, source, *to, target),
+        Statement::Explain {
+            statement: inner, ..
+        } => statement(w, inner),
         Statement::StartTransaction { .. }
         | Statement::Commit { .. }
         | Statement::Rollback { .. }
@@ -117,52 +159,101 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
 
 fn refusal(s: &Statement) -> ExtractError {
     let text = s.to_string();
-    refusal_for_text(&text).unwrap_or_else(|| ExtractError::Unsupported(format!("statement `{}`", first_words(&text, 3))))
+    refusal_for_text(&text).unwrap_or_else(|| {
+        ExtractError::Unsupported(format!("statement `{}`", first_words(&text, 3)))
+    })
 }
 
 fn first_words(text: &str, n: usize) -> String {
-    text.split_whitespace().take(n).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Classifies statements p0 refuses by their leading keywords. Also used when the parser does
 /// not know a statement, so that a refusal reads as one rather than as a syntax error.
 pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
     let head = first_words(text, 3);
-    let upper: Vec<String> = head.split_whitespace().map(|x| x.to_ascii_uppercase()).collect();
+    let upper: Vec<String> = head
+        .split_whitespace()
+        .map(|x| x.to_ascii_uppercase())
+        .collect();
     let first = upper.first().map(String::as_str).unwrap_or("");
     let second = upper.get(1).map(String::as_str).unwrap_or("");
     let joined = upper.join(" ");
     let dcl = matches!(first, "GRANT" | "REVOKE")
-        || (matches!(first, "CREATE" | "ALTER" | "DROP") && matches!(second, "ROLE" | "USER" | "GROUP"))
+        || (matches!(first, "CREATE" | "ALTER" | "DROP")
+            && matches!(second, "ROLE" | "USER" | "GROUP"))
         || joined.starts_with("SET ROLE")
         || joined.starts_with("RESET ROLE")
         || joined.starts_with("SET SESSION AUTHORIZATION")
         || joined.starts_with("SET LOCAL ROLE")
         || joined.starts_with("SET PASSWORD");
     if dcl {
-        return Some(ExtractError::Refused(format!("`{head}` changes privileges or identity; p0 never grants that")));
+        return Some(ExtractError::Refused(format!(
+            "`{head}` changes privileges or identity; p0 never grants that"
+        )));
     }
     if joined.starts_with("ALTER SYSTEM") {
-        return Some(ExtractError::Refused("`ALTER SYSTEM` needs superuser".into()));
+        return Some(ExtractError::Refused(
+            "`ALTER SYSTEM` needs superuser".into(),
+        ));
     }
-    if matches!(first, "CREATE" | "ALTER" | "DROP" | "COMMENT" | "REINDEX" | "CLUSTER" | "VACUUM" | "ANALYZE" | "REFRESH" | "SECURITY" | "RENAME" | "REASSIGN") {
+    if matches!(
+        first,
+        "CREATE"
+            | "ALTER"
+            | "DROP"
+            | "COMMENT"
+            | "REINDEX"
+            | "CLUSTER"
+            | "VACUUM"
+            | "ANALYZE"
+            | "REFRESH"
+            | "SECURITY"
+            | "RENAME"
+            | "REASSIGN"
+    ) {
         return Some(ExtractError::Refused(format!(
             "`{head}` needs ownership of the object (or CREATE); p0 does not approximate it with grants"
         )));
     }
-    if matches!(first, "LOAD" | "INSTALL" | "UNINSTALL") {
-        return Some(ExtractError::Refused(format!("`{head}` reads server files or loads code; it needs superuser or FILE")));
+    let upper_all = text.to_ascii_uppercase();
+    if upper_all.contains("INTO OUTFILE") || upper_all.contains("INTO DUMPFILE") {
+        return Some(ExtractError::Refused(
+            "SELECT ... INTO OUTFILE/DUMPFILE writes server files; it needs the FILE privilege"
+                .into(),
+        ));
+    }
+    if matches!(
+        first,
+        "LOAD" | "INSTALL" | "UNINSTALL" | "HANDLER" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
+    ) {
+        return Some(ExtractError::Refused(format!(
+            "`{head}` reads server files or loads code; it needs superuser or FILE"
+        )));
     }
     None
 }
 
 fn set_statement(w: &mut Walker, set: &Set) {
     match set {
-        Set::SetRole { .. } => w.fail(ExtractError::Refused("`SET ROLE` changes identity; p0 never grants that".into())),
-        Set::SingleAssignment { variable, values, .. } => {
+        Set::SetRole { .. } => w.fail(ExtractError::Refused(
+            "`SET ROLE` changes identity; p0 never grants that".into(),
+        )),
+        Set::SingleAssignment {
+            variable, values, ..
+        } => {
             let name = variable.to_string().to_ascii_lowercase();
-            if matches!(name.as_str(), "role" | "session_authorization" | "session authorization") || name.starts_with("session authorization") {
-                return w.fail(ExtractError::Refused(format!("`SET {name}` changes identity; p0 never grants that")));
+            if matches!(
+                name.as_str(),
+                "role" | "session_authorization" | "session authorization"
+            ) || name.starts_with("session authorization")
+            {
+                return w.fail(ExtractError::Refused(format!(
+                    "`SET {name}` changes identity; p0 never grants that"
+                )));
             }
             if name == "search_path" {
                 let path: Vec<String> = values
@@ -171,7 +262,11 @@ fn set_statement(w: &mut Walker, set: &Set) {
                         Expr::Identifier(id) => Some(w.ident(id)),
                         other => string_literal(other),
                     })
-                    .flat_map(|s| s.split(',').map(|p| p.trim().trim_matches('"').to_string()).collect::<Vec<_>>())
+                    .flat_map(|s| {
+                        s.split(',')
+                            .map(|p| p.trim().trim_matches('"').to_string())
+                            .collect::<Vec<_>>()
+                    })
                     .filter(|s| !s.is_empty() && s != "$user")
                     .collect();
                 w.search_path = Some(path);
@@ -183,20 +278,41 @@ fn set_statement(w: &mut Walker, set: &Set) {
         }
         other => {
             let text = other.to_string().to_ascii_uppercase();
-            if text.contains("SESSION AUTHORIZATION") || text.starts_with("SET ROLE") || text.contains("PASSWORD") {
-                w.fail(ExtractError::Refused("changing identity or passwords is never granted".into()));
+            if text.contains("SESSION AUTHORIZATION")
+                || text.starts_with("SET ROLE")
+                || text.contains("PASSWORD")
+            {
+                w.fail(ExtractError::Refused(
+                    "changing identity or passwords is never granted".into(),
+                ));
             }
         }
     }
 }
 
 /// The tables of an UPDATE's target list; more than one only in MySQL's multi-table form.
-fn update_targets(w: &mut Walker, table: &TableWithJoins, assignments: &[sqlparser::ast::Assignment]) {
+fn update_targets(
+    w: &mut Walker,
+    table: &TableWithJoins,
+    assignments: &[sqlparser::ast::Assignment],
+) {
     if table.joins.is_empty() {
-        if let TableFactor::Table { name, alias, args: None, .. } = &table.relation {
-            let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else { return };
+        if let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } = &table.relation
+        {
+            let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) else {
+                return;
+            };
             let cols = w.assignment_columns(assignments);
-            w.grant(Privilege::Update, ObjectRef::table(key.schema, key.name), Some(cols));
+            w.grant(
+                Privilege::Update,
+                ObjectRef::table(key.schema, key.name),
+                Some(cols),
+            );
             return;
         }
     }
@@ -204,9 +320,12 @@ fn update_targets(w: &mut Walker, table: &TableWithJoins, assignments: &[sqlpars
     w.table_with_joins(table);
     let mut per_alias: Vec<(String, Vec<String>)> = Vec::new();
     let first_alias = match &table.relation {
-        TableFactor::Table { name, alias, .. } => {
-            Some(alias.as_ref().map(|a| w.ident(&a.name)).unwrap_or_else(|| w.name_parts(name).last().cloned().unwrap_or_default()))
-        }
+        TableFactor::Table { name, alias, .. } => Some(
+            alias
+                .as_ref()
+                .map(|a| w.ident(&a.name))
+                .unwrap_or_else(|| w.name_parts(name).last().cloned().unwrap_or_default()),
+        ),
         _ => None,
     };
     for a in assignments {
@@ -230,7 +349,11 @@ fn update_targets(w: &mut Walker, table: &TableWithJoins, assignments: &[sqlpars
     }
     for (alias, cols) in per_alias {
         if let Some(key) = w.mark_target(&alias) {
-            w.grant(Privilege::Update, ObjectRef::table(key.schema, key.name), Some(cols));
+            w.grant(
+                Privilege::Update,
+                ObjectRef::table(key.schema, key.name),
+                Some(cols),
+            );
         }
     }
 }
@@ -244,9 +367,19 @@ fn delete(w: &mut Walker, d: &Delete) {
             // PostgreSQL: DELETE FROM target [USING ...].
             let Some(first) = from.first() else { return };
             match &first.relation {
-                TableFactor::Table { name, alias, args: None, .. } if first.joins.is_empty() && from.len() == 1 => {
-                    if let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name)) {
-                        w.grant(Privilege::Delete, ObjectRef::table(key.schema, key.name), None);
+                TableFactor::Table {
+                    name,
+                    alias,
+                    args: None,
+                    ..
+                } if first.joins.is_empty() && from.len() == 1 => {
+                    if let Some((key, _, _)) = w.bind_target(name, alias.as_ref().map(|a| &a.name))
+                    {
+                        w.grant(
+                            Privilege::Delete,
+                            ObjectRef::table(key.schema, key.name),
+                            None,
+                        );
                     }
                 }
                 _ => {
@@ -278,7 +411,11 @@ fn delete_multi(w: &mut Walker, targets: &[ObjectName], from: &[TableWithJoins],
         let parts = w.name_parts(t);
         let Some(alias) = parts.last() else { continue };
         if let Some(key) = w.mark_target(alias) {
-            w.grant(Privilege::Delete, ObjectRef::table(key.schema, key.name), None);
+            w.grant(
+                Privilege::Delete,
+                ObjectRef::table(key.schema, key.name),
+                None,
+            );
         }
     }
     delete_tail(w, d);
@@ -296,13 +433,17 @@ fn delete_tail(w: &mut Walker, d: &Delete) {
 
 fn insert(w: &mut Walker, ins: &Insert) {
     let TableObject::TableName(name) = &ins.table else {
-        return w.fail(ExtractError::Unsupported("INSERT INTO a table function".into()));
+        return w.fail(ExtractError::Unsupported(
+            "INSERT INTO a table function".into(),
+        ));
     };
     w.scoped(|w| {
         if let Some(src) = &ins.source {
             w.query(src);
         }
-        let Some((key, kind, _)) = w.bind_target(name, ins.table_alias.as_ref()) else { return };
+        let Some((key, kind, _)) = w.bind_target(name, ins.table_alias.as_ref()) else {
+            return;
+        };
         let mut cols: Vec<String> = ins.columns.iter().map(|c| w.ident(c)).collect();
         let mut defaults_at: Vec<usize> = Vec::new();
         let width = match &ins.source {
@@ -317,7 +458,15 @@ fn insert(w: &mut Walker, ins: &Insert) {
                     }
                     v.rows.first().map(Vec::len)
                 }
-                SetExpr::Select(s) if !s.projection.iter().any(|p| matches!(p, sqlparser::ast::SelectItem::Wildcard(_) | sqlparser::ast::SelectItem::QualifiedWildcard(..))) => {
+                SetExpr::Select(s)
+                    if !s.projection.iter().any(|p| {
+                        matches!(
+                            p,
+                            sqlparser::ast::SelectItem::Wildcard(_)
+                                | sqlparser::ast::SelectItem::QualifiedWildcard(..)
+                        )
+                    }) =>
+                {
                     Some(s.projection.len())
                 }
                 _ => None,
@@ -331,10 +480,18 @@ fn insert(w: &mut Walker, ins: &Insert) {
                 w.expr(&a.value);
             }
         }
-        let width = if ins.assignments.is_empty() { width } else { Some(cols.len()) };
+        let width = if ins.assignments.is_empty() {
+            width
+        } else {
+            Some(cols.len())
+        };
         insert_columns(w, &key, kind, &cols, width, &defaults_at);
         if ins.replace_into {
-            w.grant(Privilege::Delete, ObjectRef::table(key.schema.clone(), key.name.clone()), None);
+            w.grant(
+                Privilege::Delete,
+                ObjectRef::table(key.schema.clone(), key.name.clone()),
+                None,
+            );
         }
         let object = ObjectRef::table(key.schema.clone(), key.name.clone());
         match &ins.on {
@@ -345,11 +502,14 @@ fn insert(w: &mut Walker, ins: &Insert) {
                         let parts: Vec<String> = cs.iter().map(|c| w.ident(c)).collect();
                         w.grant(Privilege::Select, object.clone(), Some(parts));
                     }
-                    Some(ConflictTarget::OnConstraint(_)) => w.grant(Privilege::Select, object.clone(), None),
+                    Some(ConflictTarget::OnConstraint(_)) => {
+                        w.grant(Privilege::Select, object.clone(), None)
+                    }
                     None => {}
                 }
                 if let OnConflictAction::DoUpdate(du) = &oc.action {
-                    w.bind_pseudo("excluded");
+                    // Reading EXCLUDED.col reads the target's column: SELECT on it.
+                    w.bind_alias_of_target("excluded", &key);
                     let ucols = w.assignment_columns(&du.assignments);
                     w.grant(Privilege::Update, object.clone(), Some(ucols));
                     for a in &du.assignments {
@@ -363,6 +523,8 @@ fn insert(w: &mut Walker, ins: &Insert) {
             Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
                 let ucols = w.assignment_columns(assignments);
                 w.grant(Privilege::Update, object.clone(), Some(ucols));
+                // MariaDB checks SELECT on the updated columns and the key it matched on.
+                w.grant(Privilege::Select, object.clone(), None);
                 for a in assignments {
                     w.expr(&a.value);
                 }
@@ -392,11 +554,26 @@ fn insert_columns(
     let table_cols: Option<Vec<(String, Option<String>)>> = w.catalog.and_then(|c| {
         c.relations
             .get(&(key.schema.clone(), key.name.clone()))
-            .map(|r| r.columns.iter().map(|c| (c.name.clone(), c.default.clone())).collect())
+            .map(|r| {
+                r.columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.default.clone()))
+                    .collect()
+            })
     });
     let Some(table_cols) = table_cols else {
-        w.grant(Privilege::Insert, object, (!cols.is_empty()).then(|| cols.to_vec()));
-        w.unresolved.insert(format!("sequences and functions behind column defaults of `{}.{}`", key.schema, key.name));
+        w.grant(
+            Privilege::Insert,
+            object,
+            (!cols.is_empty()).then(|| cols.to_vec()),
+        );
+        if !w.rules.defaults_need_privileges {
+            return;
+        }
+        w.unresolved.insert(format!(
+            "sequences and functions behind column defaults of `{}.{}`",
+            key.schema, key.name
+        ));
         return;
     };
     let supplied: Vec<String> = if !cols.is_empty() {
@@ -407,10 +584,17 @@ fn insert_columns(
             None => table_cols.iter().map(|(c, _)| c.clone()).collect(),
         }
     };
-    let explicit_defaults: Vec<&String> = defaults_at.iter().filter_map(|&i| supplied.get(i)).collect();
-    let inserted: Vec<String> = supplied.iter().filter(|c| !explicit_defaults.contains(c)).cloned().collect();
-    // A plain INSERT with no column gets every default: PostgreSQL still needs INSERT on the table.
-    w.grant(Privilege::Insert, object, (!inserted.is_empty()).then_some(inserted));
+    let explicit_defaults: Vec<&String> = defaults_at
+        .iter()
+        .filter_map(|&i| supplied.get(i))
+        .collect();
+    // A column given DEFAULT explicitly is still an inserted column; an INSERT of no column at
+    // all (DEFAULT VALUES) still needs INSERT on the table.
+    w.grant(
+        Privilege::Insert,
+        object,
+        (!supplied.is_empty()).then(|| supplied.clone()),
+    );
     for (name, default) in &table_cols {
         let uses_default = !supplied.contains(name) || explicit_defaults.contains(&name);
         if let (true, Some(expr)) = (uses_default, default) {
@@ -423,20 +607,34 @@ fn copy(w: &mut Walker, source: &CopySource, to: bool, target: &CopyTarget) {
     match target {
         CopyTarget::Stdin | CopyTarget::Stdout => {}
         CopyTarget::File { .. } => {
-            return w.fail(ExtractError::Refused("COPY to or from a server file needs superuser or pg_read/write_server_files".into()))
+            return w.fail(ExtractError::Refused(
+                "COPY to or from a server file needs superuser or pg_read/write_server_files"
+                    .into(),
+            ))
         }
         CopyTarget::Program { .. } => {
-            return w.fail(ExtractError::Refused("COPY ... PROGRAM runs a server command; it needs superuser".into()))
+            return w.fail(ExtractError::Refused(
+                "COPY ... PROGRAM runs a server command; it needs superuser".into(),
+            ))
         }
     }
     match source {
         CopySource::Query(q) => w.query(q),
-        CopySource::Table { table_name, columns } => {
+        CopySource::Table {
+            table_name,
+            columns,
+        } => {
             let parts = w.name_parts(table_name);
-            let Some((key, kind, _)) = w.resolve_rel(&parts) else { return };
+            let Some((key, kind, _)) = w.resolve_rel(&parts) else {
+                return;
+            };
             let cols: Vec<String> = columns.iter().map(|c| w.ident(c)).collect();
             if to {
-                w.grant(Privilege::Select, ObjectRef::table(key.schema, key.name), (!cols.is_empty()).then_some(cols));
+                w.grant(
+                    Privilege::Select,
+                    ObjectRef::table(key.schema, key.name),
+                    (!cols.is_empty()).then_some(cols),
+                );
             } else {
                 insert_columns(w, &key, kind, &cols, None, &[]);
             }
@@ -450,30 +648,60 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
         if schema.is_none() && (w.rules.builtin_function)(&name.to_lowercase()) {
             return;
         }
-        let schema = schema.or_else(|| w.rules.default_schema.clone()).unwrap_or_else(|| "?".into());
-        w.unresolved.insert(format!("signature of function `{schema}.{name}`"));
-        let object = ObjectRef { kind: crate::types::ObjectKind::Function, schema: Some(schema), name: name.into(), signature: None };
+        let schema = schema
+            .or_else(|| w.rules.default_schema.clone())
+            .unwrap_or_else(|| "?".into());
+        w.unresolved
+            .insert(format!("signature of function `{schema}.{name}`"));
+        let object = ObjectRef {
+            kind: crate::types::ObjectKind::Function,
+            schema: Some(schema),
+            name: name.into(),
+            signature: None,
+        };
         w.grant(Privilege::Execute, object, None);
         return;
     };
-    if schema.is_none() && (cat.builtins.contains(name) || (w.rules.builtin_function)(&name.to_lowercase())) {
+    if schema.is_none()
+        && (cat.builtins.contains(name) || (w.rules.builtin_function)(&name.to_lowercase()))
+    {
         return;
     }
     let found = match &schema {
-        Some(s) => cat.functions.get(&(s.clone(), name.to_string())).map(|f| (s.clone(), f.clone())),
-        None => w.effective_path(cat).into_iter().find_map(|s| cat.functions.get(&(s.clone(), name.to_string())).map(|f| (s, f.clone()))),
+        Some(s) => cat
+            .functions
+            .get(&(s.clone(), name.to_string()))
+            .map(|f| (s.clone(), f.clone())),
+        None => w.effective_path(cat).into_iter().find_map(|s| {
+            cat.functions
+                .get(&(s.clone(), name.to_string()))
+                .map(|f| (s, f.clone()))
+        }),
     };
     let Some((schema, candidates)) = found else {
-        return w.fail(ExtractError::Unsupported(format!("function `{name}` does not exist")));
+        return w.fail(ExtractError::Unsupported(format!(
+            "function `{name}` does not exist"
+        )));
     };
     let fitting: Vec<_> = candidates
         .iter()
-        .filter(|f| (f.nargs - f.ndefaults.min(f.nargs) <= nargs && nargs <= f.nargs) || (f.variadic && nargs + 1 >= f.nargs))
+        .filter(|f| {
+            (f.nargs - f.ndefaults.min(f.nargs) <= nargs && nargs <= f.nargs)
+                || (f.variadic && nargs + 1 >= f.nargs)
+        })
         .cloned()
         .collect();
-    let chosen = if fitting.is_empty() { candidates } else { fitting };
+    let chosen = if fitting.is_empty() {
+        candidates
+    } else {
+        fitting
+    };
     for f in chosen {
-        w.grant(Privilege::Execute, ObjectRef::function(schema.clone(), name, f.signature.clone()), None);
+        w.grant(
+            Privilege::Execute,
+            ObjectRef::function(schema.clone(), name, f.signature.clone()),
+            None,
+        );
         if let Some((lang, body)) = &f.body {
             let marker = format!("function {schema}.{name}({})", f.signature);
             if w.expanding.contains(&marker) || w.expanding.len() > 16 {
@@ -488,7 +716,11 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
 
 /// Walks the statements of a function or view body that runs with the caller's privileges.
 pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
-    let texts = if lang == "plpgsql" { plpgsql_statements(body) } else { vec![body.to_string()] };
+    let texts = if lang == "plpgsql" {
+        plpgsql_statements(body)
+    } else {
+        vec![body.to_string()]
+    };
     for text in texts {
         match Parser::parse_sql(&PostgreSqlDialect {}, &text) {
             Ok(stmts) => w.isolated(|w| {
@@ -497,7 +729,10 @@ pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
                 }
             }),
             Err(_) => {
-                w.unresolved.insert(format!("a statement in a function body: `{}`", text.chars().take(60).collect::<String>()));
+                w.unresolved.insert(format!(
+                    "a statement in a function body: `{}`",
+                    text.chars().take(60).collect::<String>()
+                ));
             }
         }
     }
@@ -505,7 +740,9 @@ pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
 
 /// Parses a default or other stored expression and walks it (functions, sequences).
 fn expand_expression(w: &mut Walker, expr: &str) {
-    let parsed = Parser::new(&PostgreSqlDialect {}).try_with_sql(expr).and_then(|mut p| p.parse_expr());
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(expr)
+        .and_then(|mut p| p.parse_expr());
     match parsed {
         Ok(e) => w.isolated(|w| w.expr(&e)),
         Err(_) => {
@@ -527,7 +764,12 @@ fn plpgsql_statements(body: &str) -> Vec<String> {
             }
             continue;
         }
-        let Some(start) = find_keyword(&upper, &["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "PERFORM", "MERGE", "TRUNCATE"]) else {
+        let Some(start) = find_keyword(
+            &upper,
+            &[
+                "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "PERFORM", "MERGE", "TRUNCATE",
+            ],
+        ) else {
             continue;
         };
         let mut stmt = piece[start..].to_string();
@@ -547,7 +789,10 @@ fn plpgsql_statements(body: &str) -> Vec<String> {
 }
 
 fn strip_comments(s: &str) -> String {
-    s.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| l.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn split_top_level(s: &str) -> Vec<String> {
@@ -565,7 +810,10 @@ fn split_top_level(s: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn find_keyword(upper: &str, words: &[&str]) -> Option<usize> {
@@ -586,9 +834,13 @@ fn find_keyword(upper: &str, words: &[&str]) -> Option<usize> {
 /// Removes `INTO [STRICT] a, b` between a SELECT list and FROM.
 fn strip_into(stmt: &str) -> String {
     let upper = stmt.to_ascii_uppercase();
-    let Some(into) = find_keyword(&upper, &["INTO"]) else { return stmt.to_string() };
+    let Some(into) = find_keyword(&upper, &["INTO"]) else {
+        return stmt.to_string();
+    };
     let rest = &upper[into..];
-    let end = find_keyword(rest, &["FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "UNION"]).map(|e| into + e).unwrap_or(stmt.len());
+    let end = find_keyword(rest, &["FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "UNION"])
+        .map(|e| into + e)
+        .unwrap_or(stmt.len());
     format!("{} {}", &stmt[..into], &stmt[end..])
 }
 
@@ -612,9 +864,23 @@ mod tests {
     fn plpgsql_bodies_become_plain_sql() {
         let body = "DECLARE v int; BEGIN\n -- comment; with semicolon\n SELECT count(*) INTO v FROM rental WHERE x = 1;\n IF v = 0 THEN RETURN TRUE; END IF;\n PERFORM f(1);\n v := (SELECT max(a) FROM t);\n FOR r IN SELECT * FROM u LOOP\n END LOOP;\nEND";
         let stmts = plpgsql_statements(body);
-        assert_eq!(stmts[0].split_whitespace().collect::<Vec<_>>().join(" "), "SELECT count(*) FROM rental WHERE x = 1");
-        assert!(stmts.iter().any(|s| s.starts_with("SELECT  f(1)") || s.starts_with("SELECT f(1)")), "{stmts:?}");
-        assert!(stmts.iter().any(|s| s == "SELECT (SELECT max(a) FROM t)"), "{stmts:?}");
-        assert!(stmts.iter().any(|s| s.trim() == "SELECT * FROM u"), "{stmts:?}");
+        assert_eq!(
+            stmts[0].split_whitespace().collect::<Vec<_>>().join(" "),
+            "SELECT count(*) FROM rental WHERE x = 1"
+        );
+        assert!(
+            stmts
+                .iter()
+                .any(|s| s.starts_with("SELECT  f(1)") || s.starts_with("SELECT f(1)")),
+            "{stmts:?}"
+        );
+        assert!(
+            stmts.iter().any(|s| s == "SELECT (SELECT max(a) FROM t)"),
+            "{stmts:?}"
+        );
+        assert!(
+            stmts.iter().any(|s| s.trim() == "SELECT * FROM u"),
+            "{stmts:?}"
+        );
     }
 }

@@ -1,1 +1,137 @@
+//! Extraction without a catalog: the shapes of the results, and what is refused.
 
+use super::*;
+use crate::types::ObjectKind;
+
+fn pg(sql: &str) -> Extraction {
+    PostgresExtractor::new()
+        .with_database("app")
+        .extract(sql)
+        .unwrap()
+}
+
+fn has(ex: &Extraction, privilege: &str, kind: ObjectKind, name: &str) -> bool {
+    ex.permissions.iter().any(|p| {
+        p.privilege.as_str() == privilege && p.object.kind == kind && p.object.name == name
+    })
+}
+
+#[test]
+fn select_needs_connect_usage_and_select() {
+    let ex = pg("SELECT title FROM film");
+    assert!(has(&ex, "CONNECT", ObjectKind::Database, "app"));
+    assert!(has(&ex, "USAGE", ObjectKind::Schema, "public"));
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "film"));
+    assert_eq!(ex.permissions.len(), 3);
+}
+
+#[test]
+fn cte_name_is_not_a_table_but_shadowed_name_inside_is() {
+    let ex = pg("WITH film AS (SELECT * FROM film) SELECT * FROM film");
+    assert!(
+        has(&ex, "SELECT", ObjectKind::Table, "film"),
+        "the CTE body reads the real table"
+    );
+    let ex = pg("WITH x AS (SELECT 1) SELECT * FROM x");
+    assert!(!ex
+        .permissions
+        .iter()
+        .any(|p| p.object.kind == ObjectKind::Table));
+}
+
+#[test]
+fn update_without_reading_needs_no_select() {
+    let ex = pg("UPDATE t SET a = 1");
+    assert!(has(&ex, "UPDATE", ObjectKind::Table, "t"));
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "t"));
+    let ex = pg("UPDATE t SET a = a + 1");
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "t"));
+}
+
+#[test]
+fn unresolved_parts_are_reported_without_a_catalog() {
+    let ex = PostgresExtractor::new()
+        .extract("INSERT INTO t (a) VALUES (1); SELECT f(1)")
+        .unwrap();
+    assert!(
+        ex.unresolved.iter().any(|u| u.contains("CONNECT")),
+        "{:?}",
+        ex.unresolved
+    );
+    assert!(
+        ex.unresolved
+            .iter()
+            .any(|u| u.contains("defaults of `public.t`")),
+        "{:?}",
+        ex.unresolved
+    );
+    assert!(
+        ex.unresolved
+            .iter()
+            .any(|u| u.contains("signature of function `public.f`")),
+        "{:?}",
+        ex.unresolved
+    );
+}
+
+#[test]
+fn quoted_names_keep_their_case() {
+    let ex = pg(r#"SELECT * FROM "Sales"."Orders", sales.orders"#);
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "Orders"));
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "orders"));
+    assert!(has(&ex, "USAGE", ObjectKind::Schema, "Sales"));
+}
+
+#[test]
+fn refusals_are_one_line_with_a_reason() {
+    for sql in [
+        "DROP TABLE t",
+        "GRANT postgres TO CURRENT_USER",
+        "SET ROLE postgres",
+        "COPY t TO PROGRAM 'id'",
+        "SELECT pg_read_file('/etc/passwd')",
+        "ALTER SYSTEM SET work_mem = '1GB'",
+        "SELECT 1; DROP TABLE t",
+    ] {
+        let e = PostgresExtractor::new()
+            .extract(sql)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("refused"), "{sql}: {e}");
+        assert!(!e.contains('\n'));
+    }
+}
+
+#[test]
+fn syntax_errors_carry_the_position() {
+    let e = PostgresExtractor::new()
+        .extract("SELEC * FORM film")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Line: 1, Column: 1"), "{e}");
+    assert!(PostgresExtractor::new().extract("").is_err());
+}
+
+#[test]
+fn mysql_names_are_database_qualified() {
+    let ex = MySqlExtractor::new(Some("shop".into()))
+        .extract("UPDATE `orders` o JOIN other.lines l ON l.id = o.id SET o.x = 1")
+        .unwrap();
+    assert!(ex
+        .permissions
+        .iter()
+        .any(|p| p.privilege == Privilege::Update && p.object.schema.as_deref() == Some("shop")));
+    assert!(ex
+        .permissions
+        .iter()
+        .any(|p| p.privilege == Privilege::Select && p.object.schema.as_deref() == Some("other")));
+    assert!(!ex
+        .permissions
+        .iter()
+        .any(|p| p.object.kind == ObjectKind::Database));
+    let e = MySqlExtractor::new(None)
+        .extract("SELECT * FROM t INTO OUTFILE '/tmp/x'")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("FILE"), "{e}");
+}

@@ -9,9 +9,9 @@ use super::catalog::{Catalog, RelKind};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Permission, PermissionSet, Privilege};
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, JoinConstraint,
-    JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    TableFactor, TableWithJoins, Value, Visit, Visitor,
+    Assignment, AssignmentTarget, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, TableWithJoins, Value, Visit, Visitor,
 };
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
@@ -29,6 +29,13 @@ pub(crate) struct Rules {
     pub refused_function: fn(&str) -> Option<&'static str>,
     /// Which unqualified function names are built in (need no privilege) without a catalog.
     pub builtin_function: fn(&str) -> bool,
+    /// Column defaults can need privileges (PostgreSQL: sequences, functions). MySQL's
+    /// AUTO_INCREMENT and defaults need none.
+    pub defaults_need_privileges: bool,
+    /// TRUNCATE has a privilege of its own (PostgreSQL); MySQL needs DROP, which p0 never grants.
+    pub truncate_grantable: bool,
+    /// `SELECT ... FOR UPDATE/SHARE` needs UPDATE (PostgreSQL, MySQL 8; not MariaDB).
+    pub lock_needs_update: bool,
 }
 
 /// A resolved relation.
@@ -131,7 +138,10 @@ impl<'a> Walker<'a> {
                 | crate::types::ObjectKind::Function => {
                     if let Some(s) = &object.schema {
                         if !crate::guard::is_system_schema(s) {
-                            self.out.insert(Permission::new(Privilege::Usage, ObjectRef::schema(s.clone())));
+                            self.out.insert(Permission::new(
+                                Privilege::Usage,
+                                ObjectRef::schema(s.clone()),
+                            ));
                         }
                     }
                 }
@@ -139,12 +149,19 @@ impl<'a> Walker<'a> {
             }
         }
         let columns = if self.columns_mode { columns } else { None };
-        self.out.insert(Permission { privilege, object, columns });
+        self.out.insert(Permission {
+            privilege,
+            object,
+            columns,
+        });
     }
 
     /// Resolves a relation name: `(key, kind, columns)`. Unknown names without a catalog are
     /// assumed to be tables in the default schema.
-    pub fn resolve_rel(&mut self, parts: &[String]) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
+    pub fn resolve_rel(
+        &mut self,
+        parts: &[String],
+    ) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
         let (schema, name) = match parts {
             [name] => (None, name.clone()),
             [.., schema, name] => (Some(schema.clone()), name.clone()),
@@ -152,8 +169,15 @@ impl<'a> Walker<'a> {
         };
         if let Some(cat) = self.catalog {
             let found = match &schema {
-                Some(s) => cat.relations.get(&(s.clone(), name.clone())).map(|r| (s.clone(), r)),
-                None => self.effective_path(cat).into_iter().find_map(|s| cat.relations.get(&(s.clone(), name.clone())).map(|r| (s, r))),
+                Some(s) => cat
+                    .relations
+                    .get(&(s.clone(), name.clone()))
+                    .map(|r| (s.clone(), r)),
+                None => self.effective_path(cat).into_iter().find_map(|s| {
+                    cat.relations
+                        .get(&(s.clone(), name.clone()))
+                        .map(|r| (s, r))
+                }),
             };
             return match found {
                 Some((s, r)) => Some((
@@ -171,7 +195,10 @@ impl<'a> Walker<'a> {
             };
         }
         let first = self.search_path.as_ref().and_then(|p| p.first().cloned());
-        let schema = match schema.or(first).or_else(|| self.rules.default_schema.clone()) {
+        let schema = match schema
+            .or(first)
+            .or_else(|| self.rules.default_schema.clone())
+        {
             Some(s) => s,
             None => {
                 self.unresolved.insert(format!("schema of `{name}`"));
@@ -184,7 +211,14 @@ impl<'a> Walker<'a> {
     /// The schemas unqualified names resolve through.
     pub fn effective_path(&self, cat: &Catalog) -> Vec<String> {
         match &self.search_path {
-            Some(p) => p.iter().filter(|s| cat.relations.keys().any(|(x, _)| x == *s) || cat.functions.keys().any(|(x, _)| x == *s)).cloned().collect(),
+            Some(p) => p
+                .iter()
+                .filter(|s| {
+                    cat.relations.keys().any(|(x, _)| x == *s)
+                        || cat.functions.keys().any(|(x, _)| x == *s)
+                })
+                .cloned()
+                .collect(),
             None => cat.search_path.clone(),
         }
     }
@@ -203,7 +237,9 @@ impl<'a> Walker<'a> {
     }
 
     fn pop(&mut self) {
-        let Some(scope) = self.scopes.pop() else { return };
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
         for b in scope.bindings {
             let Some(rel) = b.rel else { continue };
             if b.target && !b.reads.any() {
@@ -214,12 +250,19 @@ impl<'a> Walker<'a> {
             } else {
                 Some(b.reads.cols.into_iter().collect())
             };
-            self.grant(Privilege::Select, ObjectRef::table(rel.schema, rel.name), cols);
+            self.grant(
+                Privilege::Select,
+                ObjectRef::table(rel.schema, rel.name),
+                cols,
+            );
         }
     }
 
     fn cte_visible(&self, name: &str) -> bool {
-        self.scopes.iter().rev().any(|s| s.ctes.iter().any(|c| c == name))
+        self.scopes
+            .iter()
+            .rev()
+            .any(|s| s.ctes.iter().any(|c| c == name))
     }
 
     fn bind(&mut self, b: Binding) {
@@ -229,13 +272,25 @@ impl<'a> Walker<'a> {
     }
 
     /// Adds a DML target to the current scope. Returns its key.
-    pub fn bind_target(&mut self, name: &ObjectName, alias: Option<&Ident>) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
+    pub fn bind_target(
+        &mut self,
+        name: &ObjectName,
+        alias: Option<&Ident>,
+    ) -> Option<(RelKey, Option<RelKind>, Option<Vec<String>>)> {
         let parts = self.name_parts(name);
         let resolved = self.resolve_rel(&parts)?;
-        if matches!(resolved.1, Some(RelKind::Sequence | RelKind::MaterializedView)) {
-            self.fail(ExtractError::Refused(format!("`{}` cannot be modified", parts.join("."))));
+        if matches!(
+            resolved.1,
+            Some(RelKind::Sequence | RelKind::MaterializedView)
+        ) {
+            self.fail(ExtractError::Refused(format!(
+                "`{}` cannot be modified",
+                parts.join(".")
+            )));
         }
-        let alias = alias.map(|a| self.ident(a)).unwrap_or_else(|| resolved.0.name.clone());
+        let alias = alias
+            .map(|a| self.ident(a))
+            .unwrap_or_else(|| resolved.0.name.clone());
         self.bind(Binding {
             alias,
             rel: Some(resolved.0.clone()),
@@ -246,9 +301,31 @@ impl<'a> Walker<'a> {
         Some(resolved)
     }
 
+    /// Adds another name for a DML target (PostgreSQL's EXCLUDED): reads through it are reads
+    /// of the target's columns.
+    pub fn bind_alias_of_target(&mut self, alias: &str, key: &RelKey) {
+        let columns = self
+            .catalog
+            .and_then(|c| c.relations.get(&(key.schema.clone(), key.name.clone())))
+            .map(|r| r.columns.iter().map(|c| c.name.clone()).collect());
+        self.bind(Binding {
+            alias: alias.into(),
+            rel: Some(key.clone()),
+            columns,
+            reads: ColUse::default(),
+            target: true,
+        });
+    }
+
     /// Adds a binding that has no privileges (EXCLUDED, NEW, ...).
     pub fn bind_pseudo(&mut self, alias: &str) {
-        self.bind(Binding { alias: alias.into(), rel: None, columns: None, reads: ColUse::default(), target: false });
+        self.bind(Binding {
+            alias: alias.into(),
+            rel: None,
+            columns: None,
+            reads: ColUse::default(),
+            target: false,
+        });
     }
 
     /// Runs `f` with no enclosing scopes (function and view bodies see none of the caller's).
@@ -260,7 +337,12 @@ impl<'a> Walker<'a> {
 
     /// Marks the binding called `alias` in the current scope as a DML target.
     pub fn mark_target(&mut self, alias: &str) -> Option<RelKey> {
-        let b = self.scopes.last_mut()?.bindings.iter_mut().find(|b| b.alias == alias)?;
+        let b = self
+            .scopes
+            .last_mut()?
+            .bindings
+            .iter_mut()
+            .find(|b| b.alias == alias)?;
         b.target = true;
         b.rel.clone()
     }
@@ -282,15 +364,19 @@ impl<'a> Walker<'a> {
                     if scope.bindings.is_empty() {
                         continue;
                     }
-                    if let Some(b) = scope
-                        .bindings
-                        .iter_mut()
-                        .find(|b| b.columns.as_ref().is_some_and(|c| c.iter().any(|x| x == col)))
-                    {
+                    if let Some(b) = scope.bindings.iter_mut().find(|b| {
+                        b.columns
+                            .as_ref()
+                            .is_some_and(|c| c.iter().any(|x| x == col))
+                    }) {
                         b.reads.cols.insert(col.clone());
                         return;
                     }
-                    let unknown: Vec<&mut Binding> = scope.bindings.iter_mut().filter(|b| b.columns.is_none()).collect();
+                    let unknown: Vec<&mut Binding> = scope
+                        .bindings
+                        .iter_mut()
+                        .filter(|b| b.columns.is_none())
+                        .collect();
                     if !unknown.is_empty() {
                         // Without a catalog the owner is unknown: attribute to every candidate
                         // (sound; the catalog makes it exact).
@@ -342,16 +428,20 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        self.set_expr(&q.body);
-        // ORDER BY may name output columns of the body's scope, which is closed by now;
-        // columns read there were read by the body already or are correlated.
-        if let Some(ob) = &q.order_by {
-            self.expr_visit(ob);
+        match q.body.as_ref() {
+            // ORDER BY of a plain SELECT may read columns the SELECT list does not.
+            SetExpr::Select(sel) => self.select(sel, Some(q)),
+            body => {
+                self.set_expr(body);
+                if let Some(ob) = &q.order_by {
+                    self.expr_visit(ob);
+                }
+            }
         }
         if let Some(l) = &q.limit_clause {
             self.expr_visit(l);
         }
-        if !q.locks.is_empty() {
+        if !q.locks.is_empty() && self.rules.lock_needs_update {
             self.locks_need_update(q);
         }
         self.pop();
@@ -383,7 +473,11 @@ impl<'a> Walker<'a> {
                     });
                 if wanted && !(parts.len() == 1 && self.cte_visible(&parts[0])) {
                     if let Some((key, kind, _)) = self.resolve_rel(&parts) {
-                        self.grant(Privilege::Update, Self::table_privilege_object(&key, kind), None);
+                        self.grant(
+                            Privilege::Update,
+                            Self::table_privilege_object(&key, kind),
+                            None,
+                        );
                     }
                 }
             }
@@ -392,7 +486,7 @@ impl<'a> Walker<'a> {
 
     pub fn set_expr(&mut self, body: &SetExpr) {
         match body {
-            SetExpr::Select(sel) => self.select(sel),
+            SetExpr::Select(sel) => self.select(sel, None),
             SetExpr::Query(q) => self.query(q),
             SetExpr::SetOperation { left, right, .. } => {
                 self.set_expr(left);
@@ -424,7 +518,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn select(&mut self, sel: &Select) {
+    fn select(&mut self, sel: &Select, outer: Option<&Query>) {
         self.push();
         for twj in &sel.from {
             self.table_with_joins(twj);
@@ -436,7 +530,10 @@ impl<'a> Walker<'a> {
                 into.name
             )));
         }
-        for e in [&sel.selection, &sel.having, &sel.qualify, &sel.prewhere].into_iter().flatten() {
+        for e in [&sel.selection, &sel.having, &sel.qualify, &sel.prewhere]
+            .into_iter()
+            .flatten()
+        {
             self.expr(e);
         }
         self.expr_visit(&sel.group_by);
@@ -446,6 +543,9 @@ impl<'a> Walker<'a> {
         if let Some(d) = &sel.distinct {
             self.expr_visit(d);
         }
+        if let Some(ob) = outer.and_then(|q| q.order_by.as_ref()) {
+            self.expr_visit(ob);
+        }
         self.pop();
     }
 
@@ -453,13 +553,20 @@ impl<'a> Walker<'a> {
     pub fn select_items(&mut self, items: &[SelectItem]) {
         for item in items {
             match item {
-                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => self.expr(e),
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    self.expr(e)
+                }
                 SelectItem::Wildcard(_) => self.read_all(None),
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) => {
                     let parts = self.name_parts(n);
                     self.read_all(parts.last().map(String::as_str));
                 }
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(e), _) => self.expr(e),
+                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(e), _) => {
+                    self.expr(e)
+                }
             }
         }
     }
@@ -505,7 +612,10 @@ impl<'a> Walker<'a> {
     fn read_column_everywhere_in_scope(&mut self, col: &str) {
         if let Some(scope) = self.scopes.last_mut() {
             for b in scope.bindings.iter_mut() {
-                if b.columns.as_ref().is_none_or(|c| c.iter().any(|x| x == col)) {
+                if b.columns
+                    .as_ref()
+                    .is_none_or(|c| c.iter().any(|x| x == col))
+                {
                     b.reads.cols.insert(col.to_string());
                 }
             }
@@ -514,7 +624,9 @@ impl<'a> Walker<'a> {
 
     pub fn table_factor(&mut self, tf: &TableFactor) {
         match tf {
-            TableFactor::Table { name, alias, args, .. } => {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
                 let parts = self.name_parts(name);
                 if let Some(args) = args {
                     // A set-returning function in FROM.
@@ -523,22 +635,31 @@ impl<'a> Walker<'a> {
                         self.function_arg(a);
                     }
                     self.function(&parts, n, args.args.first());
-                    let alias = alias.as_ref().map(|a| self.ident(&a.name)).unwrap_or_else(|| parts.last().cloned().unwrap_or_default());
+                    let alias = alias
+                        .as_ref()
+                        .map(|a| self.ident(&a.name))
+                        .unwrap_or_else(|| parts.last().cloned().unwrap_or_default());
                     self.bind_pseudo(&alias);
                     return;
                 }
                 let alias = alias.as_ref().map(|a| self.ident(&a.name));
                 self.relation_by_parts(&parts, alias, false);
             }
-            TableFactor::Derived { subquery, alias, .. } => {
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
                 self.query(subquery);
                 if let Some(a) = alias {
                     let alias = self.ident(&a.name);
                     self.bind_pseudo(&alias);
                 }
             }
-            TableFactor::NestedJoin { table_with_joins, .. } => self.table_with_joins(table_with_joins),
-            TableFactor::Function { name, args, alias, .. } => {
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.table_with_joins(table_with_joins),
+            TableFactor::Function {
+                name, args, alias, ..
+            } => {
                 for a in args {
                     self.function_arg(a);
                 }
@@ -556,7 +677,9 @@ impl<'a> Walker<'a> {
                     self.bind_pseudo(&alias);
                 }
             }
-            TableFactor::UNNEST { array_exprs, alias, .. } => {
+            TableFactor::UNNEST {
+                array_exprs, alias, ..
+            } => {
                 for e in array_exprs {
                     self.expr(e);
                 }
@@ -576,10 +699,16 @@ impl<'a> Walker<'a> {
             self.bind_pseudo(&alias);
             return;
         }
-        let Some((key, kind, columns)) = self.resolve_rel(parts) else { return };
+        let Some((key, kind, columns)) = self.resolve_rel(parts) else {
+            return;
+        };
         if kind == Some(RelKind::Sequence) {
             // SELECT * FROM seq reads the sequence: SELECT on it.
-            self.grant(Privilege::Select, ObjectRef::sequence(key.schema.clone(), key.name.clone()), None);
+            self.grant(
+                Privilege::Select,
+                ObjectRef::sequence(key.schema.clone(), key.name.clone()),
+                None,
+            );
             let alias = alias.unwrap_or_else(|| key.name.clone());
             self.bind_pseudo(&alias);
             return;
@@ -588,12 +717,21 @@ impl<'a> Walker<'a> {
             self.expand_invoker_view(&key);
         }
         let alias = alias.unwrap_or_else(|| key.name.clone());
-        self.bind(Binding { alias, rel: Some(key), columns, reads: ColUse::default(), target: false });
+        self.bind(Binding {
+            alias,
+            rel: Some(key),
+            columns,
+            reads: ColUse::default(),
+            target: false,
+        });
     }
 
     pub fn expand_invoker_view(&mut self, key: &RelKey) {
         let Some(cat) = self.catalog else { return };
-        let Some(body) = cat.relations.get(&(key.schema.clone(), key.name.clone())).and_then(|r| r.invoker_body.clone())
+        let Some(body) = cat
+            .relations
+            .get(&(key.schema.clone(), key.name.clone()))
+            .and_then(|r| r.invoker_body.clone())
         else {
             return;
         };
@@ -620,7 +758,9 @@ impl<'a> Walker<'a> {
 
     fn function_arg(&mut self, a: &FunctionArg) {
         let e = match a {
-            FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } | FunctionArg::Unnamed(arg) => arg,
+            FunctionArg::Named { arg, .. }
+            | FunctionArg::ExprNamed { arg, .. }
+            | FunctionArg::Unnamed(arg) => arg,
         };
         if let FunctionArgExpr::Expr(e) = e {
             self.expr(e);
@@ -635,7 +775,11 @@ impl<'a> Walker<'a> {
             self.fail(ExtractError::Refused(format!("`{name}` {why}")));
             return;
         }
-        let schema = if parts.len() >= 2 { Some(parts[parts.len() - 2].clone()) } else { None };
+        let schema = if parts.len() >= 2 {
+            Some(parts[parts.len() - 2].clone())
+        } else {
+            None
+        };
         if schema.as_deref().is_some_and(|s| s == "pg_catalog") {
             return;
         }
@@ -652,16 +796,25 @@ impl<'a> Walker<'a> {
             _ => None,
         });
         let Some(text) = literal else {
-            self.unresolved.insert(format!("sequence passed to {func}()"));
+            self.unresolved
+                .insert(format!("sequence passed to {func}()"));
             return;
         };
         let parts = split_qualified(&text, self.rules.fold_lower);
-        let Some((key, kind, _)) = self.resolve_rel(&parts) else { return };
+        let Some((key, kind, _)) = self.resolve_rel(&parts) else {
+            return;
+        };
         if self.catalog.is_some() && kind != Some(RelKind::Sequence) {
-            self.fail(ExtractError::Unsupported(format!("`{text}` is not a sequence")));
+            self.fail(ExtractError::Unsupported(format!(
+                "`{text}` is not a sequence"
+            )));
             return;
         }
-        let privilege = if func == "setval" { Privilege::Update } else { Privilege::Usage };
+        let privilege = if func == "setval" {
+            Privilege::Update
+        } else {
+            Privilege::Usage
+        };
         self.grant(privilege, ObjectRef::sequence(key.schema, key.name), None);
     }
 
@@ -685,8 +838,15 @@ impl<'a> Walker<'a> {
 
 fn collect_plain_tables(tf: &TableFactor, out: &mut Vec<(ObjectName, Option<Ident>)>) {
     match tf {
-        TableFactor::Table { name, alias, args: None, .. } => out.push((name.clone(), alias.as_ref().map(|a| a.name.clone()))),
-        TableFactor::NestedJoin { table_with_joins, .. } => {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => out.push((name.clone(), alias.as_ref().map(|a| a.name.clone()))),
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => {
             collect_plain_tables(&table_with_joins.relation, out);
             for j in &table_with_joins.joins {
                 collect_plain_tables(&j.relation, out);
@@ -727,14 +887,22 @@ pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
                 was_quoted = true;
             }
             '.' if !quoted => {
-                parts.push(if was_quoted || !fold_lower { cur.clone() } else { cur.to_lowercase() });
+                parts.push(if was_quoted || !fold_lower {
+                    cur.clone()
+                } else {
+                    cur.to_lowercase()
+                });
                 cur.clear();
                 was_quoted = false;
             }
             c => cur.push(c),
         }
     }
-    parts.push(if was_quoted || !fold_lower { cur } else { cur.to_lowercase() });
+    parts.push(if was_quoted || !fold_lower {
+        cur
+    } else {
+        cur.to_lowercase()
+    });
     parts
 }
 
@@ -779,7 +947,8 @@ impl Visitor for ExprVisitor<'_, '_> {
                     FunctionArguments::Subquery(_) => (1, None),
                     FunctionArguments::None => (0, None),
                 };
-                if matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(_))))) {
+                if matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(_)))))
+                {
                     if let FunctionArguments::List(l) = &f.args {
                         for a in &l.args {
                             if let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(n)) = a {

@@ -11,9 +11,17 @@ pub fn parse(text: &str) -> Vec<Case> {
     let mut cases: Vec<Case> = Vec::new();
     for line in text.lines() {
         if let Some(name) = line.strip_prefix("-- ok: ") {
-            cases.push(Case { name: name.trim().into(), expect_ok: true, sql: String::new() });
+            cases.push(Case {
+                name: name.trim().into(),
+                expect_ok: true,
+                sql: String::new(),
+            });
         } else if let Some(name) = line.strip_prefix("-- refuse: ") {
-            cases.push(Case { name: name.trim().into(), expect_ok: false, sql: String::new() });
+            cases.push(Case {
+                name: name.trim().into(),
+                expect_ok: false,
+                sql: String::new(),
+            });
         } else if let Some(c) = cases.last_mut() {
             c.sql.push_str(line);
             c.sql.push('\n');
@@ -27,5 +35,14 @@ pub fn parse(text: &str) -> Vec<Case> {
 
 /// Counts statements (for the corpus size claim): non-empty pieces between semicolons.
 pub fn statements(cases: &[Case]) -> usize {
-    cases.iter().map(|c| c.sql.split(';').filter(|s| !s.trim().is_empty()).count().max(1)).sum()
+    cases
+        .iter()
+        .map(|c| {
+            c.sql
+                .split(';')
+                .filter(|s| !s.trim().is_empty())
+                .count()
+                .max(1)
+        })
+        .sum()
 }

@@ -1,0 +1,114 @@
+-- ok: select star
+SELECT * FROM orders
+-- ok: select columns where
+SELECT id, total FROM orders WHERE customer_id = 1
+-- ok: backtick names
+SELECT `id` FROM `shop`.`orders`
+-- ok: database qualified
+SELECT * FROM shop.order_lines
+-- ok: other database
+SELECT note FROM other.audit
+-- ok: cross database join
+SELECT o.id, a.note FROM orders o JOIN other.audit a ON a.id = o.id
+-- ok: mixed case backticks
+SELECT `Col` FROM `Mixed Case`
+-- ok: join
+SELECT o.id, l.sku FROM orders o JOIN order_lines l ON l.order_id = o.id
+-- ok: left join
+SELECT c.name, o.total FROM customers c LEFT JOIN orders o ON o.customer_id = c.id
+-- ok: join using
+SELECT * FROM orders JOIN order_lines ON order_lines.order_id = orders.id
+-- ok: subquery in where
+SELECT name FROM customers WHERE id IN (SELECT customer_id FROM orders)
+-- ok: exists
+SELECT name FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)
+-- ok: derived table
+SELECT t.n FROM (SELECT count(*) AS n FROM order_lines) t
+-- ok: union
+SELECT sku FROM order_lines UNION SELECT sku FROM targets
+-- ok: group by having
+SELECT customer_id, sum(total) FROM orders GROUP BY customer_id HAVING sum(total) > 1
+-- ok: cte
+WITH t AS (SELECT sku FROM targets) SELECT * FROM t
+-- ok: view
+SELECT * FROM big_orders
+-- ok: builtins
+SELECT concat(name, '!'), upper(name), now(), ifnull(name, '') FROM customers
+-- ok: stored function
+SELECT shop.double_it(2)
+-- ok: order limit
+SELECT * FROM orders ORDER BY total DESC LIMIT 1
+-- ok: select for update
+SELECT * FROM targets WHERE sku = 'A-1' FOR UPDATE
+-- ok: insert values
+INSERT INTO order_lines (order_id, sku, qty) VALUES (1, 'C', 1)
+-- ok: insert auto increment
+INSERT INTO orders (customer_id, total) VALUES (3, 1.5)
+-- ok: insert without columns
+INSERT INTO order_lines VALUES (1, 'D', 4)
+-- ok: insert set
+INSERT INTO targets SET sku = 'Z', qty = 1
+-- ok: insert select
+INSERT INTO order_lines (order_id, sku, qty) SELECT id, 'E', 1 FROM orders
+-- ok: insert ignore
+INSERT IGNORE INTO targets (sku, qty) VALUES ('A-1', 1)
+-- ok: on duplicate key update constant
+INSERT INTO targets (sku, qty) VALUES ('A-1', 1) ON DUPLICATE KEY UPDATE qty = 0
+-- ok: on duplicate key update values
+INSERT INTO targets (sku, qty) VALUES ('A-1', 1) ON DUPLICATE KEY UPDATE qty = VALUES(qty)
+-- ok: on duplicate key update reading row
+INSERT INTO targets (sku, qty) VALUES ('A-1', 1) ON DUPLICATE KEY UPDATE qty = qty + 1
+-- ok: replace
+REPLACE INTO targets (sku, qty) VALUES ('A-1', 7)
+-- ok: update constant
+UPDATE order_lines SET qty = 1
+-- ok: update with where
+UPDATE orders SET total = 0 WHERE id = 2
+-- ok: update self reference
+UPDATE order_lines SET qty = qty + 1
+-- ok: multi table update
+UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET l.qty = t.qty
+-- ok: multi table update both
+UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET l.qty = 1, t.qty = 2
+-- ok: update limit
+UPDATE targets SET qty = 0 WHERE qty > 100 LIMIT 1
+-- ok: delete all
+DELETE FROM order_lines
+-- ok: delete where
+DELETE FROM order_lines WHERE sku = 'none'
+-- ok: multi table delete
+DELETE l FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE o.total > 100
+-- ok: multi table delete using
+DELETE FROM order_lines USING order_lines JOIN orders ON orders.id = order_lines.order_id WHERE orders.total > 100
+-- ok: delete with subquery
+DELETE FROM targets WHERE sku IN (SELECT sku FROM order_lines WHERE qty = 0)
+-- ok: script
+SELECT count(*) FROM orders; UPDATE targets SET qty = 1
+-- ok: transaction control
+START TRANSACTION; SELECT 1 FROM customers; COMMIT
+-- ok: set session variable
+SET @x = 1; SELECT @x FROM customers
+-- refuse: drop table
+DROP TABLE orders
+-- refuse: alter table
+ALTER TABLE orders ADD COLUMN x int
+-- refuse: create table
+CREATE TABLE t2 (a int)
+-- refuse: grant
+GRANT ALL ON *.* TO 'x'@'%'
+-- refuse: create user
+CREATE USER 'evil'@'%' IDENTIFIED BY 'x'
+-- refuse: set password
+SET PASSWORD FOR 'root'@'%' = PASSWORD('x')
+-- refuse: load file
+SELECT LOAD_FILE('/etc/passwd')
+-- refuse: into outfile
+SELECT * FROM orders INTO OUTFILE '/tmp/x'
+-- refuse: load data
+LOAD DATA INFILE '/etc/passwd' INTO TABLE orders
+-- refuse: garbage
+SELEC * FORM orders
+-- refuse: set role
+SET ROLE admin
+-- refuse: truncate needs drop
+TRUNCATE TABLE order_lines

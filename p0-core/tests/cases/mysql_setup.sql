@@ -1,0 +1,17 @@
+CREATE DATABASE shop;
+CREATE DATABASE other;
+USE shop;
+CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, customer_id int NOT NULL, total decimal(10,2), placed_at timestamp DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB;
+CREATE TABLE order_lines (order_id int, sku varchar(20), qty int) ENGINE=InnoDB;
+CREATE TABLE targets (sku varchar(20) PRIMARY KEY, qty int) ENGINE=InnoDB;
+CREATE TABLE `Mixed Case` (`Col` int, plain int) ENGINE=InnoDB;
+CREATE TABLE customers (id int PRIMARY KEY, name varchar(50)) ENGINE=InnoDB;
+CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 20;
+INSERT INTO orders (customer_id, total) VALUES (1, 10.00), (2, 25.50);
+INSERT INTO order_lines VALUES (1, 'A-1', 2), (2, 'B-2', 0);
+INSERT INTO targets VALUES ('A-1', 5), ('B-2', 3);
+INSERT INTO `Mixed Case` VALUES (1, 2);
+INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
+CREATE TABLE other.audit (id int, note varchar(50)) ENGINE=InnoDB;
+INSERT INTO other.audit VALUES (1, 'x');
+CREATE FUNCTION shop.double_it(x int) RETURNS int DETERMINISTIC RETURN x * 2;
