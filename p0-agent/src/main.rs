@@ -1,1 +1,30 @@
-fn main() {}
+//! `p0-agent --config agent.toml`: serves the agent over HTTP and sweeps expired users.
+
+use anyhow::Context;
+use clap::Parser;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(name = "p0-agent", version, about = "The p0 agent")]
+struct Args {
+    /// Path to the agent's TOML configuration.
+    #[arg(long, env = "P0_AGENT_CONFIG")]
+    config: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    let args = Args::parse();
+    let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading `{}`", args.config))?;
+    let config = p0_agent::AgentConfig::from_toml(&text)?;
+    let verifier = Arc::new(p0_core::JwksVerifier::discover(&config.issuer, &config.audience).await?);
+    let state = p0_agent::AgentState::new(&config, verifier).await?;
+    if config.sweep_interval_secs > 0 {
+        tokio::spawn(p0_agent::run_sweeper(state.provisioner(), std::time::Duration::from_secs(config.sweep_interval_secs)));
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+    tracing::info!(listen = %config.listen, resource = %config.resource, "p0-agent listening");
+    axum::serve(listener, p0_agent::build_router(state)).await?;
+    Ok(())
+}

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod identity;
 pub mod provision;
 pub mod route;
+pub mod rules;
 pub mod seal;
 pub mod secret;
+pub mod sign;
 pub mod sql;
 pub mod types;
 pub mod verify;
@@ -22,4 +26,8 @@ pub use route::{Decision, Router};
 pub use seal::{KeyPair, RsaOaepSealer, Sealer};
 pub use secret::{Password, SecretBytes, Token};
 pub use types::*;
-pub use verify::IdTokenVerifier;
+pub use verify::{IdClaims, IdTokenVerifier};
+pub use identity::{DangerousDevIssuer, JwksVerifier};
+pub use rules::RulesRouter;
+pub use sign::SignedRequest;
+pub use extract::{MySqlExtractor, PostgresExtractor};

@@ -57,7 +57,7 @@ impl KeyPair {
     }
 }
 
-fn parse_public(key: &[u8]) -> Result<RsaPublicKey, SealError> {
+pub(crate) fn parse_public(key: &[u8]) -> Result<RsaPublicKey, SealError> {
     let parsed = match std::str::from_utf8(key) {
         Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => {
             RsaPublicKey::from_public_key_pem(pem.trim())
@@ -67,7 +67,7 @@ fn parse_public(key: &[u8]) -> Result<RsaPublicKey, SealError> {
     parsed.map_err(|e| SealError::Key(e.to_string()))
 }
 
-fn parse_private(key: &[u8]) -> Result<RsaPrivateKey, SealError> {
+pub(crate) fn parse_private(key: &[u8]) -> Result<RsaPrivateKey, SealError> {
     let parsed = match std::str::from_utf8(key) {
         Ok(pem) if pem.trim_start().starts_with("-----BEGIN") => {
             RsaPrivateKey::from_pkcs8_pem(pem.trim())

@@ -1,0 +1,265 @@
+//! The agent's HTTP surface: `/v1/provision`, `/v1/revoke`, `/v1/sweep`, `/v1/explain`,
+//! `/v1/health`. Everything but health is authenticated by the server's HMAC.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use p0_core::api::{
+    hmac_verify, ApiError, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall, HMAC_SIG_HEADER, HMAC_TIME_HEADER,
+};
+use p0_core::extract::Catalog;
+use p0_core::provision::PostgresProvisioner;
+use p0_core::seal::key_fingerprint;
+use p0_core::{
+    Access, DatabaseProvisioner, IdTokenVerifier, Intent, PermissionExtractor, PostgresExtractor, RequestId,
+    ResourceId, RsaOaepSealer, Sealer, Token,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Everything a handler needs.
+pub struct AgentState {
+    resource: ResourceId,
+    hmac_secret: Vec<u8>,
+    database_url: String,
+    verifier: Arc<dyn IdTokenVerifier>,
+    provisioner: Arc<dyn DatabaseProvisioner>,
+    /// Request ids already used, with when they may be forgotten.
+    seen: Mutex<HashMap<RequestId, i64>>,
+}
+
+impl std::fmt::Debug for AgentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentState").field("resource", &self.resource).finish_non_exhaustive()
+    }
+}
+
+impl AgentState {
+    /// Builds the state: connects the provisioner with the agent's own admin URL.
+    pub async fn new(
+        config: &crate::AgentConfig,
+        verifier: Arc<dyn IdTokenVerifier>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let database_url = config
+            .database_url
+            .clone()
+            .or_else(|| std::env::var("P0_AGENT_DATABASE_URL").ok())
+            .ok_or_else(|| anyhow::anyhow!("no database_url in the config and no P0_AGENT_DATABASE_URL"))?;
+        let hmac_secret = config
+            .hmac_secret
+            .clone()
+            .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
+            .ok_or_else(|| anyhow::anyhow!("no hmac_secret in the config and no P0_AGENT_HMAC_SECRET"))?;
+        if hmac_secret.len() < 16 {
+            anyhow::bail!("hmac_secret must be at least 16 characters");
+        }
+        let provisioner = PostgresProvisioner::connect(&database_url, config.guard.clone()).await?;
+        Ok(Arc::new(Self {
+            resource: config.resource.clone(),
+            hmac_secret: hmac_secret.into_bytes(),
+            database_url,
+            verifier,
+            provisioner: Arc::new(provisioner),
+            seen: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The provisioner (for the sweeper).
+    pub fn provisioner(&self) -> Arc<dyn DatabaseProvisioner> {
+        self.provisioner.clone()
+    }
+}
+
+/// One router for every transport.
+pub fn build_router(state: Arc<AgentState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(|| async { Json(serde_json::json!({"ok": true})) }))
+        .route("/v1/provision", post(provision))
+        .route("/v1/revoke", post(revoke))
+        .route("/v1/sweep", post(sweep))
+        .route("/v1/explain", post(explain))
+        .with_state(state)
+}
+
+/// A refusal: logged with its detail, answered with a stable code.
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        tracing::warn!(code = self.1, reason = %self.2, "agent refused a call");
+        (self.0, Json(ApiError { code: self.1.into(), message: self.2 })).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, "bad_request", msg.into())
+}
+
+fn forbidden(msg: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::FORBIDDEN, "forbidden", msg.into())
+}
+
+/// Checks the server's HMAC and parses the body.
+fn authenticated<T: serde::de::DeserializeOwned>(
+    state: &AgentState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, Refusal> {
+    let ts = headers.get(HMAC_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+    let sig = headers.get(HMAC_SIG_HEADER).and_then(|v| v.to_str().ok());
+    let ok = match (ts, sig) {
+        (Some(ts), Some(sig)) => hmac_verify(&state.hmac_secret, ts, uri.path(), body, sig, Utc::now().timestamp()),
+        _ => false,
+    };
+    if !ok {
+        return Err(Refusal(StatusCode::UNAUTHORIZED, "unauthenticated", "missing or invalid server signature".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
+}
+
+async fn provision(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    match provision_inner(&state, &uri, &headers, &body).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn provision_inner(
+    state: &AgentState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<ProvisionResult, Refusal> {
+    let call: ProvisionCall = authenticated(state, uri, headers, body)?;
+    let plan = &call.plan;
+    if plan.resource != state.resource || call.signed.resource != state.resource {
+        return Err(forbidden(format!("resource `{}` is not served by this agent", plan.resource)));
+    }
+    // 1. The requester's identity, with this agent's own issuer configuration.
+    let claims = state.verifier.verify(&Token::new(call.id_token.clone())).await.map_err(|e| {
+        tracing::warn!(detail = %e, "token refused");
+        Refusal(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid identity token".into())
+    })?;
+    if claims.principal() != plan.requester {
+        return Err(forbidden("the plan names another requester than the token"));
+    }
+    // 2. The token commits to the key the password will be sealed to.
+    let fingerprint = key_fingerprint(call.public_key.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    if claims.nonce.as_deref() != Some(fingerprint.as_str()) {
+        return Err(forbidden("the public key is not the one the identity token commits to"));
+    }
+    // 3. The requester signed exactly this request.
+    call.signed
+        .verify(call.public_key.as_bytes(), &call.signature)
+        .map_err(|_| forbidden("the request signature does not verify"))?;
+    if call.signed.request_id != plan.request_id {
+        return Err(forbidden("the plan is for another request than the signed one"));
+    }
+    let latest = Utc::now() + chrono::TimeDelta::seconds(call.signed.duration_secs as i64 + 60);
+    if plan.expires_at > latest {
+        return Err(forbidden("the expiry is later than the requester asked for"));
+    }
+    // 4. The plan is no wider than what the signed request needs.
+    match (&call.signed.intent, &plan.access) {
+        (Intent::Query(sql), Access::Permissions(set)) => {
+            let catalog = Catalog::load_postgres(&state.database_url).await.map_err(|e| {
+                Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("cannot read the catalog: {e}"))
+            })?;
+            let needed = PostgresExtractor::new()
+                .with_catalog(Arc::new(catalog))
+                .extract(sql)
+                .map_err(|e| forbidden(format!("the signed query is not grantable: {e}")))?;
+            if !set.is_subset_of(&needed.permissions) {
+                return Err(forbidden("the plan grants more than the signed query needs"));
+            }
+        }
+        (Intent::Role(asked), Access::Role(planned)) if asked == planned => {}
+        _ => return Err(forbidden("the plan does not match the signed intent")),
+    }
+    // 5. A request id is used once.
+    {
+        let mut seen = state.seen.lock().await;
+        let now = Utc::now().timestamp();
+        seen.retain(|_, until| *until > now);
+        if seen.contains_key(&plan.request_id) {
+            return Err(Refusal(StatusCode::CONFLICT, "conflict", "request id already used".into()));
+        }
+        seen.insert(plan.request_id.clone(), plan.expires_at.timestamp().max(claims.exp));
+    }
+    // 6. The provisioner runs the escalation guard itself.
+    let creds = state.provisioner.provision(plan).await.map_err(|e| match e {
+        p0_core::ProvisionError::Database(m) => Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
+        other => forbidden(other.to_string()),
+    })?;
+    let sealed = match RsaOaepSealer.seal(call.public_key.as_bytes(), creds.password.expose_secret().as_bytes()) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = state.provisioner.revoke(&creds.username).await;
+            return Err(bad(e.to_string()));
+        }
+    };
+    tracing::info!(request = %plan.request_id, requester = %plan.requester, user = %creds.username, "provisioned");
+    Ok(ProvisionResult {
+        username: creds.username,
+        sealed_password: sealed,
+        role: creds.role.to_string(),
+        expires_at: creds.expires_at,
+    })
+}
+
+async fn revoke(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let call: RevokeCall = match authenticated(&state, &uri, &headers, &body) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match state.provisioner.revoke(&call.username).await {
+        Ok(report) => Json(report).into_response(),
+        Err(p0_core::ProvisionError::Database(m)) => {
+            Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m).into_response()
+        }
+        Err(e) => forbidden(e.to_string()).into_response(),
+    }
+}
+
+async fn sweep(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = authenticated::<serde_json::Value>(&state, &uri, &headers, &body) {
+        return e.into_response();
+    }
+    match state.provisioner.sweep(Utc::now()).await {
+        Ok(removed) => Json(serde_json::json!({"removed": removed})).into_response(),
+        Err(e) => Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).into_response(),
+    }
+}
+
+async fn explain(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let call: ExplainCall = match authenticated(&state, &uri, &headers, &body) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let catalog = match Catalog::load_postgres(&state.database_url).await {
+        Ok(c) => c,
+        Err(e) => return Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).into_response(),
+    };
+    match PostgresExtractor::new().with_catalog(Arc::new(catalog)).extract(&call.sql) {
+        Ok(x) => Json(x).into_response(),
+        Err(e) => Refusal(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string()).into_response(),
+    }
+}
+
+/// Runs the sweeper forever: removes managed users past their expiry even if the server is gone.
+pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match provisioner.sweep(Utc::now()).await {
+            Ok(removed) if !removed.is_empty() => tracing::info!(count = removed.len(), "sweeper removed expired users"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+    }
+}

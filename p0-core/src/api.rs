@@ -1,0 +1,220 @@
+//! The wire types of p0's two HTTP APIs: CLI ↔ server (`/v1/requests…`) and server ↔ agent
+//! (`/v1/provision…`), and the HMAC that authenticates the server to the agent.
+
+use crate::extract::Extraction;
+use crate::provision::ProvisionPlan;
+use crate::route::Decision;
+use crate::sign::SignedRequest;
+use crate::types::{Engine, PermissionSet, RequestId, Username};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// CLI → server: a new request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// What the requester signed.
+    pub signed: SignedRequest,
+    /// Their signature over it.
+    pub signature: String,
+    /// Their public key (SPKI PEM): the password is sealed to it.
+    pub public_key: String,
+}
+
+/// Where a request is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for approvals.
+    PendingApproval,
+    /// Approved; the agent is creating the user.
+    Provisioning,
+    /// Credentials exist.
+    Active,
+    /// Refused by a rule or an approver.
+    Denied,
+    /// Provisioning failed.
+    Failed,
+    /// Revoked early.
+    Revoked,
+    /// Revoked at expiry.
+    Expired,
+}
+
+impl RequestStatus {
+    /// Whether nothing more will happen to the request.
+    pub fn is_final(self) -> bool {
+        !matches!(self, RequestStatus::PendingApproval | RequestStatus::Provisioning)
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::PendingApproval => "pending_approval",
+            RequestStatus::Provisioning => "provisioning",
+            RequestStatus::Active => "active",
+            RequestStatus::Denied => "denied",
+            RequestStatus::Failed => "failed",
+            RequestStatus::Revoked => "revoked",
+            RequestStatus::Expired => "expired",
+        }
+    }
+}
+
+/// Where and how to connect, with the sealed password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantView {
+    /// The ephemeral user.
+    pub username: Username,
+    /// The password, sealed to the requester's key.
+    pub sealed_password: String,
+    /// The role granted.
+    pub role: String,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+    /// The database engine.
+    pub engine: Engine,
+    /// Host to connect to.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Database name.
+    pub database: String,
+}
+
+/// Server → CLI: a request as it stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestView {
+    /// Its id.
+    pub id: RequestId,
+    /// Who asked.
+    pub requester: String,
+    /// What they signed.
+    pub signed: SignedRequest,
+    /// Where it is.
+    pub status: RequestStatus,
+    /// The permissions it needs (for query requests).
+    pub permissions: Option<PermissionSet>,
+    /// The routing decision.
+    pub decision: Option<Decision>,
+    /// Who approved so far.
+    pub approvals: Vec<String>,
+    /// Credentials, while active (only shown to the requester).
+    pub grant: Option<GrantView>,
+    /// A reason for denial or failure.
+    pub message: Option<String>,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An error body with a stable code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable: `unauthenticated`, `bad_request`, `not_found`, `forbidden`, `denied`,
+    /// `conflict`, `unavailable`, `internal`.
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+/// Server → agent: create the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionCall {
+    /// What to create.
+    pub plan: ProvisionPlan,
+    /// The requester's ID token.
+    pub id_token: String,
+    /// The requester's public key.
+    pub public_key: String,
+    /// What the requester signed.
+    pub signed: SignedRequest,
+    /// Their signature.
+    pub signature: String,
+}
+
+/// Agent → server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProvisionResult {
+    /// The user.
+    pub username: Username,
+    /// The password sealed to the requester's key.
+    pub sealed_password: String,
+    /// The role.
+    pub role: String,
+    /// When it ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Server → agent: remove a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCall {
+    /// The user.
+    pub username: Username,
+}
+
+/// Server → agent: the permissions some SQL needs, resolved against the live catalog.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainCall {
+    /// The SQL.
+    pub sql: String,
+}
+
+/// Agent → server.
+pub type ExplainResult = Extraction;
+
+/// Header carrying the signing time (seconds since the epoch).
+pub const HMAC_TIME_HEADER: &str = "x-p0-timestamp";
+/// Header carrying `hex(HMAC-SHA256(secret, timestamp "\n" path "\n" body))`.
+pub const HMAC_SIG_HEADER: &str = "x-p0-signature";
+/// Largest clock difference accepted.
+pub const HMAC_MAX_SKEW_SECS: i64 = 300;
+
+/// The HMAC over one call.
+pub fn hmac_sign(secret: &[u8], timestamp: i64, path: &str, body: &[u8]) -> String {
+    // HMAC accepts keys of any length.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(path.as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks an HMAC in constant time, and the timestamp's freshness.
+pub fn hmac_verify(secret: &[u8], timestamp: i64, path: &str, body: &[u8], signature: &str, now: i64) -> bool {
+    if (now - timestamp).abs() > HMAC_MAX_SKEW_SECS {
+        return false;
+    }
+    let Ok(sig) = hex::decode(signature) else { return false };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(path.as_bytes());
+    mac.update(b"\n");
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_checks_body_path_and_time() {
+        let s = hmac_sign(b"k", 100, "/v1/provision", b"{}");
+        assert!(hmac_verify(b"k", 100, "/v1/provision", b"{}", &s, 120));
+        assert!(!hmac_verify(b"k", 100, "/v1/provision", b"{ }", &s, 120));
+        assert!(!hmac_verify(b"k", 100, "/v1/revoke", b"{}", &s, 120));
+        assert!(!hmac_verify(b"other", 100, "/v1/provision", b"{}", &s, 120));
+        assert!(!hmac_verify(b"k", 100, "/v1/provision", b"{}", &s, 1000));
+    }
+}

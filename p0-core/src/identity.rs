@@ -1,0 +1,224 @@
+//! OIDC ID tokens: [`JwksVerifier`] checks them against an issuer's published keys, and
+//! [`DangerousDevIssuer`] mints them for `p0 demo` and `--dev` setups.
+
+use crate::error::{SealError, VerifyError};
+use crate::secret::Token;
+use crate::verify::{IdClaims, IdTokenVerifier};
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tokio::sync::RwLock;
+
+/// Algorithms accepted for ID tokens. Never `none`, never an HMAC algorithm (an HS256 token
+/// "signed" with an RSA public key must not verify).
+const ALLOWED: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256];
+/// Clock skew tolerated on exp / nbf / iat.
+const LEEWAY_SECS: u64 = 30;
+/// Oldest `iat` accepted.
+const MAX_AGE_SECS: i64 = 12 * 3600;
+/// Least time between two JWKS refreshes caused by unknown key ids.
+const REFRESH_FLOOR: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RawClaims {
+    iss: String,
+    sub: String,
+    aud: serde_json::Value,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// Verifies ID tokens with the issuer's JWKS (discovered, cached, refreshed on unknown `kid`).
+#[derive(Debug)]
+pub struct JwksVerifier {
+    issuer: String,
+    audience: String,
+    jwks_uri: String,
+    http: reqwest::Client,
+    keys: RwLock<(JwkSet, Option<Instant>)>,
+}
+
+impl JwksVerifier {
+    /// Discovers the issuer (`/.well-known/openid-configuration`) and fetches its keys.
+    pub async fn discover(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+        let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+        let d: Discovery = http
+            .get(&url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+        if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(VerifyError::Issuer(format!("discovery names issuer `{}`", d.issuer)));
+        }
+        let v = Self {
+            issuer: d.issuer,
+            audience: audience.into(),
+            jwks_uri: d.jwks_uri,
+            http,
+            keys: RwLock::new((JwkSet { keys: Vec::new() }, None)),
+        };
+        v.refresh(true).await?;
+        Ok(v)
+    }
+
+    async fn refresh(&self, force: bool) -> Result<(), VerifyError> {
+        let mut keys = self.keys.write().await;
+        if !force && keys.1.is_some_and(|t| t.elapsed() < REFRESH_FLOOR) {
+            return Ok(());
+        }
+        let set: JwkSet = self
+            .http
+            .get(&self.jwks_uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+        *keys = (set, Some(Instant::now()));
+        Ok(())
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<jsonwebtoken::jwk::Jwk, VerifyError> {
+        for attempt in 0..2 {
+            {
+                let keys = self.keys.read().await;
+                let found = match kid {
+                    Some(kid) => keys.0.find(kid).cloned(),
+                    // Without a kid, only an unambiguous key set is acceptable.
+                    None if keys.0.keys.len() == 1 => keys.0.keys.first().cloned(),
+                    None => return Err(VerifyError::Invalid("token without `kid` and several issuer keys".into())),
+                };
+                if let Some(k) = found {
+                    return Ok(k);
+                }
+            }
+            if attempt == 0 {
+                self.refresh(false).await?;
+            }
+        }
+        Err(VerifyError::Invalid("unknown signing key".into()))
+    }
+}
+
+#[async_trait]
+impl IdTokenVerifier for JwksVerifier {
+    async fn verify(&self, token: &Token) -> Result<IdClaims, VerifyError> {
+        let header =
+            jsonwebtoken::decode_header(token.expose_secret()).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(VerifyError::Invalid(format!("algorithm {:?} is not allowed", header.alg)));
+        }
+        let jwk = self.key_for(header.kid.as_deref()).await?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let mut v = Validation::new(header.alg);
+        v.algorithms = vec![header.alg];
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<RawClaims>(token.expose_secret(), &key, &v)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let c = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        if let Some(iat) = c.iat {
+            if iat > now + LEEWAY_SECS as i64 || now - iat > MAX_AGE_SECS {
+                return Err(VerifyError::Invalid("token issued too long ago or in the future".into()));
+            }
+        }
+        Ok(IdClaims { iss: c.iss, sub: c.sub, email: c.email, groups: c.groups, nonce: c.nonce, exp: c.exp })
+    }
+}
+
+/// A development identity issuer that signs whatever it is asked to. Only for `p0 demo` and
+/// `--dangerous-dev-issuer` setups: anyone who can reach it can be anyone.
+pub struct DangerousDevIssuer {
+    issuer: String,
+    kid: String,
+    encoding: EncodingKey,
+    jwks: serde_json::Value,
+}
+
+impl std::fmt::Debug for DangerousDevIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DangerousDevIssuer").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl DangerousDevIssuer {
+    /// A fresh issuer with a new RSA key, published at `issuer`.
+    pub fn new(issuer: impl Into<String>) -> Result<Self, SealError> {
+        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| SealError::Key(e.to_string()))?;
+        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| SealError::Key(e.to_string()))?;
+        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| SealError::Key(e.to_string()))?;
+        let kid = crate::types::RequestId::generate().to_string()[..16].to_string();
+        let public = key.to_public_key();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+        }]});
+        Ok(Self { issuer: issuer.into(), kid, encoding, jwks })
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    /// The discovery document.
+    pub fn discovery(&self) -> serde_json::Value {
+        serde_json::json!({
+            "issuer": self.issuer,
+            "jwks_uri": format!("{}/jwks", self.issuer),
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+    }
+
+    /// An ID token for `user` (an email), valid for an hour, committing to `nonce`.
+    pub fn issue(&self, user: &str, groups: &[String], nonce: &str, audience: &str) -> Result<Token, SealError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": self.issuer, "sub": user, "aud": audience, "email": user, "groups": groups,
+            "nonce": nonce, "iat": now, "exp": now + 3600,
+        });
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map(Token::new).map_err(|e| SealError::Key(e.to_string()))
+    }
+}
