@@ -53,50 +53,70 @@ struct RawClaims {
 pub struct JwksVerifier {
     issuer: String,
     audience: String,
-    jwks_uri: String,
+    jwks_uri: tokio::sync::OnceCell<String>,
     http: reqwest::Client,
     keys: RwLock<(JwkSet, Option<Instant>)>,
 }
 
 impl JwksVerifier {
-    /// Discovers the issuer (`/.well-known/openid-configuration`) and fetches its keys.
-    pub async fn discover(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
+    /// A verifier for `issuer`; discovery happens on first use (so an issuer that starts later,
+    /// or is briefly down at start, is fine).
+    pub fn new(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| VerifyError::Issuer(e.to_string()))?;
-        let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let d: Discovery = http
-            .get(&url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| VerifyError::Issuer(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
-        if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(VerifyError::Issuer(format!("discovery names issuer `{}`", d.issuer)));
-        }
-        let v = Self {
-            issuer: d.issuer,
+        Ok(Self {
+            issuer: issuer.trim_end_matches('/').to_string(),
             audience: audience.into(),
-            jwks_uri: d.jwks_uri,
+            jwks_uri: tokio::sync::OnceCell::new(),
             http,
             keys: RwLock::new((JwkSet { keys: Vec::new() }, None)),
-        };
+        })
+    }
+
+    /// Discovers the issuer (`/.well-known/openid-configuration`) and fetches its keys now.
+    pub async fn discover(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
+        let v = Self::new(issuer, audience)?;
         v.refresh(true).await?;
         Ok(v)
     }
 
+    async fn jwks_uri(&self) -> Result<&str, VerifyError> {
+        self.jwks_uri
+            .get_or_try_init(|| async {
+                let url = format!("{}/.well-known/openid-configuration", self.issuer);
+                let d: Discovery = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| VerifyError::Issuer(e.without_url().to_string()))?
+                    .json()
+                    .await
+                    .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+                if d.issuer.trim_end_matches('/') != self.issuer {
+                    return Err(VerifyError::Issuer(format!("discovery names issuer `{}`", d.issuer)));
+                }
+                Ok(d.jwks_uri)
+            })
+            .await
+            .map(String::as_str)
+    }
+
     async fn refresh(&self, force: bool) -> Result<(), VerifyError> {
+        if self.keys.read().await.1.is_some_and(|t| !force && t.elapsed() < REFRESH_FLOOR) {
+            return Ok(());
+        }
         let mut keys = self.keys.write().await;
         if !force && keys.1.is_some_and(|t| t.elapsed() < REFRESH_FLOOR) {
             return Ok(());
         }
+        let uri = self.jwks_uri().await?.to_string();
         let set: JwkSet = self
             .http
-            .get(&self.jwks_uri)
+            .get(&uri)
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -123,7 +143,8 @@ impl JwksVerifier {
                 }
             }
             if attempt == 0 {
-                self.refresh(false).await?;
+                let never_loaded = self.keys.read().await.1.is_none();
+                self.refresh(never_loaded).await?;
             }
         }
         Err(VerifyError::Invalid("unknown signing key".into()))

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod audit;
 pub mod error;
 pub mod extract;
 pub mod guard;

@@ -13,20 +13,20 @@ pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 use std::sync::Arc;
 use walk::{Rules, Walker};
 
 /// The result of extraction.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extraction {
     /// The permissions the SQL needs.
     pub permissions: PermissionSet,
     /// Parts that could not be resolved without the live catalog (e.g. whether a name is a
     /// view, which sequence backs a column default). Empty when a catalog was used.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<String>,
 }
 

@@ -1,0 +1,16 @@
+//! The p0 control plane: requests, routing, approvals, leases, the reaper and the audit log.
+//! It routes and approves; it never sees a password and cannot widen a grant (the agent
+//! checks every plan against the requester's own signed query).
+
+mod agent_client;
+mod config;
+mod reaper;
+mod routes;
+mod state;
+pub mod store;
+
+pub use agent_client::{AgentClient, AgentError};
+pub use config::{ResourceConfig, ServerConfig};
+pub use reaper::run_reaper;
+pub use routes::build_router;
+pub use state::AppState;

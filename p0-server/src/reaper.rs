@@ -1,0 +1,56 @@
+//! Revokes leases at expiry through their agent, retrying with backoff until done. State is
+//! in the store, so a restarted server picks up where it stopped.
+
+use crate::state::AppState;
+use chrono::Utc;
+use p0_core::api::{RequestStatus, RevokeCall};
+use p0_core::provision::RevokeReport;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One pass: every due lease.
+pub async fn reap_once(state: &AppState) {
+    let due = match state.store.due_leases(Utc::now()).await {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!(error = %e, "reaper cannot read the store"),
+    };
+    for mut rec in due {
+        let Some(grant) = rec.grant.clone() else { continue };
+        let Some((_, agent)) = state.resources.get(&rec.signed.resource) else { continue };
+        match agent.call::<_, RevokeReport>("/v1/revoke", &RevokeCall { username: grant.username.clone() }).await {
+            Ok(report) => {
+                rec.status = RequestStatus::Expired;
+                if let Some(g) = rec.grant.as_mut() {
+                    g.sealed_password.clear();
+                }
+                rec.next_attempt_at = None;
+                if let Err(e) = state.store.update(&rec).await {
+                    tracing::warn!(error = %e, "reaper cannot save");
+                    continue;
+                }
+                let detail = format!("user {} removed, {} session(s) ended", grant.username, report.sessions_terminated);
+                let _ = state.store.audit("system", "lease.expired", Some(rec.id.as_str()), &detail).await;
+                tracing::info!(request = %rec.id, user = %grant.username, "lease expired and revoked");
+                state.notify();
+            }
+            Err(e) => {
+                rec.revoke_attempts += 1;
+                let wait = 1i64 << rec.revoke_attempts.min(6);
+                rec.next_attempt_at = Some(Utc::now() + chrono::TimeDelta::seconds(wait));
+                tracing::warn!(request = %rec.id, attempt = rec.revoke_attempts, error = %e, "revocation failed; retrying");
+                if rec.revoke_attempts == 1 {
+                    let _ = state.store.audit("system", "lease.revoke_failed", Some(rec.id.as_str()), &e.to_string()).await;
+                }
+                let _ = state.store.update(&rec).await;
+            }
+        }
+    }
+}
+
+/// Runs forever.
+pub async fn run_reaper(state: Arc<AppState>, every: Duration) {
+    loop {
+        reap_once(&state).await;
+        tokio::time::sleep(every).await;
+    }
+}

@@ -1,0 +1,86 @@
+//! Shared server state.
+
+use crate::agent_client::AgentClient;
+use crate::config::{ResourceConfig, ServerConfig};
+use crate::store::Store;
+use p0_core::{DangerousDevIssuer, IdTokenVerifier, ResourceId, Router};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::{watch, Mutex};
+
+/// Everything a handler needs.
+pub struct AppState {
+    /// Requests, leases, audit.
+    pub store: Arc<dyn Store>,
+    /// Routing rules.
+    pub router: Arc<dyn Router>,
+    /// ID token verification.
+    pub verifier: Arc<dyn IdTokenVerifier>,
+    /// Resources and their agents.
+    pub resources: HashMap<ResourceId, (ResourceConfig, AgentClient)>,
+    /// The development issuer, when enabled.
+    pub dev_issuer: Option<Arc<DangerousDevIssuer>>,
+    /// The audience tokens are issued for.
+    pub audience: String,
+    /// Bumped on every change, for long polls.
+    pub changed: watch::Sender<u64>,
+    /// Requests being provisioned right now.
+    pub provisioning: Mutex<HashSet<p0_core::RequestId>>,
+    /// Slack-compatible webhook.
+    pub webhook: Option<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("resources", &self.resources.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from a config.
+    pub fn new(
+        config: &ServerConfig,
+        store: Arc<dyn Store>,
+        router: Arc<dyn Router>,
+        verifier: Arc<dyn IdTokenVerifier>,
+        dev_issuer: Option<Arc<DangerousDevIssuer>>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let mut resources = HashMap::new();
+        for r in &config.resources {
+            let secret = r
+                .agent_secret
+                .clone()
+                .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
+                .ok_or_else(|| anyhow::anyhow!("resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET", r.name))?;
+            resources.insert(r.name.clone(), (r.clone(), AgentClient::new(&r.agent_url, &secret)?));
+        }
+        Ok(Arc::new(Self {
+            store,
+            router,
+            verifier,
+            resources,
+            dev_issuer,
+            audience: config.audience.clone(),
+            changed: watch::channel(0).0,
+            provisioning: Mutex::new(HashSet::new()),
+            webhook: config.webhook_url.clone(),
+        }))
+    }
+
+    /// Wakes long polls.
+    pub fn notify(&self) {
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Posts a Slack-compatible message, without waiting and without failing the caller.
+    pub fn webhook(&self, text: String) {
+        if let Some(url) = self.webhook.clone() {
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                if let Err(e) = client.post(&url).json(&serde_json::json!({ "text": text })).send().await {
+                    tracing::warn!(error = %e.without_url(), "webhook failed");
+                }
+            });
+        }
+    }
+}
