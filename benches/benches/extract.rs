@@ -30,7 +30,9 @@ fn corpus(text: &str) -> Vec<String> {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(5));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(5));
     let pg = corpus(include_str!("../../p0-core/tests/cases/pg.sql"));
     let my = corpus(include_str!("../../p0-core/tests/cases/mysql.sql"));
     let pgx = PostgresExtractor::new().with_database("app");
@@ -75,7 +77,13 @@ fn main() {
     let n = (pg.len() + my.len()) as f64;
     let per = |(t, i): (Duration, u64)| t.as_secs_f64() * 1e6 / (i.max(1) as f64 * n);
     let (floor, ours) = (per(totals[0]), per(totals[1]));
-    println!("\nextraction ({} statements) | parse only (floor) | p0 extract | ratio", pg.len() + my.len());
-    println!("mean us/statement              | {floor:>18.2} | {ours:>10.2} | {:.2}x", ours / floor);
+    println!(
+        "\nextraction ({} statements) | parse only (floor) | p0 extract | ratio",
+        pg.len() + my.len()
+    );
+    println!(
+        "mean us/statement              | {floor:>18.2} | {ours:>10.2} | {:.2}x",
+        ours / floor
+    );
     c.final_summary();
 }

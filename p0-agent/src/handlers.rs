@@ -9,14 +9,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use p0_core::api::{
-    hmac_verify, ApiError, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall, HMAC_SIG_HEADER, HMAC_TIME_HEADER,
+    hmac_verify, ApiError, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall,
+    HMAC_SIG_HEADER, HMAC_TIME_HEADER,
 };
 use p0_core::extract::Catalog;
 use p0_core::provision::PostgresProvisioner;
 use p0_core::seal::key_fingerprint;
 use p0_core::{
-    Access, DatabaseProvisioner, IdTokenVerifier, Intent, PermissionExtractor, PostgresExtractor, RequestId,
-    ResourceId, RsaOaepSealer, Sealer, Token,
+    Access, DatabaseProvisioner, IdTokenVerifier, Intent, PermissionExtractor, PostgresExtractor,
+    RequestId, ResourceId, RsaOaepSealer, Sealer, Token,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +36,9 @@ pub struct AgentState {
 
 impl std::fmt::Debug for AgentState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentState").field("resource", &self.resource).finish_non_exhaustive()
+        f.debug_struct("AgentState")
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,12 +52,16 @@ impl AgentState {
             .database_url
             .clone()
             .or_else(|| std::env::var("P0_AGENT_DATABASE_URL").ok())
-            .ok_or_else(|| anyhow::anyhow!("no database_url in the config and no P0_AGENT_DATABASE_URL"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("no database_url in the config and no P0_AGENT_DATABASE_URL")
+            })?;
         let hmac_secret = config
             .hmac_secret
             .clone()
             .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
-            .ok_or_else(|| anyhow::anyhow!("no hmac_secret in the config and no P0_AGENT_HMAC_SECRET"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("no hmac_secret in the config and no P0_AGENT_HMAC_SECRET")
+            })?;
         if hmac_secret.len() < 16 {
             anyhow::bail!("hmac_secret must be at least 16 characters");
         }
@@ -78,7 +85,10 @@ impl AgentState {
 /// One router for every transport.
 pub fn build_router(state: Arc<AgentState>) -> Router {
     Router::new()
-        .route("/v1/health", get(|| async { Json(serde_json::json!({"ok": true})) }))
+        .route(
+            "/v1/health",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
         .route("/v1/provision", post(provision))
         .route("/v1/revoke", post(revoke))
         .route("/v1/sweep", post(sweep))
@@ -92,7 +102,14 @@ struct Refusal(StatusCode, &'static str, String);
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         tracing::warn!(code = self.1, reason = %self.2, "agent refused a call");
-        (self.0, Json(ApiError { code: self.1.into(), message: self.2 })).into_response()
+        (
+            self.0,
+            Json(ApiError {
+                code: self.1.into(),
+                message: self.2,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -111,19 +128,38 @@ fn authenticated<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<T, Refusal> {
-    let ts = headers.get(HMAC_TIME_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+    let ts = headers
+        .get(HMAC_TIME_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
     let sig = headers.get(HMAC_SIG_HEADER).and_then(|v| v.to_str().ok());
     let ok = match (ts, sig) {
-        (Some(ts), Some(sig)) => hmac_verify(&state.hmac_secret, ts, uri.path(), body, sig, Utc::now().timestamp()),
+        (Some(ts), Some(sig)) => hmac_verify(
+            &state.hmac_secret,
+            ts,
+            uri.path(),
+            body,
+            sig,
+            Utc::now().timestamp(),
+        ),
         _ => false,
     };
     if !ok {
-        return Err(Refusal(StatusCode::UNAUTHORIZED, "unauthenticated", "missing or invalid server signature".into()));
+        return Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "missing or invalid server signature".into(),
+        ));
     }
     serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
 }
 
-async fn provision(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn provision(
+    State(state): State<Arc<AgentState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match provision_inner(&state, &uri, &headers, &body).await {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
@@ -139,44 +175,70 @@ async fn provision_inner(
     let call: ProvisionCall = authenticated(state, uri, headers, body)?;
     let plan = &call.plan;
     if plan.resource != state.resource || call.signed.resource != state.resource {
-        return Err(forbidden(format!("resource `{}` is not served by this agent", plan.resource)));
+        return Err(forbidden(format!(
+            "resource `{}` is not served by this agent",
+            plan.resource
+        )));
     }
     // 1. The requester's identity, with this agent's own issuer configuration.
-    let claims = state.verifier.verify(&Token::new(call.id_token.clone())).await.map_err(|e| {
-        tracing::warn!(detail = %e, "token refused");
-        Refusal(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid identity token".into())
-    })?;
+    let claims = state
+        .verifier
+        .verify(&Token::new(call.id_token.clone()))
+        .await
+        .map_err(|e| {
+            tracing::warn!(detail = %e, "token refused");
+            Refusal(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "invalid identity token".into(),
+            )
+        })?;
     if claims.principal() != plan.requester {
         return Err(forbidden("the plan names another requester than the token"));
     }
     // 2. The token commits to the key the password will be sealed to.
-    let fingerprint = key_fingerprint(call.public_key.as_bytes()).map_err(|e| bad(e.to_string()))?;
+    let fingerprint =
+        key_fingerprint(call.public_key.as_bytes()).map_err(|e| bad(e.to_string()))?;
     if claims.nonce.as_deref() != Some(fingerprint.as_str()) {
-        return Err(forbidden("the public key is not the one the identity token commits to"));
+        return Err(forbidden(
+            "the public key is not the one the identity token commits to",
+        ));
     }
     // 3. The requester signed exactly this request.
     call.signed
         .verify(call.public_key.as_bytes(), &call.signature)
         .map_err(|_| forbidden("the request signature does not verify"))?;
     if call.signed.request_id != plan.request_id {
-        return Err(forbidden("the plan is for another request than the signed one"));
+        return Err(forbidden(
+            "the plan is for another request than the signed one",
+        ));
     }
     let latest = Utc::now() + chrono::TimeDelta::seconds(call.signed.duration_secs as i64 + 60);
     if plan.expires_at > latest {
-        return Err(forbidden("the expiry is later than the requester asked for"));
+        return Err(forbidden(
+            "the expiry is later than the requester asked for",
+        ));
     }
     // 4. The plan is no wider than what the signed request needs.
     match (&call.signed.intent, &plan.access) {
         (Intent::Query(sql), Access::Permissions(set)) => {
-            let catalog = Catalog::load_postgres(&state.database_url).await.map_err(|e| {
-                Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("cannot read the catalog: {e}"))
-            })?;
+            let catalog = Catalog::load_postgres(&state.database_url)
+                .await
+                .map_err(|e| {
+                    Refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        format!("cannot read the catalog: {e}"),
+                    )
+                })?;
             let needed = PostgresExtractor::new()
                 .with_catalog(Arc::new(catalog))
                 .extract(sql)
                 .map_err(|e| forbidden(format!("the signed query is not grantable: {e}")))?;
             if !set.is_subset_of(&needed.permissions) {
-                return Err(forbidden("the plan grants more than the signed query needs"));
+                return Err(forbidden(
+                    "the plan grants more than the signed query needs",
+                ));
             }
         }
         (Intent::Role(asked), Access::Role(planned)) if asked == planned => {}
@@ -188,16 +250,32 @@ async fn provision_inner(
         let now = Utc::now().timestamp();
         seen.retain(|_, until| *until > now);
         if seen.contains_key(&plan.request_id) {
-            return Err(Refusal(StatusCode::CONFLICT, "conflict", "request id already used".into()));
+            return Err(Refusal(
+                StatusCode::CONFLICT,
+                "conflict",
+                "request id already used".into(),
+            ));
         }
-        seen.insert(plan.request_id.clone(), plan.expires_at.timestamp().max(claims.exp));
+        seen.insert(
+            plan.request_id.clone(),
+            plan.expires_at.timestamp().max(claims.exp),
+        );
     }
     // 6. The provisioner runs the escalation guard itself.
-    let creds = state.provisioner.provision(plan).await.map_err(|e| match e {
-        p0_core::ProvisionError::Database(m) => Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
-        other => forbidden(other.to_string()),
-    })?;
-    let sealed = match RsaOaepSealer.seal(call.public_key.as_bytes(), creds.password.expose_secret().as_bytes()) {
+    let creds = state
+        .provisioner
+        .provision(plan)
+        .await
+        .map_err(|e| match e {
+            p0_core::ProvisionError::Database(m) => {
+                Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            other => forbidden(other.to_string()),
+        })?;
+    let sealed = match RsaOaepSealer.seal(
+        call.public_key.as_bytes(),
+        creds.password.expose_secret().as_bytes(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             let _ = state.provisioner.revoke(&creds.username).await;
@@ -213,7 +291,12 @@ async fn provision_inner(
     })
 }
 
-async fn revoke(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn revoke(
+    State(state): State<Arc<AgentState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let call: RevokeCall = match authenticated(&state, &uri, &headers, &body) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -227,28 +310,55 @@ async fn revoke(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderM
     }
 }
 
-async fn sweep(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn sweep(
+    State(state): State<Arc<AgentState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(e) = authenticated::<serde_json::Value>(&state, &uri, &headers, &body) {
         return e.into_response();
     }
     match state.provisioner.sweep(Utc::now()).await {
         Ok(removed) => Json(serde_json::json!({"removed": removed})).into_response(),
-        Err(e) => Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).into_response(),
+        Err(e) => Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+        .into_response(),
     }
 }
 
-async fn explain(State(state): State<Arc<AgentState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn explain(
+    State(state): State<Arc<AgentState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let call: ExplainCall = match authenticated(&state, &uri, &headers, &body) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
     let catalog = match Catalog::load_postgres(&state.database_url).await {
         Ok(c) => c,
-        Err(e) => return Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()).into_response(),
+        Err(e) => {
+            return Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+            .into_response()
+        }
     };
-    match PostgresExtractor::new().with_catalog(Arc::new(catalog)).extract(&call.sql) {
+    match PostgresExtractor::new()
+        .with_catalog(Arc::new(catalog))
+        .extract(&call.sql)
+    {
         Ok(x) => Json(x).into_response(),
-        Err(e) => Refusal(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string()).into_response(),
+        Err(e) => {
+            Refusal(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string()).into_response()
+        }
     }
 }
 
@@ -257,7 +367,9 @@ pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::
     loop {
         tokio::time::sleep(every).await;
         match provisioner.sweep(Utc::now()).await {
-            Ok(removed) if !removed.is_empty() => tracing::info!(count = removed.len(), "sweeper removed expired users"),
+            Ok(removed) if !removed.is_empty() => {
+                tracing::info!(count = removed.len(), "sweeper removed expired users")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
         }

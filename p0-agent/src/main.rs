@@ -14,14 +14,21 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading `{}`", args.config))?;
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading `{}`", args.config))?;
     let config = p0_agent::AgentConfig::from_toml(&text)?;
-    let verifier = Arc::new(p0_core::JwksVerifier::discover(&config.issuer, &config.audience).await?);
+    let verifier =
+        Arc::new(p0_core::JwksVerifier::discover(&config.issuer, &config.audience).await?);
     let state = p0_agent::AgentState::new(&config, verifier).await?;
     if config.sweep_interval_secs > 0 {
-        tokio::spawn(p0_agent::run_sweeper(state.provisioner(), std::time::Duration::from_secs(config.sweep_interval_secs)));
+        tokio::spawn(p0_agent::run_sweeper(
+            state.provisioner(),
+            std::time::Duration::from_secs(config.sweep_interval_secs),
+        ));
     }
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, resource = %config.resource, "p0-agent listening");

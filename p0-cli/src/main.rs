@@ -1,7 +1,9 @@
 //! The `p0` command-line client. This file only dispatches; each subcommand lives in
 //! `command/`.
 
+mod client;
 mod command;
+mod session;
 
 use clap::Parser;
 use std::process::ExitCode;

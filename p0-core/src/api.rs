@@ -46,7 +46,10 @@ pub enum RequestStatus {
 impl RequestStatus {
     /// Whether nothing more will happen to the request.
     pub fn is_final(self) -> bool {
-        !matches!(self, RequestStatus::PendingApproval | RequestStatus::Provisioning)
+        !matches!(
+            self,
+            RequestStatus::PendingApproval | RequestStatus::Provisioning
+        )
     }
 
     /// The stored name.
@@ -190,12 +193,23 @@ pub fn hmac_sign(secret: &[u8], timestamp: i64, path: &str, body: &[u8]) -> Stri
 }
 
 /// Checks an HMAC in constant time, and the timestamp's freshness.
-pub fn hmac_verify(secret: &[u8], timestamp: i64, path: &str, body: &[u8], signature: &str, now: i64) -> bool {
+pub fn hmac_verify(
+    secret: &[u8],
+    timestamp: i64,
+    path: &str,
+    body: &[u8],
+    signature: &str,
+    now: i64,
+) -> bool {
     if (now - timestamp).abs() > HMAC_MAX_SKEW_SECS {
         return false;
     }
-    let Ok(sig) = hex::decode(signature) else { return false };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else { return false };
+    let Ok(sig) = hex::decode(signature) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b"\n");
     mac.update(path.as_bytes());

@@ -30,8 +30,24 @@ pub struct AuditEntry {
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The hash an entry must carry.
-pub fn entry_hash(seq: i64, at: &DateTime<Utc>, actor: &str, action: &str, request_id: Option<&str>, detail: &str, prev: &str) -> String {
-    let body = serde_json::json!([seq, at.to_rfc3339(), actor, action, request_id, detail, prev]);
+pub fn entry_hash(
+    seq: i64,
+    at: &DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    request_id: Option<&str>,
+    detail: &str,
+    prev: &str,
+) -> String {
+    let body = serde_json::json!([
+        seq,
+        at.to_rfc3339(),
+        actor,
+        action,
+        request_id,
+        detail,
+        prev
+    ]);
     hex::encode(Sha256::digest(body.to_string().as_bytes()))
 }
 
@@ -44,9 +60,21 @@ pub fn verify_chain(entries: &[AuditEntry]) -> Result<(), String> {
             return Err(format!("entry {expected_seq} is missing (found {})", e.seq));
         }
         if e.prev_hash != prev {
-            return Err(format!("entry {} does not follow entry {}", e.seq, e.seq - 1));
+            return Err(format!(
+                "entry {} does not follow entry {}",
+                e.seq,
+                e.seq - 1
+            ));
         }
-        let h = entry_hash(e.seq, &e.at, &e.actor, &e.action, e.request_id.as_deref(), &e.detail, &e.prev_hash);
+        let h = entry_hash(
+            e.seq,
+            &e.at,
+            &e.actor,
+            &e.action,
+            e.request_id.as_deref(),
+            &e.detail,
+            &e.prev_hash,
+        );
         if h != e.hash {
             return Err(format!("entry {} was edited", e.seq));
         }
@@ -62,10 +90,22 @@ mod tests {
     fn chain(n: i64) -> Vec<AuditEntry> {
         let mut out: Vec<AuditEntry> = Vec::new();
         for seq in 1..=n {
-            let prev = out.last().map(|e| e.hash.clone()).unwrap_or_else(|| GENESIS.into());
+            let prev = out
+                .last()
+                .map(|e| e.hash.clone())
+                .unwrap_or_else(|| GENESIS.into());
             let at = Utc::now();
             let hash = entry_hash(seq, &at, "a", "x", None, "d", &prev);
-            out.push(AuditEntry { seq, at, actor: "a".into(), action: "x".into(), request_id: None, detail: "d".into(), prev_hash: prev, hash });
+            out.push(AuditEntry {
+                seq,
+                at,
+                actor: "a".into(),
+                action: "x".into(),
+                request_id: None,
+                detail: "d".into(),
+                prev_hash: prev,
+                hash,
+            });
         }
         out
     }

@@ -97,7 +97,10 @@ impl JwksVerifier {
                     .await
                     .map_err(|e| VerifyError::Issuer(e.to_string()))?;
                 if d.issuer.trim_end_matches('/') != self.issuer {
-                    return Err(VerifyError::Issuer(format!("discovery names issuer `{}`", d.issuer)));
+                    return Err(VerifyError::Issuer(format!(
+                        "discovery names issuer `{}`",
+                        d.issuer
+                    )));
                 }
                 Ok(d.jwks_uri)
             })
@@ -106,7 +109,13 @@ impl JwksVerifier {
     }
 
     async fn refresh(&self, force: bool) -> Result<(), VerifyError> {
-        if self.keys.read().await.1.is_some_and(|t| !force && t.elapsed() < REFRESH_FLOOR) {
+        if self
+            .keys
+            .read()
+            .await
+            .1
+            .is_some_and(|t| !force && t.elapsed() < REFRESH_FLOOR)
+        {
             return Ok(());
         }
         let mut keys = self.keys.write().await;
@@ -136,7 +145,11 @@ impl JwksVerifier {
                     Some(kid) => keys.0.find(kid).cloned(),
                     // Without a kid, only an unambiguous key set is acceptable.
                     None if keys.0.keys.len() == 1 => keys.0.keys.first().cloned(),
-                    None => return Err(VerifyError::Invalid("token without `kid` and several issuer keys".into())),
+                    None => {
+                        return Err(VerifyError::Invalid(
+                            "token without `kid` and several issuer keys".into(),
+                        ))
+                    }
                 };
                 if let Some(k) = found {
                     return Ok(k);
@@ -154,10 +167,13 @@ impl JwksVerifier {
 #[async_trait]
 impl IdTokenVerifier for JwksVerifier {
     async fn verify(&self, token: &Token) -> Result<IdClaims, VerifyError> {
-        let header =
-            jsonwebtoken::decode_header(token.expose_secret()).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token.expose_secret())
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
         if !ALLOWED.contains(&header.alg) {
-            return Err(VerifyError::Invalid(format!("algorithm {:?} is not allowed", header.alg)));
+            return Err(VerifyError::Invalid(format!(
+                "algorithm {:?} is not allowed",
+                header.alg
+            )));
         }
         let jwk = self.key_for(header.kid.as_deref()).await?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Invalid(e.to_string()))?;
@@ -174,10 +190,19 @@ impl IdTokenVerifier for JwksVerifier {
         let now = chrono::Utc::now().timestamp();
         if let Some(iat) = c.iat {
             if iat > now + LEEWAY_SECS as i64 || now - iat > MAX_AGE_SECS {
-                return Err(VerifyError::Invalid("token issued too long ago or in the future".into()));
+                return Err(VerifyError::Invalid(
+                    "token issued too long ago or in the future".into(),
+                ));
             }
         }
-        Ok(IdClaims { iss: c.iss, sub: c.sub, email: c.email, groups: c.groups, nonce: c.nonce, exp: c.exp })
+        Ok(IdClaims {
+            iss: c.iss,
+            sub: c.sub,
+            email: c.email,
+            groups: c.groups,
+            nonce: c.nonce,
+            exp: c.exp,
+        })
     }
 }
 
@@ -192,16 +217,22 @@ pub struct DangerousDevIssuer {
 
 impl std::fmt::Debug for DangerousDevIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DangerousDevIssuer").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("DangerousDevIssuer")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
 impl DangerousDevIssuer {
     /// A fresh issuer with a new RSA key, published at `issuer`.
     pub fn new(issuer: impl Into<String>) -> Result<Self, SealError> {
-        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| SealError::Key(e.to_string()))?;
-        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| SealError::Key(e.to_string()))?;
-        let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| SealError::Key(e.to_string()))?;
+        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+            .map_err(|e| SealError::Key(e.to_string()))?;
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| SealError::Key(e.to_string()))?;
+        let encoding =
+            EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| SealError::Key(e.to_string()))?;
         let kid = crate::types::RequestId::generate().to_string()[..16].to_string();
         let public = key.to_public_key();
         let jwks = serde_json::json!({"keys": [{
@@ -209,7 +240,12 @@ impl DangerousDevIssuer {
             "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
             "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
         }]});
-        Ok(Self { issuer: issuer.into(), kid, encoding, jwks })
+        Ok(Self {
+            issuer: issuer.into(),
+            kid,
+            encoding,
+            jwks,
+        })
     }
 
     /// The issuer URL.
@@ -232,7 +268,13 @@ impl DangerousDevIssuer {
     }
 
     /// An ID token for `user` (an email), valid for an hour, committing to `nonce`.
-    pub fn issue(&self, user: &str, groups: &[String], nonce: &str, audience: &str) -> Result<Token, SealError> {
+    pub fn issue(
+        &self,
+        user: &str,
+        groups: &[String],
+        nonce: &str,
+        audience: &str,
+    ) -> Result<Token, SealError> {
         let now = chrono::Utc::now().timestamp();
         let claims = serde_json::json!({
             "iss": self.issuer, "sub": user, "aud": audience, "email": user, "groups": groups,
@@ -240,6 +282,8 @@ impl DangerousDevIssuer {
         });
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map(Token::new).map_err(|e| SealError::Key(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map(Token::new)
+            .map_err(|e| SealError::Key(e.to_string()))
     }
 }

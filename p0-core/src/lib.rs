@@ -21,14 +21,14 @@ pub use error::{
     ExtractError, GuardError, ProvisionError, RouteError, SealError, TypeError, VerifyError,
 };
 pub use extract::PermissionExtractor;
+pub use extract::{MySqlExtractor, PostgresExtractor};
 pub use guard::GuardPolicy;
+pub use identity::{DangerousDevIssuer, JwksVerifier};
 pub use provision::{Access, Credentials, DatabaseProvisioner, PostgresProvisioner, ProvisionPlan};
 pub use route::{Decision, Router};
+pub use rules::RulesRouter;
 pub use seal::{KeyPair, RsaOaepSealer, Sealer};
 pub use secret::{Password, SecretBytes, Token};
+pub use sign::SignedRequest;
 pub use types::*;
 pub use verify::{IdClaims, IdTokenVerifier};
-pub use identity::{DangerousDevIssuer, JwksVerifier};
-pub use rules::RulesRouter;
-pub use sign::SignedRequest;
-pub use extract::{MySqlExtractor, PostgresExtractor};

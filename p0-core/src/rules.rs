@@ -88,13 +88,19 @@ pub struct RulesRouter {
 pub fn parse_duration(s: &str) -> Result<Duration, RouteError> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| RouteError::Rules(format!("invalid duration `{s}`")))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| RouteError::Rules(format!("invalid duration `{s}`")))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => return Err(RouteError::Rules(format!("invalid duration `{s}`: use s, m, h or d"))),
+        _ => {
+            return Err(RouteError::Rules(format!(
+                "invalid duration `{s}`: use s, m, h or d"
+            )))
+        }
     };
     if secs == 0 {
         return Err(RouteError::Rules(format!("duration `{s}` is zero")));
@@ -105,12 +111,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, RouteError> {
 impl RulesRouter {
     /// Parses and validates a rules file.
     pub fn from_toml(text: &str) -> Result<Self, RouteError> {
-        let raw: RawRules = toml::from_str(text).map_err(|e| RouteError::Rules(e.message().to_string()))?;
+        let raw: RawRules =
+            toml::from_str(text).map_err(|e| RouteError::Rules(e.message().to_string()))?;
         let mut rules = Vec::new();
         for r in raw.rules {
             let ctx = |m: String| RouteError::Rules(format!("rule `{}`: {m}", r.name));
             for p in &r.privileges {
-                p.parse::<crate::types::Privilege>().map_err(|e| ctx(e.to_string()))?;
+                p.parse::<crate::types::Privilege>()
+                    .map_err(|e| ctx(e.to_string()))?;
             }
             let approvers = r
                 .approvers
@@ -118,7 +126,9 @@ impl RulesRouter {
                 .map(|a| match a.split_once(':') {
                     Some(("user", u)) if !u.is_empty() => Ok(Approver::User(u.into())),
                     Some(("group", g)) if !g.is_empty() => Ok(Approver::Group(g.into())),
-                    _ => Err(ctx(format!("approver `{a}` must be `user:NAME` or `group:NAME`"))),
+                    _ => Err(ctx(format!(
+                        "approver `{a}` must be `user:NAME` or `group:NAME`"
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if r.action == Action::Approval && approvers.is_empty() {
@@ -131,13 +141,23 @@ impl RulesRouter {
                 Some(d) => parse_duration(d).map_err(|e| ctx(e.to_string()))?,
                 None => Duration::from_secs(3600),
             };
-            rules.push(Rule { raw: r, approvers, max_duration });
+            rules.push(Rule {
+                raw: r,
+                approvers,
+                max_duration,
+            });
         }
         Ok(Self { rules })
     }
 
-    fn matches(rule: &RawRule, req: &AccessRequest, set: &PermissionSet, groups: &[String]) -> bool {
-        let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v || x == "*");
+    fn matches(
+        rule: &RawRule,
+        req: &AccessRequest,
+        set: &PermissionSet,
+        groups: &[String],
+    ) -> bool {
+        let any =
+            |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v || x == "*");
         if !any(&rule.users, &req.requester) {
             return false;
         }
@@ -148,22 +168,38 @@ impl RulesRouter {
             return false;
         }
         match &req.intent {
-            Intent::Role(r) => rule.privileges.is_empty() && rule.schemas.is_empty() && rule.tables.is_empty() && any(&rule.roles, r.as_str()),
+            Intent::Role(r) => {
+                rule.privileges.is_empty()
+                    && rule.schemas.is_empty()
+                    && rule.tables.is_empty()
+                    && any(&rule.roles, r.as_str())
+            }
             Intent::Query(_) => {
                 if !rule.roles.is_empty() {
                     return false;
                 }
                 set.iter().all(|p| {
-                    let privilege_ok = rule.privileges.is_empty() || rule.privileges.iter().any(|x| x.eq_ignore_ascii_case(p.privilege.as_str()));
+                    let privilege_ok = rule.privileges.is_empty()
+                        || rule
+                            .privileges
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(p.privilege.as_str()));
                     let schema = match p.object.kind {
                         ObjectKind::Database => None,
                         ObjectKind::Schema => Some(p.object.name.as_str()),
                         _ => p.object.schema.as_deref(),
                     };
-                    let schema_ok = rule.schemas.is_empty() || schema.is_none_or(|s| rule.schemas.iter().any(|x| x == s));
+                    let schema_ok = rule.schemas.is_empty()
+                        || schema.is_none_or(|s| rule.schemas.iter().any(|x| x == s));
                     let table_ok = rule.tables.is_empty()
                         || !matches!(p.object.kind, ObjectKind::Table)
-                        || rule.tables.iter().any(|t| *t == format!("{}.{}", p.object.schema.as_deref().unwrap_or(""), p.object.name));
+                        || rule.tables.iter().any(|t| {
+                            *t == format!(
+                                "{}.{}",
+                                p.object.schema.as_deref().unwrap_or(""),
+                                p.object.name
+                            )
+                        });
                     privilege_ok && schema_ok && table_ok
                 })
             }
@@ -178,10 +214,14 @@ impl Router for RulesRouter {
                 continue;
             }
             if rule.raw.require_reason && req.reason.trim().is_empty() {
-                return Decision::Deny { reason: format!("rule `{}` requires a reason", rule.raw.name) };
+                return Decision::Deny {
+                    reason: format!("rule `{}` requires a reason", rule.raw.name),
+                };
             }
             return match rule.raw.action {
-                Action::Approve => Decision::Approve { max_duration: rule.max_duration },
+                Action::Approve => Decision::Approve {
+                    max_duration: rule.max_duration,
+                },
                 Action::Approval => Decision::NeedsApproval {
                     approvers: rule.approvers.clone(),
                     count: rule.raw.approvals.unwrap_or(1),
@@ -189,11 +229,17 @@ impl Router for RulesRouter {
                     allow_self_approval: rule.raw.allow_self_approval,
                 },
                 Action::Deny => Decision::Deny {
-                    reason: rule.raw.message.clone().unwrap_or_else(|| format!("denied by rule `{}`", rule.raw.name)),
+                    reason: rule
+                        .raw
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| format!("denied by rule `{}`", rule.raw.name)),
                 },
             };
         }
-        Decision::Deny { reason: "no rule matches this request".into() }
+        Decision::Deny {
+            reason: "no rule matches this request".into(),
+        }
     }
 }
 
@@ -215,7 +261,10 @@ mod tests {
     }
 
     fn set(privs: &[(Privilege, &str)]) -> PermissionSet {
-        privs.iter().map(|(p, t)| Permission::new(*p, ObjectRef::table("public", *t))).collect()
+        privs
+            .iter()
+            .map(|(p, t)| Permission::new(*p, ObjectRef::table("public", *t)))
+            .collect()
     }
 
     const RULES: &str = r#"
@@ -236,18 +285,32 @@ require_reason = true
     fn first_match_wins_and_mixed_sets_need_approval() {
         let r = RulesRouter::from_toml(RULES).unwrap();
         let read = set(&[(Privilege::Select, "a")]);
-        assert_eq!(r.route(&req("x"), &read, &[]), Decision::Approve { max_duration: Duration::from_secs(900) });
+        assert_eq!(
+            r.route(&req("x"), &read, &[]),
+            Decision::Approve {
+                max_duration: Duration::from_secs(900)
+            }
+        );
         let mixed = set(&[(Privilege::Select, "a"), (Privilege::Delete, "b")]);
-        assert!(matches!(r.route(&req("x"), &mixed, &[]), Decision::Deny { .. }), "reason required");
+        assert!(
+            matches!(r.route(&req("x"), &mixed, &[]), Decision::Deny { .. }),
+            "reason required"
+        );
         let mut with_reason = req("x");
         with_reason.reason = "fix".into();
-        assert!(matches!(r.route(&with_reason, &mixed, &[]), Decision::NeedsApproval { count: 1, .. }));
+        assert!(matches!(
+            r.route(&with_reason, &mixed, &[]),
+            Decision::NeedsApproval { count: 1, .. }
+        ));
     }
 
     #[test]
     fn no_match_denies_and_bad_rules_are_refused() {
         let r = RulesRouter::from_toml("").unwrap();
-        assert!(matches!(r.route(&req("x"), &PermissionSet::new(), &[]), Decision::Deny { .. }));
+        assert!(matches!(
+            r.route(&req("x"), &PermissionSet::new(), &[]),
+            Decision::Deny { .. }
+        ));
         for bad in [
             "[[rule]]\nname='a'\naction='approval'",
             "[[rule]]\nname='a'\naction='approve'\nprivileges=['SUPERUSER']",

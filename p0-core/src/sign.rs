@@ -39,16 +39,21 @@ impl SignedRequest {
     /// Signs with the requester's private key (PKCS#8). Returns base64url.
     pub fn sign(&self, private_key: &SecretBytes) -> Result<String, SealError> {
         let key = SigningKey::<Sha256>::new(parse_private(private_key.expose_secret())?);
-        let sig = key.try_sign(&self.canonical()).map_err(|_| SealError::Seal)?;
+        let sig = key
+            .try_sign(&self.canonical())
+            .map_err(|_| SealError::Seal)?;
         Ok(URL_SAFE_NO_PAD.encode(sig.to_bytes()))
     }
 
     /// Verifies a signature with the requester's public key (SPKI).
     pub fn verify(&self, public_key: &[u8], signature: &str) -> Result<(), SealError> {
         let key = VerifyingKey::<Sha256>::new(parse_public(public_key)?);
-        let raw = URL_SAFE_NO_PAD.decode(signature.trim()).map_err(|_| SealError::Malformed)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(signature.trim())
+            .map_err(|_| SealError::Malformed)?;
         let sig = Signature::try_from(raw.as_slice()).map_err(|_| SealError::Malformed)?;
-        key.verify(&self.canonical(), &sig).map_err(|_| SealError::Open)
+        key.verify(&self.canonical(), &sig)
+            .map_err(|_| SealError::Open)
     }
 }
 

@@ -32,19 +32,31 @@ pub struct AgentClient {
 
 impl std::fmt::Debug for AgentClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentClient").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("AgentClient")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
 impl AgentClient {
     /// A client for the agent at `base`.
     pub fn new(base: &str, secret: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-        Ok(Self { base: base.trim_end_matches('/').to_string(), secret: secret.as_bytes().to_vec(), http })
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            secret: secret.as_bytes().to_vec(),
+            http,
+        })
     }
 
     /// POSTs `body` to `path`.
-    pub async fn call<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, AgentError> {
+    pub async fn call<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, AgentError> {
         let bytes = serde_json::to_vec(body).map_err(|e| AgentError::Unavailable(e.to_string()))?;
         let ts = chrono::Utc::now().timestamp();
         let sig = hmac_sign(&self.secret, ts, path, &bytes);
@@ -60,12 +72,15 @@ impl AgentClient {
             .map_err(|e| AgentError::Unavailable(e.without_url().to_string()))?;
         let status = resp.status();
         if status.is_success() {
-            return resp.json().await.map_err(|e| AgentError::Unavailable(e.to_string()));
+            return resp
+                .json()
+                .await
+                .map_err(|e| AgentError::Unavailable(e.to_string()));
         }
-        let err: ApiError = resp
-            .json()
-            .await
-            .unwrap_or(ApiError { code: "internal".into(), message: format!("status {status}") });
+        let err: ApiError = resp.json().await.unwrap_or(ApiError {
+            code: "internal".into(),
+            message: format!("status {status}"),
+        });
         if status.is_server_error() {
             Err(AgentError::Unavailable(err.message))
         } else {

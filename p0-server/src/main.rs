@@ -18,22 +18,36 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
     let args = Args::parse();
-    let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading `{}`", args.config))?;
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading `{}`", args.config))?;
     let config = p0_server::ServerConfig::from_toml(&text)?;
-    let rules = std::fs::read_to_string(&config.rules).with_context(|| format!("reading rules `{}`", config.rules))?;
+    let rules = std::fs::read_to_string(&config.rules)
+        .with_context(|| format!("reading rules `{}`", config.rules))?;
     let router = Arc::new(p0_core::RulesRouter::from_toml(&rules)?);
     let store = Arc::new(p0_server::store::SqliteStore::open(&config.store).await?);
-    let verifier = Arc::new(p0_core::JwksVerifier::new(&config.issuer, &config.audience)?);
+    let verifier = Arc::new(p0_core::JwksVerifier::new(
+        &config.issuer,
+        &config.audience,
+    )?);
     let dev = if args.dangerous_dev_issuer {
-        tracing::warn!("the development issuer is on: anyone who can reach this server can log in as anyone");
-        Some(Arc::new(p0_core::DangerousDevIssuer::new(config.issuer.clone())?))
+        tracing::warn!(
+            "the development issuer is on: anyone who can reach this server can log in as anyone"
+        );
+        Some(Arc::new(p0_core::DangerousDevIssuer::new(
+            config.issuer.clone(),
+        )?))
     } else {
         None
     };
     let state = p0_server::AppState::new(&config, store, router, verifier, dev)?;
-    tokio::spawn(p0_server::run_reaper(state.clone(), std::time::Duration::from_secs(config.reaper_interval_secs)));
+    tokio::spawn(p0_server::run_reaper(
+        state.clone(),
+        std::time::Duration::from_secs(config.reaper_interval_secs),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     tracing::info!(listen = %config.listen, "p0-server listening");
     axum::serve(listener, p0_server::build_router(state)).await?;

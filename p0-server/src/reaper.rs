@@ -15,9 +15,21 @@ pub async fn reap_once(state: &AppState) {
         Err(e) => return tracing::warn!(error = %e, "reaper cannot read the store"),
     };
     for mut rec in due {
-        let Some(grant) = rec.grant.clone() else { continue };
-        let Some((_, agent)) = state.resources.get(&rec.signed.resource) else { continue };
-        match agent.call::<_, RevokeReport>("/v1/revoke", &RevokeCall { username: grant.username.clone() }).await {
+        let Some(grant) = rec.grant.clone() else {
+            continue;
+        };
+        let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
+            continue;
+        };
+        match agent
+            .call::<_, RevokeReport>(
+                "/v1/revoke",
+                &RevokeCall {
+                    username: grant.username.clone(),
+                },
+            )
+            .await
+        {
             Ok(report) => {
                 rec.status = RequestStatus::Expired;
                 if let Some(g) = rec.grant.as_mut() {
@@ -28,8 +40,14 @@ pub async fn reap_once(state: &AppState) {
                     tracing::warn!(error = %e, "reaper cannot save");
                     continue;
                 }
-                let detail = format!("user {} removed, {} session(s) ended", grant.username, report.sessions_terminated);
-                let _ = state.store.audit("system", "lease.expired", Some(rec.id.as_str()), &detail).await;
+                let detail = format!(
+                    "user {} removed, {} session(s) ended",
+                    grant.username, report.sessions_terminated
+                );
+                let _ = state
+                    .store
+                    .audit("system", "lease.expired", Some(rec.id.as_str()), &detail)
+                    .await;
                 tracing::info!(request = %rec.id, user = %grant.username, "lease expired and revoked");
                 state.notify();
             }
@@ -39,7 +57,15 @@ pub async fn reap_once(state: &AppState) {
                 rec.next_attempt_at = Some(Utc::now() + chrono::TimeDelta::seconds(wait));
                 tracing::warn!(request = %rec.id, attempt = rec.revoke_attempts, error = %e, "revocation failed; retrying");
                 if rec.revoke_attempts == 1 {
-                    let _ = state.store.audit("system", "lease.revoke_failed", Some(rec.id.as_str()), &e.to_string()).await;
+                    let _ = state
+                        .store
+                        .audit(
+                            "system",
+                            "lease.revoke_failed",
+                            Some(rec.id.as_str()),
+                            &e.to_string(),
+                        )
+                        .await;
                 }
                 let _ = state.store.update(&rec).await;
             }

@@ -10,7 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use p0_core::api::{ApiError, CreateRequest, GrantView, ProvisionCall, ProvisionResult, RequestStatus, RequestView, RevokeCall};
+use p0_core::api::{
+    ApiError, CreateRequest, GrantView, ProvisionCall, ProvisionResult, RequestStatus, RequestView,
+    RevokeCall,
+};
 use p0_core::provision::{Access, ProvisionPlan, RevokeReport};
 use p0_core::route::{Approver, Decision};
 use p0_core::seal::key_fingerprint;
@@ -25,7 +28,14 @@ pub struct AppError(StatusCode, &'static str, String);
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.0, Json(ApiError { code: self.1.into(), message: self.2 })).into_response()
+        (
+            self.0,
+            Json(ApiError {
+                code: self.1.into(),
+                message: self.2,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -35,7 +45,11 @@ fn err(status: StatusCode, code: &'static str, msg: impl Into<String>) -> AppErr
 
 fn internal(e: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %e, "internal error");
-    err(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    err(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
 }
 
 type ApiResult<T> = Result<T, AppError>;
@@ -43,7 +57,10 @@ type ApiResult<T> = Result<T, AppError>;
 /// The server's router.
 pub fn build_router(state: Arc<AppState>) -> Router {
     let mut r = Router::new()
-        .route("/v1/health", get(|| async { Json(serde_json::json!({"ok": true})) }))
+        .route(
+            "/v1/health",
+            get(|| async { Json(serde_json::json!({"ok": true})) }),
+        )
         .route("/v1/requests", post(create).get(list))
         .route("/v1/requests/{id}", get(get_one))
         .route("/v1/requests/{id}/approve", post(approve))
@@ -65,12 +82,26 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<IdClai
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "unauthenticated", "missing bearer token"))?;
-    state.verifier.verify(&Token::new(token.to_string())).await.map_err(|e| {
-        // Detail in the log, one generic message to the caller.
-        tracing::warn!(detail = %e, "token refused");
-        err(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid or expired token")
-    })
+        .ok_or_else(|| {
+            err(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing bearer token",
+            )
+        })?;
+    state
+        .verifier
+        .verify(&Token::new(token.to_string()))
+        .await
+        .map_err(|e| {
+            // Detail in the log, one generic message to the caller.
+            tracing::warn!(detail = %e, "token refused");
+            err(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "invalid or expired token",
+            )
+        })
 }
 
 fn bearer(headers: &HeaderMap) -> String {
@@ -91,39 +122,91 @@ fn view(rec: &RequestRecord, caller: &str) -> RequestView {
         permissions: rec.permissions.clone(),
         decision: rec.decision.clone(),
         approvals: rec.approvals.clone(),
-        grant: if caller == rec.requester { rec.grant.clone() } else { None },
+        grant: if caller == rec.requester {
+            rec.grant.clone()
+        } else {
+            None
+        },
         message: rec.message.clone(),
         created_at: rec.created_at,
     }
 }
 
-async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn create(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
     let claims = authenticate(&state, &headers).await?;
-    let req: CreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", format!("invalid request body: {e}")))?;
-    let fp = key_fingerprint(req.public_key.as_bytes()).map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid request body: {e}"),
+        )
+    })?;
+    let fp = key_fingerprint(req.public_key.as_bytes())
+        .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     if claims.nonce.as_deref() != Some(fp.as_str()) {
-        return Err(err(StatusCode::FORBIDDEN, "forbidden", "the public key is not the one your login token commits to; run `p0 login` again"));
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the public key is not the one your login token commits to; run `p0 login` again",
+        ));
     }
     req.signed
         .verify(req.public_key.as_bytes(), &req.signature)
-        .map_err(|_| err(StatusCode::FORBIDDEN, "forbidden", "the request signature does not verify"))?;
+        .map_err(|_| {
+            err(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the request signature does not verify",
+            )
+        })?;
     let s = &req.signed;
     let Some((_, agent)) = state.resources.get(&s.resource) else {
-        return Err(err(StatusCode::NOT_FOUND, "not_found", format!("unknown resource `{}`", s.resource)));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unknown resource `{}`", s.resource),
+        ));
     };
     if s.duration_secs == 0 || s.duration_secs > 86_400 {
-        return Err(err(StatusCode::BAD_REQUEST, "bad_request", "duration must be between 1 second and 24 hours"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "duration must be between 1 second and 24 hours",
+        ));
     }
-    if state.store.get(&s.request_id).await.map_err(internal)?.is_some() {
-        return Err(err(StatusCode::CONFLICT, "conflict", "request id already used"));
+    if state
+        .store
+        .get(&s.request_id)
+        .await
+        .map_err(internal)?
+        .is_some()
+    {
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            "request id already used",
+        ));
     }
     let permissions = match &s.intent {
         Intent::Query(sql) => {
-            let x: p0_core::extract::Extraction = agent.call("/v1/explain", &p0_core::api::ExplainCall { sql: sql.clone() }).await.map_err(|e| match e {
-                crate::AgentError::Refused(_, m) => err(StatusCode::UNPROCESSABLE_ENTITY, "refused", m),
-                crate::AgentError::Unavailable(m) => err(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
-            })?;
+            let x: p0_core::extract::Extraction = agent
+                .call(
+                    "/v1/explain",
+                    &p0_core::api::ExplainCall { sql: sql.clone() },
+                )
+                .await
+                .map_err(|e| match e {
+                    crate::AgentError::Refused(_, m) => {
+                        err(StatusCode::UNPROCESSABLE_ENTITY, "refused", m)
+                    }
+                    crate::AgentError::Unavailable(m) => {
+                        err(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+                    }
+                })?;
             Some(x.permissions)
         }
         Intent::Role(_) => None,
@@ -137,7 +220,11 @@ async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
         duration_secs: s.duration_secs,
         public_key: req.public_key.clone(),
     };
-    let decision = state.router.route(&access, permissions.as_ref().unwrap_or(&Default::default()), &claims.groups);
+    let decision = state.router.route(
+        &access,
+        permissions.as_ref().unwrap_or(&Default::default()),
+        &claims.groups,
+    );
     let (status, message) = match &decision {
         Decision::Approve { .. } => (RequestStatus::Provisioning, None),
         Decision::NeedsApproval { .. } => (RequestStatus::PendingApproval, None),
@@ -162,7 +249,16 @@ async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
     };
     state.store.insert(&rec).await.map_err(internal)?;
     let detail = format!("{} on {}: {:?}", rec.requester, rec.signed.resource, status);
-    state.store.audit(&rec.requester, "request.created", Some(rec.id.as_str()), &detail).await.map_err(internal)?;
+    state
+        .store
+        .audit(
+            &rec.requester,
+            "request.created",
+            Some(rec.id.as_str()),
+            &detail,
+        )
+        .await
+        .map_err(internal)?;
     match status {
         RequestStatus::Provisioning => provision(&state, &mut rec, &bearer(&headers)).await?,
         RequestStatus::PendingApproval => state.webhook(format!(
@@ -172,7 +268,11 @@ async fn create(State(state): State<Arc<AppState>>, headers: HeaderMap, body: By
         _ => {}
     }
     state.notify();
-    Ok((StatusCode::CREATED, Json(view(&rec, &claims.principal().to_string()))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&rec, &claims.principal().to_string())),
+    )
+        .into_response())
 }
 
 /// Asks the agent for the user, with the requester's own token. Called only on the
@@ -194,8 +294,16 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
         return Err(err(StatusCode::NOT_FOUND, "not_found", "unknown resource"));
     };
     let max = match &rec.decision {
-        Some(Decision::Approve { max_duration } | Decision::NeedsApproval { max_duration, .. }) => max_duration.as_secs(),
-        _ => return Err(err(StatusCode::FORBIDDEN, "denied", "request is not approved")),
+        Some(Decision::Approve { max_duration } | Decision::NeedsApproval { max_duration, .. }) => {
+            max_duration.as_secs()
+        }
+        _ => {
+            return Err(err(
+                StatusCode::FORBIDDEN,
+                "denied",
+                "request is not approved",
+            ))
+        }
     };
     let secs = rec.signed.duration_secs.min(max);
     let access = match (&rec.signed.intent, &rec.permissions) {
@@ -216,7 +324,10 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
         signed: rec.signed.clone(),
         signature: rec.signature.clone(),
     };
-    match agent.call::<_, ProvisionResult>("/v1/provision", &call).await {
+    match agent
+        .call::<_, ProvisionResult>("/v1/provision", &call)
+        .await
+    {
         Ok(r) => {
             rec.status = RequestStatus::Active;
             rec.grant = Some(GrantView {
@@ -231,13 +342,26 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
             });
             state.store.update(rec).await.map_err(internal)?;
             let detail = format!("user {} until {}", r.username, r.expires_at.to_rfc3339());
-            state.store.audit("system", "lease.created", Some(rec.id.as_str()), &detail).await.map_err(internal)?;
+            state
+                .store
+                .audit("system", "lease.created", Some(rec.id.as_str()), &detail)
+                .await
+                .map_err(internal)?;
         }
         Err(e) => {
             rec.status = RequestStatus::Failed;
             rec.message = Some(e.to_string());
             state.store.update(rec).await.map_err(internal)?;
-            state.store.audit("system", "lease.failed", Some(rec.id.as_str()), &e.to_string()).await.map_err(internal)?;
+            state
+                .store
+                .audit(
+                    "system",
+                    "lease.failed",
+                    Some(rec.id.as_str()),
+                    &e.to_string(),
+                )
+                .await
+                .map_err(internal)?;
         }
     }
     state.notify();
@@ -258,16 +382,23 @@ async fn get_one(
 ) -> ApiResult<Json<RequestView>> {
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
-    let id = RequestId::new(id).map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    let id = RequestId::new(id)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
     let mut rx = state.changed.subscribe();
     loop {
-        let mut rec = state.store.get(&id).await.map_err(internal)?.ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))?;
+        let mut rec = state
+            .store
+            .get(&id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))?;
         if rec.status == RequestStatus::Provisioning && rec.requester == me {
             provision(&state, &mut rec, &bearer(&headers)).await?;
             rec = state.store.get(&id).await.map_err(internal)?.unwrap_or(rec);
         }
-        let waiting = rec.status == RequestStatus::PendingApproval || rec.status == RequestStatus::Provisioning;
+        let waiting = rec.status == RequestStatus::PendingApproval
+            || rec.status == RequestStatus::Provisioning;
         if !waiting || tokio::time::Instant::now() >= deadline {
             return Ok(Json(view(&rec, &me)));
         }
@@ -281,66 +412,132 @@ struct ListQuery {
     mine: bool,
 }
 
-async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>, headers: HeaderMap) -> ApiResult<Json<Vec<RequestView>>> {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<RequestView>>> {
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
-    let recs = state.store.list(q.mine.then_some(me.as_str())).await.map_err(internal)?;
+    let recs = state
+        .store
+        .list(q.mine.then_some(me.as_str()))
+        .await
+        .map_err(internal)?;
     Ok(Json(recs.iter().map(|r| view(r, &me)).collect()))
 }
 
-fn may_approve(rec: &RequestRecord, claims: &IdClaims) -> Result<(Vec<Approver>, u32, bool), AppError> {
+fn may_approve(
+    rec: &RequestRecord,
+    claims: &IdClaims,
+) -> Result<(Vec<Approver>, u32, bool), AppError> {
     match &rec.decision {
-        Some(Decision::NeedsApproval { approvers, count, allow_self_approval, .. }) => {
+        Some(Decision::NeedsApproval {
+            approvers,
+            count,
+            allow_self_approval,
+            ..
+        }) => {
             let me = claims.principal();
             let eligible = approvers.iter().any(|a| match a {
                 Approver::User(u) => u == me,
                 Approver::Group(g) => claims.groups.contains(g),
             });
             if !eligible {
-                return Err(err(StatusCode::FORBIDDEN, "forbidden", "you are not an approver of this request"));
+                return Err(err(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "you are not an approver of this request",
+                ));
             }
             if me == rec.requester && !allow_self_approval {
-                return Err(err(StatusCode::FORBIDDEN, "forbidden", "you cannot approve your own request"));
+                return Err(err(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "you cannot approve your own request",
+                ));
             }
             Ok((approvers.clone(), *count, *allow_self_approval))
         }
-        _ => Err(err(StatusCode::CONFLICT, "conflict", "this request does not wait for approval")),
+        _ => Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            "this request does not wait for approval",
+        )),
     }
 }
 
 async fn load(state: &AppState, id: &str) -> ApiResult<RequestRecord> {
-    let id = RequestId::new(id).map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    state.store.get(&id).await.map_err(internal)?.ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))
+    let id = RequestId::new(id)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+    state
+        .store
+        .get(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))
 }
 
-async fn approve(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Json<RequestView>> {
+async fn approve(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RequestView>> {
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
     let mut rec = load(&state, &id).await?;
     if rec.status != RequestStatus::PendingApproval {
-        return Err(err(StatusCode::CONFLICT, "conflict", format!("request is {}", rec.status.as_str())));
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("request is {}", rec.status.as_str()),
+        ));
     }
     let (_, count, _) = may_approve(&rec, &claims)?;
     if rec.approvals.contains(&me) {
-        return Err(err(StatusCode::CONFLICT, "conflict", "you approved this request already"));
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            "you approved this request already",
+        ));
     }
     rec.approvals.push(me.clone());
     if rec.approvals.len() as u32 >= count {
         rec.status = RequestStatus::Provisioning;
-        state.webhook(format!("p0: {me} approved {}'s request {}", rec.requester, rec.id));
+        state.webhook(format!(
+            "p0: {me} approved {}'s request {}",
+            rec.requester, rec.id
+        ));
     }
     state.store.update(&rec).await.map_err(internal)?;
-    state.store.audit(&me, "request.approved", Some(rec.id.as_str()), &format!("{} of {count}", rec.approvals.len())).await.map_err(internal)?;
+    state
+        .store
+        .audit(
+            &me,
+            "request.approved",
+            Some(rec.id.as_str()),
+            &format!("{} of {count}", rec.approvals.len()),
+        )
+        .await
+        .map_err(internal)?;
     state.notify();
     Ok(Json(view(&rec, &me)))
 }
 
-async fn deny(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Json<RequestView>> {
+async fn deny(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RequestView>> {
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
     let mut rec = load(&state, &id).await?;
     if rec.status != RequestStatus::PendingApproval {
-        return Err(err(StatusCode::CONFLICT, "conflict", format!("request is {}", rec.status.as_str())));
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("request is {}", rec.status.as_str()),
+        ));
     }
     if me != rec.requester {
         may_approve(&rec, &claims)?;
@@ -348,45 +545,96 @@ async fn deny(State(state): State<Arc<AppState>>, Path(id): Path<String>, header
     rec.status = RequestStatus::Denied;
     rec.message = Some(format!("denied by {me}"));
     state.store.update(&rec).await.map_err(internal)?;
-    state.store.audit(&me, "request.denied", Some(rec.id.as_str()), "").await.map_err(internal)?;
-    state.webhook(format!("p0: {me} denied {}'s request {}", rec.requester, rec.id));
+    state
+        .store
+        .audit(&me, "request.denied", Some(rec.id.as_str()), "")
+        .await
+        .map_err(internal)?;
+    state.webhook(format!(
+        "p0: {me} denied {}'s request {}",
+        rec.requester, rec.id
+    ));
     state.notify();
     Ok(Json(view(&rec, &me)))
 }
 
-async fn revoke(State(state): State<Arc<AppState>>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<Json<RequestView>> {
+async fn revoke(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RequestView>> {
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
     let mut rec = load(&state, &id).await?;
     if me != rec.requester {
         // Approvers of the request may end it early too.
-        may_approve(&RequestRecord { requester: String::new(), ..rec.clone() }, &claims)?;
+        may_approve(
+            &RequestRecord {
+                requester: String::new(),
+                ..rec.clone()
+            },
+            &claims,
+        )?;
     }
     if rec.status != RequestStatus::Active {
-        return Err(err(StatusCode::CONFLICT, "conflict", format!("request is {}", rec.status.as_str())));
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("request is {}", rec.status.as_str()),
+        ));
     }
-    let Some(grant) = rec.grant.clone() else { return Err(internal("active request without grant")) };
-    let Some((_, agent)) = state.resources.get(&rec.signed.resource) else { return Err(internal("resource gone")) };
+    let Some(grant) = rec.grant.clone() else {
+        return Err(internal("active request without grant"));
+    };
+    let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
+        return Err(internal("resource gone"));
+    };
     agent
-        .call::<_, RevokeReport>("/v1/revoke", &RevokeCall { username: grant.username.clone() })
+        .call::<_, RevokeReport>(
+            "/v1/revoke",
+            &RevokeCall {
+                username: grant.username.clone(),
+            },
+        )
         .await
-        .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()))?;
+        .map_err(|e| {
+            err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            )
+        })?;
     rec.status = RequestStatus::Revoked;
     if let Some(g) = rec.grant.as_mut() {
         g.sealed_password.clear();
     }
     state.store.update(&rec).await.map_err(internal)?;
-    state.store.audit(&me, "lease.revoked", Some(rec.id.as_str()), &format!("user {}", grant.username)).await.map_err(internal)?;
+    state
+        .store
+        .audit(
+            &me,
+            "lease.revoked",
+            Some(rec.id.as_str()),
+            &format!("user {}", grant.username),
+        )
+        .await
+        .map_err(internal)?;
     state.notify();
     Ok(Json(view(&rec, &me)))
 }
 
-async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Vec<p0_core::audit::AuditEntry>>> {
+async fn audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<p0_core::audit::AuditEntry>>> {
     authenticate(&state, &headers).await?;
     Ok(Json(state.store.audit_log().await.map_err(internal)?))
 }
 
-async fn resources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+async fn resources(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
     authenticate(&state, &headers).await?;
     let list: Vec<_> = state
         .resources
@@ -397,12 +645,18 @@ async fn resources(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Ap
 }
 
 async fn dev_discovery(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state.dev_issuer.as_ref().ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+    let dev = state
+        .dev_issuer
+        .as_ref()
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
     Ok(Json(dev.discovery()))
 }
 
 async fn dev_jwks(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state.dev_issuer.as_ref().ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+    let dev = state
+        .dev_issuer
+        .as_ref()
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
     Ok(Json(dev.jwks().clone()))
 }
 
@@ -414,11 +668,21 @@ struct DevTokenRequest {
     nonce: String,
 }
 
-async fn dev_token(State(state): State<Arc<AppState>>, Json(req): Json<DevTokenRequest>) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state.dev_issuer.as_ref().ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+async fn dev_token(
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<DevTokenRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let dev = state
+        .dev_issuer
+        .as_ref()
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
     if req.user.is_empty() || req.user.len() > 200 {
         return Err(err(StatusCode::BAD_REQUEST, "bad_request", "invalid user"));
     }
-    let token = dev.issue(&req.user, &req.groups, &req.nonce, &state.audience).map_err(internal)?;
-    Ok(Json(serde_json::json!({ "id_token": token.expose_secret() })))
+    let token = dev
+        .issue(&req.user, &req.groups, &req.nonce, &state.audience)
+        .map_err(internal)?;
+    Ok(Json(
+        serde_json::json!({ "id_token": token.expose_secret() }),
+    ))
 }

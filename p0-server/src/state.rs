@@ -32,7 +32,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("resources", &self.resources.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("resources", &self.resources.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,8 +53,16 @@ impl AppState {
                 .agent_secret
                 .clone()
                 .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
-                .ok_or_else(|| anyhow::anyhow!("resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET", r.name))?;
-            resources.insert(r.name.clone(), (r.clone(), AgentClient::new(&r.agent_url, &secret)?));
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET",
+                        r.name
+                    )
+                })?;
+            resources.insert(
+                r.name.clone(),
+                (r.clone(), AgentClient::new(&r.agent_url, &secret)?),
+            );
         }
         Ok(Arc::new(Self {
             store,
@@ -77,7 +87,12 @@ impl AppState {
         if let Some(url) = self.webhook.clone() {
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                if let Err(e) = client.post(&url).json(&serde_json::json!({ "text": text })).send().await {
+                if let Err(e) = client
+                    .post(&url)
+                    .json(&serde_json::json!({ "text": text }))
+                    .send()
+                    .await
+                {
                     tracing::warn!(error = %e.without_url(), "webhook failed");
                 }
             });

@@ -65,7 +65,13 @@ pub trait Store: Send + Sync {
     /// Active leases whose expiry has passed and whose next attempt is due.
     async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>>;
     /// Appends to the audit log.
-    async fn audit(&self, actor: &str, action: &str, request_id: Option<&str>, detail: &str) -> StoreResult<()>;
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        request_id: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()>;
     /// The whole audit log in order.
     async fn audit_log(&self) -> StoreResult<Vec<AuditEntry>>;
 }
@@ -89,10 +95,19 @@ const MIGRATIONS: &[&str] = &[
 impl SqliteStore {
     /// Opens (creating if needed) and migrates.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let url = if url.starts_with("sqlite:") { url.to_string() } else { format!("sqlite://{url}") };
-        let opts = SqliteConnectOptions::from_str(&url)?.create_if_missing(true).journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let url = if url.starts_with("sqlite:") {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         // One writer keeps the audit chain's append strictly ordered.
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
         for m in MIGRATIONS {
             sqlx::query(m).execute(&pool).await?;
         }
@@ -108,7 +123,9 @@ impl SqliteStore {
     }
 
     fn parse(rows: Vec<sqlx::sqlite::SqliteRow>) -> StoreResult<Vec<RequestRecord>> {
-        rows.into_iter().map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>(0)?)?)).collect()
+        rows.into_iter()
+            .map(|r| Ok(serde_json::from_str(&r.try_get::<String, _>(0)?)?))
+            .collect()
     }
 }
 
@@ -143,14 +160,28 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
-        let rows = sqlx::query("SELECT body FROM requests WHERE id = ?").bind(id.as_str()).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT body FROM requests WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Self::parse(rows)?.into_iter().next())
     }
 
     async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>> {
         let rows = match requester {
-            Some(r) => sqlx::query("SELECT body FROM requests WHERE requester = ? ORDER BY created_at DESC").bind(r).fetch_all(&self.pool).await?,
-            None => sqlx::query("SELECT body FROM requests ORDER BY created_at DESC").fetch_all(&self.pool).await?,
+            Some(r) => {
+                sqlx::query(
+                    "SELECT body FROM requests WHERE requester = ? ORDER BY created_at DESC",
+                )
+                .bind(r)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT body FROM requests ORDER BY created_at DESC")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         Self::parse(rows)
     }
@@ -166,9 +197,18 @@ impl Store for SqliteStore {
         Self::parse(rows)
     }
 
-    async fn audit(&self, actor: &str, action: &str, request_id: Option<&str>, detail: &str) -> StoreResult<()> {
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        request_id: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
         let (seq, prev) = match last {
             Some((s, h)) => (s + 1, h),
             None => (1, GENESIS.to_string()),
@@ -196,7 +236,8 @@ impl Store for SqliteStore {
             .map(|r| {
                 Ok(AuditEntry {
                     seq: r.try_get(0)?,
-                    at: DateTime::parse_from_rfc3339(&r.try_get::<String, _>(1)?)?.with_timezone(&Utc),
+                    at: DateTime::parse_from_rfc3339(&r.try_get::<String, _>(1)?)?
+                        .with_timezone(&Utc),
                     actor: r.try_get(2)?,
                     action: r.try_get(3)?,
                     request_id: r.try_get(4)?,

@@ -1,6 +1,10 @@
-//! Subcommands.
+//! Subcommands: one module each.
 
+mod access;
+mod demo;
 mod explain;
+mod login;
+mod manage;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,13 +19,58 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Log in: make a key pair and get an ID token that commits to it.
+    Login(login::Args),
+    /// Run psql with just-in-time credentials: `p0 psql -d RESOURCE -c SQL --reason R [psql args…]`.
+    Psql(access::PsqlArgs),
+    /// Run any command with PG* variables and DATABASE_URL set to just-in-time credentials.
+    Exec(access::ExecArgs),
+    /// Ask for access without running a client.
+    Request(access::RequestArgs),
+    /// List resources and requests.
+    Ls(manage::LsArgs),
+    /// Approve a request.
+    Approve(manage::IdArgs),
+    /// Deny a request.
+    Deny(manage::IdArgs),
+    /// End a lease early.
+    Revoke(manage::IdArgs),
+    /// Show (and verify) the audit log.
+    Audit(manage::AuditArgs),
     /// Print the least privileges a SQL statement needs.
     Explain(explain::Args),
+    /// Run the whole flow against a throwaway database, narrating each step.
+    Demo(demo::Args),
 }
 
-/// Runs the chosen subcommand; the exit code follows the documented convention.
+/// Runs the chosen subcommand; exit codes: 0 done, 1 error, 2 denied, 4 timed out waiting for
+/// approval; for psql and exec, the client's own.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Explain(args) => explain::run(args),
+        other => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                match other {
+                    Command::Login(a) => login::run(a).await,
+                    Command::Psql(a) => access::psql(a).await,
+                    Command::Exec(a) => access::exec(a).await,
+                    Command::Request(a) => access::request(a).await,
+                    Command::Ls(a) => manage::ls(a).await,
+                    Command::Approve(a) => manage::decide(a, "approve").await,
+                    Command::Deny(a) => manage::decide(a, "deny").await,
+                    Command::Revoke(a) => manage::decide(a, "revoke").await,
+                    Command::Audit(a) => manage::audit(a).await,
+                    Command::Demo(a) => demo::run(a).await,
+                    Command::Explain(_) => unreachable_explain(),
+                }
+            })
+        }
     }
+}
+
+fn unreachable_explain() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("explain runs without a runtime")
 }

@@ -1,0 +1,190 @@
+//! The server API as the CLI uses it, and the request flow shared by `request`, `psql`,
+//! `exec` and `demo`.
+
+use anyhow::{anyhow, bail};
+use p0_core::api::{ApiError, CreateRequest, GrantView, RequestStatus, RequestView};
+use p0_core::{Intent, RequestId, ResourceId, SecretBytes, SignedRequest, Token};
+use serde::de::DeserializeOwned;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// A logged-in client.
+pub struct Client {
+    base: String,
+    token: Token,
+    http: reqwest::Client,
+}
+
+/// How a request ended, as far as the CLI waited.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Credentials exist.
+    Granted(RequestView, GrantView),
+    /// Refused.
+    Denied(RequestView),
+    /// Still waiting (with `--no-wait`, or after the timeout).
+    Waiting(RequestView),
+    /// Provisioning failed, or the request ended otherwise.
+    Failed(RequestView),
+}
+
+impl Client {
+    /// A client for `base` with `token`.
+    pub fn new(base: &str, token: Token) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').into(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+        })
+    }
+
+    async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        let resp = rb
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach the p0 server: {}", e.without_url()))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp.json().await?);
+        }
+        let e: ApiError = resp.json().await.unwrap_or(ApiError {
+            code: "internal".into(),
+            message: format!("HTTP {status}"),
+        });
+        Err(anyhow!(ApiFailure(e)))
+    }
+
+    /// GET a path.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// POST JSON to a path.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    /// Signs and sends a request, then waits (up to `timeout`, when `wait`) for its outcome.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn request(
+        &self,
+        key: &SecretBytes,
+        public_key: &str,
+        resource: &ResourceId,
+        intent: Intent,
+        reason: &str,
+        duration: Duration,
+        wait: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Outcome> {
+        let signed = SignedRequest {
+            request_id: RequestId::generate(),
+            resource: resource.clone(),
+            intent,
+            reason: reason.into(),
+            duration_secs: duration.as_secs(),
+            issued_at: chrono::Utc::now().timestamp(),
+        };
+        let signature = signed.sign(key)?;
+        let body = serde_json::to_value(CreateRequest {
+            signed,
+            signature,
+            public_key: public_key.into(),
+        })?;
+        let mut view: RequestView = self.post("/v1/requests", &body).await?;
+        let started = Instant::now();
+        let tty = std::io::stderr().is_terminal();
+        let mut frame = 0usize;
+        if view.status == RequestStatus::PendingApproval {
+            eprintln!(
+                "p0: request {} waits for approval (`p0 approve {}`)",
+                view.id, view.id
+            );
+        }
+        while wait && !view.status.is_final() && started.elapsed() < timeout {
+            if tty {
+                const SPIN: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+                eprint!(
+                    "\r{} waiting for approval ({}s) ",
+                    SPIN[frame % SPIN.len()],
+                    started.elapsed().as_secs()
+                );
+                let _ = std::io::stderr().flush();
+                frame += 1;
+            }
+            view = self
+                .get(&format!(
+                    "/v1/requests/{}?wait={}",
+                    view.id,
+                    if tty { 1 } else { 20 }
+                ))
+                .await?;
+        }
+        if tty && frame > 0 {
+            eprintln!();
+        }
+        Ok(match view.status {
+            RequestStatus::Active => match view.grant.clone() {
+                Some(g) => Outcome::Granted(view, g),
+                None => Outcome::Failed(view),
+            },
+            RequestStatus::Denied => Outcome::Denied(view),
+            RequestStatus::PendingApproval | RequestStatus::Provisioning => Outcome::Waiting(view),
+            _ => Outcome::Failed(view),
+        })
+    }
+}
+
+/// An error answered by the server, with its code.
+#[derive(Debug)]
+pub struct ApiFailure(pub ApiError);
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.0.message, self.0.code)
+    }
+}
+
+impl std::error::Error for ApiFailure {}
+
+/// Opens the sealed password of a grant.
+pub fn open_password(key: &SecretBytes, grant: &GrantView) -> anyhow::Result<p0_core::Password> {
+    use p0_core::Sealer;
+    let bytes = p0_core::RsaOaepSealer.open(key, &grant.sealed_password)?;
+    let text = std::str::from_utf8(bytes.expose_secret())
+        .map_err(|_| anyhow!("sealed password is not text"))?;
+    Ok(p0_core::Password::new(text.to_string()))
+}
+
+/// The exit code for an outcome that is not a grant.
+pub fn not_granted(outcome: &Outcome) -> anyhow::Result<std::process::ExitCode> {
+    match outcome {
+        Outcome::Granted(..) => Ok(std::process::ExitCode::SUCCESS),
+        Outcome::Denied(v) => {
+            eprintln!(
+                "p0: denied: {}",
+                v.message.as_deref().unwrap_or("no reason given")
+            );
+            Ok(std::process::ExitCode::from(2))
+        }
+        Outcome::Waiting(v) => {
+            eprintln!("p0: request {} still waits for approval", v.id);
+            Ok(std::process::ExitCode::from(4))
+        }
+        Outcome::Failed(v) => bail!(
+            "request {} {}: {}",
+            v.id,
+            v.status.as_str(),
+            v.message.as_deref().unwrap_or("")
+        ),
+    }
+}

@@ -1,0 +1,250 @@
+//! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
+
+use crate::client::{not_granted, open_password, Client, Outcome};
+use crate::session::Session;
+use anyhow::{bail, Context};
+use p0_core::api::GrantView;
+use p0_core::rules::parse_duration;
+use p0_core::{Intent, ResourceId, RoleName};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// The resource, e.g. `pg/prod`.
+    #[arg(short = 'd', long = "resource")]
+    resource: String,
+    /// Why you need access.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// How long (e.g. 15m, 1h).
+    #[arg(long, default_value = "15m")]
+    duration: String,
+    /// Ask for an existing role instead of a query's privileges.
+    #[arg(long)]
+    role: Option<String>,
+    /// Return at once if approval is needed (exit 4).
+    #[arg(long)]
+    no_wait: bool,
+    /// Longest wait for approval.
+    #[arg(long, default_value = "30m")]
+    timeout: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The SQL to be allowed to run.
+    #[arg(long = "sql", short = 'c')]
+    sql: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The SQL to be allowed to run.
+    #[arg(long = "sql", short = 'c')]
+    sql: Option<String>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PsqlArgs {
+    /// psql's own arguments plus `-d RESOURCE`, `--reason R`, `--duration D`, `--role R`,
+    /// `--no-wait`; the SQL comes from `-c` or `-f`, which are passed on to psql too.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+async fn obtain(
+    common: &Common,
+    sql: Option<String>,
+) -> anyhow::Result<Result<GrantView, ExitCode>> {
+    let session = Session::open()?;
+    let (server, token, key, public) = session.load()?;
+    let resource = ResourceId::new(common.resource.clone())?;
+    let intent = match (&common.role, sql) {
+        (Some(r), _) => Intent::Role(RoleName::new(r.clone())?),
+        (None, Some(s)) if !s.trim().is_empty() => Intent::Query(s),
+        _ => bail!("say what you need: SQL with -c/-f, or --role ROLE"),
+    };
+    let duration = parse_duration(&common.duration)?;
+    let timeout = parse_duration(&common.timeout)?;
+    let client = Client::new(&server, token)?;
+    let outcome = client
+        .request(
+            &key,
+            &public,
+            &resource,
+            intent,
+            &common.reason,
+            duration,
+            !common.no_wait,
+            timeout,
+        )
+        .await?;
+    match outcome {
+        Outcome::Granted(_, grant) => Ok(Ok(grant)),
+        other => Ok(Err(not_granted(&other)?)),
+    }
+}
+
+fn pg_env(grant: &GrantView, password: &str) -> Vec<(String, String)> {
+    vec![
+        ("PGHOST".into(), grant.host.clone()),
+        ("PGPORT".into(), grant.port.to_string()),
+        ("PGDATABASE".into(), grant.database.clone()),
+        ("PGUSER".into(), grant.username.to_string()),
+        ("PGPASSWORD".into(), password.to_string()),
+    ]
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
+}
+
+pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
+    match obtain(&args.common, args.sql).await? {
+        Ok(grant) => {
+            println!(
+                "granted: user {} on {}:{}/{} until {} (run `p0 psql` or `p0 exec` to use it)",
+                grant.username, grant.host, grant.port, grant.database, grant.expires_at
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(code) => Ok(code),
+    }
+}
+
+pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
+    let grant = match obtain(&args.common, args.sql).await? {
+        Ok(g) => g,
+        Err(code) => return Ok(code),
+    };
+    let (_, _, key, _) = Session::open()?.load()?;
+    let password = open_password(&key, &grant)?;
+    let mut cmd = std::process::Command::new(&args.command[0]);
+    cmd.args(&args.command[1..])
+        .envs(pg_env(&grant, password.expose_secret()));
+    cmd.env(
+        "DATABASE_URL",
+        format!(
+            "postgres://{}:{}@{}:{}/{}",
+            grant.username,
+            password.expose_secret(),
+            grant.host,
+            grant.port,
+            grant.database
+        ),
+    );
+    let status = cmd
+        .status()
+        .with_context(|| format!("running `{}`", args.command[0]))?;
+    Ok(exit_code_of(status))
+}
+
+/// Splits `p0 psql` arguments into ours and psql's.
+fn split_psql_args(args: &[String]) -> anyhow::Result<(Common, Option<String>, Vec<String>)> {
+    let mut common = Common {
+        resource: String::new(),
+        reason: String::new(),
+        duration: "15m".into(),
+        role: None,
+        no_wait: false,
+        timeout: "30m".into(),
+    };
+    let mut sql: Vec<String> = Vec::new();
+    let mut pass = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> anyhow::Result<String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => it
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("{name} needs a value")),
+            }
+        };
+        match flag {
+            "-d" | "--dbname" | "--resource" => common.resource = value(flag)?,
+            "--reason" => common.reason = value(flag)?,
+            "--duration" => common.duration = value(flag)?,
+            "--role" => common.role = Some(value(flag)?),
+            "--timeout" => common.timeout = value(flag)?,
+            "--no-wait" => common.no_wait = true,
+            "-c" | "--command" => {
+                let v = value(flag)?;
+                pass.push("-c".into());
+                pass.push(v.clone());
+                sql.push(v);
+            }
+            "-f" | "--file" => {
+                let v = value(flag)?;
+                let text = std::fs::read_to_string(&v).with_context(|| format!("reading `{v}`"))?;
+                pass.push("-f".into());
+                pass.push(v);
+                sql.push(text);
+            }
+            _ => pass.push(a.clone()),
+        }
+    }
+    if common.resource.is_empty() {
+        bail!("name the resource with -d RESOURCE");
+    }
+    let sql = (!sql.is_empty()).then(|| sql.join(";\n"));
+    Ok((common, sql, pass))
+}
+
+pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
+    let (common, sql, pass) = split_psql_args(&args.args)?;
+    let grant = match obtain(&common, sql).await? {
+        Ok(g) => g,
+        Err(code) => return Ok(code),
+    };
+    let (_, _, key, _) = Session::open()?.load()?;
+    let password = open_password(&key, &grant)?;
+    let status = std::process::Command::new("psql")
+        .args(&pass)
+        .envs(pg_env(&grant, password.expose_secret()))
+        .status()
+        .context("running psql (is it installed?)")?;
+    Ok(exit_code_of(status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_arguments_are_split() {
+        let args: Vec<String> = [
+            "-d",
+            "pg/prod",
+            "-c",
+            "select 1",
+            "--reason=reports",
+            "-X",
+            "--csv",
+            "--duration",
+            "5m",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (c, sql, pass) = split_psql_args(&args).unwrap();
+        assert_eq!(c.resource, "pg/prod");
+        assert_eq!(c.reason, "reports");
+        assert_eq!(c.duration, "5m");
+        assert_eq!(sql.as_deref(), Some("select 1"));
+        assert_eq!(pass, vec!["-c", "select 1", "-X", "--csv"]);
+        assert!(split_psql_args(&["-c".into(), "x".into()]).is_err());
+    }
+}

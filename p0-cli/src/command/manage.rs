@@ -1,0 +1,116 @@
+//! `p0 ls`, `approve`, `deny`, `revoke`, `audit`.
+
+use crate::client::Client;
+use crate::session::Session;
+use p0_core::api::RequestView;
+use p0_core::audit::{verify_chain, AuditEntry};
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Every request, not just mine.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct IdArgs {
+    /// The request id.
+    id: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Check the hash chain; exit 1 if any entry was edited or removed.
+    #[arg(long)]
+    verify: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn client() -> anyhow::Result<Client> {
+    let (server, token, _, _) = Session::open()?.load()?;
+    Client::new(&server, token)
+}
+
+pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
+    let c = client()?;
+    let resources: serde_json::Value = c.get("/v1/resources").await?;
+    let requests: Vec<RequestView> = c.get(&format!("/v1/requests?mine={}", !args.all)).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"resources": resources, "requests": requests})
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("RESOURCES");
+    for r in resources.as_array().into_iter().flatten() {
+        println!(
+            "  {}  {}  {}:{}/{}",
+            r["name"].as_str().unwrap_or(""),
+            r["engine"].as_str().unwrap_or(""),
+            r["host"].as_str().unwrap_or(""),
+            r["port"],
+            r["database"].as_str().unwrap_or("")
+        );
+    }
+    println!("REQUESTS");
+    for v in requests {
+        let until = v
+            .grant
+            .as_ref()
+            .map(|g| format!(" until {}", g.expires_at.format("%H:%M:%S")))
+            .unwrap_or_default();
+        println!(
+            "  {}  {}  {}  {}{until}  {}",
+            v.id,
+            v.requester,
+            v.signed.resource,
+            v.status.as_str(),
+            v.signed.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
+    let v: RequestView = client()?
+        .post(
+            &format!("/v1/requests/{}/{verb}", args.id),
+            &serde_json::json!({}),
+        )
+        .await?;
+    println!("{} {}: {}", v.id, v.requester, v.status.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let log: Vec<AuditEntry> = client()?.get("/v1/audit").await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&log)?);
+    } else if !args.verify {
+        for e in &log {
+            println!(
+                "{:>5} {} {:<24} {:<20} {} {}",
+                e.seq,
+                e.at.format("%Y-%m-%d %H:%M:%S"),
+                e.actor,
+                e.action,
+                e.request_id.as_deref().unwrap_or("-"),
+                e.detail
+            );
+        }
+    }
+    if args.verify {
+        match verify_chain(&log) {
+            Ok(()) => println!("audit log intact: {} entries", log.len()),
+            Err(why) => anyhow::bail!("audit log broken: {why}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,82 @@
+//! The CLI's local state: server URL, key pair and ID token, under the user's config dir
+//! (`$P0_CONFIG_DIR`, else `$XDG_CONFIG_HOME/p0`, else `~/.config/p0`), files mode 0600.
+
+use anyhow::{bail, Context};
+use p0_core::{KeyPair, SecretBytes, Token};
+use std::path::{Path, PathBuf};
+
+/// Where the CLI keeps its state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    dir: PathBuf,
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    Ok(())
+}
+
+impl Session {
+    /// The session directory, created 0700 if missing.
+    pub fn open() -> anyhow::Result<Self> {
+        let dir = match std::env::var_os("P0_CONFIG_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => match std::env::var_os("XDG_CONFIG_HOME") {
+                Some(x) => PathBuf::from(x).join("p0"),
+                None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+                    .join(".config/p0"),
+            },
+        };
+        Self::at(dir)
+    }
+
+    /// A session in `dir`.
+    pub fn at(dir: PathBuf) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Self { dir })
+    }
+
+    /// Makes a fresh key pair and stores it.
+    pub fn new_key(&self) -> anyhow::Result<KeyPair> {
+        let kp = KeyPair::generate()?;
+        write_private(&self.dir.join("key.pem"), kp.private_pem.expose_secret())?;
+        write_private(&self.dir.join("key.pub.pem"), kp.public_pem.as_bytes())?;
+        Ok(kp)
+    }
+
+    /// Saves the login.
+    pub fn save_login(&self, server: &str, token: &Token) -> anyhow::Result<()> {
+        write_private(&self.dir.join("token"), token.expose_secret().as_bytes())?;
+        write_private(&self.dir.join("server"), server.as_bytes())?;
+        Ok(())
+    }
+
+    /// The saved login: server URL, token, private key, public key.
+    pub fn load(&self) -> anyhow::Result<(String, Token, SecretBytes, String)> {
+        let read = |name: &str| std::fs::read(self.dir.join(name));
+        let (Ok(server), Ok(token), Ok(key), Ok(public)) = (
+            read("server"),
+            read("token"),
+            read("key.pem"),
+            read("key.pub.pem"),
+        ) else {
+            bail!("not logged in: run `p0 login`");
+        };
+        Ok((
+            String::from_utf8(server)?.trim().to_string(),
+            Token::new(String::from_utf8(token)?.trim().to_string()),
+            SecretBytes::new(key),
+            String::from_utf8(public)?,
+        ))
+    }
+}

@@ -1,0 +1,229 @@
+//! A whole p0 deployment in one process on loopback: a throwaway PostgreSQL with a sample
+//! schema, the agent, the server with a SQLite store, and the development issuer.
+
+use anyhow::Context;
+use p0_core::{GuardPolicy, ResourceId};
+use p0_testkit::PgServer;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// The resource name the stack serves.
+pub const RESOURCE: &str = "pg/demo";
+/// The database name.
+pub const DATABASE: &str = "app";
+
+/// The demo's rules: reads are automatic, anything else needs someone in `dba`.
+pub const DEMO_RULES: &str = r#"
+[[rule]]
+name = "reads are automatic"
+privileges = ["SELECT", "USAGE", "CONNECT"]
+action = "approve"
+max_duration = "1h"
+
+[[rule]]
+name = "anything else needs a DBA"
+action = "approval"
+approvers = ["group:dba"]
+max_duration = "1h"
+"#;
+
+const SAMPLE: &str = "
+CREATE SCHEMA sales;
+CREATE TABLE sales.customers (id serial PRIMARY KEY, name text NOT NULL, email text);
+CREATE TABLE sales.orders (id serial PRIMARY KEY, customer_id int REFERENCES sales.customers, total numeric(10,2), placed_at timestamptz DEFAULT now());
+CREATE TABLE sales.payroll (employee text, salary numeric);
+INSERT INTO sales.customers (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com'), ('Linus', 'linus@example.com');
+INSERT INTO sales.orders (customer_id, total) VALUES (1, 120.00), (2, 75.50), (3, 310.25), (1, 42.00);
+INSERT INTO sales.payroll VALUES ('ada', 100000);
+";
+
+/// A running stack.
+pub struct Stack {
+    /// The database server.
+    pub pg: PgServer,
+    /// The server's base URL.
+    pub server_url: String,
+    /// The agent's base URL.
+    pub agent_url: String,
+    server_addr: std::net::SocketAddr,
+    agent_addr: std::net::SocketAddr,
+    hmac: String,
+    store: PathBuf,
+    rules: String,
+    reaper_secs: u64,
+    server: Option<(JoinHandle<()>, JoinHandle<()>)>,
+    agent: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("server_url", &self.server_url)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
+    Ok(tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?)
+}
+
+impl Stack {
+    /// Starts everything. `rules` is a rules file's text.
+    pub async fn start(rules: &str, reaper_secs: u64) -> anyhow::Result<Self> {
+        let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
+            let pg = PgServer::start()?;
+            pg.create_hardened_db(DATABASE)?;
+            pg.psql(DATABASE, SAMPLE)?;
+            Ok(pg)
+        })
+        .await??;
+        let dir = tempfile::Builder::new().prefix("p0-stack.").tempdir()?;
+        let (server_addr, agent_addr) = (free_addr().await?, free_addr().await?);
+        let mut s = Self {
+            pg,
+            server_url: format!("http://{server_addr}"),
+            agent_url: format!("http://{agent_addr}"),
+            server_addr,
+            agent_addr,
+            hmac: p0_core::RequestId::generate().to_string(),
+            store: dir.path().join("p0.sqlite"),
+            rules: rules.to_string(),
+            reaper_secs,
+            server: None,
+            agent: None,
+            _dir: dir,
+        };
+        s.start_agent().await?;
+        s.start_server().await?;
+        Ok(s)
+    }
+
+    fn issuer(&self) -> String {
+        format!("{}/dev", self.server_url)
+    }
+
+    /// Starts (or restarts) the agent on its port.
+    pub async fn start_agent(&mut self) -> anyhow::Result<()> {
+        let config = p0_agent::AgentConfig {
+            listen: self.agent_addr.to_string(),
+            resource: ResourceId::new(RESOURCE)?,
+            database_url: Some(self.pg.url(DATABASE)),
+            hmac_secret: Some(self.hmac.clone()),
+            issuer: self.issuer(),
+            audience: "p0".into(),
+            guard: GuardPolicy::for_database(DATABASE, "postgres"),
+            sweep_interval_secs: 0,
+        };
+        let verifier = Arc::new(p0_core::JwksVerifier::new(
+            &config.issuer,
+            &config.audience,
+        )?);
+        let state = p0_agent::AgentState::new(&config, verifier).await?;
+        let listener = bind_retry(self.agent_addr).await?;
+        self.agent = Some(tokio::spawn(async move {
+            let _ = axum::serve(listener, p0_agent::build_router(state)).await;
+        }));
+        Ok(())
+    }
+
+    /// Stops the agent (its port refuses connections until restarted).
+    pub fn stop_agent(&mut self) {
+        if let Some(h) = self.agent.take() {
+            h.abort();
+        }
+    }
+
+    /// Starts (or restarts) the server on its port, with the same store.
+    pub async fn start_server(&mut self) -> anyhow::Result<()> {
+        let text = format!(
+            "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"p0\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
+             [[resource]]\nname = \"{RESOURCE}\"\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\nagent_url = \"{}\"\nagent_secret = \"{}\"\n",
+            self.server_addr,
+            self.store.display(),
+            self.issuer(),
+            self.reaper_secs,
+            self.pg.port,
+            self.agent_url,
+            self.hmac
+        );
+        let config = p0_server::ServerConfig::from_toml(&text)?;
+        let router = Arc::new(p0_core::RulesRouter::from_toml(&self.rules)?);
+        let store =
+            Arc::new(p0_server::store::SqliteStore::open(&self.store.display().to_string()).await?);
+        let verifier = Arc::new(p0_core::JwksVerifier::new(
+            &config.issuer,
+            &config.audience,
+        )?);
+        let dev = Arc::new(p0_core::DangerousDevIssuer::new(config.issuer.clone())?);
+        let state = p0_server::AppState::new(&config, store, router, verifier, Some(dev))?;
+        let reaper = tokio::spawn(p0_server::run_reaper(
+            state.clone(),
+            std::time::Duration::from_secs(self.reaper_secs),
+        ));
+        let listener = bind_retry(self.server_addr).await?;
+        let serve = tokio::spawn(async move {
+            let _ = axum::serve(listener, p0_server::build_router(state)).await;
+        });
+        self.server = Some((serve, reaper));
+        Ok(())
+    }
+
+    /// Stops the server and its reaper.
+    pub fn stop_server(&mut self) {
+        if let Some((a, b)) = self.server.take() {
+            a.abort();
+            b.abort();
+        }
+    }
+
+    /// The ephemeral users in the database right now, with their expiry.
+    pub fn managed_users(&self) -> anyhow::Result<Vec<String>> {
+        let out = self.pg.psql(DATABASE, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'p0\\_%' ESCAPE '\\' AND rolcanlogin ORDER BY 1")?;
+        Ok(out
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    /// Every p0 user or role in the database.
+    pub fn managed_roles(&self) -> anyhow::Result<Vec<String>> {
+        let out = self.pg.psql(
+            DATABASE,
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'p0%' ORDER BY 1",
+        )?;
+        Ok(out
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    /// The store's file.
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.store
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop_server();
+        self.stop_agent();
+    }
+}
+
+async fn bind_retry(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    for _ in 0..50 {
+        if let Ok(l) = tokio::net::TcpListener::bind(addr).await {
+            return Ok(l);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
+}
