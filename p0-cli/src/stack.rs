@@ -54,6 +54,8 @@ pub struct Stack {
     reaper_secs: u64,
     server: Option<(JoinHandle<()>, JoinHandle<()>)>,
     agent: Option<JoinHandle<()>>,
+    /// One issuer for the stack's life, so tokens survive a server restart.
+    dev: Option<Arc<p0_core::DangerousDevIssuer>>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,6 +97,7 @@ impl Stack {
             reaper_secs,
             server: None,
             agent: None,
+            dev: None,
             _dir: dir,
         };
         s.start_agent().await?;
@@ -158,7 +161,11 @@ impl Stack {
             &config.issuer,
             &config.audience,
         )?);
-        let dev = Arc::new(p0_core::DangerousDevIssuer::new(config.issuer.clone())?);
+        let dev = match &self.dev {
+            Some(d) => d.clone(),
+            None => Arc::new(p0_core::DangerousDevIssuer::new(config.issuer.clone())?),
+        };
+        self.dev = Some(dev.clone());
         let state = p0_server::AppState::new(&config, store, router, verifier, Some(dev))?;
         let reaper = tokio::spawn(p0_server::run_reaper(
             state.clone(),

@@ -1,0 +1,403 @@
+//! End to end over real HTTP and a real PostgreSQL: the `p0` binary against the in-process
+//! stack (server, agent, dev issuer). One stack, scenarios in order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct User {
+    dir: tempfile::TempDir,
+}
+
+impl User {
+    fn login(stack: &Stack, email: &str, groups: &[&str]) -> Self {
+        let u = User {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let mut args = vec!["login", "--dev", email, "--server", &stack.server_url];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let out = u.p0(&args);
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        u
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_p0"));
+        c.args(args)
+            .env("P0_CONFIG_DIR", self.dir.path())
+            .env_remove("P0_SERVER");
+        c
+    }
+
+    fn p0(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn pending_id(approver: &User) -> Option<String> {
+    let out = approver.p0(&["ls", "--all", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["requests"]
+        .as_array()?
+        .iter()
+        .find(|r| r["status"] == "pending_approval")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+}
+
+fn request_id(out: &Output) -> String {
+    let s = text(out);
+    s.split_whitespace()
+        .skip_while(|w| *w != "request")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no request id in: {s}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_flow_over_http() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .init();
+    let mut stack = Stack::start(DEMO_RULES, 1).await.unwrap();
+    let alice = User::login(&stack, "alice@example.com", &["dba"]);
+    let bob = User::login(&stack, "bob@example.com", &["dba"]);
+    let mut passwords: Vec<String> = Vec::new();
+
+    // 1. Auto-approved query: rows come back, the client's exit code is ours.
+    let out = alice.p0(&[
+        "psql",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT count(*) FROM sales.orders",
+        "--reason",
+        "report",
+        "--duration",
+        "3s",
+        "-X",
+        "-A",
+        "-t",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    let out = alice.p0(&[
+        "psql",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT nope FROM sales.orders",
+        "--reason",
+        "r",
+        "--duration",
+        "3s",
+        "-X",
+    ]);
+    assert!(!out.status.success(), "psql's own failure is passed on");
+
+    // 2. exec: PG* variables and DATABASE_URL; capture the password to search for it later.
+    let out = alice.p0(&[
+        "exec",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT 1 FROM sales.customers",
+        "--reason",
+        "r",
+        "--duration",
+        "3s",
+        "--",
+        "sh",
+        "-c",
+        "echo $PGPASSWORD; echo $DATABASE_URL",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let pw = printed.lines().next().unwrap().to_string();
+    assert!(pw.len() >= 32 && printed.contains("postgres://p0_alice_"));
+    passwords.push(pw);
+
+    // 3. A write needs approval; another DBA approves; access follows.
+    let mut waiting = alice
+        .cmd(&[
+            "psql",
+            "-d",
+            RESOURCE,
+            "-c",
+            "UPDATE sales.orders SET total = total WHERE id = 1",
+            "--reason",
+            "fix",
+            "--duration",
+            "3s",
+            "-X",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut id = None;
+    wait_until("a pending request", 30, || {
+        id = pending_id(&bob);
+        id.is_some()
+    })
+    .await;
+    let id = id.unwrap();
+    let self_approve = alice.p0(&["approve", &id]);
+    assert_eq!(self_approve.status.code(), Some(1));
+    assert!(
+        text(&self_approve).contains("cannot approve your own request"),
+        "{}",
+        text(&self_approve)
+    );
+    let ok = bob.p0(&["approve", &id]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    let done = waiting.wait_with_output().unwrap();
+    assert!(done.status.success(), "approved request: {}", text(&done));
+    waiting = alice.cmd(&["ls"]).spawn().unwrap();
+    let _ = waiting.wait();
+
+    // 4. Denied by an approver: exit code 2.
+    let child = alice
+        .cmd(&[
+            "psql",
+            "-d",
+            RESOURCE,
+            "-c",
+            "DELETE FROM sales.orders WHERE id = 4",
+            "--reason",
+            "cleanup",
+            "-X",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut id = None;
+    wait_until("a pending request", 30, || {
+        id = pending_id(&bob);
+        id.is_some()
+    })
+    .await;
+    assert!(bob.p0(&["deny", &id.unwrap()]).status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // 5. A script mixing an auto-approved read with a write gets nothing without approval.
+    let before = stack.managed_users().unwrap();
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT * FROM sales.customers; DELETE FROM sales.orders",
+        "--reason",
+        "r",
+        "--no-wait",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(
+        stack.managed_users().unwrap(),
+        before,
+        "nothing is created before approval"
+    );
+    assert!(bob.p0(&["deny", &request_id(&out)]).status.success());
+
+    // 6. Early revoke.
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT 1 FROM sales.customers",
+        "--reason",
+        "r",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mine = alice.p0(&["ls", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&mine.stdout).unwrap();
+    let active = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "active")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == active.as_str())
+        .unwrap()["grant"]["username"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(stack.managed_users().unwrap().contains(&user));
+    assert!(alice.p0(&["revoke", &active]).status.success());
+    assert!(!stack.managed_users().unwrap().contains(&user));
+
+    // 7. Expiry revokes and ends an open session.
+    let started = Instant::now();
+    let out = alice.p0(&[
+        "psql",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT pg_sleep(40) FROM sales.customers LIMIT 1",
+        "--reason",
+        "r",
+        "--duration",
+        "4s",
+        "-X",
+    ]);
+    assert!(!out.status.success(), "the session must be ended at expiry");
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "ended by the reaper, not by the query finishing"
+    );
+    wait_until("all leases gone", 30, || {
+        stack.managed_roles().unwrap().is_empty()
+    })
+    .await;
+
+    // 8. Server restarted with a live lease: it still expires.
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT 1 FROM sales.orders",
+        "--reason",
+        "r",
+        "--duration",
+        "3s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    stack.stop_server();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !stack.managed_users().unwrap().is_empty(),
+        "nobody revoked it while the server was down"
+    );
+    stack.start_server().await.unwrap();
+    wait_until("the lease to expire after restart", 30, || {
+        stack.managed_roles().unwrap().is_empty()
+    })
+    .await;
+
+    // 9. Agent down at expiry: retried until it is back, then revoked.
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        RESOURCE,
+        "-c",
+        "SELECT 1 FROM sales.orders",
+        "--reason",
+        "r",
+        "--duration",
+        "2s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    stack.stop_agent();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(!stack.managed_users().unwrap().is_empty());
+    stack.start_agent().await.unwrap();
+    wait_until("the retried revocation", 90, || {
+        stack.managed_roles().unwrap().is_empty()
+    })
+    .await;
+
+    // 10. The audit log verifies; an edited entry is detected.
+    let out = alice.p0(&["audit", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let store = stack.store_path().to_path_buf();
+    stack.stop_server();
+    tamper(&store).await;
+    stack.start_server().await.unwrap();
+    let out = alice.p0(&["audit", "--verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("edited"), "{}", text(&out));
+
+    // 11. No password in the server's store or in any log line of the server and agent.
+    let mut stored = Vec::new();
+    for suffix in ["", "-wal"] {
+        let mut p = store.clone().into_os_string();
+        p.push(suffix);
+        stored.extend(std::fs::read(PathBuf::from(p)).unwrap_or_default());
+    }
+    let stored = String::from_utf8_lossy(&stored).to_string();
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(logged.contains("provisioned"), "logs were captured");
+    for pw in &passwords {
+        assert!(
+            !stored.contains(pw.as_str()),
+            "password in the server store"
+        );
+        assert!(!logged.contains(pw.as_str()), "password in a log line");
+    }
+    let token = std::fs::read_to_string(alice.path().join("token")).unwrap();
+    assert!(!logged.contains(token.trim()), "ID token in a log line");
+    assert!(
+        !stored.contains(token.trim()),
+        "ID token in the server store"
+    );
+}
+
+async fn tamper(store: &Path) {
+    use sqlx::Connection;
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit SET detail = 'nothing happened' WHERE seq = 2")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}
