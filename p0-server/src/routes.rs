@@ -270,7 +270,7 @@ async fn create(
     state.notify();
     Ok((
         StatusCode::CREATED,
-        Json(view(&rec, &claims.principal().to_string())),
+        Json(view(&rec, claims.principal())),
     )
         .into_response())
 }
