@@ -32,7 +32,14 @@ pub struct AgentState {
     provisioner: Arc<dyn DatabaseProvisioner>,
     /// Request ids already used, with when they may be forgotten.
     seen: Mutex<HashMap<RequestId, i64>>,
+    /// The last catalog snapshot and when it was read.
+    catalog: Mutex<Option<(std::time::Instant, Arc<Catalog>)>>,
 }
+
+/// How long a catalog snapshot is reused. Extraction only decides which permissions a query
+/// needs; the provisioner's guard re-checks every object against the live catalog when it
+/// grants, so a few seconds of staleness cannot widen a grant.
+const CATALOG_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for AgentState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -73,7 +80,30 @@ impl AgentState {
             verifier,
             provisioner: Arc::new(provisioner),
             seen: Mutex::new(HashMap::new()),
+            catalog: Mutex::new(None),
         }))
+    }
+
+    async fn catalog(&self) -> Result<Arc<Catalog>, Refusal> {
+        let mut slot = self.catalog.lock().await;
+        if let Some((at, c)) = slot.as_ref() {
+            if at.elapsed() < CATALOG_TTL {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(
+            Catalog::load_postgres(&self.database_url)
+                .await
+                .map_err(|e| {
+                    Refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        format!("cannot read the catalog: {e}"),
+                    )
+                })?,
+        );
+        *slot = Some((std::time::Instant::now(), c.clone()));
+        Ok(c)
     }
 
     /// The provisioner (for the sweeper).

@@ -268,11 +268,7 @@ async fn create(
         _ => {}
     }
     state.notify();
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&rec, claims.principal())),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(view(&rec, claims.principal()))).into_response())
 }
 
 /// Asks the agent for the user, with the requester's own token. Called only on the
