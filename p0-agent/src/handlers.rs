@@ -252,17 +252,9 @@ async fn provision_inner(
     // 4. The plan is no wider than what the signed request needs.
     match (&call.signed.intent, &plan.access) {
         (Intent::Query(sql), Access::Permissions(set)) => {
-            let catalog = Catalog::load_postgres(&state.database_url)
-                .await
-                .map_err(|e| {
-                    Refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        format!("cannot read the catalog: {e}"),
-                    )
-                })?;
+            let catalog = state.catalog().await?;
             let needed = PostgresExtractor::new()
-                .with_catalog(Arc::new(catalog))
+                .with_catalog(catalog)
                 .extract(sql)
                 .map_err(|e| forbidden(format!("the signed query is not grantable: {e}")))?;
             if !set.is_subset_of(&needed.permissions) {
@@ -370,19 +362,12 @@ async fn explain(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let catalog = match Catalog::load_postgres(&state.database_url).await {
+    let catalog = match state.catalog().await {
         Ok(c) => c,
-        Err(e) => {
-            return Refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                e.to_string(),
-            )
-            .into_response()
-        }
+        Err(e) => return e.into_response(),
     };
     match PostgresExtractor::new()
-        .with_catalog(Arc::new(catalog))
+        .with_catalog(catalog)
         .extract(&call.sql)
     {
         Ok(x) => Json(x).into_response(),

@@ -1,8 +1,10 @@
 //! Creating and removing ephemeral database users.
 
+mod mysql;
 mod naming;
 mod postgres;
 
+pub use mysql::MySqlProvisioner;
 pub use naming::{role_name_for, username_for};
 pub use postgres::PostgresProvisioner;
 
