@@ -9,6 +9,12 @@ use serde::Deserialize;
 pub struct AgentConfig {
     /// Address to listen on, e.g. `127.0.0.1:7070`.
     pub listen: String,
+    /// The engine of the database (`postgres` or `mysql`).
+    #[serde(default = "default_engine")]
+    pub engine: p0_core::Engine,
+    /// MySQL only: the host part of created accounts.
+    #[serde(default = "default_host")]
+    pub account_host: String,
     /// The resource this agent serves (must match the server's name for it).
     pub resource: ResourceId,
     /// Admin connection URL (the agent's own service user). Falls back to `P0_AGENT_DATABASE_URL`.
@@ -26,6 +32,14 @@ pub struct AgentConfig {
     /// Seconds between sweeps of expired users (0: off).
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
+}
+
+fn default_engine() -> p0_core::Engine {
+    p0_core::Engine::Postgres
+}
+
+fn default_host() -> String {
+    "%".into()
 }
 
 fn default_sweep() -> u64 {

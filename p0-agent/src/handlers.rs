@@ -13,11 +13,11 @@ use p0_core::api::{
     HMAC_SIG_HEADER, HMAC_TIME_HEADER,
 };
 use p0_core::extract::Catalog;
-use p0_core::provision::PostgresProvisioner;
+use p0_core::provision::{MySqlProvisioner, PostgresProvisioner};
 use p0_core::seal::key_fingerprint;
 use p0_core::{
-    Access, DatabaseProvisioner, IdTokenVerifier, Intent, PermissionExtractor, PostgresExtractor,
-    RequestId, ResourceId, RsaOaepSealer, Sealer, Token,
+    Access, DatabaseProvisioner, Engine, IdTokenVerifier, Intent, MySqlExtractor,
+    PermissionExtractor, PostgresExtractor, RequestId, ResourceId, RsaOaepSealer, Sealer, Token,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub struct AgentState {
     resource: ResourceId,
     hmac_secret: Vec<u8>,
     database_url: String,
+    engine: Engine,
+    default_database: Option<String>,
     verifier: Arc<dyn IdTokenVerifier>,
     provisioner: Arc<dyn DatabaseProvisioner>,
     /// Request ids already used, with when they may be forgotten.
@@ -72,13 +74,25 @@ impl AgentState {
         if hmac_secret.len() < 16 {
             anyhow::bail!("hmac_secret must be at least 16 characters");
         }
-        let provisioner = PostgresProvisioner::connect(&database_url, config.guard.clone()).await?;
+        let provisioner: Arc<dyn DatabaseProvisioner> = match config.engine {
+            Engine::MySql => Arc::new(
+                MySqlProvisioner::connect(
+                    &database_url,
+                    config.guard.clone(),
+                    &config.account_host,
+                )
+                .await?,
+            ),
+            _ => Arc::new(PostgresProvisioner::connect(&database_url, config.guard.clone()).await?),
+        };
         Ok(Arc::new(Self {
             resource: config.resource.clone(),
             hmac_secret: hmac_secret.into_bytes(),
             database_url,
+            engine: config.engine,
+            default_database: config.guard.databases.first().cloned(),
             verifier,
-            provisioner: Arc::new(provisioner),
+            provisioner,
             seen: Mutex::new(HashMap::new()),
             catalog: Mutex::new(None),
         }))
@@ -104,6 +118,22 @@ impl AgentState {
         );
         *slot = Some((std::time::Instant::now(), c.clone()));
         Ok(c)
+    }
+
+    /// What `sql` needs, in this agent's engine, against its live catalog where there is one.
+    async fn extract(&self, sql: &str) -> Result<p0_core::extract::Extraction, Refusal> {
+        let refused = |e: p0_core::ExtractError| {
+            Refusal(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+        };
+        match self.engine {
+            Engine::MySql => MySqlExtractor::new(self.default_database.clone())
+                .extract(sql)
+                .map_err(refused),
+            _ => PostgresExtractor::new()
+                .with_catalog(self.catalog().await?)
+                .extract(sql)
+                .map_err(refused),
+        }
     }
 
     /// The provisioner (for the sweeper).
@@ -252,11 +282,10 @@ async fn provision_inner(
     // 4. The plan is no wider than what the signed request needs.
     match (&call.signed.intent, &plan.access) {
         (Intent::Query(sql), Access::Permissions(set)) => {
-            let catalog = state.catalog().await?;
-            let needed = PostgresExtractor::new()
-                .with_catalog(catalog)
+            let needed = state
                 .extract(sql)
-                .map_err(|e| forbidden(format!("the signed query is not grantable: {e}")))?;
+                .await
+                .map_err(|e| forbidden(format!("the signed query is not grantable: {}", e.2)))?;
             if !set.is_subset_of(&needed.permissions) {
                 return Err(forbidden(
                     "the plan grants more than the signed query needs",
@@ -362,18 +391,9 @@ async fn explain(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let catalog = match state.catalog().await {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match PostgresExtractor::new()
-        .with_catalog(catalog)
-        .extract(&call.sql)
-    {
+    match state.extract(&call.sql).await {
         Ok(x) => Json(x).into_response(),
-        Err(e) => {
-            Refusal(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string()).into_response()
-        }
+        Err(e) => e.into_response(),
     }
 }
 

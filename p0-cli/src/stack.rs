@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 
-/// The resource name the stack serves.
+/// The resource name the stack serves (PostgreSQL).
 pub const RESOURCE: &str = "pg/demo";
+/// The resource name of a MySQL stack.
+pub const MYSQL_RESOURCE: &str = "mysql/demo";
 /// The database name.
 pub const DATABASE: &str = "app";
 
@@ -38,10 +40,26 @@ INSERT INTO sales.orders (customer_id, total) VALUES (1, 120.00), (2, 75.50), (3
 INSERT INTO sales.payroll VALUES ('ada', 100000);
 ";
 
+const MYSQL_SAMPLE: &str = "
+CREATE DATABASE app;
+CREATE TABLE app.customers (id int AUTO_INCREMENT PRIMARY KEY, name varchar(50) NOT NULL, email varchar(100));
+CREATE TABLE app.orders (id int AUTO_INCREMENT PRIMARY KEY, customer_id int, total decimal(10,2));
+CREATE TABLE app.payroll (employee varchar(50), salary decimal(12,2));
+INSERT INTO app.customers (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com'), ('Linus', 'linus@example.com');
+INSERT INTO app.orders (customer_id, total) VALUES (1, 120.00), (2, 75.50), (3, 310.25), (1, 42.00);
+INSERT INTO app.payroll VALUES ('ada', 100000);
+";
+
 /// A running stack.
 pub struct Stack {
-    /// The database server.
+    /// The PostgreSQL server (always started; the resource when the engine is PostgreSQL).
     pub pg: PgServer,
+    /// The MariaDB server of a MySQL stack.
+    pub my: Option<p0_testkit::MariaDbServer>,
+    /// The engine of the served resource.
+    pub engine: p0_core::Engine,
+    /// The served resource's name.
+    pub resource: String,
     /// The server's base URL.
     pub server_url: String,
     /// The agent's base URL.
@@ -74,8 +92,18 @@ async fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
 }
 
 impl Stack {
-    /// Starts everything. `rules` is a rules file's text.
+    /// Starts everything for PostgreSQL. `rules` is a rules file's text.
     pub async fn start(rules: &str, reaper_secs: u64) -> anyhow::Result<Self> {
+        Self::start_engine(p0_core::Engine::Postgres, rules, reaper_secs).await
+    }
+
+    /// Starts everything for `engine`.
+    pub async fn start_engine(
+        engine: p0_core::Engine,
+        rules: &str,
+        reaper_secs: u64,
+    ) -> anyhow::Result<Self> {
+        let mysql = engine == p0_core::Engine::MySql;
         let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
             let pg = PgServer::start()?;
             pg.create_hardened_db(DATABASE)?;
@@ -83,10 +111,25 @@ impl Stack {
             Ok(pg)
         })
         .await??;
+        let my = if mysql {
+            Some(
+                tokio::task::spawn_blocking(|| -> anyhow::Result<p0_testkit::MariaDbServer> {
+                    let db = p0_testkit::MariaDbServer::start()?;
+                    db.sql(MYSQL_SAMPLE)?;
+                    Ok(db)
+                })
+                .await??,
+            )
+        } else {
+            None
+        };
         let dir = tempfile::Builder::new().prefix("p0-stack.").tempdir()?;
         let (server_addr, agent_addr) = (free_addr().await?, free_addr().await?);
         let mut s = Self {
             pg,
+            my,
+            engine,
+            resource: if mysql { MYSQL_RESOURCE } else { RESOURCE }.to_string(),
             server_url: format!("http://{server_addr}"),
             agent_url: format!("http://{agent_addr}"),
             server_addr,
@@ -113,12 +156,24 @@ impl Stack {
     pub async fn start_agent(&mut self) -> anyhow::Result<()> {
         let config = p0_agent::AgentConfig {
             listen: self.agent_addr.to_string(),
-            resource: ResourceId::new(RESOURCE)?,
-            database_url: Some(self.pg.url(DATABASE)),
+            engine: self.engine,
+            account_host: "%".into(),
+            resource: ResourceId::new(self.resource.clone())?,
+            database_url: Some(match &self.my {
+                Some(m) => m.url(""),
+                None => self.pg.url(DATABASE),
+            }),
             hmac_secret: Some(self.hmac.clone()),
             issuer: self.issuer(),
             audience: "p0".into(),
-            guard: GuardPolicy::for_database(DATABASE, "postgres"),
+            guard: GuardPolicy::for_database(
+                DATABASE,
+                if self.my.is_some() {
+                    "root"
+                } else {
+                    "postgres"
+                },
+            ),
             sweep_interval_secs: 0,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
@@ -144,12 +199,14 @@ impl Stack {
     pub async fn start_server(&mut self) -> anyhow::Result<()> {
         let text = format!(
             "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"p0\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
-             [[resource]]\nname = \"{RESOURCE}\"\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\nagent_url = \"{}\"\nagent_secret = \"{}\"\n",
+             [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\nagent_url = \"{}\"\nagent_secret = \"{}\"\n",
             self.server_addr,
             self.store.display(),
             self.issuer(),
             self.reaper_secs,
-            self.pg.port,
+            self.resource,
+            self.engine,
+            self.my.as_ref().map(|m| m.port).unwrap_or(self.pg.port),
             self.agent_url,
             self.hmac
         );
@@ -187,8 +244,18 @@ impl Stack {
         }
     }
 
-    /// The ephemeral users in the database right now, with their expiry.
+    /// The ephemeral users in the database right now.
     pub fn managed_users(&self) -> anyhow::Result<Vec<String>> {
+        if let Some(m) = &self.my {
+            let out = m.sql(
+                "SELECT user FROM mysql.user WHERE user LIKE 'p0\\_%' AND is_role = 'N' ORDER BY 1",
+            )?;
+            return Ok(out
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect());
+        }
         let out = self.pg.psql(DATABASE, "SELECT rolname FROM pg_roles WHERE rolname LIKE 'p0\\_%' ESCAPE '\\' AND rolcanlogin ORDER BY 1")?;
         Ok(out
             .lines()
@@ -199,6 +266,14 @@ impl Stack {
 
     /// Every p0 user or role in the database.
     pub fn managed_roles(&self) -> anyhow::Result<Vec<String>> {
+        if let Some(m) = &self.my {
+            let out = m.sql("SELECT user FROM mysql.user WHERE user LIKE 'p0%' ORDER BY 1")?;
+            return Ok(out
+                .lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect());
+        }
         let out = self.pg.psql(
             DATABASE,
             "SELECT rolname FROM pg_roles WHERE rolname LIKE 'p0%' ORDER BY 1",

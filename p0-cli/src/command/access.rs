@@ -52,6 +52,14 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct MysqlArgs {
+    /// mysql's own arguments plus `-D RESOURCE`, `--reason R`, `--duration D`, `--role R`,
+    /// `--no-wait`; the SQL comes from `-e`, which is passed on to mysql too.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct PsqlArgs {
     /// psql's own arguments plus `-d RESOURCE`, `--reason R`, `--duration D`, `--role R`,
     /// `--no-wait`; the SQL comes from `-c` or `-f`, which are passed on to psql too.
@@ -146,8 +154,34 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code_of(status))
 }
 
+/// Which client flags name the resource and carry SQL.
+struct ClientFlags {
+    resource: &'static [&'static str],
+    sql: &'static [&'static str],
+    file: &'static [&'static str],
+}
+
+const PSQL: ClientFlags = ClientFlags {
+    resource: &["-d", "--dbname", "--resource"],
+    sql: &["-c", "--command"],
+    file: &["-f", "--file"],
+};
+const MYSQL: ClientFlags = ClientFlags {
+    resource: &["-D", "--database", "--resource"],
+    sql: &["-e", "--execute"],
+    file: &[],
+};
+
 /// Splits `p0 psql` arguments into ours and psql's.
 fn split_psql_args(args: &[String]) -> anyhow::Result<(Common, Option<String>, Vec<String>)> {
+    split_client_args(args, &PSQL)
+}
+
+/// Splits a client's arguments into ours and the client's.
+fn split_client_args(
+    args: &[String],
+    flags: &ClientFlags,
+) -> anyhow::Result<(Common, Option<String>, Vec<String>)> {
     let mut common = Common {
         resource: String::new(),
         reason: String::new(),
@@ -174,19 +208,19 @@ fn split_psql_args(args: &[String]) -> anyhow::Result<(Common, Option<String>, V
             }
         };
         match flag {
-            "-d" | "--dbname" | "--resource" => common.resource = value(flag)?,
+            f if flags.resource.contains(&f) => common.resource = value(flag)?,
             "--reason" => common.reason = value(flag)?,
             "--duration" => common.duration = value(flag)?,
             "--role" => common.role = Some(value(flag)?),
             "--timeout" => common.timeout = value(flag)?,
             "--no-wait" => common.no_wait = true,
-            "-c" | "--command" => {
+            f if flags.sql.contains(&f) => {
                 let v = value(flag)?;
-                pass.push("-c".into());
+                pass.push(flags.sql[0].into());
                 pass.push(v.clone());
                 sql.push(v);
             }
-            "-f" | "--file" => {
+            f if flags.file.contains(&f) => {
                 let v = value(flag)?;
                 let text = std::fs::read_to_string(&v).with_context(|| format!("reading `{v}`"))?;
                 pass.push("-f".into());
@@ -197,7 +231,7 @@ fn split_psql_args(args: &[String]) -> anyhow::Result<(Common, Option<String>, V
         }
     }
     if common.resource.is_empty() {
-        bail!("name the resource with -d RESOURCE");
+        bail!("name the resource with {} RESOURCE", flags.resource[0]);
     }
     let sql = (!sql.is_empty()).then(|| sql.join(";\n"));
     Ok((common, sql, pass))
@@ -217,6 +251,56 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
         .status()
         .context("running psql (is it installed?)")?;
     Ok(exit_code_of(status))
+}
+
+pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
+    let (common, sql, pass) = split_client_args(&args.args, &MYSQL)?;
+    let grant = match obtain(&common, sql).await? {
+        Ok(g) => g,
+        Err(code) => return Ok(code),
+    };
+    let (_, _, key, _) = Session::open()?.load()?;
+    let password = open_password(&key, &grant)?;
+    // The password reaches the client in a 0600 file that is removed when the client exits,
+    // never on its command line or in its environment.
+    let defaults = write_defaults_file(&grant, password.expose_secret())?;
+    let client = if which("mysql") { "mysql" } else { "mariadb" };
+    let status = std::process::Command::new(client)
+        .arg(format!(
+            "--defaults-extra-file={}",
+            defaults.path().display()
+        ))
+        .arg(format!("--database={}", grant.database))
+        .args(&pass)
+        .status()
+        .with_context(|| format!("running {client} (is it installed?)"))?;
+    drop(defaults);
+    Ok(exit_code_of(status))
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// `[client]` credentials in a temporary file, mode 0600, removed on drop.
+pub fn write_defaults_file(
+    grant: &GrantView,
+    password: &str,
+) -> anyhow::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut f = tempfile::Builder::new()
+        .prefix("p0-mysql.")
+        .suffix(".cnf")
+        .tempfile()?;
+    // tempfile creates files 0600.
+    write!(
+        f,
+        "[client]\nuser={}\npassword=\"{}\"\nhost={}\nport={}\n",
+        grant.username, password, grant.host, grant.port
+    )?;
+    f.flush()?;
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! `p0 demo`: the real flow, end to end, against a throwaway database, narrated.
 
 use crate::client::{open_password, Client, Outcome};
+use crate::command::access::write_defaults_file;
 use crate::command::login::dev_login;
 use crate::session::Session;
 use anyhow::bail;
 use p0_cli::stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
-use p0_core::{Intent, ResourceId};
+use p0_core::{Engine, Intent, ResourceId};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,9 +18,19 @@ pub struct Args {
     /// Lease length for the demo query, in seconds.
     #[arg(long, default_value_t = 8)]
     seconds: u64,
-    /// The engine (only postgres in this build).
+    /// The engine: postgres or mysql (MariaDB).
     #[arg(long, default_value = "postgres")]
     engine: String,
+}
+
+/// The line of a client's stderr that says what went wrong.
+fn first_error(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()));
+    line.unwrap_or("").trim().to_string()
 }
 
 fn step(text: &str) {
@@ -27,17 +38,18 @@ fn step(text: &str) {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.engine != "postgres" {
-        bail!(
-            "`p0 demo --engine {}` is not available yet; use postgres",
-            args.engine
-        );
+    let engine: Engine = args.engine.parse()?;
+    let mysql = engine == Engine::MySql;
+    if mysql {
+        step("starting a throwaway MariaDB with a small `app` database");
+    } else {
+        step("starting a throwaway PostgreSQL with a small `sales` schema, nothing granted to PUBLIC");
     }
-    step("starting a throwaway PostgreSQL with a small `sales` schema, nothing granted to PUBLIC");
-    let stack = Stack::start(DEMO_RULES, 1).await?;
+    let stack = Stack::start_engine(engine, DEMO_RULES, 1).await?;
+    let port = stack.my.as_ref().map(|m| m.port).unwrap_or(stack.pg.port);
     println!(
-        "    postgres on 127.0.0.1:{}, agent at {}, server at {}",
-        stack.pg.port, stack.agent_url, stack.server_url
+        "    {engine} on 127.0.0.1:{port}, agent at {}, server at {}",
+        stack.agent_url, stack.server_url
     );
     println!("    rules: reads are approved automatically; anything else needs someone in `dba`");
 
@@ -50,9 +62,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (_, _, key, public) = session.load()?;
     let client = Client::new(&stack.server_url, token)?;
 
-    let sql = "SELECT c.name, o.total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id ORDER BY o.total DESC";
+    let schema = if mysql { DATABASE } else { "sales" };
+    let sql = format!("SELECT c.name, o.total FROM {schema}.orders o JOIN {schema}.customers c ON c.id = o.customer_id ORDER BY o.total DESC");
+    let sql = sql.as_str();
     step(&format!("alice asks to run: {sql}"));
-    let resource = ResourceId::new(RESOURCE)?;
+    let resource = ResourceId::new(stack.resource.clone())?;
     let outcome = client
         .request(
             &key,
@@ -83,10 +97,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!("    the password came back sealed to alice's key; the server never saw it");
 
-    step("running the query as the ephemeral user (psql, password injected from the sealed blob)");
     let password = open_password(&key, &grant)?;
-    let psql = |q: &str| {
-        std::process::Command::new("psql")
+    let defaults = if mysql {
+        Some(write_defaults_file(&grant, password.expose_secret())?)
+    } else {
+        None
+    };
+    let run_sql = |q: &str| match &defaults {
+        Some(f) => std::process::Command::new("mariadb")
+            .arg(format!("--defaults-extra-file={}", f.path().display()))
+            .args(["--table", "-e", q])
+            .output(),
+        None => std::process::Command::new("psql")
             .args([
                 "-X",
                 "-h",
@@ -101,38 +123,63 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 q,
             ])
             .env("PGPASSWORD", password.expose_secret())
-            .output()
+            .output(),
     };
-    let out = psql(sql)?;
+    step(&format!(
+        "running the query as the ephemeral user ({}, password from the sealed blob)",
+        if mysql {
+            "mysql client, 0600 defaults file"
+        } else {
+            "psql"
+        }
+    ));
+    let out = run_sql(sql)?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
         bail!("the query failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let denied = psql("SELECT * FROM sales.payroll")?;
+    let denied = run_sql(&format!("SELECT * FROM {schema}.payroll"))?;
     println!(
         "    and a table outside the grant: {}",
-        String::from_utf8_lossy(&denied.stderr)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
+        first_error(&denied.stderr)
     );
 
     step("what exists in the database while the lease lives");
-    print!(
-        "{}",
-        stack.pg.psql(
-            DATABASE,
-            "SELECT rolname, rolcanlogin AS login, rolvaliduntil AS valid_until FROM pg_roles WHERE rolname LIKE 'p0%' ORDER BY 1",
-        )?
-    );
-    print!("{}", stack.pg.psql(DATABASE, "SELECT 'sales.orders acl: ' || relacl::text FROM pg_class WHERE oid = 'sales.orders'::regclass")?);
+    match &stack.my {
+        Some(m) => {
+            print!(
+                "{}",
+                m.sql("SELECT user, is_role FROM mysql.user WHERE user LIKE 'p0%' ORDER BY 1")?
+            );
+            print!("{}", m.sql(&format!("SHOW GRANTS FOR '{}'", grant.role))?);
+            print!("{}", m.sql("SELECT EVENT_NAME, EXECUTE_AT FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'p0_agent'")?);
+        }
+        None => {
+            print!(
+                "{}",
+                stack.pg.psql(
+                    DATABASE,
+                    "SELECT rolname, rolcanlogin AS login, rolvaliduntil AS valid_until FROM pg_roles WHERE rolname LIKE 'p0%' ORDER BY 1",
+                )?
+            );
+            print!("{}", stack.pg.psql(DATABASE, "SELECT 'sales.orders acl: ' || relacl::text FROM pg_class WHERE oid = 'sales.orders'::regclass")?);
+        }
+    }
 
     if args.keep {
         step("the stack stays up; from another shell:");
         println!("    export P0_CONFIG_DIR={}", dir.path().display());
         println!("    p0 ls");
-        println!("    p0 psql -d {RESOURCE} -c 'SELECT count(*) FROM sales.orders' --reason test");
+        if mysql {
+            println!(
+                "    p0 mysql -D {} -e 'SELECT count(*) FROM app.orders' --reason test",
+                stack.resource
+            );
+        } else {
+            println!(
+                "    p0 psql -d {RESOURCE} -c 'SELECT count(*) FROM sales.orders' --reason test"
+            );
+        }
         println!("    p0 login --dev bob@example.com --group dba --server {}   # (in a third config dir) an approver", stack.server_url);
         println!("    Ctrl-C to stop.");
         tokio::signal::ctrl_c().await?;
@@ -153,15 +200,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    println!("    user and role are gone:");
-    print!(
-        "{}",
-        stack.pg.psql(
-            DATABASE,
-            "SELECT count(*) AS p0_roles_left FROM pg_roles WHERE rolname LIKE 'p0%'"
-        )?
+    println!(
+        "    user and role are gone ({} p0 accounts left)",
+        stack.managed_roles()?.len()
     );
-    let again = psql("SELECT 1")?;
+    let again = run_sql("SELECT 1")?;
     println!(
         "    logging in again: {}",
         String::from_utf8_lossy(&again.stderr)

@@ -23,6 +23,8 @@ enum Command {
     Login(login::Args),
     /// Run psql with just-in-time credentials: `p0 psql -d RESOURCE -c SQL --reason R [psql args…]`.
     Psql(access::PsqlArgs),
+    /// Run mysql with just-in-time credentials: `p0 mysql -D RESOURCE -e SQL --reason R [mysql args…]`.
+    Mysql(access::MysqlArgs),
     /// Run any command with PG* variables and DATABASE_URL set to just-in-time credentials.
     Exec(access::ExecArgs),
     /// Ask for access without running a client.
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 match other {
                     Command::Login(a) => login::run(a).await,
                     Command::Psql(a) => access::psql(a).await,
+                    Command::Mysql(a) => access::mysql(a).await,
                     Command::Exec(a) => access::exec(a).await,
                     Command::Request(a) => access::request(a).await,
                     Command::Ls(a) => manage::ls(a).await,

@@ -468,21 +468,25 @@ impl MySqlProvisioner {
         };
         let acct = account(username.as_str(), &self.host)?;
         let mut report = RevokeReport::default();
-        if Self::account_exists(conn, username.as_str()).await? {
-            report.user_dropped = true;
+        let exists = Self::account_exists(conn, username.as_str()).await?;
+        if exists {
             exec(conn, &format!("ALTER USER {acct} ACCOUNT LOCK")).await?;
-            // DROP USER does not end sessions: KILL each one.
-            let ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?",
-            )
-            .bind(username.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-            for id in ids {
-                if exec(conn, &format!("KILL CONNECTION {id}")).await.is_ok() {
-                    report.sessions_terminated += 1;
-                }
+        }
+        // DROP USER does not end sessions, and the expiry event may have dropped the account
+        // already: KILL every session of that name either way.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?",
+        )
+        .bind(username.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        for id in ids {
+            if exec(conn, &format!("KILL CONNECTION {id}")).await.is_ok() {
+                report.sessions_terminated += 1;
             }
+        }
+        if exists {
+            report.user_dropped = true;
             let definer = format!("{}@{}", username, self.host);
             let defined: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE DEFINER = ?) + \
