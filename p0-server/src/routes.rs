@@ -67,7 +67,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/v1/requests/{id}/deny", post(deny))
         .route("/v1/requests/{id}/revoke", post(revoke))
         .route("/v1/audit", get(audit))
-        .route("/v1/resources", get(resources));
+        .route("/v1/resources", get(resources))
+        .route("/metrics", get(metrics));
     if state.dev_issuer.is_some() {
         r = r
             .route("/dev/.well-known/openid-configuration", get(dev_discovery))
@@ -638,6 +639,30 @@ async fn resources(
         .map(|(r, _)| serde_json::json!({"name": r.name, "engine": r.engine, "host": r.host, "port": r.port, "database": r.database}))
         .collect();
     Ok(Json(serde_json::json!(list)))
+}
+
+/// Prometheus text format: requests by status, leases active and awaiting revocation retries,
+/// audit entries. Counts only; no names, no secrets.
+async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
+    use std::fmt::Write;
+    let recs = state.store.list(None).await.map_err(internal)?;
+    let mut by_status: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut retrying = 0u64;
+    for r in &recs {
+        *by_status.entry(r.status.as_str()).or_default() += 1;
+        if r.revoke_attempts > 0 && r.status == RequestStatus::Active {
+            retrying += 1;
+        }
+    }
+    let audit = state.store.audit_log().await.map_err(internal)?.len();
+    let mut out =
+        String::from("# HELP p0_requests Requests by status.\n# TYPE p0_requests gauge\n");
+    for (status, n) in by_status {
+        let _ = writeln!(out, "p0_requests{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(out, "# HELP p0_revocations_retrying Expired leases whose revocation is being retried.\n# TYPE p0_revocations_retrying gauge\np0_revocations_retrying {retrying}");
+    let _ = writeln!(out, "# HELP p0_audit_entries Entries in the audit log.\n# TYPE p0_audit_entries gauge\np0_audit_entries {audit}");
+    Ok(([("content-type", "text/plain; version=0.0.4")], out).into_response())
 }
 
 async fn dev_discovery(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {

@@ -30,6 +30,8 @@ pub struct MySqlProvisioner {
     pool: MySqlPool,
     policy: GuardPolicy,
     host: String,
+    /// MariaDB rather than MySQL 8 (their account syntax differs).
+    mariadb: bool,
 }
 
 impl std::fmt::Debug for MySqlProvisioner {
@@ -100,12 +102,17 @@ impl MySqlProvisioner {
             ),
         )
         .await?;
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut *conn)
+            .await?;
         drop(conn);
         literal_plain(host)?;
+        let mariadb = version.to_ascii_lowercase().contains("mariadb");
         Ok(Self {
             pool,
             policy,
             host: host.into(),
+            mariadb,
         })
     }
 
@@ -320,13 +327,26 @@ impl MySqlProvisioner {
         exec(
             conn,
             &format!(
-                "CREATE USER {acct} IDENTIFIED BY PASSWORD {}",
-                literal_plain(&native_hash(password.expose_secret()))?
+                "CREATE USER {acct} {}",
+                if self.mariadb {
+                    format!(
+                        "IDENTIFIED BY PASSWORD {}",
+                        literal_plain(&native_hash(password.expose_secret()))?
+                    )
+                } else {
+                    // MySQL 8 dropped IDENTIFIED BY PASSWORD; the hash is given with its plugin.
+                    format!(
+                        "IDENTIFIED WITH mysql_native_password AS {}",
+                        literal_plain(&native_hash(password.expose_secret()))?
+                    )
+                }
             ),
         )
         .await?;
         exec(conn, &format!("GRANT {r} TO {acct}")).await?;
-        exec(conn, &format!("SET DEFAULT ROLE {r} FOR {acct}")).await?;
+        // Role activation: MariaDB `SET DEFAULT ROLE r FOR u`, MySQL 8 `SET DEFAULT ROLE r TO u`.
+        let to = if self.mariadb { "FOR" } else { "TO" };
+        exec(conn, &format!("SET DEFAULT ROLE {r} {to} {acct}")).await?;
         exec(
             conn,
             &format!(
