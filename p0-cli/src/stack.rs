@@ -285,6 +285,16 @@ impl Stack {
             .collect())
     }
 
+    /// The development issuer (after the server started once).
+    pub fn dev_issuer(&self) -> Option<Arc<p0_core::DangerousDevIssuer>> {
+        self.dev.clone()
+    }
+
+    /// The server↔agent HMAC secret (tests play a compromised server with it).
+    pub fn hmac_secret(&self) -> &str {
+        &self.hmac
+    }
+
     /// The store's file.
     pub fn store_path(&self) -> &std::path::Path {
         &self.store

@@ -366,9 +366,20 @@ async fn the_whole_flow_over_http() {
     assert!(text(&out).contains("edited"), "{}", text(&out));
 
     // Metrics count what happened, without names.
-    let metrics = reqwest::get(format!("{}/metrics", stack.server_url)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("p0_requests{status=\"expired\"}"), "{metrics}");
-    assert!(metrics.contains("p0_requests{status=\"denied\"} 2"), "{metrics}");
+    let metrics = reqwest::get(format!("{}/metrics", stack.server_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("p0_requests{status=\"expired\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("p0_requests{status=\"denied\"} 2"),
+        "{metrics}"
+    );
     assert!(!metrics.contains("alice"), "{metrics}");
 
     // 11. No password in the server's store or in any log line of the server and agent.
