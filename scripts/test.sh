@@ -7,6 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+# A real OIDC provider for the login tests.
+if [ ! -x .venv/bin/oidc-provider-mock ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q oidc-provider-mock
+fi
+export P0_OIDC_MOCK="$PWD/.venv/bin/oidc-provider-mock"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked

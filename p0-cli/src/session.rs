@@ -61,6 +61,18 @@ impl Session {
         Ok(())
     }
 
+    /// Saves a JSON document, 0600.
+    pub fn save_json<T: serde::Serialize>(&self, name: &str, value: &T) -> anyhow::Result<()> {
+        write_private(&self.dir.join(name), &serde_json::to_vec(value)?)
+    }
+
+    /// Reads a JSON document.
+    pub fn load_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            self.dir.join(name),
+        )?)?)
+    }
+
     /// The saved login: server URL, token, private key, public key.
     pub fn load(&self) -> anyhow::Result<(String, Token, SecretBytes, String)> {
         let read = |name: &str| std::fs::read(self.dir.join(name));

@@ -72,6 +72,8 @@ pub struct Stack {
     reaper_secs: u64,
     server: Option<(JoinHandle<()>, JoinHandle<()>)>,
     agent: Option<JoinHandle<()>>,
+    /// An external OIDC issuer and audience instead of the development issuer.
+    external_issuer: Option<(String, String)>,
     /// One issuer for the stack's life, so tokens survive a server restart.
     dev: Option<Arc<p0_core::DangerousDevIssuer>>,
     _dir: tempfile::TempDir,
@@ -97,11 +99,36 @@ impl Stack {
         Self::start_engine(p0_core::Engine::Postgres, rules, reaper_secs).await
     }
 
+    /// Starts everything for PostgreSQL, trusting an external OIDC issuer for `audience`.
+    pub async fn start_with_issuer(
+        rules: &str,
+        reaper_secs: u64,
+        issuer: &str,
+        audience: &str,
+    ) -> anyhow::Result<Self> {
+        Self::start_inner(
+            p0_core::Engine::Postgres,
+            rules,
+            reaper_secs,
+            Some((issuer.into(), audience.into())),
+        )
+        .await
+    }
+
     /// Starts everything for `engine`.
     pub async fn start_engine(
         engine: p0_core::Engine,
         rules: &str,
         reaper_secs: u64,
+    ) -> anyhow::Result<Self> {
+        Self::start_inner(engine, rules, reaper_secs, None).await
+    }
+
+    async fn start_inner(
+        engine: p0_core::Engine,
+        rules: &str,
+        reaper_secs: u64,
+        external_issuer: Option<(String, String)>,
     ) -> anyhow::Result<Self> {
         let mysql = engine == p0_core::Engine::MySql;
         let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
@@ -141,15 +168,27 @@ impl Stack {
             server: None,
             agent: None,
             dev: None,
+            external_issuer: None,
             _dir: dir,
         };
+        s.external_issuer = external_issuer;
         s.start_agent().await?;
         s.start_server().await?;
         Ok(s)
     }
 
     fn issuer(&self) -> String {
-        format!("{}/dev", self.server_url)
+        match &self.external_issuer {
+            Some((i, _)) => i.clone(),
+            None => format!("{}/dev", self.server_url),
+        }
+    }
+
+    fn audience(&self) -> String {
+        self.external_issuer
+            .as_ref()
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| "p0".into())
     }
 
     /// Starts (or restarts) the agent on its port.
@@ -165,7 +204,7 @@ impl Stack {
             }),
             hmac_secret: Some(self.hmac.clone()),
             issuer: self.issuer(),
-            audience: "p0".into(),
+            audience: self.audience(),
             guard: GuardPolicy::for_database(
                 DATABASE,
                 if self.my.is_some() {
@@ -198,11 +237,12 @@ impl Stack {
     /// Starts (or restarts) the server on its port, with the same store.
     pub async fn start_server(&mut self) -> anyhow::Result<()> {
         let text = format!(
-            "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"p0\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
+            "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
              [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\nagent_url = \"{}\"\nagent_secret = \"{}\"\n",
             self.server_addr,
             self.store.display(),
             self.issuer(),
+            self.audience(),
             self.reaper_secs,
             self.resource,
             self.engine,

@@ -143,13 +143,17 @@ impl JwksVerifier {
                 let keys = self.keys.read().await;
                 let found = match kid {
                     Some(kid) => keys.0.find(kid).cloned(),
-                    // Without a kid, only an unambiguous key set is acceptable.
-                    None if keys.0.keys.len() == 1 => keys.0.keys.first().cloned(),
-                    None => {
-                        return Err(VerifyError::Invalid(
-                            "token without `kid` and several issuer keys".into(),
-                        ))
-                    }
+                    // Without a kid, only an unambiguous key set is acceptable (an empty one
+                    // means the keys were not fetched yet).
+                    None => match keys.0.keys.len() {
+                        0 => None,
+                        1 => keys.0.keys.first().cloned(),
+                        _ => {
+                            return Err(VerifyError::Invalid(
+                                "token without `kid` and several issuer keys".into(),
+                            ))
+                        }
+                    },
                 };
                 if let Some(k) = found {
                     return Ok(k);

@@ -72,6 +72,7 @@ async fn obtain(
     sql: Option<String>,
 ) -> anyhow::Result<Result<GrantView, ExitCode>> {
     let session = Session::open()?;
+    super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
     let resource = ResourceId::new(common.resource.clone())?;
     let intent = match (&common.role, sql) {

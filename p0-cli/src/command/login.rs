@@ -10,6 +10,18 @@ pub struct Args {
     /// Log in as USER with the development issuer of `p0 demo` / `p0-server --dangerous-dev-issuer`.
     #[arg(long, value_name = "USER")]
     dev: Option<String>,
+    /// The OIDC issuer (authorization code + PKCE on a loopback redirect).
+    #[arg(long, env = "P0_ISSUER", conflicts_with = "dev")]
+    issuer: Option<String>,
+    /// The OIDC client id registered for p0.
+    #[arg(long, env = "P0_CLIENT_ID", default_value = "p0")]
+    client_id: String,
+    /// The client secret, for issuers that register p0 as a confidential client.
+    #[arg(long, env = "P0_CLIENT_SECRET")]
+    client_secret: Option<String>,
+    /// Use the device authorization grant (no browser on this machine).
+    #[arg(long)]
+    device: bool,
     /// Groups to claim (development issuer only).
     #[arg(long = "group")]
     groups: Vec<String>,
@@ -19,10 +31,29 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Some(user) = args.dev else {
-        bail!("only `p0 login --dev USER` is available in this build; OIDC issuers come with the zero-trust work");
-    };
     let session = Session::open()?;
+    if let Some(issuer) = &args.issuer {
+        let token = super::oidc::login(
+            &session,
+            &args.server,
+            issuer,
+            &args.client_id,
+            args.client_secret.as_deref(),
+            args.device,
+        )
+        .await?;
+        let who = super::oidc::claim(token.expose_secret(), "email")
+            .or_else(|| super::oidc::claim(token.expose_secret(), "sub"));
+        println!(
+            "logged in to {} as {}",
+            args.server,
+            who.unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(user) = args.dev else {
+        bail!("say how to log in: --issuer URL (OIDC) or --dev USER (development issuer)");
+    };
     let token = dev_login(&session, &args.server, &user, &args.groups).await?;
     let _ = token;
     println!("logged in to {} as {user}", args.server);

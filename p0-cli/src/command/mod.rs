@@ -5,6 +5,7 @@ mod demo;
 mod explain;
 mod login;
 mod manage;
+mod oidc;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
