@@ -71,7 +71,7 @@ async fn token_request(
         .send()
         .await
         .map_err(|e| anyhow!("token endpoint: {}", e.without_url()))?;
-    Ok(resp.json().await.context("invalid token response")?)
+    resp.json().await.context("invalid token response")
 }
 
 /// Logs in; saves key, token, server and refresh state in `session`.
