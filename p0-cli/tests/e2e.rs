@@ -405,6 +405,21 @@ async fn the_whole_flow_over_http() {
         !stored.contains(token.trim()),
         "ID token in the server store"
     );
+    let key = std::fs::read_to_string(alice.path().join("key.pem")).unwrap();
+    let body: Vec<&str> = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(body.len() > 10);
+    for chunk in body {
+        assert!(
+            !logged.contains(chunk) && !stored.contains(chunk),
+            "private key material in a log or the store"
+        );
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(alice.path().join("key.pem"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the private key file must be 0600");
 }
 
 async fn tamper(store: &Path) {
