@@ -18,6 +18,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 
+# The examples run and say what they should.
+cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql | grep -q "GRANT DELETE ON TABLE sales.tmp_import TO migrator;"
+cargo run -q --locked -p p0-examples --example custom_router | grep -q "pii.people (900s) -> needs approval"
+echo "examples: ok"
+
 # The shared corpus, measured by the shared tool against a hardened PostgreSQL.
 shared="${P0_SHARED:-../shared}"
 if [ -f "$shared/tools/pgcheck.py" ]; then
