@@ -360,38 +360,141 @@ async fn hostile_names_stay_quoted(mysql: bool) {
 
 async fn refusals_create_nothing(mysql: bool) {
     let db = Db::start(mysql, false);
+    match &db {
+        Db::Pg(pg) => pg.psql(APP, "CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'; CREATE ROLE analyst NOLOGIN").unwrap(),
+        Db::My(m) => m.sql("CREATE FUNCTION app.definer() RETURNS int DETERMINISTIC RETURN 1; CREATE ROLE analyst").unwrap(),
+    };
     let p = db.provisioner().await;
     let before = db.managed_accounts();
-    let cases = [
-        Permission::new(
-            Privilege::Select,
-            ObjectRef::table(if mysql { "mysql" } else { "pg_catalog" }, "user"),
+    let service_user = if mysql { "root" } else { "postgres" };
+    let system = if mysql { "mysql" } else { "pg_catalog" };
+    let with = |extra: Permission| {
+        let mut s = db.read("orders");
+        s.insert(extra);
+        Access::Permissions(s)
+    };
+    let role = |r: &str| Access::Role(p0_core::RoleName::new(r).unwrap());
+    let cases: Vec<(&str, Access, TimeDelta)> = vec![
+        (
+            "system catalog",
+            with(Permission::new(
+                Privilege::Select,
+                ObjectRef::table(system, "user"),
+            )),
+            TimeDelta::minutes(5),
         ),
-        Permission::new(
-            Privilege::Select,
-            ObjectRef::table("information_schema", "tables"),
+        (
+            "information_schema",
+            with(Permission::new(
+                Privilege::Select,
+                ObjectRef::table("information_schema", "tables"),
+            )),
+            TimeDelta::minutes(5),
         ),
-        Permission::new(Privilege::Select, db.table("no_such_table")),
-        Permission::new(Privilege::Execute, db.table("orders")),
-        Permission::new(Privilege::Select, ObjectRef::table("otherdb", "orders")),
+        (
+            "another system schema",
+            with(Permission::new(
+                Privilege::Select,
+                ObjectRef::table(
+                    if mysql {
+                        "performance_schema"
+                    } else {
+                        "pg_toast"
+                    },
+                    "x",
+                ),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "missing table",
+            with(Permission::new(
+                Privilege::Select,
+                db.table("no_such_table"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "hostile missing name",
+            with(Permission::new(
+                Privilege::Select,
+                db.table("orders`\"; DROP TABLE secrets; --"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "name too long",
+            with(Permission::new(
+                Privilege::Select,
+                db.table(&"o".repeat(70)),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "privilege on the wrong kind",
+            with(Permission::new(Privilege::Execute, db.table("orders"))),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "another database",
+            with(Permission::new(
+                Privilege::Select,
+                ObjectRef::table("otherdb", "orders"),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "CREATE",
+            with(Permission::new(
+                Privilege::Create,
+                ObjectRef::schema(if mysql { "app" } else { "public" }),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "SECURITY DEFINER function",
+            with(Permission::new(
+                Privilege::Execute,
+                ObjectRef::function(if mysql { APP } else { "public" }, "definer", ""),
+            )),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "the service user's role",
+            role(service_user),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "a role not on the allowlist",
+            role("analyst"),
+            TimeDelta::minutes(5),
+        ),
+        (
+            "expiry in the past",
+            Access::Permissions(db.read("orders")),
+            TimeDelta::minutes(-1),
+        ),
+        (
+            "expiry too far out",
+            Access::Permissions(db.read("orders")),
+            TimeDelta::days(30),
+        ),
+        (
+            "empty plan",
+            Access::Permissions(PermissionSet::new()),
+            TimeDelta::minutes(5),
+        ),
     ];
-    for extra in cases {
-        let mut set = db.read("orders");
-        set.insert(extra.clone());
-        let e = p
-            .provision(&plan(set, TimeDelta::minutes(5)))
-            .await
-            .expect_err(&format!("{extra:?}"));
-        assert!(!e.to_string().contains('\n'));
+    assert!(cases.len() >= 12);
+    for (name, access, ttl) in cases {
+        let mut pl = plan(PermissionSet::new(), ttl);
+        pl.access = access;
+        let e = p.provision(&pl).await.expect_err(name);
+        assert!(!e.to_string().contains('\n'), "{name}: {e}");
         assert_eq!(
             db.managed_accounts(),
             before,
-            "{extra:?} left something behind"
+            "{name} left something behind"
         );
     }
-    assert!(p
-        .provision(&plan(db.read("orders"), TimeDelta::minutes(-1)))
-        .await
-        .is_err());
-    assert_eq!(db.managed_accounts(), before);
 }
