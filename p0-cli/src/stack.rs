@@ -72,6 +72,8 @@ pub struct Stack {
     reaper_secs: u64,
     server: Option<(JoinHandle<()>, JoinHandle<()>)>,
     agent: Option<JoinHandle<()>>,
+    /// A webhook URL for the server (Slack-compatible messages).
+    webhook: Option<String>,
     /// An external OIDC issuer and audience instead of the development issuer.
     external_issuer: Option<(String, String)>,
     /// One issuer for the stack's life, so tokens survive a server restart.
@@ -169,6 +171,7 @@ impl Stack {
             agent: None,
             dev: None,
             external_issuer: None,
+            webhook: None,
             _dir: dir,
         };
         s.external_issuer = external_issuer;
@@ -250,7 +253,8 @@ impl Stack {
             self.agent_url,
             self.hmac
         );
-        let config = p0_server::ServerConfig::from_toml(&text)?;
+        let mut config = p0_server::ServerConfig::from_toml(&text)?;
+        config.webhook_url = self.webhook.clone();
         let router = Arc::new(p0_core::RulesRouter::from_toml(&self.rules)?);
         let store =
             Arc::new(p0_server::store::SqliteStore::open(&self.store.display().to_string()).await?);
@@ -274,6 +278,11 @@ impl Stack {
         });
         self.server = Some((serve, reaper));
         Ok(())
+    }
+
+    /// Sets the server's webhook (takes effect at the next `start_server`).
+    pub fn set_webhook(&mut self, url: &str) {
+        self.webhook = Some(url.into());
     }
 
     /// Stops the server and its reaper.

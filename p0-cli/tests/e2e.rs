@@ -106,6 +106,26 @@ async fn the_whole_flow_over_http() {
         .with_max_level(tracing::Level::DEBUG)
         .init();
     let mut stack = Stack::start(DEMO_RULES, 1).await.unwrap();
+    // A Slack-compatible receiver for the server's webhook.
+    let hooks: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = hooks.clone();
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(v["text"].as_str().unwrap_or_default().to_string());
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver, app).await.unwrap() });
+    stack.stop_server();
+    stack.set_webhook(&hook_url);
+    stack.start_server().await.unwrap();
     let alice = User::login(&stack, "alice@example.com", &["dba"]);
     let bob = User::login(&stack, "bob@example.com", &["dba"]);
     let mut passwords: Vec<String> = Vec::new();
@@ -202,6 +222,18 @@ async fn the_whole_flow_over_http() {
     assert!(done.status.success(), "approved request: {}", text(&done));
     waiting = alice.cmd(&["ls"]).spawn().unwrap();
     let _ = waiting.wait();
+
+    let seen = hooks.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|t| t.contains("asks for access") && t.contains(&id)),
+        "webhook for the pending request: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|t| t.contains("approved") && t.contains(&id)),
+        "webhook for the approval: {seen:?}"
+    );
 
     // 4. Denied by an approver: exit code 2.
     let child = alice
