@@ -2,7 +2,8 @@
 //! stack (server, agent, dev issuer). One stack, scenarios in order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
+use p0_cli::stack::{Stack, DEMO_RULES};
+use p0_core::Engine;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -48,6 +49,7 @@ impl User {
         let mut c = Command::new(env!("CARGO_BIN_EXE_p0"));
         c.args(args)
             .env("P0_CONFIG_DIR", self.dir.path())
+            .env("TMPDIR", self.dir.path())
             .env_remove("P0_SERVER");
         c
     }
@@ -96,16 +98,68 @@ fn request_id(out: &Output) -> String {
         .to_string()
 }
 
+/// What differs between engines in this flow: the client, its flags, and the SQL.
+struct Flavor {
+    engine: Engine,
+    client: &'static str,
+    sql_flag: &'static str,
+    quiet: [&'static str; 2],
+}
+
+impl Flavor {
+    /// The flow's SQL, written for PostgreSQL's sample schema, in this engine's terms.
+    fn q(&self, sql: &str) -> String {
+        match self.engine {
+            Engine::MySql => sql.replace("sales.", "app.").replace("pg_sleep(", "SLEEP("),
+            _ => sql.to_string(),
+        }
+    }
+}
+
+const POSTGRES: Flavor = Flavor {
+    engine: Engine::Postgres,
+    client: "psql",
+    sql_flag: "-c",
+    quiet: ["-X", "-At"],
+};
+const MYSQL: Flavor = Flavor {
+    engine: Engine::MySql,
+    client: "mysql",
+    sql_flag: "-e",
+    quiet: ["-N", "-B"],
+};
+
+static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+
+fn logs() -> Logs {
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .init();
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_whole_flow_over_http() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .init();
-    let mut stack = Stack::start(DEMO_RULES, 1).await.unwrap();
+async fn the_whole_flow_over_http_postgres() {
+    flow(POSTGRES).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_flow_over_http_mysql() {
+    flow(MYSQL).await;
+}
+
+async fn flow(f: Flavor) {
+    let logs = logs();
+    let mut stack = Stack::start_engine(f.engine, DEMO_RULES, 1).await.unwrap();
+    let res = stack.resource.clone();
+    let res = res.as_str();
     // A Slack-compatible receiver for the server's webhook.
     let hooks: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = hooks.clone();
@@ -132,42 +186,50 @@ async fn the_whole_flow_over_http() {
 
     // 1. Auto-approved query: rows come back, the client's exit code is ours.
     let out = alice.p0(&[
-        "psql",
-        "-d",
-        RESOURCE,
-        "-c",
-        "SELECT count(*) FROM sales.orders",
+        f.client,
+        "--resource",
+        res,
+        f.sql_flag,
+        &f.q("SELECT count(*) FROM sales.orders"),
         "--reason",
         "report",
         "--duration",
         "3s",
-        "-X",
-        "-A",
-        "-t",
+        f.quiet[0],
+        f.quiet[1],
     ]);
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
     let out = alice.p0(&[
-        "psql",
-        "-d",
-        RESOURCE,
-        "-c",
-        "SELECT nope FROM sales.orders",
+        f.client,
+        "--resource",
+        res,
+        f.sql_flag,
+        &f.q("SELECT nope FROM sales.orders"),
         "--reason",
         "r",
         "--duration",
         "3s",
-        "-X",
+        f.quiet[0],
     ]);
-    assert!(!out.status.success(), "psql's own failure is passed on");
+    assert!(
+        !out.status.success(),
+        "the client's own failure is passed on"
+    );
+    let leftovers = std::fs::read_dir(alice.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("p0-mysql."))
+        .count();
+    assert_eq!(leftovers, 0, "a credentials file was left behind");
 
     // 2. exec: PG* variables and DATABASE_URL; capture the password to search for it later.
     let out = alice.p0(&[
         "exec",
-        "-d",
-        RESOURCE,
+        "--resource",
+        res,
         "-c",
-        "SELECT 1 FROM sales.customers",
+        &f.q("SELECT 1 FROM sales.customers"),
         "--reason",
         "r",
         "--duration",
@@ -175,27 +237,43 @@ async fn the_whole_flow_over_http() {
         "--",
         "sh",
         "-c",
-        "echo $PGPASSWORD; echo $DATABASE_URL",
+        "echo $DATABASE_URL",
     ]);
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
-    let pw = printed.lines().next().unwrap().to_string();
-    assert!(pw.len() >= 32 && printed.contains("postgres://p0_alice_"));
+    let url = printed.trim();
+    let pw = url
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let scheme = if f.engine == Engine::MySql {
+        "mysql://p0_alice_"
+    } else {
+        "postgres://p0_alice_"
+    };
+    assert!(pw.len() >= 32 && url.starts_with(scheme), "{url}");
     passwords.push(pw);
 
     // 3. A write needs approval; another DBA approves; access follows.
     let mut waiting = alice
         .cmd(&[
-            "psql",
-            "-d",
-            RESOURCE,
-            "-c",
-            "UPDATE sales.orders SET total = total WHERE id = 1",
+            f.client,
+            "--resource",
+            res,
+            f.sql_flag,
+            &f.q("UPDATE sales.orders SET total = total WHERE id = 1"),
             "--reason",
             "fix",
             "--duration",
             "3s",
-            "-X",
+            f.quiet[0],
             "-q",
         ])
         .stdout(std::process::Stdio::piped())
@@ -238,14 +316,14 @@ async fn the_whole_flow_over_http() {
     // 4. Denied by an approver: exit code 2.
     let child = alice
         .cmd(&[
-            "psql",
-            "-d",
-            RESOURCE,
-            "-c",
-            "DELETE FROM sales.orders WHERE id = 4",
+            f.client,
+            "--resource",
+            res,
+            f.sql_flag,
+            &f.q("DELETE FROM sales.orders WHERE id = 4"),
             "--reason",
             "cleanup",
-            "-X",
+            f.quiet[0],
         ])
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -264,10 +342,10 @@ async fn the_whole_flow_over_http() {
     let before = stack.managed_users().unwrap();
     let out = alice.p0(&[
         "request",
-        "-d",
-        RESOURCE,
+        "--resource",
+        res,
         "-c",
-        "SELECT * FROM sales.customers; DELETE FROM sales.orders",
+        &f.q("SELECT * FROM sales.customers; DELETE FROM sales.orders"),
         "--reason",
         "r",
         "--no-wait",
@@ -283,10 +361,10 @@ async fn the_whole_flow_over_http() {
     // 6. Early revoke.
     let out = alice.p0(&[
         "request",
-        "-d",
-        RESOURCE,
+        "--resource",
+        res,
         "-c",
-        "SELECT 1 FROM sales.customers",
+        &f.q("SELECT 1 FROM sales.customers"),
         "--reason",
         "r",
     ]);
@@ -318,16 +396,16 @@ async fn the_whole_flow_over_http() {
     // 7. Expiry revokes and ends an open session.
     let started = Instant::now();
     let out = alice.p0(&[
-        "psql",
-        "-d",
-        RESOURCE,
-        "-c",
-        "SELECT pg_sleep(40) FROM sales.customers LIMIT 1",
+        f.client,
+        "--resource",
+        res,
+        f.sql_flag,
+        &f.q("SELECT pg_sleep(40) FROM sales.customers LIMIT 1"),
         "--reason",
         "r",
         "--duration",
         "4s",
-        "-X",
+        f.quiet[0],
     ]);
     assert!(!out.status.success(), "the session must be ended at expiry");
     assert!(
@@ -342,10 +420,10 @@ async fn the_whole_flow_over_http() {
     // 8. Server restarted with a live lease: it still expires.
     let out = alice.p0(&[
         "request",
-        "-d",
-        RESOURCE,
+        "--resource",
+        res,
         "-c",
-        "SELECT 1 FROM sales.orders",
+        &f.q("SELECT 1 FROM sales.orders"),
         "--reason",
         "r",
         "--duration",
@@ -355,7 +433,7 @@ async fn the_whole_flow_over_http() {
     stack.stop_server();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(
-        !stack.managed_users().unwrap().is_empty(),
+        !stack.managed_roles().unwrap().is_empty(),
         "nobody revoked it while the server was down"
     );
     stack.start_server().await.unwrap();
@@ -367,10 +445,10 @@ async fn the_whole_flow_over_http() {
     // 9. Agent down at expiry: retried until it is back, then revoked.
     let out = alice.p0(&[
         "request",
-        "-d",
-        RESOURCE,
+        "--resource",
+        res,
         "-c",
-        "SELECT 1 FROM sales.orders",
+        &f.q("SELECT 1 FROM sales.orders"),
         "--reason",
         "r",
         "--duration",
@@ -379,7 +457,7 @@ async fn the_whole_flow_over_http() {
     assert!(out.status.success(), "{}", text(&out));
     stack.stop_agent();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    assert!(!stack.managed_users().unwrap().is_empty());
+    assert!(!stack.managed_roles().unwrap().is_empty());
     stack.start_agent().await.unwrap();
     wait_until("the retried revocation", 90, || {
         stack.managed_roles().unwrap().is_empty()

@@ -136,19 +136,27 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let (_, _, key, _) = Session::open()?.load()?;
     let password = open_password(&key, &grant)?;
     let mut cmd = std::process::Command::new(&args.command[0]);
-    cmd.args(&args.command[1..])
-        .envs(pg_env(&grant, password.expose_secret()));
-    cmd.env(
-        "DATABASE_URL",
-        format!(
-            "postgres://{}:{}@{}:{}/{}",
-            grant.username,
-            password.expose_secret(),
-            grant.host,
-            grant.port,
-            grant.database
-        ),
-    );
+    cmd.args(&args.command[1..]);
+    let (user, pw) = (grant.username.as_str(), password.expose_secret());
+    let (host, port, db) = (&grant.host, grant.port, &grant.database);
+    match grant.engine {
+        p0_core::Engine::MySql => {
+            cmd.env(
+                "DATABASE_URL",
+                format!("mysql://{user}:{pw}@{host}:{port}/{db}"),
+            );
+            cmd.env("MYSQL_HOST", host)
+                .env("MYSQL_TCP_PORT", port.to_string())
+                .env("MYSQL_PWD", pw);
+        }
+        _ => {
+            cmd.envs(pg_env(&grant, pw));
+            cmd.env(
+                "DATABASE_URL",
+                format!("postgres://{user}:{pw}@{host}:{port}/{db}"),
+            );
+        }
+    }
     let status = cmd
         .status()
         .with_context(|| format!("running `{}`", args.command[0]))?;
