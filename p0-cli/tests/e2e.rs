@@ -4,24 +4,13 @@
 
 use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::Engine;
-use std::io::Write;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use p0_testkit::LogCapture as Logs;
 
 struct User {
     dir: tempfile::TempDir,
@@ -500,7 +489,7 @@ async fn flow(f: Flavor) {
         stored.extend(std::fs::read(PathBuf::from(p)).unwrap_or_default());
     }
     let stored = String::from_utf8_lossy(&stored).to_string();
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let logged = logs.contents();
     assert!(logged.contains("provisioned"), "logs were captured");
     for pw in &passwords {
         assert!(

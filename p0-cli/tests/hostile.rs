@@ -11,20 +11,10 @@ use p0_core::provision::{Access, ProvisionPlan};
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, PermissionSet, RequestId, ResourceId, RoleName, SignedRequest};
 use serde_json::{json, Value};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-impl Write for Logs {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use std::sync::Arc;
+
+use p0_testkit::LogCapture as Logs;
 
 struct Evil {
     http: reqwest::Client,
@@ -439,7 +429,7 @@ async fn a_compromised_server_gets_nothing() {
     let (s, v) = evil.post("/v1/provision", &base(&fresh)).await;
     assert_eq!(s, 200, "the agent must still serve after the flood: {v}");
 
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let logged = logs.contents();
     let refusals = logged.matches("agent refused a call").count();
     assert!(
         refusals >= cases.len() + 1000,

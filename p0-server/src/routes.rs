@@ -665,19 +665,20 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     Ok(([("content-type", "text/plain; version=0.0.4")], out).into_response())
 }
 
-async fn dev_discovery(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state
+fn dev_issuer(state: &AppState) -> ApiResult<&p0_core::DangerousDevIssuer> {
+    state
         .dev_issuer
-        .as_ref()
-        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+        .as_deref()
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))
+}
+
+async fn dev_discovery(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
+    let dev = dev_issuer(&state)?;
     Ok(Json(dev.discovery()))
 }
 
 async fn dev_jwks(State(state): State<Arc<AppState>>) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state
-        .dev_issuer
-        .as_ref()
-        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+    let dev = dev_issuer(&state)?;
     Ok(Json(dev.jwks().clone()))
 }
 
@@ -693,10 +694,7 @@ async fn dev_token(
     State(state): State<Arc<AppState>>,
     Json(req): Json<DevTokenRequest>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let dev = state
-        .dev_issuer
-        .as_ref()
-        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no dev issuer"))?;
+    let dev = dev_issuer(&state)?;
     if req.user.is_empty() || req.user.len() > 200 {
         return Err(err(StatusCode::BAD_REQUEST, "bad_request", "invalid user"));
     }

@@ -155,14 +155,12 @@ impl PgServer {
         self.dir.path()
     }
 
-    /// Runs SQL as the superuser through `psql` (stops at the first error).
-    pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
+    /// Runs psql as the superuser on `database` with `args` (stops at the first error).
+    fn run_psql(&self, database: &str, args: &[&std::ffi::OsStr]) -> Result<String> {
         let out = Command::new("psql")
             .args([
                 "-X",
                 "-q",
-                "-A",
-                "-t",
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-h",
@@ -174,8 +172,7 @@ impl PgServer {
             .arg(self.port.to_string())
             .arg("-d")
             .arg(database)
-            .arg("-c")
-            .arg(sql)
+            .args(args)
             .env("PGPASSWORD", &self.password)
             .stdin(Stdio::null())
             .output()?;
@@ -185,36 +182,18 @@ impl PgServer {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs SQL as the superuser through `psql`; unaligned, tuples only.
+    pub fn psql(&self, database: &str, sql: &str) -> Result<String> {
+        self.run_psql(
+            database,
+            &["-A".as_ref(), "-t".as_ref(), "-c".as_ref(), sql.as_ref()],
+        )
+    }
+
     /// Runs a SQL file as the superuser.
     pub fn psql_file(&self, database: &str, file: &Path) -> Result<()> {
-        let out = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-            ])
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg("-d")
-            .arg(database)
-            .arg("-f")
-            .arg(file)
-            .env("PGPASSWORD", &self.password)
-            .stdin(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "psql -f {} failed: {}",
-                file.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(())
+        self.run_psql(database, &["-f".as_ref(), file.as_os_str()])
+            .map(|_| ())
     }
 
     /// Creates a database with nothing granted to PUBLIC (a hardened database).
@@ -243,6 +222,34 @@ impl Drop for PgServer {
             .arg(self.dir.path().join("data"))
             .args(["-m", "immediate", "stop"]);
         let _ = ctl.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// A `Write` sink that keeps everything written to it, for capturing log output in tests
+/// (e.g. `tracing_subscriber::fmt().with_writer(move || capture.clone())`).
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Everything written so far.
+    pub fn contents(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
