@@ -174,6 +174,51 @@ fn plan(set: PermissionSet, ttl: TimeDelta) -> ProvisionPlan {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_database_wide_grants() {
+    let db = Db::start(true, false);
+    let p = db.provisioner().await;
+    let set: PermissionSet = [Permission::new(Privilege::Select, ObjectRef::database(APP))]
+        .into_iter()
+        .collect();
+    let c = p
+        .provision(&plan(set, TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let mut conn = db
+        .login(c.username.as_str(), c.password.expose_secret())
+        .await
+        .unwrap();
+    conn.run("SELECT * FROM app.orders").await.unwrap();
+    conn.run("SELECT * FROM app.secrets").await.unwrap();
+    assert!(conn
+        .run("DELETE FROM app.orders")
+        .await
+        .unwrap_err()
+        .contains("denied"));
+    for bad in [Privilege::Create, Privilege::Truncate] {
+        let set: PermissionSet = [Permission::new(bad, ObjectRef::database(APP))]
+            .into_iter()
+            .collect();
+        assert!(
+            p.provision(&plan(set, TimeDelta::minutes(5)))
+                .await
+                .is_err(),
+            "{bad}"
+        );
+    }
+    let set: PermissionSet = [Permission::new(
+        Privilege::Select,
+        ObjectRef::database("mysql"),
+    )]
+    .into_iter()
+    .collect();
+    assert!(p
+        .provision(&plan(set, TimeDelta::minutes(5)))
+        .await
+        .is_err());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(false).await } )* }

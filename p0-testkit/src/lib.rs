@@ -273,8 +273,12 @@ impl MariaDbServer {
             .context("MariaDB server not found (apt-get install mariadb-server)")?;
         let dir = tempfile::Builder::new().prefix("p0-maria.").tempdir()?;
         let data = dir.path().join("data");
+        // A tmpdir of its own: concurrent bootstraps sharing /tmp collide on temporary tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp)?;
         run(Command::new("mariadb-install-db")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -286,6 +290,7 @@ impl MariaDbServer {
         let child = Command::new(server)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg(format!(

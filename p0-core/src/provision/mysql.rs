@@ -169,6 +169,23 @@ impl MySqlProvisioner {
         p: &Permission,
     ) -> Result<String, ProvisionError> {
         let obj = &p.object;
+        // A database-wide grant: data privileges only (never CREATE, DROP or ALTER), and only on
+        // a database this agent manages.
+        if matches!(obj.kind, ObjectKind::Database | ObjectKind::Schema) {
+            self.policy.check_database(&obj.name)?;
+            let data = matches!(
+                p.privilege,
+                Privilege::Select
+                    | Privilege::Insert
+                    | Privilege::Update
+                    | Privilege::Delete
+                    | Privilege::Execute
+            );
+            if !data || p.columns.is_some() {
+                return Err(GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into());
+            }
+            return Ok(format!("{} ON {}.*", p.privilege, ident(&obj.name)?));
+        }
         let db = obj
             .schema
             .as_deref()
@@ -397,9 +414,16 @@ impl DatabaseProvisioner for MySqlProvisioner {
 
     async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError> {
         match &plan.access {
-            Access::Permissions(set) => self
-                .policy
-                .check_permissions(&without_database_grants(set))?,
+            Access::Permissions(set) => {
+                // Database-wide entries are checked when rendered; the rest by the shared guard.
+                let tables = without_database_grants(set);
+                if set.is_empty() {
+                    return Err(GuardError::Empty.into());
+                }
+                if !tables.is_empty() {
+                    self.policy.check_permissions(&tables)?;
+                }
+            }
             Access::Role(role) => self.policy.check_role(role)?,
         }
         self.policy.check_expiry(plan.expires_at, Utc::now())?;
