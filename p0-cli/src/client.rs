@@ -100,7 +100,24 @@ impl Client {
             signature,
             public_key: public_key.into(),
         })?;
-        let mut view: RequestView = self.post("/v1/requests", &body).await?;
+        let view: RequestView = self.post("/v1/requests", &body).await?;
+        self.follow(view, wait, timeout).await
+    }
+
+    /// Picks up an existing request (after `--no-wait`): waits for it like a new one. Polling
+    /// as the requester is also what lets the server provision an approved request.
+    pub async fn resume(&self, id: &str, wait: bool, timeout: Duration) -> anyhow::Result<Outcome> {
+        let id = RequestId::new(id.to_string())?;
+        let view: RequestView = self.get(&format!("/v1/requests/{id}")).await?;
+        self.follow(view, wait, timeout).await
+    }
+
+    async fn follow(
+        &self,
+        mut view: RequestView,
+        wait: bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
         let tty = std::io::stderr().is_terminal();
         let mut frame = 0usize;

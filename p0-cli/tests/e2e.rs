@@ -337,6 +337,8 @@ async fn flow(f: Flavor) {
         &f.q("SELECT * FROM sales.customers; DELETE FROM sales.orders"),
         "--reason",
         "r",
+        "--duration",
+        "3s",
         "--no-wait",
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
@@ -345,7 +347,23 @@ async fn flow(f: Flavor) {
         before,
         "nothing is created before approval"
     );
-    assert!(bob.p0(&["deny", &request_id(&out)]).status.success());
+    // Approved later, the requester picks it up by id.
+    let id = request_id(&out);
+    let again = alice.p0(&["request", "--resume", &id, "--no-wait"]);
+    assert_eq!(
+        again.status.code(),
+        Some(4),
+        "still waiting: {}",
+        text(&again)
+    );
+    assert!(bob.p0(&["approve", &id]).status.success());
+    let resumed = alice.p0(&["request", "--resume", &id]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert!(
+        text(&resumed).contains("granted: user p0_alice_"),
+        "{}",
+        text(&resumed)
+    );
 
     // 6. Early revoke.
     let out = alice.p0(&[
@@ -476,7 +494,7 @@ async fn flow(f: Flavor) {
         "{metrics}"
     );
     assert!(
-        metrics.contains("p0_requests{status=\"denied\"} 2"),
+        metrics.contains("p0_requests{status=\"denied\"} 1"),
         "{metrics}"
     );
     assert!(!metrics.contains("alice"), "{metrics}");

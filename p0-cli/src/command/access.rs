@@ -11,7 +11,7 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct Common {
     /// The resource, e.g. `pg/prod`.
-    #[arg(short = 'd', long = "resource")]
+    #[arg(short = 'd', long = "resource", default_value = "")]
     resource: String,
     /// Why you need access.
     #[arg(long, default_value = "")]
@@ -25,6 +25,10 @@ pub struct Common {
     /// Return at once if approval is needed (exit 4).
     #[arg(long)]
     no_wait: bool,
+    /// Pick up an earlier request by id (e.g. after `--no-wait` and an approval) instead of
+    /// making a new one.
+    #[arg(long, value_name = "REQUEST_ID")]
+    resume: Option<String>,
     /// Longest wait for approval.
     #[arg(long, default_value = "30m")]
     timeout: String,
@@ -74,27 +78,35 @@ async fn obtain(
     let session = Session::open()?;
     super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
-    let resource = ResourceId::new(common.resource.clone())?;
-    let intent = match (&common.role, sql) {
-        (Some(r), _) => Intent::Role(RoleName::new(r.clone())?),
-        (None, Some(s)) if !s.trim().is_empty() => Intent::Query(s),
-        _ => bail!("say what you need: SQL with -c/-f, or --role ROLE"),
-    };
-    let duration = parse_duration(&common.duration)?;
     let timeout = parse_duration(&common.timeout)?;
     let client = Client::new(&server, token)?;
-    let outcome = client
-        .request(
-            &key,
-            &public,
-            &resource,
-            intent,
-            &common.reason,
-            duration,
-            !common.no_wait,
-            timeout,
-        )
-        .await?;
+    let outcome = match &common.resume {
+        Some(id) => client.resume(id, !common.no_wait, timeout).await?,
+        None => {
+            if common.resource.is_empty() {
+                bail!("name the resource with -d RESOURCE");
+            }
+            let resource = ResourceId::new(common.resource.clone())?;
+            let intent = match (&common.role, sql) {
+                (Some(r), _) => Intent::Role(RoleName::new(r.clone())?),
+                (None, Some(s)) if !s.trim().is_empty() => Intent::Query(s),
+                _ => bail!("say what you need: SQL with -c/-f, or --role ROLE"),
+            };
+            let duration = parse_duration(&common.duration)?;
+            client
+                .request(
+                    &key,
+                    &public,
+                    &resource,
+                    intent,
+                    &common.reason,
+                    duration,
+                    !common.no_wait,
+                    timeout,
+                )
+                .await?
+        }
+    };
     match outcome {
         Outcome::Granted(_, grant) => Ok(Ok(grant)),
         other => Ok(Err(not_granted(&other)?)),
@@ -198,6 +210,7 @@ fn split_client_args(
         role: None,
         no_wait: false,
         timeout: "30m".into(),
+        resume: None,
     };
     let mut sql: Vec<String> = Vec::new();
     let mut pass = Vec::new();
@@ -222,6 +235,7 @@ fn split_client_args(
             "--duration" => common.duration = value(flag)?,
             "--role" => common.role = Some(value(flag)?),
             "--timeout" => common.timeout = value(flag)?,
+            "--resume" => common.resume = Some(value(flag)?),
             "--no-wait" => common.no_wait = true,
             f if flags.sql.contains(&f) => {
                 let v = value(flag)?;
@@ -239,7 +253,7 @@ fn split_client_args(
             _ => pass.push(a.clone()),
         }
     }
-    if common.resource.is_empty() {
+    if common.resource.is_empty() && common.resume.is_none() {
         bail!("name the resource with {} RESOURCE", flags.resource[0]);
     }
     let sql = (!sql.is_empty()).then(|| sql.join(";\n"));
