@@ -424,10 +424,8 @@ async fn list(
     Ok(Json(recs.iter().map(|r| view(r, &me)).collect()))
 }
 
-fn may_approve(
-    rec: &RequestRecord,
-    claims: &IdClaims,
-) -> Result<(Vec<Approver>, u32, bool), AppError> {
+/// Checks that the caller may approve `rec`; returns how many approvals it needs.
+fn may_approve(rec: &RequestRecord, claims: &IdClaims) -> ApiResult<u32> {
     match &rec.decision {
         Some(Decision::NeedsApproval {
             approvers,
@@ -454,7 +452,7 @@ fn may_approve(
                     "you cannot approve your own request",
                 ));
             }
-            Ok((approvers.clone(), *count, *allow_self_approval))
+            Ok(*count)
         }
         _ => Err(err(
             StatusCode::CONFLICT,
@@ -475,6 +473,18 @@ async fn load(state: &AppState, id: &str) -> ApiResult<RequestRecord> {
         .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))
 }
 
+/// Refuses with `conflict` unless the request is in `status`.
+fn expect_status(rec: &RequestRecord, status: RequestStatus) -> ApiResult<()> {
+    if rec.status != status {
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("request is {}", rec.status.as_str()),
+        ));
+    }
+    Ok(())
+}
+
 async fn approve(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -483,14 +493,8 @@ async fn approve(
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
     let mut rec = load(&state, &id).await?;
-    if rec.status != RequestStatus::PendingApproval {
-        return Err(err(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("request is {}", rec.status.as_str()),
-        ));
-    }
-    let (_, count, _) = may_approve(&rec, &claims)?;
+    expect_status(&rec, RequestStatus::PendingApproval)?;
+    let count = may_approve(&rec, &claims)?;
     if rec.approvals.contains(&me) {
         return Err(err(
             StatusCode::CONFLICT,
@@ -529,13 +533,7 @@ async fn deny(
     let claims = authenticate(&state, &headers).await?;
     let me = claims.principal().to_string();
     let mut rec = load(&state, &id).await?;
-    if rec.status != RequestStatus::PendingApproval {
-        return Err(err(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("request is {}", rec.status.as_str()),
-        ));
-    }
+    expect_status(&rec, RequestStatus::PendingApproval)?;
     if me != rec.requester {
         may_approve(&rec, &claims)?;
     }
@@ -573,13 +571,7 @@ async fn revoke(
             &claims,
         )?;
     }
-    if rec.status != RequestStatus::Active {
-        return Err(err(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("request is {}", rec.status.as_str()),
-        ));
-    }
+    expect_status(&rec, RequestStatus::Active)?;
     let Some(grant) = rec.grant.clone() else {
         return Err(internal("active request without grant"));
     };
