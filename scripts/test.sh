@@ -19,8 +19,21 @@ cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 
 # The examples run and say what they should.
-cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql | grep -q "GRANT DELETE ON TABLE sales.tmp_import TO migrator;"
-cargo run -q --locked -p p0-examples --example custom_router | grep -q "pii.people (900s) -> needs approval"
+# Output is captured first: `grep -q` stops reading at the first match, and under pipefail the
+# example's write to a closed pipe would fail the run.
+expect_output() {
+  local pattern="$1"; shift
+  local out
+  out="$("$@")"
+  if ! grep -qF -- "$pattern" <<<"$out"; then
+    printf 'example %s: expected a line containing %q, got:\n%s\n' "$*" "$pattern" "$out" >&2
+    exit 1
+  fi
+}
+expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" \
+  cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql
+expect_output "pii.people (900s) -> needs approval" \
+  cargo run -q --locked -p p0-examples --example custom_router
 echo "examples: ok"
 
 # The shared corpus, measured by the shared tool against a hardened PostgreSQL.
