@@ -30,69 +30,59 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn login_with_pkce_against_a_real_provider_drives_a_request() {
-    let Some(mock) = mock_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide oidc-provider-mock (scripts/test.sh installs it)"
-        );
-        eprintln!("oidc-provider-mock not installed; skipped (scripts/test.sh installs it)");
-        return;
-    };
+/// oidc-provider-mock on a free loopback port, once it answers discovery.
+async fn start_provider(mock: &str, args: &[&str]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let _provider = Child(
-        Command::new(&mock)
+    let child = Child(
+        Command::new(mock)
             .args(["--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let issuer = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let end = Instant::now() + Duration::from_secs(30);
-    while http
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
+    while reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
         .await
         .is_err()
     {
         assert!(Instant::now() < end, "the provider did not start");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-cli")
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    (child, issuer)
+}
 
+/// `p0 login --issuer` into `dir`, playing the browser: read the URL the CLI prints, submit
+/// the provider's form as alice, follow the redirect to the CLI's loopback callback.
+async fn login(issuer: &str, server: &str, dir: &std::path::Path) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let mut login = Command::new(env!("CARGO_BIN_EXE_p0"))
         .args([
             "login",
             "--issuer",
-            &issuer,
+            issuer,
             "--client-id",
             "p0-cli",
             "--client-secret",
             "mock-secret",
             "--server",
-            &stack.server_url,
+            server,
         ])
-        .env("P0_CONFIG_DIR", dir.path())
+        .env("P0_CONFIG_DIR", dir)
         .env("P0_NO_BROWSER", "1")
         .stderr(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Play the browser: read the URL the CLI prints, submit the provider's form as alice,
-    // follow the redirect to the CLI's loopback callback.
     let stderr = login.stderr.take().unwrap();
     let url = tokio::task::spawn_blocking(move || {
         BufReader::new(stderr)
@@ -133,6 +123,29 @@ async fn login_with_pkce_against_a_real_provider_drives_a_request() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("alice@example.com"));
+}
+
+fn mock_or_skip() -> Option<String> {
+    let mock = mock_binary();
+    if mock.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide oidc-provider-mock (scripts/test.sh installs it)"
+        );
+        eprintln!("oidc-provider-mock not installed; skipped (scripts/test.sh installs it)");
+    }
+    mock
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_with_pkce_against_a_real_provider_drives_a_request() {
+    let Some(mock) = mock_or_skip() else { return };
+    let (_provider, issuer) = start_provider(&mock, &[]).await;
+    let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-cli")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    login(&issuer, &stack.server_url, dir.path()).await;
 
     // The token from the real provider drives a real request.
     let out = Command::new(env!("CARGO_BIN_EXE_p0"))
@@ -160,4 +173,63 @@ async fn login_with_pkce_against_a_real_provider_drives_a_request() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+}
+
+/// An ID token about to expire is refreshed before the next command, with the client
+/// authenticated the way the issuer expects (HTTP Basic here). oidc-provider-mock's refresh
+/// grant issues no new ID token, so the CLI must say the user has to log in again rather than
+/// send a dying token; a refresh token the issuer no longer knows is refused with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_about_to_expire_is_refreshed_or_the_user_is_told_to_log_in() {
+    let Some(mock) = mock_or_skip() else { return };
+    // ID tokens valid for 30 s: inside the CLI's one-minute refresh window from the start.
+    let (_provider, issuer) = start_provider(&mock, &["--token-max-age", "30"]).await;
+    let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-cli")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    login(&issuer, &stack.server_url, dir.path()).await;
+    let state_file = dir.path().join("oidc.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(state["client_auth"], "client_secret_basic");
+    let first_refresh = state["refresh_token"].as_str().unwrap().to_string();
+    let token_before = std::fs::read(dir.path().join("token")).unwrap();
+
+    let ls = || {
+        Command::new(env!("CARGO_BIN_EXE_p0"))
+            .args(["ls"])
+            .env("P0_CONFIG_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = ls();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("refresh returned no new ID token") && err.contains("p0 login"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("token")).unwrap(),
+        token_before,
+        "a failed refresh leaves the token as it was"
+    );
+
+    // A refresh token the issuer does not know: refused, with the issuer's reason.
+    let mut state = state;
+    state["refresh_token"] = "not-a-refresh-token".into();
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    let out = ls();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("refused to renew") && err.contains("invalid_grant"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&first_refresh) && !err.contains("not-a-refresh-token"),
+        "{err}"
+    );
 }

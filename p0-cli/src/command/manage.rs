@@ -32,13 +32,16 @@ pub struct AuditArgs {
     json: bool,
 }
 
-fn client() -> anyhow::Result<Client> {
-    let (server, token, _, _) = Session::open()?.load()?;
+/// A client for the logged-in user, refreshing an ID token about to expire first.
+async fn client() -> anyhow::Result<Client> {
+    let session = Session::open()?;
+    super::oidc::refresh_if_needed(&session).await?;
+    let (server, token, _, _) = session.load()?;
     Client::new(&server, token)
 }
 
 pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let c = client()?;
+    let c = client().await?;
     let resources: serde_json::Value = c.get("/v1/resources").await?;
     let requests: Vec<RequestView> = c.get(&format!("/v1/requests?mine={}", !args.all)).await?;
     if args.json {
@@ -79,7 +82,8 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
-    let v: RequestView = client()?
+    let v: RequestView = client()
+        .await?
         .post(
             &format!("/v1/requests/{}/{verb}", args.id),
             &serde_json::json!({}),
@@ -90,7 +94,7 @@ pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let log: Vec<AuditEntry> = client()?.get("/v1/audit").await?;
+    let log: Vec<AuditEntry> = client().await?.get("/v1/audit").await?;
     if args.json {
         println!("{}", serde_json::to_string(&log)?);
     } else if !args.verify {

@@ -14,14 +14,66 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// What the CLI keeps to refresh its token (file `oidc.json`, mode 0600).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct OidcState {
     issuer: String,
     client_id: String,
     #[serde(default)]
     client_secret: Option<String>,
+    #[serde(default)]
+    client_auth: ClientAuth,
     token_endpoint: String,
     refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for OidcState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |o: &Option<String>| o.as_ref().map(|_| "[redacted]");
+        f.debug_struct("OidcState")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &redacted(&self.client_secret))
+            .field("client_auth", &self.client_auth)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("refresh_token", &redacted(&self.refresh_token))
+            .finish()
+    }
+}
+
+/// How a confidential client authenticates at the token endpoint (RFC 6749 §2.3.1). A public
+/// client (no secret, the usual CLI) sends its `client_id` and relies on PKCE.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic: the default of OIDC Discovery when the issuer lists no methods.
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl ClientAuth {
+    /// The method the issuer advertises, preferring Basic as the specifications do.
+    fn negotiate(discovery: &serde_json::Value) -> anyhow::Result<Self> {
+        let Some(methods) = discovery["token_endpoint_auth_methods_supported"].as_array() else {
+            return Ok(Self::ClientSecretBasic);
+        };
+        let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
+        if has("client_secret_basic") {
+            Ok(Self::ClientSecretBasic)
+        } else if has("client_secret_post") {
+            Ok(Self::ClientSecretPost)
+        } else {
+            bail!("the issuer supports neither client_secret_basic nor client_secret_post for a client secret")
+        }
+    }
+}
+
+/// The client's credentials for token endpoint calls.
+#[derive(Clone, Copy)]
+struct ClientCreds<'a> {
+    id: &'a str,
+    secret: Option<&'a str>,
+    auth: ClientAuth,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,25 +105,42 @@ fn endpoint<'a>(d: &'a serde_json::Value, name: &str) -> anyhow::Result<&'a str>
         .ok_or_else(|| anyhow!("the issuer does not advertise `{name}`"))
 }
 
-/// A token endpoint call; a confidential client authenticates with `client_secret_post`, a
-/// public one (the usual CLI) with PKCE alone.
+/// A token endpoint call, authenticated as `client` says. The response's error, if any, is
+/// left to the caller: the device grant polls through `authorization_pending`.
 async fn token_request(
     http: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],
-    secret: Option<&str>,
+    client: ClientCreds<'_>,
 ) -> anyhow::Result<TokenResponse> {
     let mut form: Vec<(&str, &str)> = form.to_vec();
-    if let Some(s) = secret {
-        form.push(("client_secret", s));
+    let mut req = http.post(url);
+    match (client.secret, client.auth) {
+        (None, _) => form.push(("client_id", client.id)),
+        (Some(s), ClientAuth::ClientSecretPost) => {
+            form.push(("client_id", client.id));
+            form.push(("client_secret", s));
+        }
+        (Some(s), ClientAuth::ClientSecretBasic) => {
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+            let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(client.id), Some(enc(s)));
+        }
     }
-    let resp = http
-        .post(url)
+    let resp = req
         .form(&form)
         .send()
         .await
         .map_err(|e| anyhow!("token endpoint: {}", e.without_url()))?;
     resp.json().await.context("invalid token response")
+}
+
+fn refused(what: &str, t: &TokenResponse) -> anyhow::Error {
+    let e = t.error.as_deref().unwrap_or("no error code");
+    match t.error_description.as_deref() {
+        Some(d) if !d.is_empty() => anyhow!("{what}: {e} ({d})"),
+        _ => anyhow!("{what}: {e}"),
+    }
 }
 
 /// Logs in; saves key, token, server and refresh state in `session`.
@@ -89,31 +158,19 @@ pub async fn login(
         .build()?;
     let d = discover(&http, issuer).await?;
     let token_endpoint = endpoint(&d, "token_endpoint")?.to_string();
+    let client = ClientCreds {
+        id: client_id,
+        secret: client_secret,
+        auth: ClientAuth::negotiate(&d)?,
+    };
     let kp = session.new_key()?;
     let nonce = key_fingerprint(kp.public_pem.as_bytes())?;
     let tokens = match (device, d["device_authorization_endpoint"].as_str()) {
-        (true, Some(dev)) => {
-            device_flow(
-                &http,
-                dev,
-                &token_endpoint,
-                client_id,
-                client_secret,
-                &nonce,
-            )
-            .await?
-        }
+        (true, Some(dev)) => device_flow(&http, dev, &token_endpoint, client, &nonce).await?,
         (true, None) => bail!("the issuer does not advertise the device authorization grant"),
         (false, _) => {
-            pkce_flow(
-                &http,
-                endpoint(&d, "authorization_endpoint")?,
-                &token_endpoint,
-                client_id,
-                client_secret,
-                &nonce,
-            )
-            .await?
+            let authorize = endpoint(&d, "authorization_endpoint")?;
+            pkce_flow(&http, authorize, &token_endpoint, client, &nonce).await?
         }
     };
     let id_token = tokens
@@ -130,6 +187,7 @@ pub async fn login(
             issuer: issuer.into(),
             client_id: client_id.into(),
             client_secret: client_secret.map(String::from),
+            client_auth: client.auth,
             token_endpoint,
             refresh_token: tokens.refresh_token,
         },
@@ -141,8 +199,7 @@ async fn pkce_flow(
     http: &reqwest::Client,
     authorize: &str,
     token_endpoint: &str,
-    client_id: &str,
-    client_secret: Option<&str>,
+    client: ClientCreds<'_>,
     nonce: &str,
 ) -> anyhow::Result<TokenResponse> {
     let verifier = Password::generate();
@@ -157,7 +214,7 @@ async fn pkce_flow(
         authorize,
         &[
             ("response_type", "code"),
-            ("client_id", client_id),
+            ("client_id", client.id),
             ("redirect_uri", &redirect),
             ("scope", "openid email profile"),
             ("state", &state),
@@ -213,17 +270,13 @@ async fn pkce_flow(
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", &redirect),
-            ("client_id", client_id),
             ("code_verifier", verifier.expose_secret()),
         ],
-        client_secret,
+        client,
     )
     .await?;
-    if let Some(e) = &t.error {
-        bail!(
-            "token request refused: {e} {}",
-            t.error_description.as_deref().unwrap_or("")
-        );
+    if t.error.is_some() {
+        return Err(refused("the issuer refused the login", &t));
     }
     Ok(t)
 }
@@ -232,14 +285,13 @@ async fn device_flow(
     http: &reqwest::Client,
     device_endpoint: &str,
     token_endpoint: &str,
-    client_id: &str,
-    client_secret: Option<&str>,
+    client: ClientCreds<'_>,
     nonce: &str,
 ) -> anyhow::Result<TokenResponse> {
     let start: serde_json::Value = http
         .post(device_endpoint)
         .form(&[
-            ("client_id", client_id),
+            ("client_id", client.id),
             ("scope", "openid email profile"),
             ("nonce", nonce),
         ])
@@ -270,16 +322,15 @@ async fn device_flow(
             &[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
                 ("device_code", device_code),
-                ("client_id", client_id),
             ],
-            client_secret,
+            client,
         )
         .await?;
         match t.error.as_deref() {
             None => return Ok(t),
             Some("authorization_pending") => {}
             Some("slow_down") => interval += 5,
-            Some(e) => bail!("device login refused: {e}"),
+            Some(_) => return Err(refused("the issuer refused the device login", &t)),
         }
     }
     bail!("device login timed out")
@@ -297,13 +348,15 @@ pub fn claim(token: &str, name: &str) -> Option<String> {
     }
 }
 
-/// Refreshes the ID token when it expires within a minute and a refresh token is kept. A
-/// refreshed token must still commit to the same key.
+/// Refreshes the ID token when it expires within a minute and a refresh token is kept. The
+/// refreshed token must come from the same issuer, for the same subject, and still commit to
+/// this CLI's key; otherwise the user logs in again.
 pub async fn refresh_if_needed(session: &Session) -> anyhow::Result<()> {
     let Ok((server, token, _, public)) = session.load() else {
         return Ok(());
     };
-    let exp: i64 = claim(token.expose_secret(), "exp")
+    let old = token.expose_secret();
+    let exp: i64 = claim(old, "exp")
         .and_then(|e| e.parse().ok())
         .unwrap_or(i64::MAX);
     if exp - chrono::Utc::now().timestamp() > 60 {
@@ -318,30 +371,34 @@ pub async fn refresh_if_needed(session: &Session) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let t = token_request(
-        &http,
-        &state.token_endpoint,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", &state.client_id),
-        ],
-        state.client_secret.as_deref(),
-    )
-    .await?;
-    let (Some(id_token), None) = (t.id_token, t.error) else {
-        bail!("your login expired: run `p0 login` again");
+    let client = ClientCreds {
+        id: &state.client_id,
+        secret: state.client_secret.as_deref(),
+        auth: state.client_auth,
     };
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let t = token_request(&http, &state.token_endpoint, &form, client).await?;
+    if t.error.is_some() {
+        let e = refused("your login expired and the issuer refused to renew it", &t);
+        return Err(e.context("run `p0 login` again"));
+    }
+    // The refresh token may have rotated: keep the new one whatever follows.
+    let state = OidcState {
+        refresh_token: t.refresh_token.or(state.refresh_token),
+        ..state
+    };
+    session.save_json("oidc.json", &state)?;
+    let Some(id_token) = t.id_token else {
+        bail!("your login expired and the issuer's refresh returned no new ID token: run `p0 login` again");
+    };
+    for c in ["iss", "sub"] {
+        if claim(&id_token, c) != claim(old, c) {
+            bail!("the refreshed token names another {c}: run `p0 login` again");
+        }
+    }
     if claim(&id_token, "nonce") != Some(key_fingerprint(public.as_bytes())?) {
         bail!("the refreshed token does not commit to this CLI's key: run `p0 login` again");
     }
     session.save_login(&server, &Token::new(id_token))?;
-    session.save_json(
-        "oidc.json",
-        &OidcState {
-            refresh_token: t.refresh_token.or(state.refresh_token),
-            ..state
-        },
-    )?;
     Ok(())
 }
