@@ -7,7 +7,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
-    /// Address to listen on, e.g. `127.0.0.1:7070`.
+    /// Address to listen on, e.g. `127.0.0.1:7070` (HTTP transport only).
+    #[serde(default = "default_listen")]
     pub listen: String,
     /// The engine of the database (`postgres` or `mysql`).
     #[serde(default = "default_engine")]
@@ -32,6 +33,10 @@ pub struct AgentConfig {
     /// Seconds between sweeps of expired users (0: off).
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7070".into()
 }
 
 fn default_engine() -> p0_core::Engine {

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 /// Everything a handler needs.
 pub struct AgentState {
     resource: ResourceId,
-    hmac_secret: Vec<u8>,
+    hmac_secret: Option<Vec<u8>>,
     database_url: String,
     engine: Engine,
     default_database: Option<String>,
@@ -52,7 +52,8 @@ impl std::fmt::Debug for AgentState {
 }
 
 impl AgentState {
-    /// Builds the state: connects the provisioner with the agent's own admin URL.
+    /// Builds the state for the HTTP transport: the admin URL from the config or
+    /// `P0_AGENT_DATABASE_URL`, and the server's HMAC secret, which HTTP requires.
     pub async fn new(
         config: &crate::AgentConfig,
         verifier: Arc<dyn IdTokenVerifier>,
@@ -71,7 +72,19 @@ impl AgentState {
             .ok_or_else(|| {
                 anyhow::anyhow!("no hmac_secret in the config and no P0_AGENT_HMAC_SECRET")
             })?;
-        if hmac_secret.len() < 16 {
+        Self::connect(config, verifier, database_url, Some(hmac_secret)).await
+    }
+
+    /// Builds the state from an admin URL, wherever it came from. Without an HMAC secret the
+    /// HTTP router refuses every call but health: only a transport that authenticates the
+    /// caller itself (IAM, for Lambda) may run without one.
+    pub async fn connect(
+        config: &crate::AgentConfig,
+        verifier: Arc<dyn IdTokenVerifier>,
+        database_url: String,
+        hmac_secret: Option<String>,
+    ) -> anyhow::Result<Arc<Self>> {
+        if hmac_secret.as_ref().is_some_and(|s| s.len() < 16) {
             anyhow::bail!("hmac_secret must be at least 16 characters");
         }
         let provisioner: Arc<dyn DatabaseProvisioner> = match config.engine {
@@ -87,7 +100,7 @@ impl AgentState {
         };
         Ok(Arc::new(Self {
             resource: config.resource.clone(),
-            hmac_secret: hmac_secret.into_bytes(),
+            hmac_secret: hmac_secret.map(String::into_bytes),
             database_url,
             engine: config.engine,
             default_database: config.guard.databases.first().cloned(),
@@ -142,36 +155,141 @@ impl AgentState {
     }
 }
 
-/// One router for every transport.
+/// One of the agent's operations, whatever carries it: an HTTP path or a Lambda event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Provision,
+    Revoke,
+    Sweep,
+    Explain,
+    Health,
+}
+
+impl Op {
+    /// Every operation.
+    pub const ALL: [Op; 5] = [
+        Op::Provision,
+        Op::Revoke,
+        Op::Sweep,
+        Op::Explain,
+        Op::Health,
+    ];
+
+    /// Its HTTP path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Op::Provision => "/v1/provision",
+            Op::Revoke => "/v1/revoke",
+            Op::Sweep => "/v1/sweep",
+            Op::Explain => "/v1/explain",
+            Op::Health => "/v1/health",
+        }
+    }
+
+    /// The operation served at `path`.
+    pub fn from_path(path: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.path() == path)
+    }
+}
+
+/// The answer to one call: an HTTP status and a JSON body — the result, or an [`ApiError`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    fn ok<T: serde::Serialize>(value: T) -> Self {
+        match serde_json::to_value(value) {
+            Ok(body) => Self { status: 200, body },
+            Err(e) => Refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into(),
+        }
+    }
+}
+
+impl From<Refusal> for Reply {
+    fn from(r: Refusal) -> Self {
+        tracing::warn!(code = r.1, reason = %r.2, "agent refused a call");
+        let body = serde_json::json!(ApiError {
+            code: r.1.into(),
+            message: r.2,
+        });
+        Self {
+            status: r.0.as_u16(),
+            body,
+        }
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.body)).into_response()
+    }
+}
+
+impl AgentState {
+    /// Runs `op` on a JSON `body`, once the transport has authenticated the caller (the HMAC
+    /// over HTTP, IAM on Lambda). Everything else is checked here, whatever the transport.
+    pub async fn handle(&self, op: Op, body: &[u8]) -> Reply {
+        fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {
+            serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
+        }
+        let result = match op {
+            Op::Health => Ok(Reply::ok(serde_json::json!({"ok": true}))),
+            Op::Provision => match parse(body) {
+                Ok(call) => provision(self, &call).await.map(Reply::ok),
+                Err(e) => Err(e),
+            },
+            Op::Revoke => match parse::<RevokeCall>(body) {
+                Ok(call) => revoke(self, &call).await.map(Reply::ok),
+                Err(e) => Err(e),
+            },
+            Op::Sweep => self
+                .provisioner
+                .sweep(Utc::now())
+                .await
+                .map(|removed| Reply::ok(serde_json::json!({ "removed": removed })))
+                .map_err(unavailable),
+            Op::Explain => match parse::<ExplainCall>(body) {
+                Ok(call) => self.extract(&call.sql).await.map(Reply::ok),
+                Err(e) => Err(e),
+            },
+        };
+        result.unwrap_or_else(Reply::from)
+    }
+}
+
+/// One router for the HTTP transport: the server's HMAC on everything but health, then
+/// [`AgentState::handle`].
 pub fn build_router(state: Arc<AgentState>) -> Router {
-    Router::new()
-        .route(
-            "/v1/health",
-            get(|| async { Json(serde_json::json!({"ok": true})) }),
-        )
-        .route("/v1/provision", post(provision))
-        .route("/v1/revoke", post(revoke))
-        .route("/v1/sweep", post(sweep))
-        .route("/v1/explain", post(explain))
-        .with_state(state)
+    let mut router = Router::new();
+    for op in Op::ALL {
+        let method = if op == Op::Health { get } else { post };
+        router = router.route(
+            op.path(),
+            method(
+                move |State(state): State<Arc<AgentState>>,
+                      uri: Uri,
+                      headers: HeaderMap,
+                      body: Bytes| async move {
+                    if op != Op::Health {
+                        if let Err(e) = authenticated(&state, &uri, &headers, &body) {
+                            return Reply::from(e);
+                        }
+                    }
+                    state.handle(op, &body).await
+                },
+            ),
+        );
+    }
+    router.with_state(state)
 }
 
 /// A refusal: logged with its detail, answered with a stable code.
-struct Refusal(StatusCode, &'static str, String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        tracing::warn!(code = self.1, reason = %self.2, "agent refused a call");
-        (
-            self.0,
-            Json(ApiError {
-                code: self.1.into(),
-                message: self.2,
-            }),
-        )
-            .into_response()
-    }
-}
+pub(crate) struct Refusal(StatusCode, &'static str, String);
 
 fn bad(msg: impl Into<String>) -> Refusal {
     Refusal(StatusCode::BAD_REQUEST, "bad_request", msg.into())
@@ -181,58 +299,45 @@ fn forbidden(msg: impl Into<String>) -> Refusal {
     Refusal(StatusCode::FORBIDDEN, "forbidden", msg.into())
 }
 
-/// Checks the server's HMAC and parses the body.
-fn authenticated<T: serde::de::DeserializeOwned>(
+fn unavailable(e: impl std::fmt::Display) -> Refusal {
+    Refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        e.to_string(),
+    )
+}
+
+/// Checks the server's HMAC over the path, timestamp and body.
+fn authenticated(
     state: &AgentState,
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<T, Refusal> {
+) -> Result<(), Refusal> {
     let ts = headers
         .get(HMAC_TIME_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
     let sig = headers.get(HMAC_SIG_HEADER).and_then(|v| v.to_str().ok());
-    let ok = match (ts, sig) {
-        (Some(ts), Some(sig)) => hmac_verify(
-            &state.hmac_secret,
-            ts,
-            uri.path(),
-            body,
-            sig,
-            Utc::now().timestamp(),
-        ),
+    let ok = match (ts, sig, &state.hmac_secret) {
+        (Some(ts), Some(sig), Some(secret)) => {
+            hmac_verify(secret, ts, uri.path(), body, sig, Utc::now().timestamp())
+        }
         _ => false,
     };
-    if !ok {
-        return Err(Refusal(
+    if ok {
+        Ok(())
+    } else {
+        Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "missing or invalid server signature".into(),
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
-}
-
-async fn provision(
-    State(state): State<Arc<AgentState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match provision_inner(&state, &uri, &headers, &body).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => e.into_response(),
+        ))
     }
 }
 
-async fn provision_inner(
-    state: &AgentState,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<ProvisionResult, Refusal> {
-    let call: ProvisionCall = authenticated(state, uri, headers, body)?;
+/// Provisions a verified call: every check of the module's documentation, in order.
+async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<ProvisionResult, Refusal> {
     let plan = &call.plan;
     if plan.resource != state.resource || call.signed.resource != state.resource {
         return Err(forbidden(format!(
@@ -318,9 +423,7 @@ async fn provision_inner(
         .provision(plan)
         .await
         .map_err(|e| match e {
-            p0_core::ProvisionError::Database(m) => {
-                Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-            }
+            p0_core::ProvisionError::Database(m) => unavailable(m),
             other => forbidden(other.to_string()),
         })?;
     let sealed = match RsaOaepSealer.seal(
@@ -343,58 +446,17 @@ async fn provision_inner(
 }
 
 async fn revoke(
-    State(state): State<Arc<AgentState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let call: RevokeCall = match authenticated(&state, &uri, &headers, &body) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match state.provisioner.revoke(&call.username).await {
-        Ok(report) => Json(report).into_response(),
-        Err(p0_core::ProvisionError::Database(m)) => {
-            Refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m).into_response()
-        }
-        Err(e) => forbidden(e.to_string()).into_response(),
-    }
-}
-
-async fn sweep(
-    State(state): State<Arc<AgentState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(e) = authenticated::<serde_json::Value>(&state, &uri, &headers, &body) {
-        return e.into_response();
-    }
-    match state.provisioner.sweep(Utc::now()).await {
-        Ok(removed) => Json(serde_json::json!({"removed": removed})).into_response(),
-        Err(e) => Refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            e.to_string(),
-        )
-        .into_response(),
-    }
-}
-
-async fn explain(
-    State(state): State<Arc<AgentState>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let call: ExplainCall = match authenticated(&state, &uri, &headers, &body) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    match state.extract(&call.sql).await {
-        Ok(x) => Json(x).into_response(),
-        Err(e) => e.into_response(),
-    }
+    state: &AgentState,
+    call: &RevokeCall,
+) -> Result<p0_core::provision::RevokeReport, Refusal> {
+    state
+        .provisioner
+        .revoke(&call.username)
+        .await
+        .map_err(|e| match e {
+            p0_core::ProvisionError::Database(m) => unavailable(m),
+            other => forbidden(other.to_string()),
+        })
 }
 
 /// Runs the sweeper forever: removes managed users past their expiry even if the server is gone.

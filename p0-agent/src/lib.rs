@@ -3,11 +3,14 @@
 //! token commits to, the requester's signature, replay, the plan against a fresh extraction of
 //! the signed query, and the escalation guard inside the provisioner.
 //!
-//! [`build_router`] returns one `axum::Router`; `main.rs` serves it over HTTP, and the same
-//! router can be handed to a Lambda runtime.
+//! [`AgentState::handle`] runs one operation whatever the transport: [`build_router`] serves
+//! it over HTTP (`main.rs`), and, with the `lambda` feature, [`lambda`] serves it as an AWS
+//! Lambda function (`p0-agent-lambda`).
 
 mod config;
 mod handlers;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 
 pub use config::AgentConfig;
-pub use handlers::{build_router, run_sweeper, AgentState};
+pub use handlers::{build_router, run_sweeper, AgentState, Op, Reply};
