@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what p0's tests and demo need on a fresh Debian machine with Rust: PostgreSQL 15
-# server binaries, the MariaDB server and clients. Idempotent; needs root (or sudo) only when
+# server binaries, the MariaDB server and clients, and Redis for the custom-provisioner example. Idempotent; needs root (or sudo) only when
 # something is missing.
 set -euo pipefail
 
@@ -9,6 +9,8 @@ need=()
 command -v psql >/dev/null || need+=(postgresql-client-15)
 { [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]; } || need+=(mariadb-server)
 command -v mariadb >/dev/null || need+=(mariadb-client)
+# The custom provisioner example (examples/redis_agent.rs) runs against a real Redis.
+command -v redis-server >/dev/null || need+=(redis-server)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -7,16 +7,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-# A real OIDC provider for the login tests.
-if [ ! -x .venv/bin/oidc-provider-mock ]; then
-  python3 -m venv .venv
-  .venv/bin/pip install -q oidc-provider-mock
-fi
+# Python tools, in a venv: a real OIDC provider for the login tests, cargo-lambda (the Lambda
+# runtime and Invoke APIs on loopback) and moto (Secrets Manager on loopback).
+[ -x .venv/bin/pip ] || python3 -m venv .venv
+for tool in oidc-provider-mock cargo-lambda moto_server; do
+  if [ ! -x ".venv/bin/$tool" ]; then
+    .venv/bin/pip install -q oidc-provider-mock cargo-lambda 'moto[server]'
+    break
+  fi
+done
 export P0_OIDC_MOCK="$PWD/.venv/bin/oidc-provider-mock"
+export P0_CARGO_LAMBDA="$PWD/.venv/bin/cargo-lambda"
+export P0_MOTO_SERVER="$PWD/.venv/bin/moto_server"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \
+  --features p0-cli/lambda,p0-agent/lambda -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
+
+# The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.
+cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
+cargo test --locked -p p0-cli --features lambda --test lambda
 
 # The examples run and say what they should.
 # Output is captured first: `grep -q` stops reading at the first match, and under pipefail the
@@ -34,6 +46,8 @@ expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" \
   cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql
 expect_output "pii.people (900s) -> needs approval" \
   cargo run -q --locked -p p0-examples --example custom_router
+expect_output "redis: nothing left" \
+  cargo run -q --locked -p p0-examples --example redis_agent
 echo "examples: ok"
 
 # The shared corpus, measured by the shared tool against a hardened PostgreSQL.

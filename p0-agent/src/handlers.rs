@@ -27,7 +27,9 @@ use tokio::sync::Mutex;
 pub struct AgentState {
     resource: ResourceId,
     hmac_secret: Option<Vec<u8>>,
-    database_url: String,
+    /// Where the live catalog is read for extraction (PostgreSQL); none for a custom
+    /// provisioner, whose agent extracts from the SQL alone.
+    catalog_url: Option<String>,
     engine: Engine,
     default_database: Option<String>,
     verifier: Arc<dyn IdTokenVerifier>,
@@ -84,9 +86,6 @@ impl AgentState {
         database_url: String,
         hmac_secret: Option<String>,
     ) -> anyhow::Result<Arc<Self>> {
-        if hmac_secret.as_ref().is_some_and(|s| s.len() < 16) {
-            anyhow::bail!("hmac_secret must be at least 16 characters");
-        }
         let provisioner: Arc<dyn DatabaseProvisioner> = match config.engine {
             Engine::MySql => Arc::new(
                 MySqlProvisioner::connect(
@@ -98,39 +97,72 @@ impl AgentState {
             ),
             _ => Arc::new(PostgresProvisioner::connect(&database_url, config.guard.clone()).await?),
         };
-        Ok(Arc::new(Self {
+        let mut state = Self::build(config, verifier, provisioner, hmac_secret)?;
+        if config.engine == Engine::Postgres {
+            state.catalog_url = Some(database_url);
+        }
+        Ok(Arc::new(state))
+    }
+
+    /// The agent around a provisioner of your own (a database p0 does not ship): every check
+    /// of the module's documentation runs as for the built-in ones; query requests are
+    /// extracted in `config.engine`'s dialect without a live catalog.
+    pub fn with_provisioner(
+        config: &crate::AgentConfig,
+        verifier: Arc<dyn IdTokenVerifier>,
+        provisioner: Arc<dyn DatabaseProvisioner>,
+        hmac_secret: Option<String>,
+    ) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self::build(
+            config,
+            verifier,
+            provisioner,
+            hmac_secret,
+        )?))
+    }
+
+    fn build(
+        config: &crate::AgentConfig,
+        verifier: Arc<dyn IdTokenVerifier>,
+        provisioner: Arc<dyn DatabaseProvisioner>,
+        hmac_secret: Option<String>,
+    ) -> anyhow::Result<Self> {
+        if hmac_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            anyhow::bail!("hmac_secret must be at least 16 characters");
+        }
+        Ok(Self {
             resource: config.resource.clone(),
             hmac_secret: hmac_secret.map(String::into_bytes),
-            database_url,
+            catalog_url: None,
             engine: config.engine,
             default_database: config.guard.databases.first().cloned(),
             verifier,
             provisioner,
             seen: Mutex::new(HashMap::new()),
             catalog: Mutex::new(None),
-        }))
+        })
     }
 
-    async fn catalog(&self) -> Result<Arc<Catalog>, Refusal> {
+    /// The live catalog, reused for [`CATALOG_TTL`]; none without a catalog URL.
+    async fn catalog(&self) -> Result<Option<Arc<Catalog>>, Refusal> {
+        let Some(url) = &self.catalog_url else {
+            return Ok(None);
+        };
         let mut slot = self.catalog.lock().await;
         if let Some((at, c)) = slot.as_ref() {
             if at.elapsed() < CATALOG_TTL {
-                return Ok(c.clone());
+                return Ok(Some(c.clone()));
             }
         }
-        let c = Arc::new(
-            Catalog::load_postgres(&self.database_url)
-                .await
-                .map_err(|e| {
-                    Refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        format!("cannot read the catalog: {e}"),
-                    )
-                })?,
-        );
+        let c = Arc::new(Catalog::load_postgres(url).await.map_err(|e| {
+            Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("cannot read the catalog: {e}"),
+            )
+        })?);
         *slot = Some((std::time::Instant::now(), c.clone()));
-        Ok(c)
+        Ok(Some(c))
     }
 
     /// What `sql` needs, in this agent's engine, against its live catalog where there is one.
@@ -142,10 +174,14 @@ impl AgentState {
             Engine::MySql => MySqlExtractor::new(self.default_database.clone())
                 .extract(sql)
                 .map_err(refused),
-            _ => PostgresExtractor::new()
-                .with_catalog(self.catalog().await?)
-                .extract(sql)
-                .map_err(refused),
+            _ => {
+                let x = PostgresExtractor::new();
+                let x = match self.catalog().await? {
+                    Some(c) => x.with_catalog(c),
+                    None => x,
+                };
+                x.extract(sql).map_err(refused)
+            }
         }
     }
 

@@ -76,6 +76,9 @@ pub struct Stack {
     webhook: Option<String>,
     /// An external OIDC issuer and audience instead of the development issuer.
     external_issuer: Option<(String, String)>,
+    /// A Lambda agent (function, Invoke endpoint) run outside the stack, instead of the
+    /// in-process HTTP agent.
+    lambda: Option<(String, String)>,
     /// One issuer for the stack's life, so tokens survive a server restart.
     dev: Option<Arc<p0_core::DangerousDevIssuer>>,
     _dir: tempfile::TempDir,
@@ -113,8 +116,21 @@ impl Stack {
             rules,
             reaper_secs,
             Some((issuer.into(), audience.into())),
+            None,
         )
         .await
+    }
+
+    /// Starts PostgreSQL and the server, whose agent is the Lambda function `function` behind
+    /// the Invoke API at `endpoint` (run it with [`Stack::agent_config_toml`]).
+    pub async fn start_with_lambda_agent(
+        rules: &str,
+        reaper_secs: u64,
+        function: &str,
+        endpoint: &str,
+    ) -> anyhow::Result<Self> {
+        let lambda = Some((function.to_string(), endpoint.to_string()));
+        Self::start_inner(p0_core::Engine::Postgres, rules, reaper_secs, None, lambda).await
     }
 
     /// Starts everything for `engine`.
@@ -123,7 +139,7 @@ impl Stack {
         rules: &str,
         reaper_secs: u64,
     ) -> anyhow::Result<Self> {
-        Self::start_inner(engine, rules, reaper_secs, None).await
+        Self::start_inner(engine, rules, reaper_secs, None, None).await
     }
 
     async fn start_inner(
@@ -131,6 +147,7 @@ impl Stack {
         rules: &str,
         reaper_secs: u64,
         external_issuer: Option<(String, String)>,
+        lambda: Option<(String, String)>,
     ) -> anyhow::Result<Self> {
         let mysql = engine == p0_core::Engine::MySql;
         let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
@@ -170,12 +187,14 @@ impl Stack {
             server: None,
             agent: None,
             dev: None,
-            external_issuer: None,
+            external_issuer,
+            lambda,
             webhook: None,
             _dir: dir,
         };
-        s.external_issuer = external_issuer;
-        s.start_agent().await?;
+        if s.lambda.is_none() {
+            s.start_agent().await?;
+        }
         s.start_server().await?;
         Ok(s)
     }
@@ -194,6 +213,38 @@ impl Stack {
             .unwrap_or_else(|| "p0".into())
     }
 
+    /// The guard policy the stack's agent runs with.
+    fn guard(&self) -> GuardPolicy {
+        let service_user = if self.my.is_some() {
+            "root"
+        } else {
+            "postgres"
+        };
+        GuardPolicy::for_database(DATABASE, service_user)
+    }
+
+    /// The configuration of an agent run outside the stack (a Lambda function): resource,
+    /// engine, issuer and guard; no admin URL and no HMAC secret.
+    pub fn agent_config_toml(&self) -> anyhow::Result<String> {
+        #[derive(serde::Serialize)]
+        struct External {
+            engine: p0_core::Engine,
+            resource: String,
+            issuer: String,
+            audience: String,
+            sweep_interval_secs: u64,
+            guard: GuardPolicy,
+        }
+        Ok(toml::to_string(&External {
+            engine: self.engine,
+            resource: self.resource.clone(),
+            issuer: self.issuer(),
+            audience: self.audience(),
+            sweep_interval_secs: 0,
+            guard: self.guard(),
+        })?)
+    }
+
     /// Starts (or restarts) the agent on its port.
     pub async fn start_agent(&mut self) -> anyhow::Result<()> {
         let config = p0_agent::AgentConfig {
@@ -208,14 +259,7 @@ impl Stack {
             hmac_secret: Some(self.hmac.clone()),
             issuer: self.issuer(),
             audience: self.audience(),
-            guard: GuardPolicy::for_database(
-                DATABASE,
-                if self.my.is_some() {
-                    "root"
-                } else {
-                    "postgres"
-                },
-            ),
+            guard: self.guard(),
             sweep_interval_secs: 0,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
@@ -239,9 +283,18 @@ impl Stack {
 
     /// Starts (or restarts) the server on its port, with the same store.
     pub async fn start_server(&mut self) -> anyhow::Result<()> {
+        let agent = match &self.lambda {
+            Some((function, endpoint)) => {
+                format!("agent_function = \"{function}\"\nagent_lambda_endpoint = \"{endpoint}\"\n")
+            }
+            None => format!(
+                "agent_url = \"{}\"\nagent_secret = \"{}\"\n",
+                self.agent_url, self.hmac
+            ),
+        };
         let text = format!(
             "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
-             [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\nagent_url = \"{}\"\nagent_secret = \"{}\"\n",
+             [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\n{agent}",
             self.server_addr,
             self.store.display(),
             self.issuer(),
@@ -250,8 +303,6 @@ impl Stack {
             self.resource,
             self.engine,
             self.my.as_ref().map(|m| m.port).unwrap_or(self.pg.port),
-            self.agent_url,
-            self.hmac
         );
         let mut config = p0_server::ServerConfig::from_toml(&text)?;
         config.webhook_url = self.webhook.clone();

@@ -7,10 +7,10 @@
 use crate::error::GuardError;
 use crate::types::{ObjectKind, PermissionSet, Privilege, RoleName};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What one agent is allowed to hand out, from the agent's own configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardPolicy {
     /// The databases this agent manages; every permission must stay inside them.

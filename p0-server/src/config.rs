@@ -17,11 +17,65 @@ pub struct ResourceConfig {
     pub port: u16,
     /// Database name.
     pub database: String,
-    /// The agent's base URL.
-    pub agent_url: String,
-    /// Shared HMAC secret with that agent. Falls back to `P0_AGENT_HMAC_SECRET`.
+    /// The agent's base URL, for an agent served over HTTP. Exactly one of `agent_url` and
+    /// `agent_function` is set.
+    #[serde(default)]
+    pub agent_url: Option<String>,
+    /// Shared HMAC secret with an HTTP agent. Falls back to `P0_AGENT_HMAC_SECRET`.
     #[serde(default)]
     pub agent_secret: Option<String>,
+    /// The agent's AWS Lambda function (name or ARN), invoked with the server's own AWS
+    /// credentials; IAM authenticates the server. Needs the `lambda` feature.
+    #[serde(default)]
+    pub agent_function: Option<String>,
+    /// The Lambda API endpoint, when not the region's public one (a VPC interface endpoint,
+    /// or `cargo lambda watch` in tests).
+    #[serde(default)]
+    pub agent_lambda_endpoint: Option<String>,
+    /// Attempts per Lambda invocation (1: no SDK retries, the default). The reaper retries
+    /// revocations with its own backoff, and the agent accepts a request id once, so a blind
+    /// retry of a provision that did reach the agent could only be refused.
+    #[serde(default = "one")]
+    pub agent_lambda_max_attempts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How the server reaches a resource's agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentTarget {
+    /// Over HTTP with the shared HMAC.
+    Http { url: String },
+    /// Through AWS Lambda's Invoke API.
+    Lambda {
+        function: String,
+        endpoint: Option<String>,
+        max_attempts: u32,
+    },
+}
+
+impl ResourceConfig {
+    /// Where its agent is; exactly one transport must be configured.
+    pub fn agent_target(&self) -> anyhow::Result<AgentTarget> {
+        match (&self.agent_url, &self.agent_function) {
+            (Some(url), None) => Ok(AgentTarget::Http { url: url.clone() }),
+            (None, Some(function)) => Ok(AgentTarget::Lambda {
+                function: function.clone(),
+                endpoint: self.agent_lambda_endpoint.clone(),
+                max_attempts: self.agent_lambda_max_attempts.max(1),
+            }),
+            (Some(_), Some(_)) => anyhow::bail!(
+                "resource `{}`: set agent_url or agent_function, not both",
+                self.name
+            ),
+            (None, None) => anyhow::bail!(
+                "resource `{}`: no agent (set agent_url or agent_function)",
+                self.name
+            ),
+        }
+    }
 }
 
 /// Server configuration.

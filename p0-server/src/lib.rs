@@ -10,7 +10,7 @@ mod state;
 pub mod store;
 
 pub use agent_client::{AgentClient, AgentError};
-pub use config::{ResourceConfig, ServerConfig};
+pub use config::{AgentTarget, ResourceConfig, ServerConfig};
 pub use reaper::run_reaper;
 pub use routes::build_router;
 pub use state::AppState;

@@ -49,20 +49,27 @@ impl AppState {
     ) -> anyhow::Result<Arc<Self>> {
         let mut resources = HashMap::new();
         for r in &config.resources {
-            let secret = r
-                .agent_secret
-                .clone()
-                .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET",
-                        r.name
-                    )
-                })?;
-            resources.insert(
-                r.name.clone(),
-                (r.clone(), AgentClient::new(&r.agent_url, &secret)?),
-            );
+            let client = match r.agent_target()? {
+                crate::config::AgentTarget::Http { url } => {
+                    let secret = r
+                        .agent_secret
+                        .clone()
+                        .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET",
+                                r.name
+                            )
+                        })?;
+                    AgentClient::new(&url, &secret)?
+                }
+                crate::config::AgentTarget::Lambda {
+                    function,
+                    endpoint,
+                    max_attempts,
+                } => AgentClient::lambda(&r.name, function, endpoint, max_attempts)?,
+            };
+            resources.insert(r.name.clone(), (r.clone(), client));
         }
         Ok(Arc::new(Self {
             store,

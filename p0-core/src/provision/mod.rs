@@ -10,7 +10,7 @@ pub use postgres::PostgresProvisioner;
 
 use crate::error::ProvisionError;
 use crate::secret::Password;
-use crate::types::{Engine, PermissionSet, RequestId, ResourceId, RoleName, Username};
+use crate::types::{PermissionSet, RequestId, ResourceId, RoleName, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,9 +95,6 @@ pub struct RevokeReport {
 /// SQL themselves from typed values, and make [`revoke`](Self::revoke) idempotent.
 #[async_trait]
 pub trait DatabaseProvisioner: Send + Sync {
-    /// The engine this provisioner speaks to.
-    fn engine(&self) -> Engine;
-
     /// Whether the database enforces an expiry on login itself (PostgreSQL `VALID UNTIL`).
     /// Without it the provisioner installs another backstop (MySQL: a one-shot event).
     fn supports_valid_until(&self) -> bool;

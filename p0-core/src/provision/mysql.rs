@@ -13,7 +13,7 @@ use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;
 use crate::secret::Password;
 use crate::sql::mysql::ident;
-use crate::types::{Engine, ObjectKind, Permission, PermissionSet, Privilege, RoleName, Username};
+use crate::types::{ObjectKind, Permission, PermissionSet, Privilege, RoleName, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sha1::{Digest, Sha1};
@@ -400,10 +400,6 @@ impl MySqlProvisioner {
 
 #[async_trait]
 impl DatabaseProvisioner for MySqlProvisioner {
-    fn engine(&self) -> Engine {
-        Engine::MySql
-    }
-
     fn supports_valid_until(&self) -> bool {
         false
     }

@@ -8,7 +8,7 @@ use crate::error::{GuardError, ProvisionError};
 use crate::guard::{is_system_schema, GuardPolicy};
 use crate::secret::Password;
 use crate::sql::pg::{ident, literal};
-use crate::types::{Engine, ObjectKind, Permission, PermissionSet, RoleName, Username};
+use crate::types::{ObjectKind, Permission, PermissionSet, RoleName, Username};
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -367,10 +367,6 @@ async fn backoff(attempt: u32) {
 
 #[async_trait]
 impl DatabaseProvisioner for PostgresProvisioner {
-    fn engine(&self) -> Engine {
-        Engine::Postgres
-    }
-
     fn supports_valid_until(&self) -> bool {
         true
     }
