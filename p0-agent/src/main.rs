@@ -21,8 +21,12 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading `{}`", args.config))?;
     let config = p0_agent::AgentConfig::from_toml(&text)?;
-    let verifier =
-        Arc::new(p0_core::JwksVerifier::discover(&config.issuer, &config.audience).await?);
+    // Discovery happens on the first token to verify: an issuer that is briefly down when the
+    // agent starts does not keep it down (the Lambda agent does the same).
+    let verifier = Arc::new(p0_core::JwksVerifier::new(
+        &config.issuer,
+        &config.audience,
+    )?);
     let state = p0_agent::AgentState::new(&config, verifier).await?;
     if config.sweep_interval_secs > 0 {
         tokio::spawn(p0_agent::run_sweeper(
