@@ -157,6 +157,17 @@ impl PgServer {
 
     /// Runs psql as the superuser on `database` with `args` (stops at the first error).
     fn run_psql(&self, database: &str, args: &[&std::ffi::OsStr]) -> Result<String> {
+        self.run_psql_as("postgres", &self.password, database, args)
+    }
+
+    /// Runs psql as `user` over TCP with `args` (stops at the first error).
+    fn run_psql_as(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+        args: &[&std::ffi::OsStr],
+    ) -> Result<String> {
         let out = Command::new("psql")
             .args([
                 "-X",
@@ -166,20 +177,33 @@ impl PgServer {
                 "-h",
                 "127.0.0.1",
                 "-U",
-                "postgres",
+                user,
             ])
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-d")
             .arg(database)
             .args(args)
-            .env("PGPASSWORD", &self.password)
+            .env("PGPASSWORD", password)
             .stdin(Stdio::null())
             .output()?;
         if !out.status.success() {
             bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs a SQL file as another user (for checking what its grants allow).
+    pub fn psql_file_as(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+        file: impl AsRef<Path>,
+    ) -> Result<()> {
+        let args = ["-f".as_ref(), file.as_ref().as_os_str()];
+        self.run_psql_as(user, password, database, &args)
+            .map(|_| ())
     }
 
     /// Runs SQL as the superuser through `psql`; unaligned, tuples only.
