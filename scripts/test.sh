@@ -30,7 +30,9 @@ cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
 cargo test --locked -p p0-cli --features lambda --test lambda
 
-# The examples run and say what they should.
+# The examples run against real servers (PostgreSQL, p0-server and agent, Redis) and say what
+# they should; the migration example is also checked against PostgreSQL by
+# examples/tests/migration_against_postgres.rs.
 # Output is captured first: `grep -q` stops reading at the first match, and under pipefail the
 # example's write to a closed pipe would fail the run.
 expect_output() {
@@ -44,7 +46,7 @@ expect_output() {
 }
 expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" \
   cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql
-expect_output "pii.people (900s) -> needs approval" \
+expect_output "server: UPDATE sales.orders SET total = 0 (900s) -> pending_approval" \
   cargo run -q --locked -p p0-examples --example custom_router
 expect_output "redis: nothing left" \
   cargo run -q --locked -p p0-examples --example redis_agent

@@ -74,6 +74,8 @@ pub struct Stack {
     agent: Option<JoinHandle<()>>,
     /// A webhook URL for the server (Slack-compatible messages).
     webhook: Option<String>,
+    /// A router of the caller's own instead of the rules.
+    router: Option<Arc<dyn p0_core::Router>>,
     /// An external OIDC issuer and audience instead of the development issuer.
     external_issuer: Option<(String, String)>,
     /// A Lambda agent (function, Invoke endpoint) run outside the stack, instead of the
@@ -190,6 +192,7 @@ impl Stack {
             external_issuer,
             lambda,
             webhook: None,
+            router: None,
             _dir: dir,
         };
         if s.lambda.is_none() {
@@ -306,7 +309,10 @@ impl Stack {
         );
         let mut config = p0_server::ServerConfig::from_toml(&text)?;
         config.webhook_url = self.webhook.clone();
-        let router = Arc::new(p0_core::RulesRouter::from_toml(&self.rules)?);
+        let router: Arc<dyn p0_core::Router> = match &self.router {
+            Some(r) => r.clone(),
+            None => Arc::new(p0_core::RulesRouter::from_toml(&self.rules)?),
+        };
         let store =
             Arc::new(p0_server::store::SqliteStore::open(&self.store.display().to_string()).await?);
         let verifier = Arc::new(p0_core::JwksVerifier::new(
@@ -329,6 +335,11 @@ impl Stack {
         });
         self.server = Some((serve, reaper));
         Ok(())
+    }
+
+    /// Routes with `router` instead of the rules (takes effect at the next `start_server`).
+    pub fn set_router(&mut self, router: Arc<dyn p0_core::Router>) {
+        self.router = Some(router);
     }
 
     /// Sets the server's webhook (takes effect at the next `start_server`).
