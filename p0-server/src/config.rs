@@ -113,3 +113,65 @@ impl ServerConfig {
         Ok(toml::from_str(text)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(agent: &str) -> anyhow::Result<ResourceConfig> {
+        let text = format!(
+            "name = \"pg/app\"\nengine = \"postgres\"\nhost = \"db\"\nport = 5432\ndatabase = \"app\"\n{agent}"
+        );
+        Ok(toml::from_str(&text)?)
+    }
+
+    #[test]
+    fn exactly_one_agent_transport() -> anyhow::Result<()> {
+        let http = resource("agent_url = \"http://agent:7070\"")?;
+        assert_eq!(
+            http.agent_target()?,
+            AgentTarget::Http {
+                url: "http://agent:7070".into()
+            }
+        );
+        let lambda = resource("agent_function = \"arn:aws:lambda:eu-west-1:1:function:a\"")?;
+        assert_eq!(
+            lambda.agent_target()?,
+            AgentTarget::Lambda {
+                function: "arn:aws:lambda:eu-west-1:1:function:a".into(),
+                endpoint: None,
+                max_attempts: 1,
+            }
+        );
+        let both = resource("agent_url = \"http://a\"\nagent_function = \"f\"")?;
+        let err = both.agent_target().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "resource `pg/app`: set agent_url or agent_function, not both"
+        );
+        let none = resource("")?;
+        let err = none.agent_target().unwrap_err().to_string();
+        assert!(err.contains("no agent"), "{err}");
+        // Zero attempts would mean never calling: read as one.
+        let zero = resource("agent_function = \"f\"\nagent_lambda_max_attempts = 0")?;
+        assert!(matches!(
+            zero.agent_target()?,
+            AgentTarget::Lambda {
+                max_attempts: 1,
+                ..
+            }
+        ));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "lambda"))]
+    #[test]
+    fn a_lambda_agent_without_the_feature_is_a_clear_error() {
+        let rid = ResourceId::new("pg/app").unwrap_or_else(|e| panic!("{e}"));
+        let err = crate::AgentClient::lambda(&rid, "f".into(), None, 1)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--features lambda"), "{err}");
+    }
+}
