@@ -28,6 +28,7 @@ cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 
 # The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
+cargo test --locked -p p0-agent -p p0-server --features p0-agent/lambda,p0-server/lambda --lib
 cargo test --locked -p p0-cli --features lambda --test lambda
 
 # The examples run against real servers (PostgreSQL, p0-server and agent, Redis) and say what

@@ -143,6 +143,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn invocations() {
+        let sweep: Invocation = serde_json::from_str(r#"{"op":"sweep"}"#).unwrap();
+        assert_eq!(sweep.op, Op::Sweep);
+        assert!(sweep.body.is_null());
+        let p: Invocation =
+            serde_json::from_str(r#"{"op":"provision","body":{"plan":1}}"#).unwrap();
+        assert_eq!(p.op, Op::Provision);
+        // Unknown operations and fields are refused, not ignored.
+        assert!(serde_json::from_str::<Invocation>(r#"{"op":"drop_everything"}"#).is_err());
+        assert!(serde_json::from_str::<Invocation>(r#"{"op":"sweep","as":"root"}"#).is_err());
+        for op in Op::ALL {
+            assert_eq!(Op::from_path(op.path()), Some(op));
+        }
+    }
+
+    #[test]
     fn urls_from_secrets() {
         let url = url_from_secret(
             r#"{"username":"p0 admin","password":"p@ss:w/rd#1","host":"db.internal","port":6432,"dbname":"app","engine":"postgres"}"#,
