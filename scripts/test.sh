@@ -19,6 +19,11 @@ done
 export P0_OIDC_MOCK="$PWD/.venv/bin/oidc-provider-mock"
 export P0_CARGO_LAMBDA="$PWD/.venv/bin/cargo-lambda"
 export P0_MOTO_SERVER="$PWD/.venv/bin/moto_server"
+# A real OpenID provider that offers the device grant (node oidc-provider, OpenID Certified).
+if [ ! -f .node/node_modules/oidc-provider/lib/index.js ]; then
+  npm install --silent --no-audit --no-fund --prefix .node oidc-provider@8.8.1
+fi
+export P0_OIDC_PROVIDER_MODULE="$PWD/.node/node_modules/oidc-provider/lib/index.js"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \

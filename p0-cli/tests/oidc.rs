@@ -233,3 +233,145 @@ async fn a_token_about_to_expire_is_refreshed_or_the_user_is_told_to_log_in() {
         "{err}"
     );
 }
+
+/// `node` and the `oidc-provider` module scripts/test.sh installs in `.node`.
+fn node_provider() -> Option<String> {
+    let module = std::env::var("P0_OIDC_PROVIDER_MODULE").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../.node/node_modules/oidc-provider/lib/index.js"
+        )
+        .into()
+    });
+    let have_node = Command::new("node").arg("--version").output().is_ok();
+    if have_node && std::path::Path::new(&module).exists() {
+        return Some(module);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide node and oidc-provider (scripts/test.sh installs it)"
+    );
+    eprintln!("node or oidc-provider not installed; skipped (scripts/test.sh installs them)");
+    None
+}
+
+/// The device authorization grant against a real provider that offers it (node
+/// `oidc-provider`, OpenID Certified; oidc-provider-mock does not offer it): the CLI shows the
+/// verification URL and code, the "other device" confirms and signs in, the CLI's polling gets
+/// the tokens — and, because this provider (like RFC 8628) puts no nonce in device-grant ID
+/// tokens, the CLI refuses a token that cannot commit to its key: one clear line, nothing
+/// saved, and no request can be made with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn device_grant_against_a_real_provider_fails_closed_without_a_nonce() {
+    let Some(module) = node_provider() else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
+    let _provider = Child(
+        Command::new("node")
+            .arg(format!("{support}/device_provider.mjs"))
+            .arg(port.to_string())
+            .env("P0_OIDC_PROVIDER_MODULE", &module)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let issuer = format!("http://127.0.0.1:{port}");
+    let end = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < end, "the provider did not start");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-cli")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut login = Command::new(env!("CARGO_BIN_EXE_p0"))
+        .args([
+            "login",
+            "--issuer",
+            &issuer,
+            "--client-id",
+            "p0-cli",
+            "--device",
+        ])
+        .args(["--server", &stack.server_url])
+        .env("P0_CONFIG_DIR", dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Every stderr line, as it comes.
+    let stderr = login.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .iter()
+        .find(|l| l.starts_with("p0: open "))
+        .expect("no verification URL");
+    // "p0: open URL and enter the code CODE"
+    let url = line["p0: open ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with(&issuer) && url.contains("user_code="),
+        "{line}"
+    );
+    let browser = Command::new("python3")
+        .arg(format!("{support}/browser.py"))
+        .args([&url, "alice@example.com"])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&browser.stdout);
+    assert!(
+        browser.status.success() && page.contains("Success"),
+        "{page}{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    let status = tokio::task::spawn_blocking(move || login.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let rest: Vec<String> = rx.iter().collect();
+    let err = rest.join("\n");
+    assert!(
+        !status.success(),
+        "a token without the key binding was accepted"
+    );
+    assert!(
+        err.contains("without the nonce") && err.contains("without --device"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("token").exists(),
+        "a failed login saved a token"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_p0"))
+        .args(["psql", "-d", RESOURCE, "-c", "SELECT 1 FROM sales.orders"])
+        .args(["--reason", "device", "-X", "-A", "-t"])
+        .env("P0_CONFIG_DIR", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not logged in"),
+        "{err}"
+    );
+    assert!(stack.managed_roles().unwrap().is_empty());
+}

@@ -176,8 +176,16 @@ pub async fn login(
     let id_token = tokens
         .id_token
         .ok_or_else(|| anyhow!("the issuer returned no ID token"))?;
-    if claim(&id_token, "nonce").as_deref() != Some(nonce.as_str()) {
-        bail!("the ID token does not commit to this CLI's key (nonce mismatch)");
+    match claim(&id_token, "nonce") {
+        Some(n) if n == nonce => {}
+        Some(_) => bail!("the ID token does not commit to this CLI's key (nonce mismatch)"),
+        // RFC 8628 defines no nonce, and some issuers drop it from device-grant ID tokens:
+        // without it the token cannot be bound to the key, so nothing is saved.
+        None if device => bail!(
+            "the issuer's device grant returned an ID token without the nonce, so it cannot \
+             commit to this CLI's key: log in with the browser flow (without --device)"
+        ),
+        None => bail!("the issuer returned an ID token without the nonce, so it cannot commit to this CLI's key"),
     }
     let token = Token::new(id_token);
     session.save_login(server, &token)?;
