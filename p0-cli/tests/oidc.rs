@@ -125,14 +125,19 @@ async fn login(issuer: &str, server: &str, dir: &std::path::Path) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("alice@example.com"));
 }
 
+/// A provider the test needs is missing: fine on a developer's machine, a failure in CI.
+fn skipped(what: &str) {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {what} (scripts/test.sh installs it)"
+    );
+    eprintln!("{what} not installed; skipped (scripts/test.sh installs it)");
+}
+
 fn mock_or_skip() -> Option<String> {
     let mock = mock_binary();
     if mock.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide oidc-provider-mock (scripts/test.sh installs it)"
-        );
-        eprintln!("oidc-provider-mock not installed; skipped (scripts/test.sh installs it)");
+        skipped("oidc-provider-mock");
     }
     mock
 }
@@ -247,11 +252,7 @@ fn node_provider() -> Option<String> {
     if have_node && std::path::Path::new(&module).exists() {
         return Some(module);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide node and oidc-provider (scripts/test.sh installs it)"
-    );
-    eprintln!("node or oidc-provider not installed; skipped (scripts/test.sh installs them)");
+    skipped("node with oidc-provider");
     None
 }
 
