@@ -32,15 +32,23 @@ impl Drop for Child {
 
 /// oidc-provider-mock on a free loopback port, once it answers discovery.
 async fn start_provider(mock: &str, args: &[&str]) -> (Child, String) {
+    start_issuer(|port| {
+        let mut c = Command::new(mock);
+        c.args(["--port", &port.to_string()]).args(args);
+        c
+    })
+    .await
+}
+
+/// The provider `command(port)` starts, once it answers discovery on that loopback port.
+async fn start_issuer(command: impl FnOnce(u16) -> Command) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let child = Child(
-        Command::new(mock)
-            .args(["--port", &port.to_string()])
-            .args(args)
+        command(port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -267,31 +275,15 @@ async fn device_grant_against_a_real_provider_fails_closed_without_a_nonce() {
     let Some(module) = node_provider() else {
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-    let _provider = Child(
-        Command::new("node")
-            .arg(format!("{support}/device_provider.mjs"))
+    let (_provider, issuer) = start_issuer(|port| {
+        let mut c = Command::new("node");
+        c.arg(format!("{support}/device_provider.mjs"))
             .arg(port.to_string())
-            .env("P0_OIDC_PROVIDER_MODULE", &module)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let issuer = format!("http://127.0.0.1:{port}");
-    let end = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < end, "the provider did not start");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            .env("P0_OIDC_PROVIDER_MODULE", &module);
+        c
+    })
+    .await;
     let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-cli")
         .await
         .unwrap();
