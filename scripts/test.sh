@@ -41,22 +41,36 @@ cargo test --locked -p p0-cli --features lambda --test lambda
 # examples/tests/migration_against_postgres.rs.
 # Output is captured first: `grep -q` stops reading at the first match, and under pipefail the
 # example's write to a closed pipe would fail the run.
+# expect_output PATTERN... -- COMMAND...: every PATTERN must be in one of COMMAND's lines.
 expect_output() {
-  local pattern="$1"; shift
-  local out
+  local patterns=()
+  while [ "$1" != -- ]; do patterns+=("$1"); shift; done
+  shift
+  local out pattern
   out="$("$@")"
-  if ! grep -qF -- "$pattern" <<<"$out"; then
-    printf 'example %s: expected a line containing %q, got:\n%s\n' "$*" "$pattern" "$out" >&2
-    exit 1
-  fi
+  for pattern in "${patterns[@]}"; do
+    if ! grep -qF -- "$pattern" <<<"$out"; then
+      printf '%s: expected a line containing %q, got:\n%s\n' "$*" "$pattern" "$out" >&2
+      exit 1
+    fi
+  done
 }
-expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" \
+expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" -- \
   cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql
-expect_output "server: UPDATE sales.orders SET total = 0 (900s) -> pending_approval" \
+expect_output "server: UPDATE sales.orders SET total = 0 (900s) -> pending_approval" -- \
   cargo run -q --locked -p p0-examples --example custom_router
-expect_output "redis: nothing left" \
+expect_output "redis: nothing left" -- \
   cargo run -q --locked -p p0-examples --example redis_agent
 echo "examples: ok"
+
+# The README's demo, on both engines: the query's rows, the ephemeral user while the lease lives,
+# and nothing left after expiry (the debug build; scripts/demo.sh builds the release binary).
+expect_output "(4 rows)" "permission denied for table payroll" "p0r_" "user and role are gone" \
+  "password authentication failed" "chain verified (3 entries)" -- target/debug/p0 demo
+expect_output "| Linus | 310.25 |" "SELECT command denied" "p0r_" \
+  "user and role are gone (0 p0 accounts left)" "Access denied" "chain verified (3 entries)" -- \
+  target/debug/p0 demo --engine mysql
+echo "demo: ok"
 
 # The shared corpus, measured by the shared tool against a hardened PostgreSQL.
 shared="${P0_SHARED:-../shared}"

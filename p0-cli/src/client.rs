@@ -30,6 +30,11 @@ pub enum Outcome {
 
 impl Client {
     /// A client for `base` with `token`.
+    /// The server's URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
     pub fn new(base: &str, token: Token) -> anyhow::Result<Self> {
         Ok(Self {
             base: base.trim_end_matches('/').into(),

@@ -471,14 +471,31 @@ async fn flow(f: Flavor) {
     })
     .await;
 
-    // 10. The audit log verifies; an edited entry is detected.
+    // 10. The audit log verifies; entries cut from its end, and an edited entry, are detected.
     let out = alice.p0(&["audit", "--verify"]);
     assert!(out.status.success(), "{}", text(&out));
     let store = stack.store_path().to_path_buf();
     stack.stop_server();
-    tamper(&store).await;
+    tamper(
+        &store,
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+    )
+    .await;
     stack.start_server().await.unwrap();
+    // The chain of what is left is intact; only the head alice verified shows the cut.
+    let out = bob.p0(&["audit", "--verify"]);
+    assert!(out.status.success(), "{}", text(&out));
     let out = alice.p0(&["audit", "--verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is gone"), "{}", text(&out));
+    stack.stop_server();
+    tamper(
+        &store,
+        "UPDATE audit SET detail = 'nothing happened' WHERE seq = 2",
+    )
+    .await;
+    stack.start_server().await.unwrap();
+    let out = bob.p0(&["audit", "--verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("edited"), "{}", text(&out));
 
@@ -539,14 +556,12 @@ async fn flow(f: Flavor) {
     assert_eq!(mode & 0o777, 0o600, "the private key file must be 0600");
 }
 
-async fn tamper(store: &Path) {
+/// Runs one statement on the server's store behind its back.
+async fn tamper(store: &Path, sql: &str) {
     use sqlx::Connection;
     let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.display()))
         .await
         .unwrap();
-    sqlx::query("UPDATE audit SET detail = 'nothing happened' WHERE seq = 2")
-        .execute(&mut c)
-        .await
-        .unwrap();
+    sqlx::query(sql).execute(&mut c).await.unwrap();
     c.close().await.unwrap();
 }

@@ -3,7 +3,8 @@
 use crate::client::Client;
 use crate::session::Session;
 use p0_core::api::RequestView;
-use p0_core::audit::{verify_chain, AuditEntry};
+use p0_core::audit::{verify_since, AuditEntry, Checkpoint};
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -94,7 +95,9 @@ pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let log: Vec<AuditEntry> = client().await?.get("/v1/audit").await?;
+    let client = client().await?;
+    let server = client.base_url().to_string();
+    let log: Vec<AuditEntry> = client.get("/v1/audit").await?;
     if args.json {
         println!("{}", serde_json::to_string(&log)?);
     } else if !args.verify {
@@ -111,10 +114,33 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.verify {
-        match verify_chain(&log) {
-            Ok(()) => println!("audit log intact: {} entries", log.len()),
-            Err(why) => anyhow::bail!("audit log broken: {why}"),
-        }
+        verify(&server, &log)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The heads of the audit logs this user verified before, by server URL.
+const CHECKPOINTS: &str = "audit-checkpoints.json";
+
+/// Checks the chain, and that the log still holds the head verified last time from this
+/// machine — which the chain alone cannot show when entries are cut from its end or the whole
+/// log is rewritten. The new head is kept only when everything holds.
+fn verify(server: &str, log: &[AuditEntry]) -> anyhow::Result<()> {
+    let session = Session::open()?;
+    let mut seen: HashMap<String, Checkpoint> = session.load_json(CHECKPOINTS).unwrap_or_default();
+    let head = verify_since(log, seen.get(server))
+        .map_err(|why| anyhow::anyhow!("audit log broken: {why}"))?;
+    match head {
+        Some(head) => {
+            println!(
+                "audit log intact: {} entries, head {} (kept; later runs check it is still there)",
+                log.len(),
+                head.hash
+            );
+            seen.insert(server.to_string(), head);
+            session.save_json(CHECKPOINTS, &seen)?;
+        }
+        None => println!("audit log intact: 0 entries"),
+    }
+    Ok(())
 }
