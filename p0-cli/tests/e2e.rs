@@ -397,8 +397,25 @@ async fn flow(f: Flavor) {
         .unwrap()
         .to_string();
     assert!(stack.managed_users().unwrap().contains(&user));
+    // Something the user owned (PostgreSQL) or defined (MySQL): the revocation reports it.
+    match &stack.my {
+        Some(m) => m.sql(&format!(
+            "CREATE DEFINER = '{user}'@'%' VIEW app.by_user AS SELECT 1 AS one"
+        )),
+        None => stack.pg.psql(
+            p0_cli::stack::DATABASE,
+            &format!("CREATE TABLE scratch (v int); ALTER TABLE scratch OWNER TO \"{user}\""),
+        ),
+    }
+    .unwrap();
     assert!(alice.p0(&["revoke", &active]).status.success());
     assert!(!stack.managed_users().unwrap().contains(&user));
+    let audit = text(&alice.p0(&["audit"]));
+    let noted = audit
+        .lines()
+        .find(|l| l.contains("lease.revoked") && l.contains(&user))
+        .unwrap_or_else(|| panic!("no revocation of {user} in {audit}"));
+    assert!(noted.contains("1 object(s)"), "{noted}");
 
     // 7. Expiry revokes and ends an open session.
     let started = Instant::now();

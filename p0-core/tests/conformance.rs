@@ -234,7 +234,49 @@ conformance!(
     sixteen_concurrent_loops_are_clean,
     hostile_names_stay_quoted,
     refusals_create_nothing,
+    revoke_reports_objects_the_user_owned_or_defined,
 );
+
+/// PostgreSQL drops what the user owned (`DROP OWNED`) and says so; MySQL cannot drop a view or
+/// routine whose DEFINER is the user without losing it, so revocation reports them instead of
+/// leaving them to fail silently.
+async fn revoke_reports_objects_the_user_owned_or_defined(mysql: bool) {
+    let db = Db::start(mysql, false);
+    let p = db.provisioner().await;
+    let c = p
+        .provision(&plan(db.read("orders"), TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let user = c.username.as_str();
+    match &db {
+        Db::Pg(pg) => pg
+            .psql(
+                APP,
+                &format!("CREATE TABLE scratch (v int); ALTER TABLE scratch OWNER TO \"{user}\""),
+            )
+            .unwrap(),
+        Db::My(m) => m
+            .sql(&format!(
+                "CREATE DEFINER = '{user}'@'%' VIEW app.by_user AS SELECT 1 AS one; \
+                 CREATE DEFINER = '{user}'@'%' FUNCTION app.by_user_fn() RETURNS int DETERMINISTIC RETURN 1"
+            ))
+            .unwrap(),
+    };
+    let r = p.revoke(&c.username).await.unwrap();
+    assert!(r.user_dropped, "{r:?}");
+    let expected = if mysql {
+        format!("2 object(s) have DEFINER `{user}@%`")
+    } else {
+        format!("dropped 1 object(s) owned by `{user}`")
+    };
+    assert!(
+        r.notes.iter().any(|n| n.contains(&expected)),
+        "{expected} in {r:?}"
+    );
+    assert_eq!(db.managed_accounts(), 0);
+    // A second revocation has nothing left to report.
+    assert!(p.revoke(&c.username).await.unwrap().notes.is_empty());
+}
 
 async fn grants_exactly_the_plan(mysql: bool) {
     let db = Db::start(mysql, false);

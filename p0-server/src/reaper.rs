@@ -40,10 +40,7 @@ pub async fn reap_once(state: &AppState) {
                     tracing::warn!(error = %e, "reaper cannot save");
                     continue;
                 }
-                let detail = format!(
-                    "user {} removed, {} session(s) ended",
-                    grant.username, report.sessions_terminated
-                );
+                let detail = revoked_detail(&grant.username, &report);
                 let _ = state
                     .store
                     .audit("system", "lease.expired", Some(rec.id.as_str()), &detail)
@@ -71,6 +68,21 @@ pub async fn reap_once(state: &AppState) {
             }
         }
     }
+}
+
+/// What an audit entry says of a revocation. Objects the user owned or defined (the agent's
+/// notes) go into the entry and the server's log, so that they are not left to fail silently.
+pub(crate) fn revoked_detail(username: &p0_core::Username, report: &RevokeReport) -> String {
+    let mut detail = format!(
+        "user {username} removed, {} session(s) ended",
+        report.sessions_terminated
+    );
+    for note in &report.notes {
+        tracing::warn!(user = %username, note = %note, "revocation needs attention");
+        detail.push_str("; ");
+        detail.push_str(note);
+    }
+    detail
 }
 
 /// Runs forever.

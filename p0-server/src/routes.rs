@@ -578,7 +578,7 @@ async fn revoke(
     let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
         return Err(internal("resource gone"));
     };
-    agent
+    let report = agent
         .call::<_, RevokeReport>(
             "/v1/revoke",
             &RevokeCall {
@@ -604,7 +604,7 @@ async fn revoke(
             &me,
             "lease.revoked",
             Some(rec.id.as_str()),
-            &format!("user {}", grant.username),
+            &crate::reaper::revoked_detail(&grant.username, &report),
         )
         .await
         .map_err(internal)?;
