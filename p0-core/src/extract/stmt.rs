@@ -5,8 +5,9 @@ use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
 use sqlparser::ast::{
     ConflictTarget, CopySource, CopyTarget, Delete, Expr, FromTable, Insert, MergeAction,
-    MergeInsertKind, ObjectName, OnConflictAction, OnInsert, Set, SetExpr, Statement, TableFactor,
-    TableObject, TableWithJoins, TruncateIdentityOption, UpdateTableFromKind, Value,
+    MergeInsertKind, MergeUpdateKind, ObjectName, OnConflictAction, OnInsert, Set, SetExpr,
+    Statement, TableFactor, TableObject, TableWithJoins, TruncateIdentityOption,
+    UpdateTableFromKind, Value,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -16,15 +17,16 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
     match s {
         Statement::Query(q) => w.query(q),
         Statement::Insert(ins) => insert(w, ins),
-        Statement::Update {
+        Statement::Update(sqlparser::ast::Update {
             table,
             assignments,
             from,
             selection,
             returning,
+            order_by,
             limit,
             ..
-        } => {
+        }) => {
             w.scoped(|w| {
                 let from = match from {
                     Some(UpdateTableFromKind::BeforeSet(f) | UpdateTableFromKind::AfterSet(f)) => {
@@ -42,19 +44,22 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
                 for e in [selection, limit].into_iter().flatten() {
                     w.expr(e);
                 }
+                for o in order_by {
+                    w.expr(&o.expr);
+                }
                 if let Some(r) = returning {
                     w.select_items(r);
                 }
             });
         }
         Statement::Delete(d) => delete(w, d),
-        Statement::Merge {
+        Statement::Merge(sqlparser::ast::Merge {
             table,
             source,
             on,
             clauses,
             ..
-        } => w.scoped(|w| {
+        }) => w.scoped(|w| {
             w.table_factor(source);
             let TableFactor::Table { name, alias, .. } = table else {
                 return w.fail(ExtractError::Unsupported(
@@ -71,34 +76,57 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
                     w.expr(p);
                 }
                 match &c.action {
-                    MergeAction::Update { assignments } => {
+                    MergeAction::Update(up) => {
+                        let MergeUpdateKind::Set(assignments) = &up.kind else {
+                            return w.fail(ExtractError::Unsupported(
+                                "MERGE ... UPDATE without SET".into(),
+                            ));
+                        };
                         let cols = w.assignment_columns(assignments);
                         w.grant(Privilege::Update, object.clone(), Some(cols));
                         for a in assignments {
                             w.expr(&a.value);
                         }
+                        for p in [&up.update_predicate, &up.delete_predicate]
+                            .into_iter()
+                            .flatten()
+                        {
+                            w.expr(p);
+                        }
+                        if up.delete_predicate.is_some() {
+                            w.grant(Privilege::Delete, object.clone(), None);
+                        }
                     }
-                    MergeAction::Delete => w.grant(Privilege::Delete, object.clone(), None),
+                    MergeAction::Delete { .. } => w.grant(Privilege::Delete, object.clone(), None),
+                    MergeAction::DoNothing { .. } => {}
                     MergeAction::Insert(ins) => {
-                        let cols: Vec<String> = ins.columns.iter().map(|c| w.ident(c)).collect();
+                        let cols = column_names(w, &ins.columns);
                         let width = match &ins.kind {
                             MergeInsertKind::Values(v) => {
                                 w.expr_visit(v);
-                                v.rows.first().map(Vec::len)
+                                v.rows.first().map(|r| r.content.len())
                             }
                             MergeInsertKind::Row => None,
+                            MergeInsertKind::Wildcard => {
+                                return w.fail(ExtractError::Unsupported(
+                                    "MERGE ... INSERT *: name the columns".into(),
+                                ))
+                            }
                         };
+                        if let Some(p) = &ins.insert_predicate {
+                            w.expr(p);
+                        }
                         insert_columns(w, &key, kind, &cols, width, &[]);
                     }
                 }
             }
         }),
-        Statement::Truncate {
+        Statement::Truncate(sqlparser::ast::Truncate {
             table_names,
             identity,
             cascade,
             ..
-        } => {
+        }) => {
             if !w.rules.truncate_grantable {
                 return w.fail(ExtractError::Refused(
                     "TRUNCATE needs the DROP privilege here; use DELETE".into(),
@@ -441,22 +469,23 @@ fn insert(w: &mut Walker, ins: &Insert) {
         if let Some(src) = &ins.source {
             w.query(src);
         }
-        let Some((key, kind, _)) = w.bind_target(name, ins.table_alias.as_ref()) else {
+        let Some((key, kind, _)) = w.bind_target(name, ins.table_alias.as_ref().map(|a| &a.alias))
+        else {
             return;
         };
-        let mut cols: Vec<String> = ins.columns.iter().map(|c| w.ident(c)).collect();
+        let mut cols = column_names(w, &ins.columns);
         let mut defaults_at: Vec<usize> = Vec::new();
         let width = match &ins.source {
             Some(src) => match src.body.as_ref() {
                 SetExpr::Values(v) => {
                     for row in &v.rows {
-                        for (i, e) in row.iter().enumerate() {
+                        for (i, e) in row.content.iter().enumerate() {
                             if is_default(e) && !defaults_at.contains(&i) {
                                 defaults_at.push(i);
                             }
                         }
                     }
-                    v.rows.first().map(Vec::len)
+                    v.rows.first().map(|r| r.content.len())
                 }
                 SetExpr::Select(s)
                     if !s.projection.iter().any(|p| {
@@ -883,4 +912,13 @@ mod tests {
             "{stmts:?}"
         );
     }
+}
+
+/// The column names of an INSERT column list: the last part of each (a column may be written
+/// qualified).
+fn column_names(w: &mut Walker, columns: &[ObjectName]) -> Vec<String> {
+    columns
+        .iter()
+        .filter_map(|c| w.name_parts(c).pop())
+        .collect()
 }

@@ -494,7 +494,7 @@ impl<'a> Walker<'a> {
             }
             SetExpr::Values(v) => {
                 for row in &v.rows {
-                    for e in row {
+                    for e in &row.content {
                         self.expr(e);
                     }
                 }
@@ -525,9 +525,10 @@ impl<'a> Walker<'a> {
         }
         self.select_items(&sel.projection);
         if let Some(into) = &sel.into {
+            let targets: Vec<String> = into.targets.iter().map(ToString::to_string).collect();
             self.fail(ExtractError::Refused(format!(
                 "SELECT INTO `{}` creates a table; p0 does not grant CREATE",
-                into.name
+                targets.join(", ")
             )));
         }
         for e in [&sel.selection, &sel.having, &sel.qualify, &sel.prewhere]
@@ -553,9 +554,9 @@ impl<'a> Walker<'a> {
     pub fn select_items(&mut self, items: &[SelectItem]) {
         for item in items {
             match item {
-                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                    self.expr(e)
-                }
+                SelectItem::UnnamedExpr(e)
+                | SelectItem::ExprWithAlias { expr: e, .. }
+                | SelectItem::ExprWithAliases { expr: e, .. } => self.expr(e),
                 SelectItem::Wildcard(_) => self.read_all(None),
                 SelectItem::QualifiedWildcard(
                     SelectItemQualifiedWildcardKind::ObjectName(n),
