@@ -885,6 +885,15 @@ pub(crate) fn literal_text(e: &Expr) -> Option<String> {
     })
 }
 
+/// The column names of an INSERT column list: the last part of each (a column may be written
+/// qualified).
+fn column_names(w: &mut Walker, columns: &[ObjectName]) -> Vec<String> {
+    columns
+        .iter()
+        .filter_map(|c| w.name_parts(c).pop())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,13 +921,4 @@ mod tests {
             "{stmts:?}"
         );
     }
-}
-
-/// The column names of an INSERT column list: the last part of each (a column may be written
-/// qualified).
-fn column_names(w: &mut Walker, columns: &[ObjectName]) -> Vec<String> {
-    columns
-        .iter()
-        .filter_map(|c| w.name_parts(c).pop())
-        .collect()
 }
