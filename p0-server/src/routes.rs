@@ -54,6 +54,31 @@ fn internal(e: impl std::fmt::Display) -> AppError {
 
 type ApiResult<T> = Result<T, AppError>;
 
+/// A query string, refused in the API's own error shape (axum's answers in plain text).
+struct ApiQuery<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(ApiQuery(q)),
+            Err(e) => Err(err(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("invalid query string: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// The server's router.
 pub fn build_router(state: Arc<AppState>) -> Router {
     let mut r = Router::new()
@@ -75,7 +100,15 @@ pub fn build_router(state: Arc<AppState>) -> Router {
             .route("/dev/jwks", get(dev_jwks))
             .route("/dev/token", post(dev_token));
     }
-    r.with_state(state)
+    r.fallback(|| async { err(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            err(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .with_state(state)
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<IdClaims> {
@@ -374,7 +407,7 @@ struct WaitQuery {
 async fn get_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Json<RequestView>> {
     let claims = authenticate(&state, &headers).await?;
@@ -411,7 +444,7 @@ struct ListQuery {
 
 async fn list(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Vec<RequestView>>> {
     let claims = authenticate(&state, &headers).await?;

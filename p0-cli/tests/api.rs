@@ -1,0 +1,364 @@
+//! The server's API under bad input: every malformed, unauthenticated, unknown or unservable
+//! call gets one JSON error `{code, message}` with a stable code and a one-line reason, and
+//! changes nothing — no request, no audit entry, no database user. A valid call afterwards
+//! still works, so the refusals are the server's judgement and not a broken set-up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use p0_cli::stack::{Stack, DEMO_RULES};
+use p0_core::seal::key_fingerprint;
+use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use serde_json::{json, Value};
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    /// Sends a call; returns the status and the JSON body (which every answer must have).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_vec());
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let v: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{path}: answer is not JSON: {status} {text:?}"));
+        (status, v)
+    }
+}
+
+fn signed(resource: &str, sql: &str, duration_secs: u64) -> SignedRequest {
+    SignedRequest {
+        request_id: RequestId::generate(),
+        resource: ResourceId::new(resource).unwrap(),
+        intent: Intent::Query(sql.into()),
+        reason: "report".into(),
+        duration_secs,
+        issued_at: chrono::Utc::now().timestamp(),
+    }
+}
+
+fn create_body(kp: &KeyPair, s: &SignedRequest) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "signed": s,
+        "signature": s.sign(&kp.private_pem).unwrap(),
+        "public_key": kp.public_pem,
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_gets_one_json_error_and_changes_nothing() {
+    let mut stack = Stack::start(DEMO_RULES, 3600).await.unwrap();
+    let api = Api {
+        http: reqwest::Client::new(),
+        base: stack.server_url.clone(),
+    };
+    let issuer = stack.dev_issuer().unwrap();
+    let alice = KeyPair::generate().unwrap();
+    let other = KeyPair::generate().unwrap();
+    let nonce = key_fingerprint(alice.public_pem.as_bytes()).unwrap();
+    let token = issuer
+        .issue("alice@example.com", &[], &nonce, "p0")
+        .unwrap()
+        .expose_secret()
+        .to_string();
+    let foreign = p0_core::DangerousDevIssuer::new(issuer.issuer())
+        .unwrap()
+        .issue("alice@example.com", &[], &nonce, "p0")
+        .unwrap()
+        .expose_secret()
+        .to_string();
+    let res = stack.resource.clone();
+    let good = signed(&res, "SELECT name FROM sales.customers", 300);
+    let mut bad_signature = good.clone();
+    bad_signature.reason = "changed after signing".into();
+    let bad_signature = serde_json::to_vec(&json!({
+        "signed": bad_signature,
+        "signature": good.sign(&alice.private_pem).unwrap(),
+        "public_key": alice.public_pem,
+    }))
+    .unwrap();
+
+    use reqwest::Method as M;
+    let t = Some(token.as_str());
+    let cases: Vec<(&str, M, String, Option<&str>, Option<Vec<u8>>, u16, &str)> = vec![
+        (
+            "no token",
+            M::POST,
+            "/v1/requests".into(),
+            None,
+            Some(create_body(&alice, &good)),
+            401,
+            "unauthenticated",
+        ),
+        (
+            "garbage token",
+            M::GET,
+            "/v1/requests".into(),
+            Some("not.a.jwt"),
+            None,
+            401,
+            "unauthenticated",
+        ),
+        (
+            "token from another key at the same issuer URL",
+            M::GET,
+            "/v1/audit".into(),
+            Some(foreign.as_str()),
+            None,
+            401,
+            "unauthenticated",
+        ),
+        (
+            "malformed JSON",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(b"{\"signed\": ".to_vec()),
+            400,
+            "bad_request",
+        ),
+        (
+            "missing fields",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(b"{}".to_vec()),
+            400,
+            "bad_request",
+        ),
+        (
+            "wrong types",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(br#"{"signed": 1, "signature": [], "public_key": null}"#.to_vec()),
+            400,
+            "bad_request",
+        ),
+        (
+            "a key the token does not commit to",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(&other, &good)),
+            403,
+            "forbidden",
+        ),
+        (
+            "a signature over something else",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(bad_signature),
+            403,
+            "forbidden",
+        ),
+        (
+            "unknown resource",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(&alice, &signed("pg/nowhere", "SELECT 1", 300))),
+            404,
+            "not_found",
+        ),
+        (
+            "zero duration",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(&alice, &signed(&res, "SELECT 1", 0))),
+            400,
+            "bad_request",
+        ),
+        (
+            "more than a day",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(&alice, &signed(&res, "SELECT 1", 90_000))),
+            400,
+            "bad_request",
+        ),
+        (
+            "malformed SQL",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(
+                &alice,
+                &signed(&res, "SELEC name FROM sales.customers", 300),
+            )),
+            422,
+            "refused",
+        ),
+        (
+            "SQL p0 refuses",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(
+                &alice,
+                &signed(&res, "DROP TABLE sales.orders", 300),
+            )),
+            422,
+            "refused",
+        ),
+        (
+            "a table that does not exist",
+            M::POST,
+            "/v1/requests".into(),
+            t,
+            Some(create_body(
+                &alice,
+                &signed(&res, "SELECT * FROM sales.nothing", 300),
+            )),
+            422,
+            "refused",
+        ),
+        (
+            "unknown request",
+            M::GET,
+            format!("/v1/requests/{}", RequestId::generate()),
+            t,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "approve an unknown request",
+            M::POST,
+            format!("/v1/requests/{}/approve", RequestId::generate()),
+            t,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "revoke a malformed id",
+            M::POST,
+            "/v1/requests/..%2F..%2Fetc/revoke".into(),
+            t,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "bad query string",
+            M::GET,
+            "/v1/requests?mine=perhaps".into(),
+            t,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "bad wait",
+            M::GET,
+            format!("/v1/requests/{}?wait=-1", RequestId::generate()),
+            t,
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            "no such endpoint",
+            M::GET,
+            "/v1/nothing".into(),
+            t,
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            M::DELETE,
+            "/v1/requests".into(),
+            t,
+            None,
+            405,
+            "method_not_allowed",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, method, path, token, body, status, code) in &cases {
+        let (got, v) = api
+            .send(method.clone(), path, *token, body.as_deref())
+            .await;
+        let message = v["message"].as_str().unwrap_or_default();
+        if got != *status || v["code"] != *code || message.is_empty() || message.contains('\n') {
+            failures.push(format!("{what}: expected {status} {code}, got {got} {v}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The agent down: the server says so, and keeps nothing.
+    stack.stop_agent();
+    let (got, v) = api
+        .send(
+            M::POST,
+            "/v1/requests",
+            t,
+            Some(&create_body(&alice, &good)),
+        )
+        .await;
+    assert_eq!((got, v["code"].as_str()), (503, Some("unavailable")), "{v}");
+    assert!(!v["message"].as_str().unwrap().contains('\n'), "{v}");
+    stack.start_agent().await.unwrap();
+
+    // Nothing changed.
+    let (got, list) = api.send(M::GET, "/v1/requests", t, None).await;
+    assert_eq!(got, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+    let (_, audit) = api.send(M::GET, "/v1/audit", t, None).await;
+    assert_eq!(audit.as_array().unwrap().len(), 0, "{audit}");
+    assert!(stack.managed_roles().unwrap().is_empty());
+
+    // And the same request, valid, goes through: the refusals above were judgements.
+    let (got, v) = api
+        .send(
+            M::POST,
+            "/v1/requests",
+            t,
+            Some(&create_body(&alice, &good)),
+        )
+        .await;
+    assert!(got == 200 || got == 201, "{got} {v}");
+    let (got, v) = api
+        .send(
+            M::GET,
+            &format!("/v1/requests/{}?wait=30", good.request_id.as_str()),
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(got, 200, "{v}");
+    assert_eq!(v["status"], "active", "{v}");
+    // Replaying the same signed request is a conflict, not a second grant.
+    let (got, v) = api
+        .send(
+            M::POST,
+            "/v1/requests",
+            t,
+            Some(&create_body(&alice, &good)),
+        )
+        .await;
+    assert_eq!((got, v["code"].as_str()), (409, Some("conflict")), "{v}");
+    assert_eq!(stack.managed_users().unwrap().len(), 1);
+}
