@@ -41,6 +41,17 @@ impl Api {
     }
 }
 
+/// What is sent, to whom, as whom, and what must come back: status and error code.
+type Case<'a> = (
+    &'a str,
+    reqwest::Method,
+    String,
+    Option<&'a str>,
+    Option<Vec<u8>>,
+    u16,
+    &'a str,
+);
+
 fn signed(resource: &str, sql: &str, duration_secs: u64) -> SignedRequest {
     SignedRequest {
         request_id: RequestId::generate(),
@@ -49,6 +60,13 @@ fn signed(resource: &str, sql: &str, duration_secs: u64) -> SignedRequest {
         reason: "report".into(),
         duration_secs,
         issued_at: chrono::Utc::now().timestamp(),
+    }
+}
+
+impl Api {
+    async fn create(&self, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+        self.send(reqwest::Method::POST, "/v1/requests", token, Some(body))
+            .await
     }
 }
 
@@ -96,205 +114,29 @@ async fn bad_input_gets_one_json_error_and_changes_nothing() {
 
     use reqwest::Method as M;
     let t = Some(token.as_str());
-    let cases: Vec<(&str, M, String, Option<&str>, Option<Vec<u8>>, u16, &str)> = vec![
-        (
-            "no token",
-            M::POST,
-            "/v1/requests".into(),
-            None,
-            Some(create_body(&alice, &good)),
-            401,
-            "unauthenticated",
-        ),
-        (
-            "garbage token",
-            M::GET,
-            "/v1/requests".into(),
-            Some("not.a.jwt"),
-            None,
-            401,
-            "unauthenticated",
-        ),
-        (
-            "token from another key at the same issuer URL",
-            M::GET,
-            "/v1/audit".into(),
-            Some(foreign.as_str()),
-            None,
-            401,
-            "unauthenticated",
-        ),
-        (
-            "malformed JSON",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(b"{\"signed\": ".to_vec()),
-            400,
-            "bad_request",
-        ),
-        (
-            "missing fields",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(b"{}".to_vec()),
-            400,
-            "bad_request",
-        ),
-        (
-            "wrong types",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(br#"{"signed": 1, "signature": [], "public_key": null}"#.to_vec()),
-            400,
-            "bad_request",
-        ),
-        (
-            "a key the token does not commit to",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(&other, &good)),
-            403,
-            "forbidden",
-        ),
-        (
-            "a signature over something else",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(bad_signature),
-            403,
-            "forbidden",
-        ),
-        (
-            "unknown resource",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(&alice, &signed("pg/nowhere", "SELECT 1", 300))),
-            404,
-            "not_found",
-        ),
-        (
-            "zero duration",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(&alice, &signed(&res, "SELECT 1", 0))),
-            400,
-            "bad_request",
-        ),
-        (
-            "more than a day",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(&alice, &signed(&res, "SELECT 1", 90_000))),
-            400,
-            "bad_request",
-        ),
-        (
-            "malformed SQL",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(
-                &alice,
-                &signed(&res, "SELEC name FROM sales.customers", 300),
-            )),
-            422,
-            "refused",
-        ),
-        (
-            "SQL p0 refuses",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(
-                &alice,
-                &signed(&res, "DROP TABLE sales.orders", 300),
-            )),
-            422,
-            "refused",
-        ),
-        (
-            "a table that does not exist",
-            M::POST,
-            "/v1/requests".into(),
-            t,
-            Some(create_body(
-                &alice,
-                &signed(&res, "SELECT * FROM sales.nothing", 300),
-            )),
-            422,
-            "refused",
-        ),
-        (
-            "unknown request",
-            M::GET,
-            format!("/v1/requests/{}", RequestId::generate()),
-            t,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            "approve an unknown request",
-            M::POST,
-            format!("/v1/requests/{}/approve", RequestId::generate()),
-            t,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            "revoke a malformed id",
-            M::POST,
-            "/v1/requests/..%2F..%2Fetc/revoke".into(),
-            t,
-            None,
-            400,
-            "bad_request",
-        ),
-        (
-            "bad query string",
-            M::GET,
-            "/v1/requests?mine=perhaps".into(),
-            t,
-            None,
-            400,
-            "bad_request",
-        ),
-        (
-            "bad wait",
-            M::GET,
-            format!("/v1/requests/{}?wait=-1", RequestId::generate()),
-            t,
-            None,
-            400,
-            "bad_request",
-        ),
-        (
-            "no such endpoint",
-            M::GET,
-            "/v1/nothing".into(),
-            t,
-            None,
-            404,
-            "not_found",
-        ),
-        (
-            "wrong method",
-            M::DELETE,
-            "/v1/requests".into(),
-            t,
-            None,
-            405,
-            "method_not_allowed",
-        ),
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        ("no token", M::POST, "/v1/requests".into(), None, Some(create_body(&alice, &good)), 401, "unauthenticated"),
+        ("garbage token", M::GET, "/v1/requests".into(), Some("not.a.jwt"), None, 401, "unauthenticated"),
+        ("token from another key at the same issuer URL", M::GET, "/v1/audit".into(), Some(foreign.as_str()), None, 401, "unauthenticated"),
+        ("malformed JSON", M::POST, "/v1/requests".into(), t, Some(b"{\"signed\": ".to_vec()), 400, "bad_request"),
+        ("missing fields", M::POST, "/v1/requests".into(), t, Some(b"{}".to_vec()), 400, "bad_request"),
+        ("wrong types", M::POST, "/v1/requests".into(), t, Some(br#"{"signed": 1, "signature": [], "public_key": null}"#.to_vec()), 400, "bad_request"),
+        ("a key the token does not commit to", M::POST, "/v1/requests".into(), t, Some(create_body(&other, &good)), 403, "forbidden"),
+        ("a signature over something else", M::POST, "/v1/requests".into(), t, Some(bad_signature), 403, "forbidden"),
+        ("unknown resource", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed("pg/nowhere", "SELECT 1", 300))), 404, "not_found"),
+        ("zero duration", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed(&res, "SELECT 1", 0))), 400, "bad_request"),
+        ("more than a day", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed(&res, "SELECT 1", 90_000))), 400, "bad_request"),
+        ("malformed SQL", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed(&res, "SELEC name FROM sales.customers", 300))), 422, "refused"),
+        ("SQL p0 refuses", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed(&res, "DROP TABLE sales.orders", 300))), 422, "refused"),
+        ("a table that does not exist", M::POST, "/v1/requests".into(), t, Some(create_body(&alice, &signed(&res, "SELECT * FROM sales.nothing", 300))), 422, "refused"),
+        ("unknown request", M::GET, format!("/v1/requests/{}", RequestId::generate()), t, None, 404, "not_found"),
+        ("approve an unknown request", M::POST, format!("/v1/requests/{}/approve", RequestId::generate()), t, None, 404, "not_found"),
+        ("revoke a malformed id", M::POST, "/v1/requests/..%2F..%2Fetc/revoke".into(), t, None, 400, "bad_request"),
+        ("bad query string", M::GET, "/v1/requests?mine=perhaps".into(), t, None, 400, "bad_request"),
+        ("bad wait", M::GET, format!("/v1/requests/{}?wait=-1", RequestId::generate()), t, None, 400, "bad_request"),
+        ("no such endpoint", M::GET, "/v1/nothing".into(), t, None, 404, "not_found"),
+        ("wrong method", M::DELETE, "/v1/requests".into(), t, None, 405, "method_not_allowed"),
     ];
     let mut failures = Vec::new();
     for (what, method, path, token, body, status, code) in &cases {
@@ -310,14 +152,7 @@ async fn bad_input_gets_one_json_error_and_changes_nothing() {
 
     // The agent down: the server says so, and keeps nothing.
     stack.stop_agent();
-    let (got, v) = api
-        .send(
-            M::POST,
-            "/v1/requests",
-            t,
-            Some(&create_body(&alice, &good)),
-        )
-        .await;
+    let (got, v) = api.create(t, &create_body(&alice, &good)).await;
     assert_eq!((got, v["code"].as_str()), (503, Some("unavailable")), "{v}");
     assert!(!v["message"].as_str().unwrap().contains('\n'), "{v}");
     stack.start_agent().await.unwrap();
@@ -331,14 +166,7 @@ async fn bad_input_gets_one_json_error_and_changes_nothing() {
     assert!(stack.managed_roles().unwrap().is_empty());
 
     // And the same request, valid, goes through: the refusals above were judgements.
-    let (got, v) = api
-        .send(
-            M::POST,
-            "/v1/requests",
-            t,
-            Some(&create_body(&alice, &good)),
-        )
-        .await;
+    let (got, v) = api.create(t, &create_body(&alice, &good)).await;
     assert!(got == 200 || got == 201, "{got} {v}");
     let (got, v) = api
         .send(
@@ -351,14 +179,7 @@ async fn bad_input_gets_one_json_error_and_changes_nothing() {
     assert_eq!(got, 200, "{v}");
     assert_eq!(v["status"], "active", "{v}");
     // Replaying the same signed request is a conflict, not a second grant.
-    let (got, v) = api
-        .send(
-            M::POST,
-            "/v1/requests",
-            t,
-            Some(&create_body(&alice, &good)),
-        )
-        .await;
+    let (got, v) = api.create(t, &create_body(&alice, &good)).await;
     assert_eq!((got, v["code"].as_str()), (409, Some("conflict")), "{v}");
     assert_eq!(stack.managed_users().unwrap().len(), 1);
 }
