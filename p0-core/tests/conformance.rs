@@ -4,8 +4,8 @@
 use chrono::{TimeDelta, Utc};
 use p0_core::provision::{MySqlProvisioner, PostgresProvisioner};
 use p0_core::{
-    Access, DatabaseProvisioner, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege,
-    ProvisionPlan, RequestId, ResourceId,
+    Access, Credentials, DatabaseProvisioner, GuardPolicy, ObjectRef, Permission, PermissionSet,
+    Privilege, ProvisionPlan, RequestId, ResourceId,
 };
 use p0_testkit::{MariaDbServer, PgOptions, PgServer};
 use sqlx::Connection;
@@ -70,6 +70,16 @@ impl Db {
                     .unwrap(),
             ),
         }
+    }
+
+    /// The provisioner and a fresh user who may read `orders` for five minutes.
+    async fn reader(&self) -> (Arc<dyn DatabaseProvisioner>, Credentials) {
+        let p = self.provisioner().await;
+        let c = p
+            .provision(&plan(self.read("orders"), TimeDelta::minutes(5)))
+            .await
+            .unwrap();
+        (p, c)
     }
 
     fn table(&self, name: &str) -> ObjectRef {
@@ -242,11 +252,7 @@ conformance!(
 /// leaving them to fail silently.
 async fn revoke_reports_objects_the_user_owned_or_defined(mysql: bool) {
     let db = Db::start(mysql, false);
-    let p = db.provisioner().await;
-    let c = p
-        .provision(&plan(db.read("orders"), TimeDelta::minutes(5)))
-        .await
-        .unwrap();
+    let (p, c) = db.reader().await;
     let user = c.username.as_str();
     match &db {
         Db::Pg(pg) => pg
@@ -280,11 +286,7 @@ async fn revoke_reports_objects_the_user_owned_or_defined(mysql: bool) {
 
 async fn grants_exactly_the_plan(mysql: bool) {
     let db = Db::start(mysql, false);
-    let p = db.provisioner().await;
-    let c = p
-        .provision(&plan(db.read("orders"), TimeDelta::minutes(5)))
-        .await
-        .unwrap();
+    let (p, c) = db.reader().await;
     assert!(c.username.as_str().len() <= p.max_username_len());
     let mut conn = db
         .login(c.username.as_str(), c.password.expose_secret())
@@ -308,11 +310,7 @@ async fn grants_exactly_the_plan(mysql: bool) {
 
 async fn revoke_ends_sessions_removes_everything_twice(mysql: bool) {
     let db = Db::start(mysql, false);
-    let p = db.provisioner().await;
-    let c = p
-        .provision(&plan(db.read("orders"), TimeDelta::minutes(5)))
-        .await
-        .unwrap();
+    let (p, c) = db.reader().await;
     let mut open = db
         .login(c.username.as_str(), c.password.expose_secret())
         .await
@@ -356,11 +354,7 @@ async fn expired_users_cannot_log_in(mysql: bool) {
 
 async fn logs_hold_no_password(mysql: bool) {
     let db = Db::start(mysql, true);
-    let p = db.provisioner().await;
-    let c = p
-        .provision(&plan(db.read("orders"), TimeDelta::minutes(5)))
-        .await
-        .unwrap();
+    let (p, c) = db.reader().await;
     let mut conn = db
         .login(c.username.as_str(), c.password.expose_secret())
         .await
