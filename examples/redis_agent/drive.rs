@@ -164,6 +164,7 @@ pub async fn run() -> anyhow::Result<()> {
             public_key: keys.public_pem.clone(),
             signed,
             signature,
+            pickup_proof: None,
         };
         let r: ProvisionResult =
             serde_json::from_value(call(&agent, &secret, "/v1/provision", &body).await?)?;

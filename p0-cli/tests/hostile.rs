@@ -91,6 +91,7 @@ impl Evil {
             public_key: kp.public_pem.clone(),
             signature: signed.sign(&kp.private_pem).unwrap(),
             signed,
+            pickup_proof: None,
         }
     }
 }

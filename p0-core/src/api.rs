@@ -136,6 +136,12 @@ pub struct ProvisionCall {
     pub signed: SignedRequest,
     /// Their signature.
     pub signature: String,
+    /// The requester's proof ([`crate::proof`]) of the call that triggered provisioning, when
+    /// that call was their poll of an approved request (`GET /v1/requests/ID`): the agent takes
+    /// it as the fresh act of the requester when the signed request itself is older than its
+    /// freshness window (approvals take time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pickup_proof: Option<String>,
 }
 
 /// Agent → server.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod identity;
+pub mod proof;
 pub mod provision;
 pub mod route;
 pub mod rules;

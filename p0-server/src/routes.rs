@@ -361,6 +361,7 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
         public_key: rec.public_key.clone(),
         signed: rec.signed.clone(),
         signature: rec.signature.clone(),
+        pickup_proof: None,
     };
     match agent
         .call::<_, ProvisionResult>("/v1/provision", &call)
