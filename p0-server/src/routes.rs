@@ -328,7 +328,7 @@ async fn provision(state: &AppState, rec: &mut RequestRecord, token: &str) -> Ap
 }
 
 async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str) -> ApiResult<()> {
-    let Some((res, agent)) = state.resources.get(&rec.signed.resource) else {
+    let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "unknown resource"));
     };
     let max = match &rec.decision {
@@ -374,10 +374,6 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
                 sealed_password: r.sealed_password,
                 role: r.role,
                 expires_at: r.expires_at,
-                engine: res.engine,
-                host: res.host.clone(),
-                port: res.port,
-                database: res.database.clone(),
             });
             state.store.update(rec).await.map_err(internal)?;
             let detail = format!("user {} until {}", r.username, r.expires_at.to_rfc3339());
