@@ -157,7 +157,6 @@ pub fn pg_env(
 ) -> anyhow::Result<(Vec<(String, String)>, Option<tempfile::NamedTempFile>)> {
     let mut env = vec![
         ("PGHOST".to_string(), host.to_string()),
-        ("PGHOSTADDR".to_string(), String::new()),
         ("PGPORT".to_string(), port.to_string()),
         ("PGDATABASE".to_string(), target.database.clone()),
         ("PGUSER".to_string(), target.username.to_string()),
@@ -165,8 +164,6 @@ pub fn pg_env(
             "PGPASSWORD".to_string(),
             password.expose_secret().to_string(),
         ),
-        ("PGSERVICE".to_string(), String::new()),
-        ("PGPASSFILE".to_string(), "/dev/null".to_string()),
     ];
     let ca = match &target.tls {
         TlsExpectation::VerifyFull { ca_pem } => {
@@ -192,6 +189,10 @@ pub fn pg_env(
     };
     Ok((env, ca))
 }
+
+/// libpq variables that would send the client elsewhere than the sealed target: removed from
+/// the client's environment.
+pub const PG_ENV_REMOVE: &[&str] = &["PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE"];
 
 /// `scheme://user:password@host:port/database`, every part percent-encoded.
 pub fn database_url(

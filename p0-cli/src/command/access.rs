@@ -1,7 +1,7 @@
 //! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
 
 use crate::client::{not_granted, Client, Outcome};
-use crate::connect::{database_url, mysql_defaults, open_grant, pg_env, Opened};
+use crate::connect::{database_url, mysql_defaults, open_grant, pg_env, Opened, PG_ENV_REMOVE};
 use crate::relay::Relay;
 use crate::session::Session;
 use anyhow::{bail, Context};
@@ -212,6 +212,9 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
         _ => {
             let (env, ca) = pg_env(&host, port, target, password)?;
             cmd.envs(env);
+            for v in PG_ENV_REMOVE {
+                cmd.env_remove(v);
+            }
             ca
         }
     };
@@ -324,6 +327,9 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (env, _ca) = pg_env(&host, port, target, password)?;
     let mut cmd = tokio::process::Command::new("psql");
     cmd.args(&pass).envs(env);
+    for v in PG_ENV_REMOVE {
+        cmd.env_remove(v);
+    }
     run_client(cmd, "psql", relay).await
 }
 
