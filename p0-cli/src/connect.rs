@@ -92,6 +92,9 @@ fn option_value(value: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// The sealed CA in a 0600 file for the client, removed on drop; none without one.
+pub type CaFile = Option<tempfile::NamedTempFile>;
+
 /// A file readable by its owner only, removed on drop.
 fn private_file(
     prefix: &str,
@@ -116,7 +119,7 @@ pub fn mysql_defaults(
     port: u16,
     target: &ConnectTarget,
     password: &Password,
-) -> anyhow::Result<(tempfile::NamedTempFile, Option<tempfile::NamedTempFile>)> {
+) -> anyhow::Result<(tempfile::NamedTempFile, CaFile)> {
     let mut text = format!(
         "[client]\nuser={}\npassword={}\nhost={}\nport={port}\nlocal-infile=0\n",
         option_value(target.username.as_str())?,
@@ -154,7 +157,7 @@ pub fn pg_env(
     port: u16,
     target: &ConnectTarget,
     password: &Password,
-) -> anyhow::Result<(Vec<(String, String)>, Option<tempfile::NamedTempFile>)> {
+) -> anyhow::Result<(Vec<(String, String)>, CaFile)> {
     let mut env = vec![
         ("PGHOST".to_string(), host.to_string()),
         ("PGPORT".to_string(), port.to_string()),

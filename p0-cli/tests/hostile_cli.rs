@@ -109,7 +109,7 @@ impl FakeDb {
         if let Some(p) = steal {
             c.env("P0_STEAL", p);
         }
-        let child = c.spawn().unwrap();
+        let mut child = c.spawn().unwrap();
         for _ in 0..100 {
             if let Ok(p) = std::fs::read_to_string(&port_file) {
                 return Self {
@@ -121,6 +121,8 @@ impl FakeDb {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("fake database did not start");
     }
 
@@ -513,7 +515,8 @@ async fn option_injection_through_any_field_is_refused() {
     let alice = User::login(&s.evil.url, "alice@example.com");
     let db = FakeDb::start("my-infile", None, Some(&alice.dir.path().join("key.pem")));
     let port = db.port;
-    let injections: Vec<(&str, Box<dyn Fn(&mut ConnectTarget) + Send + Sync>)> = vec![
+    type Edit = Box<dyn Fn(&mut ConnectTarget) + Send + Sync>;
+    let injections: Vec<(&str, Edit)> = vec![
         (
             "host",
             Box::new(move |t| {
