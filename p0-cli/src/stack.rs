@@ -264,6 +264,9 @@ impl Stack {
             audience: self.audience(),
             guard: self.guard(),
             sweep_interval_secs: 0,
+            tls_cert: None,
+            tls_key: None,
+            dangerous_plain_http: false,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
             &config.issuer,
