@@ -99,8 +99,8 @@ pub struct PgOptions {
     pub settings: Vec<(String, String)>,
 }
 
-/// A running throwaway PostgreSQL. The superuser `postgres` logs in with a password over TCP
-/// (SCRAM), like every other user, so password checks are real.
+/// A running throwaway PostgreSQL. The superuser `postgres` logs in with its password (SCRAM),
+/// over TCP and the Unix socket alike, like every other user, so password checks are real.
 #[derive(Debug)]
 pub struct PgServer {
     dir: tempfile::TempDir,
