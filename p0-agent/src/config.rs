@@ -33,6 +33,16 @@ pub struct AgentConfig {
     /// Seconds between sweeps of expired users (0: off).
     #[serde(default = "default_sweep")]
     pub sweep_interval_secs: u64,
+    /// HTTPS: the agent's certificate chain, leaf first (PEM). With `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// HTTPS: the private key of `tls_cert` (PEM).
+    #[serde(default)]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve plain HTTP on a non-loopback `listen` (behind a proxy that terminates TLS).
+    /// Logged as a warning at start. Without TLS, plain HTTP is served on loopback only.
+    #[serde(default)]
+    pub dangerous_plain_http: bool,
     /// Where clients connect, sealed with every password so nobody between agent and CLI can
     /// send the CLI elsewhere. Defaults: host and port of `database_url`, the first of
     /// `guard.databases`.

@@ -4,13 +4,15 @@
 //! the signed query, and the escalation guard inside the provisioner.
 //!
 //! [`AgentState::handle`] runs one operation whatever the transport: [`build_router`] serves
-//! it over HTTP (`main.rs`), and, with the `lambda` feature, [`lambda`] serves it as an AWS
+//! it over HTTPS (or plain HTTP on loopback; [`serve`], `main.rs`), and, with the `lambda` feature, [`lambda`] serves it as an AWS
 //! Lambda function (`p0-agent-lambda`).
 
 mod config;
 mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+mod serve;
 
 pub use config::{AgentConfig, ConnectConfig};
 pub use handlers::{build_router, run_sweeper, AgentState, Op, Reply};
+pub use serve::{is_loopback_listen, serve, tls_server_config, Serving, TlsListener};

@@ -1,4 +1,5 @@
-//! `p0-agent --config agent.toml`: serves the agent over HTTP and sweeps expired users.
+//! `p0-agent --config agent.toml`: serves the agent over HTTPS (plain HTTP on loopback only)
+//! and sweeps expired users.
 
 use anyhow::Context;
 use clap::Parser;
@@ -14,13 +15,21 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Warnings and the start-up line by default (RUST_LOG overrides): a dangerous setting
+    // must be seen without asking for it.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let args = Args::parse();
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading `{}`", args.config))?;
     let config = p0_agent::AgentConfig::from_toml(&text)?;
+    // Refuse a plain-HTTP listener other machines could reach before connecting to anything.
+    let serving = config.serving()?;
     // Discovery happens on the first token to verify: an issuer that is briefly down when the
     // agent starts does not keep it down (the Lambda agent does the same).
     let verifier = Arc::new(p0_core::JwksVerifier::new(
@@ -35,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
-    tracing::info!(listen = %config.listen, resource = %config.resource, "p0-agent listening");
-    axum::serve(listener, p0_agent::build_router(state)).await?;
-    Ok(())
+    let tls = matches!(serving, p0_agent::Serving::Tls { .. });
+    tracing::info!(listen = %config.listen, resource = %config.resource, tls, "p0-agent listening");
+    p0_agent::serve(listener, &config, state).await
 }

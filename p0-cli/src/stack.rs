@@ -50,6 +50,18 @@ INSERT INTO app.orders (customer_id, total) VALUES (1, 120.00), (2, 75.50), (3, 
 INSERT INTO app.payroll VALUES ('ada', 100000);
 ";
 
+/// HTTPS between the stack's server and agent: the agent's certificate chain and key (PEM
+/// files), and the CA file the server trusts for it (`agent_ca`).
+#[derive(Debug, Clone)]
+pub struct AgentTls {
+    /// The agent's certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The agent's private key.
+    pub key: PathBuf,
+    /// The CA certificate(s) the server verifies the agent against.
+    pub ca: PathBuf,
+}
+
 /// A running stack.
 pub struct Stack {
     /// The PostgreSQL server (always started; the resource when the engine is PostgreSQL).
@@ -83,6 +95,8 @@ pub struct Stack {
     lambda: Option<(String, String)>,
     /// One issuer for the stack's life, so tokens survive a server restart.
     dev: Option<Arc<p0_core::DangerousDevIssuer>>,
+    /// HTTPS between server and agent (plain HTTP on loopback without it).
+    agent_tls: Option<AgentTls>,
     _dir: tempfile::TempDir,
 }
 
@@ -121,6 +135,7 @@ impl Stack {
             reaper_secs,
             Some((issuer.into(), audience.into())),
             None,
+            None,
         )
         .await
     }
@@ -134,7 +149,15 @@ impl Stack {
         endpoint: &str,
     ) -> anyhow::Result<Self> {
         let lambda = Some((function.to_string(), endpoint.to_string()));
-        Self::start_inner(p0_core::Engine::Postgres, rules, reaper_secs, None, lambda).await
+        Self::start_inner(
+            p0_core::Engine::Postgres,
+            rules,
+            reaper_secs,
+            None,
+            lambda,
+            None,
+        )
+        .await
     }
 
     /// Starts everything for `engine`.
@@ -143,7 +166,18 @@ impl Stack {
         rules: &str,
         reaper_secs: u64,
     ) -> anyhow::Result<Self> {
-        Self::start_inner(engine, rules, reaper_secs, None, None).await
+        Self::start_inner(engine, rules, reaper_secs, None, None, None).await
+    }
+
+    /// Starts everything for `engine`, the agent serving HTTPS with `tls.cert` and `tls.key`
+    /// at `https://127.0.0.1:PORT`, and the server trusting `tls.ca` only for it.
+    pub async fn start_with_agent_tls(
+        engine: p0_core::Engine,
+        rules: &str,
+        reaper_secs: u64,
+        tls: AgentTls,
+    ) -> anyhow::Result<Self> {
+        Self::start_inner(engine, rules, reaper_secs, None, None, Some(tls)).await
     }
 
     async fn start_inner(
@@ -152,6 +186,7 @@ impl Stack {
         reaper_secs: u64,
         external_issuer: Option<(String, String)>,
         lambda: Option<(String, String)>,
+        agent_tls: Option<AgentTls>,
     ) -> anyhow::Result<Self> {
         let mysql = engine == p0_core::Engine::MySql;
         let pg = tokio::task::spawn_blocking(|| -> anyhow::Result<PgServer> {
@@ -173,19 +208,10 @@ impl Stack {
         } else {
             None
         };
-        let dir = tempfile::Builder::new().prefix("p0-stack.").tempdir()?;
+        let dir = p0_testkit::private_tempdir("p0-stack.")?;
         // One agent key for the stack's life, kept across agent restarts (CLIs pin it).
         let key = p0_core::grant::AgentSigningKey::generate().to_pkcs8_pem()?;
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(dir.path().join(AGENT_KEY_FILE))?
-                .write_all(key.expose_secret())?;
-        }
+        p0_testkit::write_secret_file(&dir.path().join(AGENT_KEY_FILE), key.expose_secret())?;
         let (server_addr, agent_addr) = (free_addr().await?, free_addr().await?);
         let mut s = Self {
             pg,
@@ -193,7 +219,10 @@ impl Stack {
             engine,
             resource: if mysql { MYSQL_RESOURCE } else { RESOURCE }.to_string(),
             server_url: format!("http://{server_addr}"),
-            agent_url: format!("http://{agent_addr}"),
+            agent_url: match agent_tls {
+                Some(_) => format!("https://{agent_addr}"),
+                None => format!("http://{agent_addr}"),
+            },
             server_addr,
             agent_addr,
             hmac: p0_core::RequestId::generate().to_string(),
@@ -207,6 +236,7 @@ impl Stack {
             lambda,
             webhook: None,
             router: None,
+            agent_tls,
             _dir: dir,
         };
         if s.lambda.is_none() {
@@ -295,15 +325,24 @@ impl Stack {
             connect: Default::default(),
             signing_key_file: Some(self.agent_key_file()),
             max_request_age_secs: 300,
+            tls_cert: self.agent_tls.as_ref().map(|t| t.cert.clone()),
+            tls_key: self.agent_tls.as_ref().map(|t| t.key.clone()),
+            dangerous_plain_http: false,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
             &config.issuer,
             &config.audience,
         )?);
         let state = p0_agent::AgentState::new(&config, verifier).await?;
+        // The certificate is read (and a bad one refused) before the agent takes its port.
+        if let p0_agent::Serving::Tls { cert, key } = config.serving()? {
+            p0_agent::tls_server_config(&cert, &key)?;
+        }
         let listener = bind_retry(self.agent_addr).await?;
         self.agent = Some(tokio::spawn(async move {
-            let _ = axum::serve(listener, p0_agent::build_router(state)).await;
+            if let Err(e) = p0_agent::serve(listener, &config, state).await {
+                tracing::error!(error = %e, "the stack's agent stopped");
+            }
         }));
         Ok(())
     }
@@ -322,8 +361,13 @@ impl Stack {
                 format!("agent_function = \"{function}\"\nagent_lambda_endpoint = \"{endpoint}\"\n")
             }
             None => format!(
-                "agent_url = \"{}\"\nagent_secret = \"{}\"\n",
-                self.agent_url, self.hmac
+                "agent_url = \"{}\"\nagent_secret = \"{}\"\n{}",
+                self.agent_url,
+                self.hmac,
+                match &self.agent_tls {
+                    Some(t) => format!("agent_ca = \"{}\"\n", t.ca.display()),
+                    None => String::new(),
+                }
             ),
         };
         let text = format!(
@@ -371,6 +415,18 @@ impl Stack {
     /// Routes with `router` instead of the rules (takes effect at the next `start_server`).
     pub fn set_router(&mut self, router: Arc<dyn p0_core::Router>) {
         self.router = Some(router);
+    }
+
+    /// Makes the server trust `ca` for the agent's certificate (takes effect at the next
+    /// `start_server`; the stack must have been started with agent TLS).
+    pub fn set_agent_ca(&mut self, ca: PathBuf) -> anyhow::Result<()> {
+        match &mut self.agent_tls {
+            Some(t) => {
+                t.ca = ca;
+                Ok(())
+            }
+            None => anyhow::bail!("the stack's agent is not on TLS"),
+        }
     }
 
     /// Sets the server's webhook (takes effect at the next `start_server`).

@@ -79,7 +79,7 @@ impl Db<'_> {
                 "-U",
                 user,
             ])
-            // The Unix socket is trusted: no SCRAM round per check, and CONNECT is still checked.
+            // The Unix socket (SCRAM, like TCP); CONNECT is still checked.
             .arg("-h")
             .arg(self.pg.socket_dir())
             .arg("-p")

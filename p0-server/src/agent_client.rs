@@ -2,9 +2,11 @@
 //! Invoke API (feature `lambda`), authenticated by IAM. Both carry the same operations and
 //! bodies, and both answer a status and a JSON body, read here the same way.
 
+use anyhow::Context;
 use p0_core::api::{hmac_sign, ApiError, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::path::Path;
 use std::time::Duration;
 
 /// Why a call to the agent failed.
@@ -57,11 +59,28 @@ impl std::fmt::Debug for AgentClient {
 }
 
 impl AgentClient {
-    /// A client for the HTTP agent at `base`.
-    pub fn new(base: &str, secret: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// A client for the HTTP agent at `base`. With `ca` (a PEM file of one or more
+    /// certificates), those are the only roots trusted for the agent's certificate; without
+    /// it, the public web roots are. Certificates and host names are always verified.
+    pub fn new(base: &str, secret: &str, ca: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
-            .build()?;
+            // An agent that redirects is misconfigured or not an agent: never follow.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("reading agent_ca `{}`", ca.display()))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("agent_ca `{}` is not PEM certificates", ca.display()))?;
+            if roots.is_empty() {
+                anyhow::bail!("agent_ca `{}` holds no certificate", ca.display());
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder.build()?;
         Ok(Self {
             transport: Transport::Http {
                 base: base.trim_end_matches('/').to_string(),
@@ -121,12 +140,12 @@ impl AgentClient {
                     .body(bytes)
                     .send()
                     .await
-                    .map_err(|e| AgentError::Unavailable(e.without_url().to_string()))?;
+                    .map_err(|e| AgentError::Unavailable(error_chain(e)))?;
                 let status = resp.status().as_u16();
                 let reply = resp
                     .bytes()
                     .await
-                    .map_err(|e| AgentError::Unavailable(e.without_url().to_string()))?;
+                    .map_err(|e| AgentError::Unavailable(error_chain(e)))?;
                 (status, serde_json::from_slice(&reply).ok())
             }
             #[cfg(feature = "lambda")]
@@ -134,6 +153,23 @@ impl AgentClient {
         };
         interpret(status, reply)
     }
+}
+
+/// A transport error with its causes on one line (`error sending request: client error
+/// (Connect): invalid peer certificate: UnknownIssuer`), without the URL.
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Reads an agent's answer: the result on success, its [`ApiError`] otherwise; a 5xx (or an

@@ -18,9 +18,18 @@ pub struct ResourceConfig {
     /// Database name.
     pub database: String,
     /// The agent's base URL, for an agent served over HTTP. Exactly one of `agent_url` and
-    /// `agent_function` is set.
+    /// `agent_function` is set. `https://` (verified), or `http://` to a loopback address only
+    /// unless `dangerous_plain_http` is set.
     #[serde(default)]
     pub agent_url: Option<String>,
+    /// PEM file of the CA certificate(s) that issued the agent's certificate: with it, the only
+    /// roots the server trusts for this agent; without it, the public web roots.
+    #[serde(default)]
+    pub agent_ca: Option<std::path::PathBuf>,
+    /// Allow a plain `http://` agent_url that is not loopback (the server's tokens and the
+    /// agent's answers cross the network unencrypted). Logged as a warning at start.
+    #[serde(default)]
+    pub dangerous_plain_http: bool,
     /// Shared HMAC secret with an HTTP agent. Falls back to `P0_AGENT_HMAC_SECRET`.
     #[serde(default)]
     pub agent_secret: Option<String>,
@@ -46,8 +55,11 @@ fn one() -> u32 {
 /// How the server reaches a resource's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentTarget {
-    /// Over HTTP with the shared HMAC.
-    Http { url: String },
+    /// Over HTTPS (or loopback HTTP) with the shared HMAC; `ca` is the only root to trust.
+    Http {
+        url: String,
+        ca: Option<std::path::PathBuf>,
+    },
     /// Through AWS Lambda's Invoke API.
     Lambda {
         function: String,
@@ -57,10 +69,23 @@ pub enum AgentTarget {
 }
 
 impl ResourceConfig {
-    /// Where its agent is; exactly one transport must be configured.
+    /// Where its agent is; exactly one transport must be configured, and an HTTP agent is
+    /// reached over verified TLS unless it is on loopback (or `dangerous_plain_http`).
     pub fn agent_target(&self) -> anyhow::Result<AgentTarget> {
         match (&self.agent_url, &self.agent_function) {
-            (Some(url), None) => Ok(AgentTarget::Http { url: url.clone() }),
+            (Some(url), None) => {
+                self.check_agent_url(url)?;
+                Ok(AgentTarget::Http {
+                    url: url.clone(),
+                    ca: self.agent_ca.clone(),
+                })
+            }
+            (None, Some(_)) if self.agent_ca.is_some() || self.dangerous_plain_http => {
+                anyhow::bail!(
+                    "resource `{}`: agent_ca and dangerous_plain_http are for an agent_url, not agent_function",
+                    self.name
+                )
+            }
             (None, Some(function)) => Ok(AgentTarget::Lambda {
                 function: function.clone(),
                 endpoint: self.agent_lambda_endpoint.clone(),
@@ -76,6 +101,49 @@ impl ResourceConfig {
             ),
         }
     }
+}
+
+impl ResourceConfig {
+    /// `https://`, or `http://` to loopback, or `http://` anywhere with `dangerous_plain_http`.
+    fn check_agent_url(&self, url: &str) -> anyhow::Result<()> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("resource `{}`: agent_url `{url}`: {e}", self.name))?;
+        match parsed.scheme() {
+            "https" => Ok(()),
+            "http" if self.agent_ca.is_some() => anyhow::bail!(
+                "resource `{}`: agent_ca is set but agent_url `{url}` is not https",
+                self.name
+            ),
+            "http" if is_loopback_host(parsed.host_str().unwrap_or_default()) => Ok(()),
+            "http" if self.dangerous_plain_http => Ok(()),
+            "http" => anyhow::bail!(
+                "resource `{}`: agent_url `{url}` is plain http to a host that is not loopback: use https (with agent_ca), or set dangerous_plain_http = true",
+                self.name
+            ),
+            other => anyhow::bail!(
+                "resource `{}`: agent_url `{url}`: scheme `{other}` is neither https nor http",
+                self.name
+            ),
+        }
+    }
+
+    /// Whether this resource talks plain HTTP to an agent other machines may be between.
+    pub fn is_dangerous_plain_http(&self) -> bool {
+        self.agent_url.as_deref().is_some_and(|url| {
+            reqwest::Url::parse(url).is_ok_and(|u| {
+                u.scheme() == "http" && !is_loopback_host(u.host_str().unwrap_or_default())
+            })
+        })
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1` (as a URL writes it, in brackets).
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Server configuration.
@@ -108,9 +176,21 @@ fn default_reaper() -> u64 {
 }
 
 impl ServerConfig {
-    /// Parses a config file's text.
+    /// Parses a config file's text and checks how each resource's agent is reached (one
+    /// transport; TLS unless loopback or `dangerous_plain_http`, which is logged as a warning).
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        Ok(toml::from_str(text)?)
+        let config: Self = toml::from_str(text)?;
+        for r in &config.resources {
+            r.agent_target()?;
+            if r.is_dangerous_plain_http() {
+                tracing::warn!(
+                    resource = %r.name,
+                    agent_url = r.agent_url.as_deref().unwrap_or_default(),
+                    "dangerous_plain_http: the agent is reached over plain HTTP; anyone on the path sees requesters' ID tokens and can alter the agent's answers"
+                );
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -127,11 +207,12 @@ mod tests {
 
     #[test]
     fn exactly_one_agent_transport() -> anyhow::Result<()> {
-        let http = resource("agent_url = \"http://agent:7070\"")?;
+        let http = resource("agent_url = \"https://agent:7070\"")?;
         assert_eq!(
             http.agent_target()?,
             AgentTarget::Http {
-                url: "http://agent:7070".into()
+                url: "https://agent:7070".into(),
+                ca: None,
             }
         );
         let lambda = resource("agent_function = \"arn:aws:lambda:eu-west-1:1:function:a\"")?;
@@ -143,7 +224,7 @@ mod tests {
                 max_attempts: 1,
             }
         );
-        let both = resource("agent_url = \"http://a\"\nagent_function = \"f\"")?;
+        let both = resource("agent_url = \"https://a\"\nagent_function = \"f\"")?;
         let err = both.agent_target().unwrap_err().to_string();
         assert_eq!(
             err,
@@ -162,6 +243,120 @@ mod tests {
             }
         ));
         Ok(())
+    }
+
+    fn server(resource: &str) -> String {
+        format!(
+            "listen = \"127.0.0.1:7080\"\nstore = \"sqlite::memory:\"\nissuer = \"https://login.example.com\"\n\
+             audience = \"p0\"\nrules = \"-\"\n[[resource]]\nname = \"pg/app\"\nengine = \"postgres\"\n\
+             host = \"db\"\nport = 5432\ndatabase = \"app\"\nagent_secret = \"s\"\n{resource}"
+        )
+    }
+
+    /// Loads a server config and returns what it logged.
+    fn load_logging(text: &str) -> (anyhow::Result<ServerConfig>, String) {
+        #[derive(Clone, Default)]
+        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Capture {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let result =
+            tracing::subscriber::with_default(subscriber, || ServerConfig::from_toml(text));
+        let logged = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+        (result, logged)
+    }
+
+    #[test]
+    fn plain_http_to_an_agent_off_loopback_is_refused_at_load() {
+        let (result, logged) = load_logging(&server("agent_url = \"http://agent.internal:7070\""));
+        let err = result.map(|_| ()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "resource `pg/app`: agent_url `http://agent.internal:7070` is plain http to a host that is not loopback: use https (with agent_ca), or set dangerous_plain_http = true"
+        );
+        assert!(!err.contains('\n'));
+        assert!(logged.is_empty(), "{logged}");
+        for url in [
+            "http://10.0.0.5:7070",
+            "http://0.0.0.0:7070",
+            "http://[fe80::1]:7070",
+        ] {
+            let (result, _) = load_logging(&server(&format!("agent_url = \"{url}\"")));
+            assert!(result.is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn plain_http_to_loopback_and_https_load_quietly() {
+        for url in [
+            "http://127.0.0.1:7070",
+            "http://127.0.0.2:7070",
+            "http://[::1]:7070",
+            "http://localhost:7070",
+            "https://agent.internal:7070",
+        ] {
+            let (result, logged) = load_logging(&server(&format!("agent_url = \"{url}\"")));
+            assert!(result.is_ok(), "{url}: {:?}", result.err());
+            assert!(logged.is_empty(), "{url}: {logged}");
+        }
+    }
+
+    #[test]
+    fn dangerous_plain_http_is_accepted_and_logged_as_a_warning() {
+        let (result, logged) = load_logging(&server(
+            "agent_url = \"http://agent.internal:7070\"\ndangerous_plain_http = true",
+        ));
+        let config = result.unwrap();
+        assert_eq!(
+            config.resources[0].agent_target().unwrap(),
+            AgentTarget::Http {
+                url: "http://agent.internal:7070".into(),
+                ca: None
+            }
+        );
+        assert!(logged.contains("WARN"), "{logged}");
+        assert!(logged.contains("dangerous_plain_http"), "{logged}");
+        assert!(logged.contains("pg/app"), "{logged}");
+    }
+
+    #[test]
+    fn agent_ca_goes_with_an_https_agent_only() {
+        let (result, _) = load_logging(&server(
+            "agent_url = \"https://agent.internal:7070\"\nagent_ca = \"/etc/p0/agent-ca.pem\"",
+        ));
+        assert_eq!(
+            result.unwrap().resources[0].agent_target().unwrap(),
+            AgentTarget::Http {
+                url: "https://agent.internal:7070".into(),
+                ca: Some("/etc/p0/agent-ca.pem".into())
+            }
+        );
+        let (result, _) = load_logging(&server(
+            "agent_url = \"http://127.0.0.1:7070\"\nagent_ca = \"ca.pem\"",
+        ));
+        let err = result.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("agent_ca is set but agent_url"), "{err}");
+        let err = resource("agent_function = \"f\"\nagent_ca = \"ca.pem\"")
+            .unwrap()
+            .agent_target()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not agent_function"), "{err}");
+        let (result, _) = load_logging(&server("agent_url = \"ftp://agent:21\""));
+        let err = result.map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("neither https nor http"), "{err}");
     }
 
     #[cfg(not(feature = "lambda"))]

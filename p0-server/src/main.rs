@@ -18,8 +18,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Warnings and the start-up line by default (RUST_LOG overrides): a dangerous setting
+    // must be seen without asking for it.
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing_subscriber::filter::LevelFilter::INFO.into())
+                .from_env_lossy(),
+        )
         .init();
     let args = Args::parse();
     let text = std::fs::read_to_string(&args.config)

@@ -50,7 +50,7 @@ impl AppState {
         let mut resources = HashMap::new();
         for r in &config.resources {
             let client = match r.agent_target()? {
-                crate::config::AgentTarget::Http { url } => {
+                crate::config::AgentTarget::Http { url, ca } => {
                     let secret = r
                         .agent_secret
                         .clone()
@@ -61,7 +61,7 @@ impl AppState {
                                 r.name
                             )
                         })?;
-                    AgentClient::new(&url, &secret)?
+                    AgentClient::new(&url, &secret, ca.as_deref())?
                 }
                 crate::config::AgentTarget::Lambda {
                     function,

@@ -50,11 +50,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "    {engine} on 127.0.0.1:{port}, agent at {}, server at {}",
         stack.agent_url, stack.server_url
     );
+    println!(
+        "    the database admin logs in by password only; server and agent speak plain HTTP because both are on loopback (deployed, the agent serves HTTPS: README, quick start)"
+    );
     println!("    rules: reads are approved automatically; anything else needs someone in `dba`");
 
-    let dir = tempfile::Builder::new()
-        .prefix("p0-demo-session.")
-        .tempdir()?;
+    // alice's key and token: a directory only she can enter, from its creation.
+    let dir = p0_testkit::private_tempdir("p0-demo-session.")?;
     let session = Session::at(dir.path().to_path_buf())?;
     step("alice logs in: her CLI makes an RSA key and gets an ID token whose nonce commits to it");
     let token = dev_login(&session, &stack.server_url, "alice@example.com", &[]).await?;
