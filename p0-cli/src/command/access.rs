@@ -79,7 +79,7 @@ async fn obtain(
     super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
     let timeout = parse_duration(&common.timeout)?;
-    let client = Client::new(&server, token)?;
+    let client = Client::new(&server, token, &key, &public)?;
     let outcome = match &common.resume {
         Some(id) => client.resume(id, !common.no_wait, timeout).await?,
         None => {
