@@ -499,9 +499,9 @@ async fn approve(
     Path(id): Path<String>,
     caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let body: ApproveBody = parse_body(&caller.body)?;
     let me = caller.me().to_string();
     let mut rec = load(&state, &caller, &id).await?;
+    let body: ApproveBody = parse_body(&caller.body)?;
     expect_status(&rec, RequestStatus::PendingApproval)?;
     let count = may_approve(&rec, &caller)?;
     let digest = rec.digest();
