@@ -291,6 +291,7 @@ async fn provision_locked(
                 )
                 .await
                 .map_err(internal)?;
+            state.webhook(shown::pending(rec));
             state.notify();
             return Ok(());
         }
