@@ -1,8 +1,8 @@
-//! The `/v1` API, and the development issuer's routes when enabled. Errors are mapped to HTTP
-//! once, here, with stable codes.
+//! The `/v1` API, and the development issuer's routes when enabled. Callers are authenticated
+//! in `auth` (token and proof of possession); errors are mapped to HTTP once, in `error`.
 
 use crate::auth::{auditor, oversees, sees, Caller};
-use crate::error::{err, internal, ApiResult};
+use crate::error::{err, internal, ApiResult, AppError};
 use crate::shown;
 use crate::state::AppState;
 use crate::store::{Approval, RequestRecord};
@@ -23,8 +23,6 @@ use p0_core::{AccessRequest, Intent, RequestId};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-use crate::error::AppError;
 
 /// A query string, refused in the API's own error shape (axum's answers in plain text).
 struct ApiQuery<T>(T);
