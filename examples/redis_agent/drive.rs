@@ -6,11 +6,11 @@
 use crate::{serve_agent, RedisProvisioner};
 use p0_core::api::{hmac_sign, ProvisionCall, ProvisionResult, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use p0_core::seal::key_fingerprint;
+use p0_core::SignedRequest;
 use p0_core::{
     Access, DangerousDevIssuer, DatabaseProvisioner, Intent, KeyPair, PermissionExtractor,
 };
-use p0_core::{PostgresExtractor, ProvisionPlan, RequestId, ResourceId, RoleName, RsaOaepSealer};
-use p0_core::{Sealer, SignedRequest};
+use p0_core::{PostgresExtractor, ProvisionPlan, RequestId, ResourceId, RoleName};
 use std::sync::Arc;
 
 /// The server, and its directory (removed after it stops).
@@ -109,7 +109,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mut guard = p0_core::GuardPolicy::for_database("cache", "default");
     guard.role_allowlist = vec![RoleName::new("cache_reader")?];
     let config = p0_agent::AgentConfig::from_toml(&format!(
-        "resource = \"{resource}\"\nissuer = \"{}\"\naudience = \"p0\"\nhmac_secret = \"{}\"\n[guard]\ndatabases = [\"cache\"]\nservice_user = \"default\"\n",
+        "resource = \"{resource}\"\nissuer = \"{}\"\naudience = \"p0\"\nhmac_secret = \"{}\"\n[connect]\nhost = \"127.0.0.1\"\nport = {port}\n[guard]\ndatabases = [\"cache\"]\nservice_user = \"default\"\n",
         dev.issuer(),
         RequestId::generate()
     ))?;
@@ -168,8 +168,10 @@ pub async fn run() -> anyhow::Result<()> {
         };
         let r: ProvisionResult =
             serde_json::from_value(call(&agent, &secret, "/v1/provision", &body).await?)?;
-        let password = RsaOaepSealer.open(&keys.private_pem, &r.sealed_password)?;
-        let password = String::from_utf8(password.expose_secret().to_vec())?;
+        // The sealed grant: the password with where to use it, signed by the agent.
+        let grant = p0_core::grant::open(&keys.private_pem, &r.sealed_password)?;
+        grant.check_for(&body.signed.request_id, &resource, chrono::Utc::now())?;
+        let (password, port) = (grant.password.expose_secret(), grant.target.port);
         let user = r.username.as_str();
         let managed = provisioner.list_managed().await?;
         let until = managed

@@ -13,11 +13,12 @@ use p0_core::api::{
     HMAC_SIG_HEADER, HMAC_TIME_HEADER,
 };
 use p0_core::extract::Catalog;
+use p0_core::grant::{AgentSigningKey, ConnectTarget, TlsExpectation};
 use p0_core::provision::{MySqlProvisioner, PostgresProvisioner};
 use p0_core::seal::key_fingerprint;
 use p0_core::{
     Access, DatabaseProvisioner, Engine, IdTokenVerifier, Intent, MySqlExtractor,
-    PermissionExtractor, PostgresExtractor, RequestId, ResourceId, RsaOaepSealer, Sealer, Token,
+    PermissionExtractor, PostgresExtractor, RequestId, ResourceId, Token,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,7 +39,25 @@ pub struct AgentState {
     seen: Mutex<HashMap<RequestId, i64>>,
     /// The last catalog snapshot and when it was read.
     catalog: Mutex<Option<(std::time::Instant, Arc<Catalog>)>>,
+    /// Where clients connect: sealed with every password.
+    target: Target,
+    /// Signs every sealed grant; CLIs pin its public half.
+    signer: AgentSigningKey,
+    /// Freshness window of a signed request or pickup proof, in seconds.
+    max_age: i64,
 }
+
+/// The agent's side of every [`ConnectTarget`]: from its own configuration only.
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    database: String,
+    tls: TlsExpectation,
+}
+
+/// Longest a request may wait for approval and still be picked up with a fresh proof.
+const MAX_PENDING_SECS: i64 = 7 * 86_400;
 
 /// How long a catalog snapshot is reused. Extraction only decides which permissions a query
 /// needs; the provisioner's guard re-checks every object against the live catalog when it
@@ -97,7 +116,13 @@ impl AgentState {
             ),
             _ => Arc::new(PostgresProvisioner::connect(&database_url, config.guard.clone()).await?),
         };
-        let mut state = Self::build(config, verifier, provisioner, hmac_secret)?;
+        let mut state = Self::build(
+            config,
+            verifier,
+            provisioner,
+            hmac_secret,
+            Some(&database_url),
+        )?;
         if config.engine == Engine::Postgres {
             state.catalog_url = Some(database_url);
         }
@@ -118,6 +143,7 @@ impl AgentState {
             verifier,
             provisioner,
             hmac_secret,
+            None,
         )?))
     }
 
@@ -126,11 +152,21 @@ impl AgentState {
         verifier: Arc<dyn IdTokenVerifier>,
         provisioner: Arc<dyn DatabaseProvisioner>,
         hmac_secret: Option<String>,
+        database_url: Option<&str>,
     ) -> anyhow::Result<Self> {
         if hmac_secret.as_ref().is_some_and(|s| s.len() < 16) {
             anyhow::bail!("hmac_secret must be at least 16 characters");
         }
+        if config.max_request_age_secs <= 0 {
+            anyhow::bail!("max_request_age_secs must be positive");
+        }
+        let target = connect_target(config, database_url)?;
+        let signer = signing_key(config)?;
+        tracing::info!(resource = %config.resource, agent_key = %signer.public().fingerprint(), host = %target.host, port = target.port, "sealing grants for this target");
         Ok(Self {
+            target,
+            signer,
+            max_age: config.max_request_age_secs,
             resource: config.resource.clone(),
             hmac_secret: hmac_secret.map(String::into_bytes),
             catalog_url: None,
@@ -414,7 +450,22 @@ async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<Provision
             "the plan is for another request than the signed one",
         ));
     }
-    let latest = Utc::now() + chrono::TimeDelta::seconds(call.signed.duration_secs as i64 + 60);
+    // Freshness: the signed request, or the requester's pickup of it after approval.
+    let now = Utc::now();
+    let signed_fresh = (now.timestamp() - call.signed.issued_at).abs() <= state.max_age;
+    if !signed_fresh && !pickup_is_fresh(state, call, now.timestamp()) {
+        return Err(forbidden(format!(
+            "the signed request is not fresh (issued_at more than {} s from now) and no fresh pickup proof comes with it",
+            state.max_age
+        )));
+    }
+    if plan.expires_at <= now {
+        return Err(forbidden("the plan's expiry has passed"));
+    }
+    let latest = now
+        + chrono::TimeDelta::seconds(
+            call.signed.duration_secs.min(i64::MAX as u64 / 2) as i64 + 60,
+        );
     if plan.expires_at > latest {
         return Err(forbidden(
             "the expiry is later than the requester asked for",
@@ -453,6 +504,22 @@ async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<Provision
             plan.expires_at.timestamp().max(claims.exp),
         );
     }
+    // ... and durably: what the database holds survives restarts and other instances.
+    let managed = state
+        .provisioner
+        .list_managed()
+        .await
+        .map_err(unavailable)?;
+    if managed
+        .iter()
+        .any(|a| a.request_id.as_deref() == Some(plan.request_id.as_str()))
+    {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            "conflict",
+            "request id already used".into(),
+        ));
+    }
     // 6. The provisioner runs the escalation guard itself.
     let creds = state
         .provisioner
@@ -462,9 +529,22 @@ async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<Provision
             p0_core::ProvisionError::Database(m) => unavailable(m),
             other => forbidden(other.to_string()),
         })?;
-    let sealed = match RsaOaepSealer.seal(
+    let target = ConnectTarget {
+        request_id: plan.request_id.clone(),
+        resource: state.resource.clone(),
+        engine: state.engine,
+        host: state.target.host.clone(),
+        port: state.target.port,
+        database: state.target.database.clone(),
+        username: creds.username.clone(),
+        expires_at: creds.expires_at,
+        tls: state.target.tls.clone(),
+    };
+    let sealed = match p0_core::grant::seal(
         call.public_key.as_bytes(),
-        creds.password.expose_secret().as_bytes(),
+        &target,
+        &creds.password,
+        &state.signer,
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -507,4 +587,102 @@ pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
         }
     }
+}
+
+/// The connection target of [`crate::ConnectConfig`], with defaults from the admin URL.
+fn connect_target(
+    config: &crate::AgentConfig,
+    database_url: Option<&str>,
+) -> anyhow::Result<Target> {
+    let c = &config.connect;
+    let url = database_url
+        .map(url::Url::parse)
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("database_url is not a URL"))?;
+    let host = c
+        .host
+        .clone()
+        .or_else(|| url.as_ref().and_then(|u| u.host_str().map(str::to_string)))
+        .ok_or_else(|| anyhow::anyhow!("no [connect] host and no host in database_url"))?;
+    let default_port = match config.engine {
+        Engine::MySql => 3306,
+        _ => 5432,
+    };
+    let port = c
+        .port
+        .or_else(|| url.as_ref().map(|u| u.port().unwrap_or(default_port)))
+        .ok_or_else(|| anyhow::anyhow!("no [connect] port and no database_url"))?;
+    let database = c
+        .database
+        .clone()
+        .or_else(|| config.guard.databases.first().cloned())
+        .ok_or_else(|| anyhow::anyhow!("no [connect] database and no guard.databases"))?;
+    let tls = match &c.ca_file {
+        Some(path) => TlsExpectation::VerifyFull {
+            ca_pem: Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("reading connect.ca_file `{}`: {e}", path.display())
+            })?),
+        },
+        None => TlsExpectation::Off,
+    };
+    let target = Target {
+        host,
+        port,
+        database,
+        tls,
+    };
+    // The same check the CLI makes: a misconfigured target fails at start, not per grant.
+    ConnectTarget {
+        request_id: RequestId::generate(),
+        resource: config.resource.clone(),
+        engine: config.engine,
+        host: target.host.clone(),
+        port: target.port,
+        database: target.database.clone(),
+        username: p0_core::Username::new("p0_check")?,
+        expires_at: Utc::now(),
+        tls: target.tls.clone(),
+    }
+    .check()?;
+    Ok(target)
+}
+
+/// The agent's signing key: `signing_key_file`, else `P0_AGENT_SIGNING_KEY`, else a new one.
+fn signing_key(config: &crate::AgentConfig) -> anyhow::Result<AgentSigningKey> {
+    let pem =
+        match &config.signing_key_file {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("reading signing_key_file `{}`: {e}", path.display())
+            })?),
+            None => std::env::var("P0_AGENT_SIGNING_KEY").ok(),
+        };
+    match pem {
+        Some(pem) => Ok(AgentSigningKey::from_pkcs8_pem(&pem)?),
+        None => {
+            let key = AgentSigningKey::generate();
+            tracing::warn!(agent_key = %key.public().fingerprint(), "no signing_key_file or P0_AGENT_SIGNING_KEY: using a key generated now; CLIs that pinned another key of this resource will refuse its grants");
+            Ok(key)
+        }
+    }
+}
+
+/// Whether the call carries the requester's fresh proof of their poll of this very request
+/// (`GET /v1/requests/ID`), made with the key the token commits to and for the token that came
+/// with the call: the requester's own act, which the server cannot make.
+fn pickup_is_fresh(state: &AgentState, call: &ProvisionCall, now: i64) -> bool {
+    let Some(proof) = call.pickup_proof.as_deref() else {
+        return false;
+    };
+    if now - call.signed.issued_at > MAX_PENDING_SECS || call.signed.issued_at - now > state.max_age
+    {
+        return false;
+    }
+    let Ok(claims) = p0_core::proof::open(call.public_key.as_bytes(), proof) else {
+        return false;
+    };
+    let path = claims.htu.split('?').next().unwrap_or_default();
+    claims.htm == "GET"
+        && path == format!("/v1/requests/{}", call.signed.request_id)
+        && claims.ath == p0_core::proof::digest(call.id_token.as_bytes())
+        && (now - claims.iat).abs() <= state.max_age
 }

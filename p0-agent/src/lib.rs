@@ -12,5 +12,5 @@ mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 
-pub use config::AgentConfig;
+pub use config::{AgentConfig, ConnectConfig};
 pub use handlers::{build_router, run_sweeper, AgentState, Op, Reply};

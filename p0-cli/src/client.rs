@@ -205,15 +205,6 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
-/// Opens the sealed password of a grant.
-pub fn open_password(key: &SecretBytes, grant: &GrantView) -> anyhow::Result<p0_core::Password> {
-    use p0_core::Sealer;
-    let bytes = p0_core::RsaOaepSealer.open(key, &grant.sealed_password)?;
-    let text = std::str::from_utf8(bytes.expose_secret())
-        .map_err(|_| anyhow!("sealed password is not text"))?;
-    Ok(p0_core::Password::new(text.to_string()))
-}
-
 /// The exit code for an outcome that is not a grant.
 pub fn not_granted(outcome: &Outcome) -> anyhow::Result<std::process::ExitCode> {
     match outcome {

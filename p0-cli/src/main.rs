@@ -3,6 +3,8 @@
 
 mod client;
 mod command;
+mod connect;
+mod relay;
 mod session;
 
 use clap::Parser;

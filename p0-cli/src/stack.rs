@@ -94,6 +94,8 @@ impl std::fmt::Debug for Stack {
     }
 }
 
+const AGENT_KEY_FILE: &str = "agent-signing-key.pem";
+
 async fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
     Ok(tokio::net::TcpListener::bind("127.0.0.1:0")
         .await?
@@ -172,6 +174,18 @@ impl Stack {
             None
         };
         let dir = tempfile::Builder::new().prefix("p0-stack.").tempdir()?;
+        // One agent key for the stack's life, kept across agent restarts (CLIs pin it).
+        let key = p0_core::grant::AgentSigningKey::generate().to_pkcs8_pem()?;
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dir.path().join(AGENT_KEY_FILE))?
+                .write_all(key.expose_secret())?;
+        }
         let (server_addr, agent_addr) = (free_addr().await?, free_addr().await?);
         let mut s = Self {
             pg,
@@ -216,6 +230,11 @@ impl Stack {
             .unwrap_or_else(|| "p0".into())
     }
 
+    /// The agent's signing key (PKCS#8 PEM, 0600), the same across agent restarts.
+    pub fn agent_key_file(&self) -> PathBuf {
+        self._dir.path().join(AGENT_KEY_FILE)
+    }
+
     /// The guard policy the stack's agent runs with.
     fn guard(&self) -> GuardPolicy {
         let service_user = if self.my.is_some() {
@@ -236,6 +255,8 @@ impl Stack {
             issuer: String,
             audience: String,
             sweep_interval_secs: u64,
+            signing_key_file: PathBuf,
+            connect: p0_agent::ConnectConfig,
             guard: GuardPolicy,
         }
         Ok(toml::to_string(&External {
@@ -244,6 +265,13 @@ impl Stack {
             issuer: self.issuer(),
             audience: self.audience(),
             sweep_interval_secs: 0,
+            signing_key_file: self.agent_key_file(),
+            connect: p0_agent::ConnectConfig {
+                host: Some("127.0.0.1".into()),
+                port: Some(self.my.as_ref().map(|m| m.port).unwrap_or(self.pg.port)),
+                database: None,
+                ca_file: None,
+            },
             guard: self.guard(),
         })?)
     }
@@ -264,6 +292,9 @@ impl Stack {
             audience: self.audience(),
             guard: self.guard(),
             sweep_interval_secs: 0,
+            connect: Default::default(),
+            signing_key_file: Some(self.agent_key_file()),
+            max_request_age_secs: 300,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
             &config.issuer,

@@ -5,7 +5,7 @@ use crate::extract::Extraction;
 use crate::provision::ProvisionPlan;
 use crate::route::Decision;
 use crate::sign::SignedRequest;
-use crate::types::{Engine, PermissionSet, RequestId, Username};
+use crate::types::{PermissionSet, RequestId, Username};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -66,25 +66,19 @@ impl RequestStatus {
     }
 }
 
-/// Where and how to connect, with the sealed password.
+/// A live grant as the server holds it. Where to connect travels only inside the sealed grant
+/// ([`crate::grant`]): the server cannot send the CLI anywhere else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantView {
     /// The ephemeral user.
     pub username: Username,
-    /// The password, sealed to the requester's key.
+    /// The sealed grant (password and connection target), sealed to the requester's key and
+    /// signed by the agent.
     pub sealed_password: String,
     /// The role granted.
     pub role: String,
     /// When it ends.
     pub expires_at: DateTime<Utc>,
-    /// The database engine.
-    pub engine: Engine,
-    /// Host to connect to.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-    /// Database name.
-    pub database: String,
 }
 
 /// Server → CLI: a request as it stands.
@@ -212,7 +206,8 @@ pub struct ProvisionCall {
 pub struct ProvisionResult {
     /// The user.
     pub username: Username,
-    /// The password sealed to the requester's key.
+    /// The sealed grant ([`crate::grant`]): password and connection target, sealed to the
+    /// requester's key and signed by the agent.
     pub sealed_password: String,
     /// The role.
     pub role: String,

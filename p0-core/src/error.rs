@@ -40,6 +40,35 @@ pub enum SealError {
     Open,
 }
 
+/// A sealed grant (password and connection target) could not be made or opened, or does
+/// not answer the request it came with.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum GrantError {
+    /// No sealed grant, or not of the sealed-grant form (a password without its target).
+    #[error("the grant carries no sealed connection target")]
+    Missing,
+    /// A sealed grant of a version this build does not know.
+    #[error("unsupported sealed grant version {0}")]
+    Version(u8),
+    /// Not well formed.
+    #[error("malformed sealed grant")]
+    Malformed,
+    /// A key could not be parsed.
+    #[error("invalid key: {0}")]
+    Key(String),
+    /// Sealing failed.
+    #[error("sealing failed")]
+    Seal,
+    /// The signature, the authentication tag or the decryption failed: tampered, spliced or
+    /// sealed to another key.
+    #[error("the sealed grant does not verify: tampered, spliced or sealed to another key")]
+    Open,
+    /// The target is not one a client may use, or not this request's.
+    #[error("refused connection target: {0}")]
+    Target(String),
+}
+
 /// The escalation guard refused a plan.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]

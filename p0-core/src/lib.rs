@@ -5,6 +5,7 @@ pub mod api;
 pub mod audit;
 pub mod error;
 pub mod extract;
+pub mod grant;
 pub mod guard;
 pub mod identity;
 pub mod proof;
@@ -19,7 +20,8 @@ pub mod types;
 pub mod verify;
 
 pub use error::{
-    ExtractError, GuardError, ProvisionError, RouteError, SealError, TypeError, VerifyError,
+    ExtractError, GrantError, GuardError, ProvisionError, RouteError, SealError, TypeError,
+    VerifyError,
 };
 pub use extract::PermissionExtractor;
 pub use extract::{MySqlExtractor, PostgresExtractor};

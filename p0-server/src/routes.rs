@@ -268,7 +268,7 @@ async fn provision_locked(
     token: &str,
     pickup_proof: Option<&str>,
 ) -> ApiResult<()> {
-    let Some((res, agent)) = state.resources.get(&rec.signed.resource) else {
+    let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "unknown resource"));
     };
     if let Some(Decision::NeedsApproval { count, .. }) = &rec.decision {
@@ -337,10 +337,6 @@ async fn provision_locked(
                 sealed_password: r.sealed_password,
                 role: r.role,
                 expires_at: r.expires_at,
-                engine: res.engine,
-                host: res.host.clone(),
-                port: res.port,
-                database: res.database.clone(),
             });
             state.store.update(rec).await.map_err(internal)?;
             let detail = format!("user {} until {}", r.username, r.expires_at.to_rfc3339());

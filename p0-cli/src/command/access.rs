@@ -1,9 +1,12 @@
 //! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
 
-use crate::client::{not_granted, open_password, Client, Outcome};
+use crate::client::{not_granted, Client, Outcome};
+use crate::connect::{database_url, mysql_defaults, open_grant, pg_env, Opened, PG_ENV_REMOVE};
+use crate::relay::Relay;
 use crate::session::Session;
 use anyhow::{bail, Context};
 use p0_core::api::GrantView;
+use p0_core::grant::{ConnectTarget, TlsExpectation};
 use p0_core::rules::parse_duration;
 use p0_core::{Intent, ResourceId, RoleName};
 use std::process::ExitCode;
@@ -71,17 +74,20 @@ pub struct PsqlArgs {
     args: Vec<String>,
 }
 
-async fn obtain(
-    common: &Common,
-    sql: Option<String>,
-) -> anyhow::Result<Result<GrantView, ExitCode>> {
+/// A grant that answers the request made here, opened.
+struct Granted {
+    grant: GrantView,
+    opened: Opened,
+}
+
+async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<Granted, ExitCode>> {
     let session = Session::open()?;
     super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
     let timeout = parse_duration(&common.timeout)?;
     let client = Client::new(&server, token, &key, &public)?;
-    let outcome = match &common.resume {
-        Some(id) => client.resume(id, !common.no_wait, timeout).await?,
+    let (outcome, asked) = match &common.resume {
+        Some(id) => (client.resume(id, !common.no_wait, timeout).await?, None),
         None => {
             if common.resource.is_empty() {
                 bail!("name the resource with -d RESOURCE");
@@ -93,46 +99,92 @@ async fn obtain(
                 _ => bail!("say what you need: SQL with -c/-f, or --role ROLE"),
             };
             let duration = parse_duration(&common.duration)?;
-            client
+            let outcome = client
                 .request(
                     &key,
                     &public,
                     &resource,
-                    intent,
+                    intent.clone(),
                     &common.reason,
                     duration,
                     !common.no_wait,
                     timeout,
                 )
-                .await?
+                .await?;
+            (outcome, Some((resource, intent)))
         }
     };
-    match outcome {
-        Outcome::Granted(_, grant) => Ok(Ok(grant)),
-        other => Ok(Err(not_granted(&other)?)),
-    }
-}
-
-fn pg_env(grant: &GrantView, password: &str) -> Vec<(String, String)> {
-    vec![
-        ("PGHOST".into(), grant.host.clone()),
-        ("PGPORT".into(), grant.port.to_string()),
-        ("PGDATABASE".into(), grant.database.clone()),
-        ("PGUSER".into(), grant.username.to_string()),
-        ("PGPASSWORD".into(), password.to_string()),
-    ]
+    let (view, grant) = match outcome {
+        Outcome::Granted(view, grant) => (view, grant),
+        other => return Ok(Err(not_granted(&other)?)),
+    };
+    // The server's answer is hostile input: it must be the request made here (or resumed),
+    // and the sealed grant must answer exactly that request.
+    let (id, resource) = match (&common.resume, asked) {
+        (Some(id), _) => {
+            if view.id.as_str() != id || view.signed.request_id != view.id {
+                bail!("refusing the grant: the server answered for another request than `{id}`");
+            }
+            (view.id.clone(), view.signed.resource.clone())
+        }
+        (None, Some((resource, intent))) => {
+            if view.signed.resource != resource
+                || view.signed.intent != intent
+                || view.signed.request_id != view.id
+            {
+                bail!(
+                    "refusing the grant: the server answered for another request than the one made"
+                );
+            }
+            (view.id.clone(), resource)
+        }
+        (None, None) => bail!("no request"),
+    };
+    let opened = open_grant(&session, &server, &key, &id, &resource, &grant)?;
+    Ok(Ok(Granted { grant, opened }))
 }
 
 fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
     ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
 }
 
+/// Where the client connects: the sealed target itself when TLS is verified, else the relay
+/// on loopback, which cuts the connection if the server asks for a readable password.
+pub(crate) async fn route(target: &ConnectTarget) -> anyhow::Result<(String, u16, Option<Relay>)> {
+    match target.tls {
+        TlsExpectation::VerifyFull { .. } => Ok((target.host.clone(), target.port, None)),
+        _ => {
+            let relay = Relay::start(target.engine, target.host.clone(), target.port).await?;
+            Ok(("127.0.0.1".into(), relay.port, Some(relay)))
+        }
+    }
+}
+
+/// Runs the client to its end and reports a relay refusal, if one happened.
+async fn run_client(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    relay: Option<Relay>,
+) -> anyhow::Result<ExitCode> {
+    let status = cmd
+        .kill_on_drop(true)
+        .status()
+        .await
+        .with_context(|| format!("running {what} (is it installed?)"))?;
+    if let Some(why) = relay.as_ref().and_then(Relay::refusal) {
+        eprintln!("p0: refused: {why}");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(exit_code_of(status))
+}
+
 pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
     match obtain(&args.common, args.sql).await? {
-        Ok(grant) => {
+        Ok(g) => {
+            let t = &g.opened.target;
             println!(
                 "granted: user {} on {}:{}/{} until {} (run `p0 psql` or `p0 exec` to use it)",
-                grant.username, grant.host, grant.port, grant.database, grant.expires_at
+                g.grant.username, t.host, t.port, t.database, t.expires_at
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -141,38 +193,32 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
-    let grant = match obtain(&args.common, args.sql).await? {
+    let g = match obtain(&args.common, args.sql).await? {
         Ok(g) => g,
         Err(code) => return Ok(code),
     };
-    let (_, _, key, _) = Session::open()?.load()?;
-    let password = open_password(&key, &grant)?;
-    let mut cmd = std::process::Command::new(&args.command[0]);
+    let (target, password) = (&g.opened.target, &g.opened.password);
+    let (host, port, relay) = route(target).await?;
+    let mut cmd = tokio::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
-    let (user, pw) = (grant.username.as_str(), password.expose_secret());
-    let (host, port, db) = (&grant.host, grant.port, &grant.database);
-    match grant.engine {
+    cmd.env("DATABASE_URL", database_url(&host, port, target, password)?);
+    let _ca = match target.engine {
         p0_core::Engine::MySql => {
-            cmd.env(
-                "DATABASE_URL",
-                format!("mysql://{user}:{pw}@{host}:{port}/{db}"),
-            );
-            cmd.env("MYSQL_HOST", host)
+            cmd.env("MYSQL_HOST", &host)
                 .env("MYSQL_TCP_PORT", port.to_string())
-                .env("MYSQL_PWD", pw);
+                .env("MYSQL_PWD", password.expose_secret());
+            None
         }
         _ => {
-            cmd.envs(pg_env(&grant, pw));
-            cmd.env(
-                "DATABASE_URL",
-                format!("postgres://{user}:{pw}@{host}:{port}/{db}"),
-            );
+            let (env, ca) = pg_env(&host, port, target, password)?;
+            cmd.envs(env);
+            for v in PG_ENV_REMOVE {
+                cmd.env_remove(v);
+            }
+            ca
         }
-    }
-    let status = cmd
-        .status()
-        .with_context(|| format!("running `{}`", args.command[0]))?;
-    Ok(exit_code_of(status))
+    };
+    run_client(cmd, &format!("`{}`", args.command[0]), relay).await
 }
 
 /// Which client flags name the resource and carry SQL.
@@ -260,70 +306,60 @@ fn split_client_args(
     Ok((common, sql, pass))
 }
 
+/// Client options that would let a server read local files.
+fn refuse_local_files(pass: &[String]) -> anyhow::Result<()> {
+    if let Some(a) = pass.iter().find(|a| {
+        a.contains("local-infile") || a.contains("local_infile") || a.contains("load-data-local")
+    }) {
+        bail!("`{a}` is not allowed: it would let the database server read your files");
+    }
+    Ok(())
+}
+
 pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (common, sql, pass) = split_psql_args(&args.args)?;
-    let grant = match obtain(&common, sql).await? {
+    let g = match obtain(&common, sql).await? {
         Ok(g) => g,
         Err(code) => return Ok(code),
     };
-    let (_, _, key, _) = Session::open()?.load()?;
-    let password = open_password(&key, &grant)?;
-    let status = std::process::Command::new("psql")
-        .args(&pass)
-        .envs(pg_env(&grant, password.expose_secret()))
-        .status()
-        .context("running psql (is it installed?)")?;
-    Ok(exit_code_of(status))
+    let (target, password) = (&g.opened.target, &g.opened.password);
+    let (host, port, relay) = route(target).await?;
+    let (env, _ca) = pg_env(&host, port, target, password)?;
+    let mut cmd = tokio::process::Command::new("psql");
+    cmd.args(&pass).envs(env);
+    for v in PG_ENV_REMOVE {
+        cmd.env_remove(v);
+    }
+    run_client(cmd, "psql", relay).await
 }
 
 pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
     let (common, sql, pass) = split_client_args(&args.args, &MYSQL)?;
-    let grant = match obtain(&common, sql).await? {
+    refuse_local_files(&pass)?;
+    let g = match obtain(&common, sql).await? {
         Ok(g) => g,
         Err(code) => return Ok(code),
     };
-    let (_, _, key, _) = Session::open()?.load()?;
-    let password = open_password(&key, &grant)?;
+    let (target, password) = (&g.opened.target, &g.opened.password);
+    let (host, port, relay) = route(target).await?;
     // The password reaches the client in a 0600 file that is removed when the client exits,
     // never on its command line or in its environment.
-    let defaults = write_defaults_file(&grant, password.expose_secret())?;
+    let (defaults, _ca) = mysql_defaults(&host, port, target, password)?;
     let client = if which("mysql") { "mysql" } else { "mariadb" };
-    let status = std::process::Command::new(client)
-        .arg(format!(
-            "--defaults-extra-file={}",
-            defaults.path().display()
-        ))
-        .arg(format!("--database={}", grant.database))
-        .args(&pass)
-        .status()
-        .with_context(|| format!("running {client} (is it installed?)"))?;
-    drop(defaults);
-    Ok(exit_code_of(status))
+    let mut cmd = tokio::process::Command::new(client);
+    cmd.arg(format!(
+        "--defaults-extra-file={}",
+        defaults.path().display()
+    ))
+    .arg(format!("--database={}", target.database))
+    .arg("--local-infile=0")
+    .args(&pass);
+    run_client(cmd, client, relay).await
 }
 
 fn which(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
-
-/// `[client]` credentials in a temporary file, mode 0600, removed on drop.
-pub fn write_defaults_file(
-    grant: &GrantView,
-    password: &str,
-) -> anyhow::Result<tempfile::NamedTempFile> {
-    use std::io::Write;
-    let mut f = tempfile::Builder::new()
-        .prefix("p0-mysql.")
-        .suffix(".cnf")
-        .tempfile()?;
-    // tempfile creates files 0600.
-    write!(
-        f,
-        "[client]\nuser={}\npassword=\"{}\"\nhost={}\nport={}\n",
-        grant.username, password, grant.host, grant.port
-    )?;
-    f.flush()?;
-    Ok(f)
 }
 
 #[cfg(test)]

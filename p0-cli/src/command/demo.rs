@@ -1,7 +1,6 @@
 //! `p0 demo`: the real flow, end to end, against a throwaway database, narrated.
 
-use crate::client::{open_password, Client, Outcome};
-use crate::command::access::write_defaults_file;
+use crate::client::{Client, Outcome};
 use crate::command::login::dev_login;
 use crate::session::Session;
 use anyhow::bail;
@@ -97,33 +96,42 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     println!("    the password came back sealed to alice's key; the server never saw it");
 
-    let password = open_password(&key, &grant)?;
+    let opened = crate::connect::open_grant(
+        &session,
+        &stack.server_url,
+        &key,
+        &view.id,
+        &resource,
+        &grant,
+    )?;
+    let (target, password) = (&opened.target, &opened.password);
+    let (host, port, _relay) = crate::command::access::route(target).await?;
     let defaults = if mysql {
-        Some(write_defaults_file(&grant, password.expose_secret())?)
+        Some(crate::connect::mysql_defaults(
+            &host, port, target, password,
+        )?)
     } else {
         None
     };
-    let run_sql = |q: &str| match &defaults {
-        Some(f) => std::process::Command::new("mariadb")
-            .arg(format!("--defaults-extra-file={}", f.path().display()))
-            .args(["--table", "-e", q])
-            .output(),
-        None => std::process::Command::new("psql")
-            .args([
-                "-X",
-                "-h",
-                &grant.host,
-                "-p",
-                &grant.port.to_string(),
-                "-d",
-                &grant.database,
-                "-U",
-                grant.username.as_str(),
-                "-c",
-                q,
-            ])
-            .env("PGPASSWORD", password.expose_secret())
-            .output(),
+    let (pg_env, _ca) = crate::connect::pg_env(&host, port, target, password)?;
+    let run_sql = |q: &str| {
+        let mut cmd = match &defaults {
+            Some((f, _)) => {
+                let mut c = tokio::process::Command::new("mariadb");
+                c.arg(format!("--defaults-extra-file={}", f.path().display()))
+                    .args(["--table", "-e", q]);
+                c
+            }
+            None => {
+                let mut c = tokio::process::Command::new("psql");
+                c.args(["-X", "-c", q]).envs(pg_env.clone());
+                for v in crate::connect::PG_ENV_REMOVE {
+                    c.env_remove(v);
+                }
+                c
+            }
+        };
+        async move { cmd.output().await }
     };
     step(&format!(
         "running the query as the ephemeral user ({}, password from the sealed blob)",
@@ -133,12 +141,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "psql"
         }
     ));
-    let out = run_sql(sql)?;
+    let out = run_sql(sql).await?;
     print!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
         bail!("the query failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let denied = run_sql(&format!("SELECT * FROM {schema}.payroll"))?;
+    let denied = run_sql(&format!("SELECT * FROM {schema}.payroll")).await?;
     println!(
         "    and a table outside the grant: {}",
         first_error(&denied.stderr)
@@ -204,7 +212,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "    user and role are gone ({} p0 accounts left)",
         stack.managed_roles()?.len()
     );
-    let again = run_sql("SELECT 1")?;
+    let again = run_sql("SELECT 1").await?;
     println!(
         "    logging in again: {}",
         String::from_utf8_lossy(&again.stderr)
