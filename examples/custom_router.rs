@@ -7,6 +7,7 @@
 
 use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
 use p0_core::api::{CreateRequest, RequestStatus, RequestView};
+use p0_core::proof;
 use p0_core::route::Approver;
 use p0_core::seal::key_fingerprint;
 use p0_core::{
@@ -125,15 +126,31 @@ async fn in_a_real_server() -> anyhow::Result<()> {
             issued_at: chrono::Utc::now().timestamp(),
         };
         let signature = signed.sign(&keys.private_pem)?;
-        let body = CreateRequest {
+        let body = serde_json::to_vec(&CreateRequest {
             signed,
             signature,
             public_key: keys.public_pem.clone(),
-        };
+        })?;
+        // Every call proves possession of the key the token commits to.
+        let now = chrono::Utc::now().timestamp();
+        let proof = proof::sign(
+            &keys.private_pem,
+            "POST",
+            "/v1/requests",
+            &body,
+            &token,
+            now,
+        )?;
         let v: RequestView = http
             .post(format!("{}/v1/requests", stack.server_url))
             .bearer_auth(&token)
-            .json(&body)
+            .header(
+                proof::KEY_HEADER,
+                proof::key_header(keys.public_pem.as_bytes())?,
+            )
+            .header(proof::PROOF_HEADER, proof)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await?
             .json()

@@ -13,6 +13,34 @@ use std::time::{Duration, Instant};
 
 const N: usize = 60;
 
+/// The proof-of-possession headers of one call (every API call carries them).
+fn proven(
+    kp: &KeyPair,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    token: &str,
+) -> reqwest::header::HeaderMap {
+    use p0_core::proof;
+    let now = chrono::Utc::now().timestamp();
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        proof::KEY_HEADER,
+        proof::key_header(kp.public_pem.as_bytes())
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    h.insert(
+        proof::PROOF_HEADER,
+        proof::sign(&kp.private_pem, method, path, body, token, now)
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    h
+}
+
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -55,11 +83,13 @@ fn main() {
                 issued_at: chrono::Utc::now().timestamp(),
             };
             let signature = signed.sign(&kp.private_pem).unwrap();
-            let body = CreateRequest { signed, signature, public_key: kp.public_pem.clone() };
+            let body = serde_json::to_vec(&CreateRequest { signed, signature, public_key: kp.public_pem.clone() }).unwrap();
             let v: RequestView = http
                 .post(format!("{}/v1/requests", stack.server_url))
                 .bearer_auth(&token)
-                .json(&body)
+                .headers(proven(&kp, "POST", "/v1/requests", &body, &token))
+                .header("content-type", "application/json")
+                .body(body)
                 .send()
                 .await
                 .unwrap()
@@ -71,7 +101,13 @@ fn main() {
             if i >= 5 {
                 flow.push(t);
             }
-            http.post(format!("{}/v1/requests/{}/revoke", stack.server_url, v.id)).bearer_auth(&token).send().await.unwrap();
+            let revoke = format!("/v1/requests/{}/revoke", v.id);
+            http.post(format!("{}{revoke}", stack.server_url))
+                .bearer_auth(&token)
+                .headers(proven(&kp, "POST", &revoke, b"", &token))
+                .send()
+                .await
+                .unwrap();
         }
 
         let mut conn = sqlx::PgConnection::connect(&stack.pg.url(DATABASE)).await.unwrap();

@@ -3,15 +3,19 @@
 
 use anyhow::{anyhow, bail};
 use p0_core::api::{ApiError, CreateRequest, GrantView, RequestStatus, RequestView};
-use p0_core::{Intent, RequestId, ResourceId, SecretBytes, SignedRequest, Token};
+use p0_core::{proof, Intent, RequestId, ResourceId, SecretBytes, SignedRequest, Token};
+use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// A logged-in client.
+/// A logged-in client. Every call carries the ID token and a fresh proof of possession of the
+/// key the token commits to ([`p0_core::proof`]): the token alone is not enough at the server.
 pub struct Client {
     base: String,
     token: Token,
+    key: SecretBytes,
+    key_header: String,
     http: reqwest::Client,
 }
 
@@ -29,26 +33,49 @@ pub enum Outcome {
 }
 
 impl Client {
-    /// A client for `base` with `token`.
     /// The server's URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base
     }
 
-    pub fn new(base: &str, token: Token) -> anyhow::Result<Self> {
+    /// A client for `base` with `token`, proving each call with `key` (PKCS#8) whose public
+    /// half `public_key` (PEM) the token's nonce commits to.
+    pub fn new(
+        base: &str,
+        token: Token,
+        key: &SecretBytes,
+        public_key: &str,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             base: base.trim_end_matches('/').into(),
             token,
+            key: SecretBytes::new(key.expose_secret().to_vec()),
+            key_header: proof::key_header(public_key.as_bytes())?,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()?,
         })
     }
 
+    /// Sends a call with the token, the key and a proof over exactly what is sent: method,
+    /// path and query as they go on the wire, body and token.
     async fn send<T: DeserializeOwned>(&self, rb: reqwest::RequestBuilder) -> anyhow::Result<T> {
-        let resp = rb
-            .bearer_auth(self.token.expose_secret())
-            .send()
+        let token = self.token.expose_secret();
+        let mut req = rb.bearer_auth(token).build()?;
+        let url = req.url();
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let body = req.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+        let now = chrono::Utc::now().timestamp();
+        let signed = proof::sign(&self.key, req.method().as_str(), &path, body, token, now)?;
+        let headers = req.headers_mut();
+        headers.insert(proof::KEY_HEADER, HeaderValue::from_str(&self.key_header)?);
+        headers.insert(proof::PROOF_HEADER, HeaderValue::from_str(&signed)?);
+        let resp = self
+            .http
+            .execute(req)
             .await
             .map_err(|e| anyhow!("cannot reach the p0 server: {}", e.without_url()))?;
         let status = resp.status();

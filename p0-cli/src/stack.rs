@@ -372,6 +372,7 @@ impl Stack {
         };
         let text = format!(
             "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
+             auditors = [\"user:alice@example.com\", \"group:dba\"]\nadmins = [\"group:admins\"]\n\
              [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\n{agent}",
             self.server_addr,
             self.store.display(),

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use p0_cli::stack::{Stack, DEMO_RULES};
+use p0_core::proof;
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
 use serde_json::{json, Value};
@@ -12,6 +13,8 @@ use serde_json::{json, Value};
 struct Api {
     http: reqwest::Client,
     base: String,
+    /// The key that proves every call made with a token (alice's).
+    key: KeyPair,
 }
 
 impl Api {
@@ -23,9 +26,21 @@ impl Api {
         token: Option<&str>,
         body: Option<&[u8]>,
     ) -> (u16, Value) {
-        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        let mut r = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         if let Some(t) = token {
-            r = r.bearer_auth(t);
+            let now = chrono::Utc::now().timestamp();
+            let body = body.unwrap_or_default();
+            let proof =
+                proof::sign(&self.key.private_pem, method.as_str(), path, body, t, now).unwrap();
+            r = r
+                .bearer_auth(t)
+                .header(
+                    proof::KEY_HEADER,
+                    proof::key_header(self.key.public_pem.as_bytes()).unwrap(),
+                )
+                .header(proof::PROOF_HEADER, proof);
         }
         if let Some(b) = body {
             r = r
@@ -82,12 +97,16 @@ fn create_body(kp: &KeyPair, s: &SignedRequest) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_input_gets_one_json_error_and_changes_nothing() {
     let mut stack = Stack::start(DEMO_RULES, 3600).await.unwrap();
+    let issuer = stack.dev_issuer().unwrap();
+    let alice = KeyPair::generate().unwrap();
     let api = Api {
         http: reqwest::Client::new(),
         base: stack.server_url.clone(),
+        key: KeyPair {
+            private_pem: p0_core::SecretBytes::new(alice.private_pem.expose_secret().to_vec()),
+            public_pem: alice.public_pem.clone(),
+        },
     };
-    let issuer = stack.dev_issuer().unwrap();
-    let alice = KeyPair::generate().unwrap();
     let other = KeyPair::generate().unwrap();
     let nonce = key_fingerprint(alice.public_pem.as_bytes()).unwrap();
     let token = issuer

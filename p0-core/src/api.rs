@@ -96,7 +96,8 @@ pub struct RequestView {
     pub permissions: Option<PermissionSet>,
     /// The routing decision.
     pub decision: Option<Decision>,
-    /// Who approved so far.
+    /// Who approved what the request is now (approvals given for an earlier content of the
+    /// request do not count and are not listed).
     pub approvals: Vec<String>,
     /// Credentials, while active (only shown to the requester).
     pub grant: Option<GrantView>,
@@ -104,6 +105,68 @@ pub struct RequestView {
     pub message: Option<String>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+    /// The name of the rule that decided, when the router names its rules.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// The server's [`approval_digest`] of the request; an approval must name it.
+    #[serde(default)]
+    pub digest: String,
+}
+
+impl RequestView {
+    /// The [`approval_digest`] of what this view shows, computed here rather than taken
+    /// from the server.
+    pub fn approval_digest(&self) -> String {
+        approval_digest(&self.requester, &self.signed, self.permissions.as_ref())
+    }
+}
+
+/// What an approver is shown, in a fixed order: the digest of it is what an approval binds to.
+#[derive(Serialize)]
+struct Shown<'a> {
+    request_id: &'a RequestId,
+    requester: &'a str,
+    resource: &'a crate::types::ResourceId,
+    intent: &'a crate::types::Intent,
+    reason: &'a str,
+    duration_secs: u64,
+    permissions: Option<&'a PermissionSet>,
+}
+
+/// `hex(SHA-256("p0-approval-v1\n" JSON))` of what an approver is shown: the request id,
+/// the requester, the signed resource, intent (SQL or role), reason and duration, and the
+/// permission set (in its canonical order). An approval names this digest; the server counts
+/// only approvals whose digest is the request's current one, so if anything shown changes,
+/// earlier approvals no longer count.
+pub fn approval_digest(
+    requester: &str,
+    signed: &SignedRequest,
+    permissions: Option<&PermissionSet>,
+) -> String {
+    use sha2::Digest as _;
+    let shown = Shown {
+        request_id: &signed.request_id,
+        requester,
+        resource: &signed.resource,
+        intent: &signed.intent,
+        reason: &signed.reason,
+        duration_secs: signed.duration_secs,
+        permissions,
+    };
+    // serde_json of these types cannot fail; an empty body would still be a stable digest.
+    let json = serde_json::to_vec(&shown).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(b"p0-approval-v1\n");
+    h.update(&json);
+    hex::encode(h.finalize())
+}
+
+/// CLI → server: an approval of what the approver was shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// The [`approval_digest`] of the request as the approver saw it.
+    pub digest: String,
 }
 
 /// An error body with a stable code.
@@ -222,6 +285,64 @@ pub fn hmac_verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_approval_digest_covers_everything_an_approver_is_shown() {
+        use crate::types::{Intent, ObjectRef, Permission, Privilege, ResourceId};
+        let signed = SignedRequest {
+            request_id: RequestId::new("0123456789abcdef").unwrap(),
+            resource: ResourceId::new("pg/app").unwrap(),
+            intent: Intent::Query("UPDATE t SET a = 1".into()),
+            reason: "fix".into(),
+            duration_secs: 60,
+            issued_at: 1,
+        };
+        let set: PermissionSet = [Permission::new(
+            Privilege::Update,
+            ObjectRef::table("public", "t"),
+        )]
+        .into_iter()
+        .collect();
+        let d = approval_digest("alice", &signed, Some(&set));
+        assert_eq!(d.len(), 64);
+        assert_eq!(d, approval_digest("alice", &signed, Some(&set)));
+        let mut later = signed.clone();
+        later.issued_at = 2;
+        assert_eq!(d, approval_digest("alice", &later, Some(&set)), "not shown");
+        let changes: Vec<SignedRequest> = vec![
+            SignedRequest {
+                intent: Intent::Query("DELETE FROM t".into()),
+                ..signed.clone()
+            },
+            SignedRequest {
+                reason: "other".into(),
+                ..signed.clone()
+            },
+            SignedRequest {
+                duration_secs: 61,
+                ..signed.clone()
+            },
+            SignedRequest {
+                resource: ResourceId::new("pg/other").unwrap(),
+                ..signed.clone()
+            },
+            SignedRequest {
+                request_id: RequestId::new("fedcba9876543210").unwrap(),
+                ..signed.clone()
+            },
+        ];
+        for c in &changes {
+            assert_ne!(d, approval_digest("alice", c, Some(&set)), "{c:?}");
+        }
+        assert_ne!(d, approval_digest("mallory", &signed, Some(&set)));
+        assert_ne!(d, approval_digest("alice", &signed, None));
+        let mut wider = set.clone();
+        wider.insert(Permission::new(
+            Privilege::Delete,
+            ObjectRef::table("public", "t"),
+        ));
+        assert_ne!(d, approval_digest("alice", &signed, Some(&wider)));
+    }
 
     #[test]
     fn hmac_checks_body_path_and_time() {

@@ -18,8 +18,8 @@
 //! ```
 
 use crate::error::RouteError;
-use crate::route::{Approver, Decision, Router};
-use crate::types::{AccessRequest, Intent, ObjectKind, PermissionSet};
+use crate::route::{Approver, Decision, Routed, Router};
+use crate::types::{AccessRequest, Intent, ObjectKind, PermissionSet, ResourceId};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -123,12 +123,12 @@ impl RulesRouter {
             let approvers = r
                 .approvers
                 .iter()
-                .map(|a| match a.split_once(':') {
-                    Some(("user", u)) if !u.is_empty() => Ok(Approver::User(u.into())),
-                    Some(("group", g)) if !g.is_empty() => Ok(Approver::Group(g.into())),
-                    _ => Err(ctx(format!(
-                        "approver `{a}` must be `user:NAME` or `group:NAME`"
-                    ))),
+                .map(|a| {
+                    Approver::parse(a).map_err(|_| {
+                        ctx(format!(
+                            "approver `{a}` must be `user:NAME` or `group:NAME`"
+                        ))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if r.action == Action::Approval && approvers.is_empty() {
@@ -209,16 +209,29 @@ impl RulesRouter {
 
 impl Router for RulesRouter {
     fn route(&self, req: &AccessRequest, set: &PermissionSet, groups: &[String]) -> Decision {
+        self.route_explained(req, set, groups).decision
+    }
+
+    fn route_explained(
+        &self,
+        req: &AccessRequest,
+        set: &PermissionSet,
+        groups: &[String],
+    ) -> Routed {
         for rule in &self.rules {
             if !Self::matches(&rule.raw, req, set, groups) {
                 continue;
             }
+            let named = |decision| Routed {
+                decision,
+                rule: Some(rule.raw.name.clone()),
+            };
             if rule.raw.require_reason && req.reason.trim().is_empty() {
-                return Decision::Deny {
+                return named(Decision::Deny {
                     reason: format!("rule `{}` requires a reason", rule.raw.name),
-                };
+                });
             }
-            return match rule.raw.action {
+            return named(match rule.raw.action {
                 Action::Approve => Decision::Approve {
                     max_duration: rule.max_duration,
                 },
@@ -235,11 +248,36 @@ impl Router for RulesRouter {
                         .clone()
                         .unwrap_or_else(|| format!("denied by rule `{}`", rule.raw.name)),
                 },
-            };
+            });
         }
-        Decision::Deny {
-            reason: "no rule matches this request".into(),
+        Routed {
+            decision: Decision::Deny {
+                reason: "no rule matches this request".into(),
+            },
+            rule: None,
         }
+    }
+
+    /// The approvers of every approval rule that covers `resource` (a rule without
+    /// `resources` covers all of them).
+    fn approvers_of(&self, resource: &ResourceId) -> Vec<Approver> {
+        let mut out: Vec<Approver> = Vec::new();
+        for rule in &self.rules {
+            let covers = rule.raw.resources.is_empty()
+                || rule
+                    .raw
+                    .resources
+                    .iter()
+                    .any(|r| r == "*" || r == resource.as_str());
+            if rule.raw.action == Action::Approval && covers {
+                for a in &rule.approvers {
+                    if !out.contains(a) {
+                        out.push(a.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -302,6 +340,58 @@ require_reason = true
             r.route(&with_reason, &mixed, &[]),
             Decision::NeedsApproval { count: 1, .. }
         ));
+    }
+
+    #[test]
+    fn the_matched_rule_is_named_and_approvers_of_a_resource_come_from_the_rules() {
+        let r = RulesRouter::from_toml(
+            r#"
+[[rule]]
+name = "reads"
+privileges = ["SELECT", "USAGE", "CONNECT"]
+action = "approve"
+
+[[rule]]
+name = "app writes"
+resources = ["pg/app"]
+action = "approval"
+approvers = ["user:bob@example.com"]
+
+[[rule]]
+name = "anything"
+action = "approval"
+approvers = ["group:dba", "user:bob@example.com"]
+"#,
+        )
+        .unwrap();
+        let routed = r.route_explained(&req("x"), &set(&[(Privilege::Delete, "a")]), &[]);
+        assert_eq!(routed.rule.as_deref(), Some("app writes"));
+        assert!(matches!(routed.decision, Decision::NeedsApproval { .. }));
+        assert_eq!(
+            r.approvers_of(&ResourceId::new("pg/app").unwrap()),
+            vec![
+                Approver::User("bob@example.com".into()),
+                Approver::Group("dba".into())
+            ]
+        );
+        assert_eq!(
+            r.approvers_of(&ResourceId::new("pg/other").unwrap()),
+            vec![
+                Approver::Group("dba".into()),
+                Approver::User("bob@example.com".into())
+            ]
+        );
+        assert!(RulesRouter::from_toml("")
+            .unwrap()
+            .approvers_of(&ResourceId::new("pg/app").unwrap())
+            .is_empty());
+        assert!(Approver::Group("dba".into()).includes("x", &["dba".into()]));
+        assert!(!Approver::User("bob".into()).includes("bobby", &["bob".into()]));
+        assert_eq!(
+            Approver::parse("group:dba").unwrap().to_string(),
+            "group:dba"
+        );
+        assert!(Approver::parse("dba").is_err());
     }
 
     #[test]

@@ -169,6 +169,13 @@ pub struct ServerConfig {
     /// Webhook (Slack-compatible) for approvals and decisions.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Who sees every request and may end every lease (`user:NAME` or `group:NAME`). Others
+    /// see their own requests and those of resources they approve under the rules.
+    #[serde(default)]
+    pub admins: Vec<String>,
+    /// Who may read the audit log (`user:NAME` or `group:NAME`); nobody when empty.
+    #[serde(default)]
+    pub auditors: Vec<String>,
 }
 
 fn default_reaper() -> u64 {

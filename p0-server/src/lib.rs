@@ -3,9 +3,12 @@
 //! checks every plan against the requester's own signed query).
 
 mod agent_client;
+mod auth;
 mod config;
+mod error;
 mod reaper;
 mod routes;
+mod shown;
 mod state;
 pub mod store;
 

@@ -1,58 +1,28 @@
-//! The `/v1` API, and the development issuer's routes when enabled. Errors are mapped to HTTP
-//! once, here, with stable codes.
+//! The `/v1` API, and the development issuer's routes when enabled. Callers are authenticated
+//! in `auth` (token and proof of possession); errors are mapped to HTTP once, in `error`.
 
+use crate::auth::{auditor, oversees, sees, Caller};
+use crate::error::{err, internal, ApiResult, AppError};
+use crate::shown;
 use crate::state::AppState;
-use crate::store::RequestRecord;
-use axum::body::Bytes;
+use crate::store::{Approval, RequestRecord};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use p0_core::api::{
-    ApiError, CreateRequest, GrantView, ProvisionCall, ProvisionResult, RequestStatus, RequestView,
-    RevokeCall,
+    ApproveBody, CreateRequest, GrantView, ProvisionCall, ProvisionResult, RequestStatus,
+    RequestView, RevokeCall,
 };
 use p0_core::provision::{Access, ProvisionPlan, RevokeReport};
-use p0_core::route::{Approver, Decision};
+use p0_core::route::Decision;
 use p0_core::seal::key_fingerprint;
-use p0_core::{AccessRequest, IdClaims, Intent, RequestId, Token};
+use p0_core::{AccessRequest, Intent, RequestId};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// An error as the client sees it.
-#[derive(Debug)]
-pub struct AppError(StatusCode, &'static str, String);
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        (
-            self.0,
-            Json(ApiError {
-                code: self.1.into(),
-                message: self.2,
-            }),
-        )
-            .into_response()
-    }
-}
-
-fn err(status: StatusCode, code: &'static str, msg: impl Into<String>) -> AppError {
-    AppError(status, code, msg.into())
-}
-
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "internal error");
-    err(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-}
-
-type ApiResult<T> = Result<T, AppError>;
 
 /// A query string, refused in the API's own error shape (axum's answers in plain text).
 struct ApiQuery<T>(T);
@@ -111,40 +81,15 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<IdClaims> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            err(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "missing bearer token",
-            )
-        })?;
-    state
-        .verifier
-        .verify(&Token::new(token.to_string()))
-        .await
-        .map_err(|e| {
-            // Detail in the log, one generic message to the caller.
-            tracing::warn!(detail = %e, "token refused");
-            err(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "invalid or expired token",
-            )
-        })
-}
-
-fn bearer(headers: &HeaderMap) -> String {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_string()
+/// Parses a JSON body the caller's proof covered.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid request body: {e}"),
+        )
+    })
 }
 
 fn view(rec: &RequestRecord, caller: &str) -> RequestView {
@@ -155,7 +100,7 @@ fn view(rec: &RequestRecord, caller: &str) -> RequestView {
         status: rec.status,
         permissions: rec.permissions.clone(),
         decision: rec.decision.clone(),
-        approvals: rec.approvals.clone(),
+        approvals: rec.valid_approvals(),
         grant: if caller == rec.requester {
             rec.grant.clone()
         } else {
@@ -163,30 +108,14 @@ fn view(rec: &RequestRecord, caller: &str) -> RequestView {
         },
         message: rec.message.clone(),
         created_at: rec.created_at,
+        rule: rec.rule.clone(),
+        digest: rec.digest(),
     }
 }
 
-async fn create(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> ApiResult<Response> {
-    let claims = authenticate(&state, &headers).await?;
-    let body = body.map_err(|e| {
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "bad_request"
-        };
-        err(e.status(), code, e.body_text())
-    })?;
-    let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| {
-        err(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            format!("invalid request body: {e}"),
-        )
-    })?;
+async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Response> {
+    let claims = &caller.claims;
+    let req: CreateRequest = parse_body(&caller.body)?;
     let fp = key_fingerprint(req.public_key.as_bytes())
         .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     if claims.nonce.as_deref() != Some(fp.as_str()) {
@@ -262,11 +191,12 @@ async fn create(
         duration_secs: s.duration_secs,
         public_key: req.public_key.clone(),
     };
-    let decision = state.router.route(
+    let routed = state.router.route_explained(
         &access,
         permissions.as_ref().unwrap_or(&Default::default()),
         &claims.groups,
     );
+    let decision = routed.decision;
     let (status, message) = match &decision {
         Decision::Approve { .. } => (RequestStatus::Provisioning, None),
         Decision::NeedsApproval { .. } => (RequestStatus::PendingApproval, None),
@@ -282,6 +212,7 @@ async fn create(
         status,
         permissions,
         decision: Some(decision.clone()),
+        rule: routed.rule,
         approvals: Vec::new(),
         grant: None,
         message,
@@ -290,7 +221,7 @@ async fn create(
         next_attempt_at: None,
     };
     state.store.insert(&rec).await.map_err(internal)?;
-    let detail = format!("{} on {}: {:?}", rec.requester, rec.signed.resource, status);
+    let detail = shown::created_detail(&rec);
     state
         .store
         .audit(
@@ -302,11 +233,8 @@ async fn create(
         .await
         .map_err(internal)?;
     match status {
-        RequestStatus::Provisioning => provision(&state, &mut rec, &bearer(&headers)).await?,
-        RequestStatus::PendingApproval => state.webhook(format!(
-            "p0: {} asks for access to {} ({}): `p0 approve {}`",
-            rec.requester, rec.signed.resource, rec.signed.reason, rec.id
-        )),
+        RequestStatus::Provisioning => provision(&state, &mut rec, &caller.token, None).await?,
+        RequestStatus::PendingApproval => state.webhook(shown::pending(&rec)),
         _ => {}
     }
     state.notify();
@@ -314,23 +242,58 @@ async fn create(
 }
 
 /// Asks the agent for the user, with the requester's own token. Called only on the
-/// requester's behalf (creation or their poll), never with stored credentials.
-async fn provision(state: &AppState, rec: &mut RequestRecord, token: &str) -> ApiResult<()> {
+/// requester's behalf (creation or their poll), never with stored credentials. `pickup_proof`
+/// is the requester's proof of the poll that picks up an approved request: the agent takes it
+/// as their fresh act.
+async fn provision(
+    state: &AppState,
+    rec: &mut RequestRecord,
+    token: &str,
+    pickup_proof: Option<&str>,
+) -> ApiResult<()> {
     {
         let mut busy = state.provisioning.lock().await;
         if !busy.insert(rec.id.clone()) {
             return Ok(());
         }
     }
-    let result = provision_locked(state, rec, token).await;
+    let result = provision_locked(state, rec, token, pickup_proof).await;
     state.provisioning.lock().await.remove(&rec.id);
     result
 }
 
-async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str) -> ApiResult<()> {
+async fn provision_locked(
+    state: &AppState,
+    rec: &mut RequestRecord,
+    token: &str,
+    pickup_proof: Option<&str>,
+) -> ApiResult<()> {
     let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
         return Err(err(StatusCode::NOT_FOUND, "not_found", "unknown resource"));
     };
+    if let Some(Decision::NeedsApproval { count, .. }) = &rec.decision {
+        // Approvals count only for what the approvers saw: if the request changed since,
+        // it waits for approval again.
+        if (rec.valid_approvals().len() as u32) < *count {
+            rec.status = RequestStatus::PendingApproval;
+            rec.message =
+                Some("the request changed after it was approved; it needs approval again".into());
+            state.store.update(rec).await.map_err(internal)?;
+            state
+                .store
+                .audit(
+                    "system",
+                    "request.approvals_void",
+                    Some(rec.id.as_str()),
+                    &rec.digest(),
+                )
+                .await
+                .map_err(internal)?;
+            state.webhook(shown::pending(rec));
+            state.notify();
+            return Ok(());
+        }
+    }
     let max = match &rec.decision {
         Some(Decision::Approve { max_duration } | Decision::NeedsApproval { max_duration, .. }) => {
             max_duration.as_secs()
@@ -361,7 +324,7 @@ async fn provision_locked(state: &AppState, rec: &mut RequestRecord, token: &str
         public_key: rec.public_key.clone(),
         signed: rec.signed.clone(),
         signature: rec.signature.clone(),
-        pickup_proof: None,
+        pickup_proof: pickup_proof.map(str::to_string),
     };
     match agent
         .call::<_, ProvisionResult>("/v1/provision", &call)
@@ -413,23 +376,17 @@ async fn get_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<WaitQuery>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let claims = authenticate(&state, &headers).await?;
-    let me = claims.principal().to_string();
+    let me = caller.me().to_string();
     let id = RequestId::new(id)
         .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
     let mut rx = state.changed.subscribe();
     loop {
-        let mut rec = state
-            .store
-            .get(&id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))?;
+        let mut rec = load(&state, &caller, id.as_str()).await?;
         if rec.status == RequestStatus::Provisioning && rec.requester == me {
-            provision(&state, &mut rec, &bearer(&headers)).await?;
+            provision(&state, &mut rec, &caller.token, Some(&caller.proof)).await?;
             rec = state.store.get(&id).await.map_err(internal)?.unwrap_or(rec);
         }
         let waiting = rec.status == RequestStatus::PendingApproval
@@ -447,23 +404,28 @@ struct ListQuery {
     mine: bool,
 }
 
+/// The requests the caller may see (their own only with `mine=true`).
 async fn list(
     State(state): State<Arc<AppState>>,
     ApiQuery(q): ApiQuery<ListQuery>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<RequestView>>> {
-    let claims = authenticate(&state, &headers).await?;
-    let me = claims.principal().to_string();
+    let me = caller.me().to_string();
     let recs = state
         .store
         .list(q.mine.then_some(me.as_str()))
         .await
         .map_err(internal)?;
-    Ok(Json(recs.iter().map(|r| view(r, &me)).collect()))
+    Ok(Json(
+        recs.iter()
+            .filter(|r| sees(&state, r, &caller))
+            .map(|r| view(r, &me))
+            .collect(),
+    ))
 }
 
 /// Checks that the caller may approve `rec`; returns how many approvals it needs.
-fn may_approve(rec: &RequestRecord, claims: &IdClaims) -> ApiResult<u32> {
+fn may_approve(rec: &RequestRecord, caller: &Caller) -> ApiResult<u32> {
     match &rec.decision {
         Some(Decision::NeedsApproval {
             approvers,
@@ -471,12 +433,8 @@ fn may_approve(rec: &RequestRecord, claims: &IdClaims) -> ApiResult<u32> {
             allow_self_approval,
             ..
         }) => {
-            let me = claims.principal();
-            let eligible = approvers.iter().any(|a| match a {
-                Approver::User(u) => u == me,
-                Approver::Group(g) => claims.groups.contains(g),
-            });
-            if !eligible {
+            let me = caller.me();
+            if !caller.is_one_of(approvers) {
                 return Err(err(
                     StatusCode::FORBIDDEN,
                     "forbidden",
@@ -500,15 +458,23 @@ fn may_approve(rec: &RequestRecord, claims: &IdClaims) -> ApiResult<u32> {
     }
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<RequestRecord> {
+/// A request the caller may see. One that exists but is not theirs to see is answered as
+/// missing, so nobody learns which ids exist.
+async fn load(state: &AppState, caller: &Caller, id: &str) -> ApiResult<RequestRecord> {
     let id = RequestId::new(id)
         .map_err(|e| err(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
-    state
+    let missing = || err(StatusCode::NOT_FOUND, "not_found", "no such request");
+    let rec = state
         .store
         .get(&id)
         .await
         .map_err(internal)?
-        .ok_or_else(|| err(StatusCode::NOT_FOUND, "not_found", "no such request"))
+        .ok_or_else(missing)?;
+    if !sees(state, &rec, caller) {
+        tracing::warn!(caller = caller.me(), request = %rec.id, "request hidden from a caller who may not see it");
+        return Err(missing());
+    }
+    Ok(rec)
 }
 
 /// Refuses with `conflict` unless the request is in `status`.
@@ -526,27 +492,47 @@ fn expect_status(rec: &RequestRecord, status: RequestStatus) -> ApiResult<()> {
 async fn approve(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let claims = authenticate(&state, &headers).await?;
-    let me = claims.principal().to_string();
-    let mut rec = load(&state, &id).await?;
+    let me = caller.me().to_string();
+    let mut rec = load(&state, &caller, &id).await?;
+    let body: ApproveBody = parse_body(&caller.body)?;
     expect_status(&rec, RequestStatus::PendingApproval)?;
-    let count = may_approve(&rec, &claims)?;
-    if rec.approvals.contains(&me) {
+    let count = may_approve(&rec, &caller)?;
+    let digest = rec.digest();
+    if body.digest != digest {
+        tracing::warn!(caller = %me, request = %rec.id, "approval refused: it is for other content than the request's");
+        return Err(err(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "the request is not what you approved (digest mismatch); look again with `p0 show {}`",
+                rec.id
+            ),
+        ));
+    }
+    if rec
+        .approvals
+        .iter()
+        .any(|a| a.by == me && a.digest == digest)
+    {
         return Err(err(
             StatusCode::CONFLICT,
             "conflict",
             "you approved this request already",
         ));
     }
-    rec.approvals.push(me.clone());
-    if rec.approvals.len() as u32 >= count {
+    // An approval of earlier content is replaced by this one.
+    rec.approvals.retain(|a| a.by != me);
+    rec.approvals.push(Approval {
+        by: me.clone(),
+        digest: digest.clone(),
+        at: Utc::now(),
+    });
+    let valid = rec.valid_approvals().len() as u32;
+    if valid >= count {
         rec.status = RequestStatus::Provisioning;
-        state.webhook(format!(
-            "p0: {me} approved {}'s request {}",
-            rec.requester, rec.id
-        ));
+        state.webhook(shown::decided(&rec, &me, "approved"));
     }
     state.store.update(&rec).await.map_err(internal)?;
     state
@@ -555,7 +541,7 @@ async fn approve(
             &me,
             "request.approved",
             Some(rec.id.as_str()),
-            &format!("{} of {count}", rec.approvals.len()),
+            &serde_json::json!({"approvals": valid, "needed": count, "digest": digest}).to_string(),
         )
         .await
         .map_err(internal)?;
@@ -566,14 +552,13 @@ async fn approve(
 async fn deny(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let claims = authenticate(&state, &headers).await?;
-    let me = claims.principal().to_string();
-    let mut rec = load(&state, &id).await?;
+    let me = caller.me().to_string();
+    let mut rec = load(&state, &caller, &id).await?;
     expect_status(&rec, RequestStatus::PendingApproval)?;
     if me != rec.requester {
-        may_approve(&rec, &claims)?;
+        may_approve(&rec, &caller)?;
     }
     rec.status = RequestStatus::Denied;
     rec.message = Some(format!("denied by {me}"));
@@ -583,31 +568,26 @@ async fn deny(
         .audit(&me, "request.denied", Some(rec.id.as_str()), "")
         .await
         .map_err(internal)?;
-    state.webhook(format!(
-        "p0: {me} denied {}'s request {}",
-        rec.requester, rec.id
-    ));
+    state.webhook(shown::decided(&rec, &me, "denied"));
     state.notify();
     Ok(Json(view(&rec, &me)))
 }
 
+/// Ends a lease early: its requester, an approver of its resource (whether or not the lease
+/// needed approval) or an admin.
 async fn revoke(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let claims = authenticate(&state, &headers).await?;
-    let me = claims.principal().to_string();
-    let mut rec = load(&state, &id).await?;
-    if me != rec.requester {
-        // Approvers of the request may end it early too.
-        may_approve(
-            &RequestRecord {
-                requester: String::new(),
-                ..rec.clone()
-            },
-            &claims,
-        )?;
+    let me = caller.me().to_string();
+    let mut rec = load(&state, &caller, &id).await?;
+    if me != rec.requester && !oversees(&state, &rec, &caller) {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the requester, an approver of the resource or an admin can end this lease",
+        ));
     }
     expect_status(&rec, RequestStatus::Active)?;
     let Some(grant) = rec.grant.clone() else {
@@ -642,7 +622,10 @@ async fn revoke(
             &me,
             "lease.revoked",
             Some(rec.id.as_str()),
-            &crate::reaper::revoked_detail(&grant.username, &report),
+            &format!(
+                "by {me}: {}",
+                crate::reaper::revoked_detail(&grant.username, &report)
+            ),
         )
         .await
         .map_err(internal)?;
@@ -652,17 +635,16 @@ async fn revoke(
 
 async fn audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> ApiResult<Json<Vec<p0_core::audit::AuditEntry>>> {
-    authenticate(&state, &headers).await?;
+    auditor(&state, &caller)?;
     Ok(Json(state.store.audit_log().await.map_err(internal)?))
 }
 
 async fn resources(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> ApiResult<Json<serde_json::Value>> {
-    authenticate(&state, &headers).await?;
     let list: Vec<_> = state
         .resources
         .values()

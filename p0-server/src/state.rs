@@ -3,6 +3,7 @@
 use crate::agent_client::AgentClient;
 use crate::config::{ResourceConfig, ServerConfig};
 use crate::store::Store;
+use p0_core::route::Approver;
 use p0_core::{DangerousDevIssuer, IdTokenVerifier, ResourceId, Router};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,6 +29,12 @@ pub struct AppState {
     pub provisioning: Mutex<HashSet<p0_core::RequestId>>,
     /// Slack-compatible webhook.
     pub webhook: Option<String>,
+    /// Who sees every request and may end every lease.
+    pub admins: Vec<Approver>,
+    /// Who may read the audit log.
+    pub auditors: Vec<Approver>,
+    /// Proofs of possession accepted recently (each is accepted once).
+    pub proofs: crate::auth::SeenProofs,
 }
 
 impl std::fmt::Debug for AppState {
@@ -71,6 +78,13 @@ impl AppState {
             };
             resources.insert(r.name.clone(), (r.clone(), client));
         }
+        let parse = |what: &str, list: &[String]| {
+            list.iter()
+                .map(|a| Approver::parse(a).map_err(|e| anyhow::anyhow!("{what}: {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        let admins = parse("admins", &config.admins)?;
+        let auditors = parse("auditors", &config.auditors)?;
         Ok(Arc::new(Self {
             store,
             router,
@@ -81,6 +95,9 @@ impl AppState {
             changed: watch::channel(0).0,
             provisioning: Mutex::new(HashSet::new()),
             webhook: config.webhook_url.clone(),
+            admins,
+            auditors,
+            proofs: Default::default(),
         }))
     }
 
@@ -89,17 +106,13 @@ impl AppState {
         self.changed.send_modify(|v| *v += 1);
     }
 
-    /// Posts a Slack-compatible message, without waiting and without failing the caller.
-    pub fn webhook(&self, text: String) {
+    /// Posts a Slack-compatible message (a JSON object with `text`, and structured fields
+    /// beside it), without waiting and without failing the caller.
+    pub fn webhook(&self, payload: serde_json::Value) {
         if let Some(url) = self.webhook.clone() {
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                if let Err(e) = client
-                    .post(&url)
-                    .json(&serde_json::json!({ "text": text }))
-                    .send()
-                    .await
-                {
+                if let Err(e) = client.post(&url).json(&payload).send().await {
                     tracing::warn!(error = %e.without_url(), "webhook failed");
                 }
             });

@@ -34,8 +34,11 @@ pub struct RequestRecord {
     pub permissions: Option<PermissionSet>,
     /// The routing decision.
     pub decision: Option<Decision>,
-    /// Who approved.
-    pub approvals: Vec<String>,
+    /// The rule that decided, when the router names its rules.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Who approved, and what.
+    pub approvals: Vec<Approval>,
     /// The credentials, while active.
     pub grant: Option<GrantView>,
     /// Why it was denied or failed.
@@ -46,6 +49,59 @@ pub struct RequestRecord {
     pub revoke_attempts: u32,
     /// Earliest next revocation attempt.
     pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// One approval, bound to the [`p0_core::api::approval_digest`] of what the approver saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// Who approved.
+    pub by: String,
+    /// The digest they approved.
+    pub digest: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl<'de> Deserialize<'de> for Approval {
+    /// Also reads the bare names that records held before approvals were bound to a digest:
+    /// such an approval binds to nothing, so it no longer counts.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Bound {
+                by: String,
+                digest: String,
+                at: DateTime<Utc>,
+            },
+            Name(String),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Bound { by, digest, at } => Approval { by, digest, at },
+            Stored::Name(by) => Approval {
+                by,
+                digest: String::new(),
+                at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        })
+    }
+}
+
+impl RequestRecord {
+    /// The digest of what approvers are shown of this request now.
+    pub fn digest(&self) -> String {
+        p0_core::api::approval_digest(&self.requester, &self.signed, self.permissions.as_ref())
+    }
+
+    /// The approvers whose approval is for the request as it is now.
+    pub fn valid_approvals(&self) -> Vec<String> {
+        let digest = self.digest();
+        self.approvals
+            .iter()
+            .filter(|a| a.digest == digest)
+            .map(|a| a.by.clone())
+            .collect()
+    }
 }
 
 /// Store errors.
@@ -247,5 +303,24 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvals_stored_as_bare_names_bind_to_nothing() {
+        let a: Vec<Approval> = serde_json::from_str(
+            r#"["bob", {"by": "carol", "digest": "d", "at": "2026-01-01T00:00:00Z"}]"#,
+        )
+        .unwrap();
+        assert_eq!(a[0].by, "bob");
+        assert_eq!(a[0].digest, "");
+        assert_eq!(a[1].digest, "d");
+        let again: Vec<Approval> =
+            serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
+        assert_eq!(again, a);
     }
 }

@@ -85,7 +85,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
     super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
     let timeout = parse_duration(&common.timeout)?;
-    let client = Client::new(&server, token)?;
+    let client = Client::new(&server, token, &key, &public)?;
     let (outcome, asked) = match &common.resume {
         Some(id) => (client.resume(id, !common.no_wait, timeout).await?, None),
         None => {

@@ -61,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     step("alice logs in: her CLI makes an RSA key and gets an ID token whose nonce commits to it");
     let token = dev_login(&session, &stack.server_url, "alice@example.com", &[]).await?;
     let (_, _, key, public) = session.load()?;
-    let client = Client::new(&stack.server_url, token)?;
+    let client = Client::new(&stack.server_url, token, &key, &public)?;
 
     let schema = if mysql { DATABASE } else { "sales" };
     let sql = format!("SELECT c.name, o.total FROM {schema}.orders o JOIN {schema}.customers c ON c.id = o.customer_id ORDER BY o.total DESC");

@@ -1,8 +1,8 @@
-//! `p0 ls`, `approve`, `deny`, `revoke`, `audit`.
+//! `p0 ls`, `show`, `approve`, `deny`, `revoke`, `audit`.
 
 use crate::client::Client;
 use crate::session::Session;
-use p0_core::api::RequestView;
+use p0_core::api::{ApproveBody, RequestView};
 use p0_core::audit::{verify_since, AuditEntry, Checkpoint};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -24,6 +24,15 @@ pub struct IdArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// The request id.
+    id: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     /// Check the hash chain; exit 1 if any entry was edited or removed.
     #[arg(long)]
@@ -37,8 +46,47 @@ pub struct AuditArgs {
 async fn client() -> anyhow::Result<Client> {
     let session = Session::open()?;
     super::oidc::refresh_if_needed(&session).await?;
-    let (server, token, _, _) = session.load()?;
-    Client::new(&server, token)
+    let (server, token, key, public) = session.load()?;
+    Client::new(&server, token, &key, &public)
+}
+
+/// The request `id`, as the server shows it to the caller.
+async fn fetch(c: &Client, id: &str) -> anyhow::Result<RequestView> {
+    let id = p0_core::RequestId::new(id.to_string())?;
+    c.get(&format!("/v1/requests/{id}")).await
+}
+
+/// `p0 show ID`: everything an approval of the request is bound to.
+pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let v = fetch(&client().await?, &args.id).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&v)?);
+    } else {
+        print!("{}", super::show::render(&v));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `p0 approve ID`: prints what is approved, and approves exactly that — the digest sent is
+/// computed here from what was printed, so the server cannot count this approval for
+/// anything else.
+pub async fn approve(args: IdArgs) -> anyhow::Result<ExitCode> {
+    let c = client().await?;
+    let v = fetch(&c, &args.id).await?;
+    let digest = v.approval_digest();
+    print!("{}", super::show::render(&v));
+    if v.digest != digest {
+        anyhow::bail!(
+            "the server's digest of request `{}` is not that of what it shows; not approving",
+            v.id
+        );
+    }
+    let body = serde_json::to_value(ApproveBody { digest })?;
+    let v: RequestView = c
+        .post(&format!("/v1/requests/{}/approve", v.id), &body)
+        .await?;
+    println!("{} {}: {}", v.id, v.requester, v.status.as_str());
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
@@ -82,13 +130,12 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `p0 deny ID`, `p0 revoke ID`.
 pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
+    let id = p0_core::RequestId::new(args.id)?;
     let v: RequestView = client()
         .await?
-        .post(
-            &format!("/v1/requests/{}/{verb}", args.id),
-            &serde_json::json!({}),
-        )
+        .post(&format!("/v1/requests/{id}/{verb}"), &serde_json::json!({}))
         .await?;
     println!("{} {}: {}", v.id, v.requester, v.status.as_str());
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ mod explain;
 mod login;
 mod manage;
 mod oidc;
+mod show;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -32,7 +33,9 @@ enum Command {
     Request(access::RequestArgs),
     /// List resources and requests.
     Ls(manage::LsArgs),
-    /// Approve a request.
+    /// Show a request: SQL or role, privileges, requester, reason, duration, decision, approvals.
+    Show(manage::ShowArgs),
+    /// Show a request and approve exactly what is shown.
     Approve(manage::IdArgs),
     /// Deny a request.
     Deny(manage::IdArgs),
@@ -63,7 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Exec(a) => access::exec(a).await,
                     Command::Request(a) => access::request(a).await,
                     Command::Ls(a) => manage::ls(a).await,
-                    Command::Approve(a) => manage::decide(a, "approve").await,
+                    Command::Show(a) => manage::show(a).await,
+                    Command::Approve(a) => manage::approve(a).await,
                     Command::Deny(a) => manage::decide(a, "deny").await,
                     Command::Revoke(a) => manage::decide(a, "revoke").await,
                     Command::Audit(a) => manage::audit(a).await,
