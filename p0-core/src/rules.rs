@@ -1,4 +1,8 @@
-//! `RulesRouter`: routing from a TOML rules file. First match wins; no match denies.
+//! `RulesRouter`: routing from a TOML rules file. Each permission a request needs is decided by
+//! the first rule that decides it (no rule: deny); the request gets the strictest outcome over
+//! all of them — deny over approval over automatic — so one allowed table never carries a
+//! denied one. A rule scoped to schemas or tables decides only what it names (a granting rule
+//! also covers the CONNECT, USAGE and sequences those need).
 //!
 //! ```toml
 //! [[rule]]
@@ -19,7 +23,7 @@
 
 use crate::error::RouteError;
 use crate::route::{Approver, Decision, Routed, Router};
-use crate::types::{AccessRequest, Intent, ObjectKind, PermissionSet, ResourceId};
+use crate::types::{AccessRequest, Intent, ObjectKind, Permission, PermissionSet, ResourceId};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -150,60 +154,70 @@ impl RulesRouter {
         Ok(Self { rules })
     }
 
-    fn matches(
-        rule: &RawRule,
-        req: &AccessRequest,
-        set: &PermissionSet,
-        groups: &[String],
-    ) -> bool {
+    /// Whether `rule` applies to this requester and resource at all.
+    fn applies(rule: &RawRule, req: &AccessRequest, groups: &[String]) -> bool {
         let any =
             |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v || x == "*");
-        if !any(&rule.users, &req.requester) {
+        any(&rule.users, &req.requester)
+            && (rule.groups.is_empty() || groups.iter().any(|g| rule.groups.contains(g)))
+            && any(&rule.resources, req.resource.as_str())
+    }
+
+    /// Whether `rule` (already applying to the request) decides `p`. A rule scoped to
+    /// schemas or tables decides only what it names; a granting rule also covers what those
+    /// objects need around them (CONNECT on the database, USAGE on a schema, a sequence),
+    /// but a deny rule never reaches past the objects it names.
+    fn decides(rule: &RawRule, p: &Permission) -> bool {
+        if !rule.roles.is_empty() {
             return false;
         }
-        if !rule.groups.is_empty() && !groups.iter().any(|g| rule.groups.contains(g)) {
-            return false;
-        }
-        if !any(&rule.resources, req.resource.as_str()) {
-            return false;
-        }
-        match &req.intent {
-            Intent::Role(r) => {
-                rule.privileges.is_empty()
-                    && rule.schemas.is_empty()
-                    && rule.tables.is_empty()
-                    && any(&rule.roles, r.as_str())
-            }
-            Intent::Query(_) => {
-                if !rule.roles.is_empty() {
-                    return false;
-                }
-                set.iter().all(|p| {
-                    let privilege_ok = rule.privileges.is_empty()
-                        || rule
-                            .privileges
-                            .iter()
-                            .any(|x| x.eq_ignore_ascii_case(p.privilege.as_str()));
-                    let schema = match p.object.kind {
-                        ObjectKind::Database => None,
-                        ObjectKind::Schema => Some(p.object.name.as_str()),
-                        _ => p.object.schema.as_deref(),
-                    };
-                    let schema_ok = rule.schemas.is_empty()
-                        || schema.is_none_or(|s| rule.schemas.iter().any(|x| x == s));
-                    let table_ok = rule.tables.is_empty()
-                        || !matches!(p.object.kind, ObjectKind::Table)
-                        || rule.tables.iter().any(|t| {
-                            *t == format!(
-                                "{}.{}",
-                                p.object.schema.as_deref().unwrap_or(""),
-                                p.object.name
-                            )
-                        });
-                    privilege_ok && schema_ok && table_ok
-                })
-            }
-        }
+        let privilege_ok = rule.privileges.is_empty()
+            || rule
+                .privileges
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(p.privilege.as_str()));
+        let granting = rule.action != Action::Deny;
+        let schema = match p.object.kind {
+            ObjectKind::Database => None,
+            ObjectKind::Schema => Some(p.object.name.as_str()),
+            _ => p.object.schema.as_deref(),
+        };
+        let schema_ok = rule.schemas.is_empty()
+            || match schema {
+                Some(s) => rule.schemas.iter().any(|x| x == s),
+                None => granting,
+            };
+        let table_ok = rule.tables.is_empty()
+            || match p.object.kind {
+                ObjectKind::Table => rule.tables.iter().any(|t| {
+                    *t == format!(
+                        "{}.{}",
+                        p.object.schema.as_deref().unwrap_or(""),
+                        p.object.name
+                    )
+                }),
+                _ => granting,
+            };
+        privilege_ok && schema_ok && table_ok
+    }
+
+    /// The rule that decides a role request: the first that applies and names no objects.
+    fn role_rule(&self, req: &AccessRequest, role: &str, groups: &[String]) -> Option<usize> {
+        self.rules.iter().position(|rule| {
+            let r = &rule.raw;
+            Self::applies(r, req, groups)
+                && r.privileges.is_empty()
+                && r.schemas.is_empty()
+                && r.tables.is_empty()
+                && (r.roles.is_empty() || r.roles.iter().any(|x| x == role || x == "*"))
+        })
+    }
+
+    fn deny_reason(rule: &Rule) -> String {
+        rule.raw
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("denied by rule `{}`", rule.raw.name))
     }
 }
 
@@ -212,50 +226,132 @@ impl Router for RulesRouter {
         self.route_explained(req, set, groups).decision
     }
 
+    /// Each permission is decided by the first rule that decides it; the request gets the
+    /// strictest of those outcomes (deny over approval over automatic), with the approvers of
+    /// every approval rule that applies, the largest approval count and the shortest maximum
+    /// duration. Adding a permission never makes the outcome less strict.
     fn route_explained(
         &self,
         req: &AccessRequest,
         set: &PermissionSet,
         groups: &[String],
     ) -> Routed {
-        for rule in &self.rules {
-            if !Self::matches(&rule.raw, req, set, groups) {
-                continue;
-            }
-            let named = |decision| Routed {
-                decision,
-                rule: Some(rule.raw.name.clone()),
-            };
-            if rule.raw.require_reason && req.reason.trim().is_empty() {
-                return named(Decision::Deny {
-                    reason: format!("rule `{}` requires a reason", rule.raw.name),
+        // The rules that decide, in rule order.
+        let mut applied: Vec<usize> = Vec::new();
+        let by_permission = matches!(req.intent, Intent::Query(_)) && !set.is_empty();
+        if by_permission {
+            for p in set.iter() {
+                let first = self.rules.iter().position(|rule| {
+                    Self::applies(&rule.raw, req, groups) && Self::decides(&rule.raw, &p)
                 });
+                match first {
+                    Some(i) => applied.push(i),
+                    None => {
+                        return Routed {
+                            decision: Decision::Deny {
+                                reason: format!("no rule allows {p}"),
+                            },
+                            rule: None,
+                        }
+                    }
+                }
             }
-            return named(match rule.raw.action {
-                Action::Approve => Decision::Approve {
-                    max_duration: rule.max_duration,
+        } else if let Intent::Role(role) = &req.intent {
+            applied.extend(self.role_rule(req, role.as_str(), groups));
+        } else {
+            // A query that needs no privilege at all is granted nothing: automatic wherever a
+            // granting rule applies to the requester, for the longest such rule allows.
+            let longest = self
+                .rules
+                .iter()
+                .filter(|r| r.raw.action != Action::Deny && r.raw.roles.is_empty())
+                .filter(|r| Self::applies(&r.raw, req, groups))
+                .map(|r| r.max_duration)
+                .max();
+            return match longest {
+                Some(max_duration) => Routed {
+                    decision: Decision::Approve { max_duration },
+                    rule: None,
                 },
-                Action::Approval => Decision::NeedsApproval {
-                    approvers: rule.approvers.clone(),
-                    count: rule.raw.approvals.unwrap_or(1),
-                    max_duration: rule.max_duration,
-                    allow_self_approval: rule.raw.allow_self_approval,
+                None => Routed {
+                    decision: Decision::Deny {
+                        reason: "no rule matches this request".into(),
+                    },
+                    rule: None,
                 },
-                Action::Deny => Decision::Deny {
-                    reason: rule
-                        .raw
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| format!("denied by rule `{}`", rule.raw.name)),
-                },
-            });
+            };
         }
-        Routed {
-            decision: Decision::Deny {
-                reason: "no rule matches this request".into(),
+        applied.sort_unstable();
+        applied.dedup();
+        let rules: Vec<&Rule> = applied.iter().map(|i| &self.rules[*i]).collect();
+        if rules.is_empty() {
+            return Routed {
+                decision: Decision::Deny {
+                    reason: "no rule matches this request".into(),
+                },
+                rule: None,
+            };
+        }
+        let named = |decision, rules: &[&Rule]| Routed {
+            decision,
+            rule: Some(
+                rules
+                    .iter()
+                    .map(|r| r.raw.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        };
+        if let Some(deny) = rules.iter().find(|r| r.raw.action == Action::Deny) {
+            return named(
+                Decision::Deny {
+                    reason: Self::deny_reason(deny),
+                },
+                &[deny],
+            );
+        }
+        if req.reason.trim().is_empty() {
+            if let Some(r) = rules.iter().find(|r| r.raw.require_reason) {
+                return named(
+                    Decision::Deny {
+                        reason: format!("rule `{}` requires a reason", r.raw.name),
+                    },
+                    &[r],
+                );
+            }
+        }
+        let max_duration = rules
+            .iter()
+            .map(|r| r.max_duration)
+            .min()
+            .unwrap_or_default();
+        let approval: Vec<&Rule> = rules
+            .iter()
+            .copied()
+            .filter(|r| r.raw.action == Action::Approval)
+            .collect();
+        if approval.is_empty() {
+            return named(Decision::Approve { max_duration }, &rules);
+        }
+        let mut approvers: Vec<Approver> = Vec::new();
+        for a in approval.iter().flat_map(|r| r.approvers.iter()) {
+            if !approvers.contains(a) {
+                approvers.push(a.clone());
+            }
+        }
+        named(
+            Decision::NeedsApproval {
+                approvers,
+                count: approval
+                    .iter()
+                    .map(|r| r.raw.approvals.unwrap_or(1))
+                    .max()
+                    .unwrap_or(1),
+                max_duration,
+                allow_self_approval: approval.iter().all(|r| r.raw.allow_self_approval),
             },
-            rule: None,
-        }
+            &approval,
+        )
     }
 
     /// The approvers of every approval rule that covers `resource` (a rule without
@@ -409,6 +505,208 @@ approvers = ["group:dba", "user:bob@example.com"]
             "[[rule]]\nname='a'\naction='approval'\napprovers=['bob']",
         ] {
             assert!(RulesRouter::from_toml(bad).is_err(), "{bad}");
+        }
+    }
+
+    const PAYROLL: &str = r#"
+[[rule]]
+name = "payroll is off limits"
+tables = ["public.payroll"]
+action = "deny"
+message = "payroll is off limits"
+
+[[rule]]
+name = "reads"
+privileges = ["SELECT", "USAGE", "CONNECT"]
+action = "approve"
+max_duration = "1h"
+
+[[rule]]
+name = "orders writes"
+tables = ["public.orders"]
+action = "approval"
+approvers = ["user:carol@example.com"]
+
+[[rule]]
+name = "writes"
+action = "approval"
+approvers = ["group:dba"]
+approvals = 2
+max_duration = "10m"
+"#;
+
+    fn connect() -> Permission {
+        Permission::new(Privilege::Connect, ObjectRef::database("app"))
+    }
+
+    #[test]
+    fn a_denied_table_is_denied_even_beside_an_allowed_one() {
+        let r = RulesRouter::from_toml(PAYROLL).unwrap();
+        let mut join = set(&[
+            (Privilege::Select, "customers"),
+            (Privilege::Select, "payroll"),
+        ]);
+        join.insert(connect());
+        let routed = r.route_explained(&req("x"), &join, &[]);
+        assert_eq!(
+            routed.decision,
+            Decision::Deny {
+                reason: "payroll is off limits".into()
+            }
+        );
+        assert_eq!(routed.rule.as_deref(), Some("payroll is off limits"));
+    }
+
+    #[test]
+    fn a_rule_scoped_to_objects_does_not_match_a_request_that_touches_none() {
+        let r = RulesRouter::from_toml(PAYROLL).unwrap();
+        let only_connect: PermissionSet = [connect()].into_iter().collect();
+        assert!(matches!(
+            r.route(&req("SELECT now()"), &only_connect, &[]),
+            Decision::Approve { .. }
+        ));
+        assert!(matches!(
+            r.route(&req("SELECT 1"), &PermissionSet::new(), &[]),
+            Decision::Approve { .. }
+        ));
+    }
+
+    #[test]
+    fn the_strictest_outcome_wins_with_every_applying_rules_approvers() {
+        let r = RulesRouter::from_toml(PAYROLL).unwrap();
+        let mut with_reason = req("x");
+        with_reason.reason = "fix".into();
+        let writes = set(&[
+            (Privilege::Select, "customers"),
+            (Privilege::Delete, "customers"),
+            (Privilege::Update, "orders"),
+        ]);
+        match r.route(&with_reason, &writes, &[]) {
+            Decision::NeedsApproval {
+                approvers,
+                count,
+                max_duration,
+                ..
+            } => {
+                assert_eq!(
+                    approvers,
+                    vec![
+                        Approver::User("carol@example.com".into()),
+                        Approver::Group("dba".into())
+                    ]
+                );
+                assert_eq!(count, 2);
+                assert_eq!(max_duration, Duration::from_secs(600));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn strictness(d: &Decision) -> u8 {
+        match d {
+            Decision::Approve { .. } => 0,
+            Decision::NeedsApproval { .. } => 1,
+            Decision::Deny { .. } => 2,
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const PRIVILEGES: [Privilege; 5] = [
+            Privilege::Select,
+            Privilege::Update,
+            Privilege::Delete,
+            Privilege::Usage,
+            Privilege::Connect,
+        ];
+
+        fn permission() -> impl Strategy<Value = Permission> {
+            (0..PRIVILEGES.len(), 0..3usize, 0..2usize, 0..3usize).prop_map(|(p, t, sc, kind)| {
+                let schema = ["s1", "s2"][sc];
+                let object = match kind {
+                    0 => ObjectRef::database("app"),
+                    1 => ObjectRef::schema(schema),
+                    _ => ObjectRef::table(schema, ["a", "b", "c"][t]),
+                };
+                Permission::new(PRIVILEGES[p], object)
+            })
+        }
+
+        fn rule() -> impl Strategy<Value = String> {
+            (
+                0..3usize,
+                proptest::collection::vec(0..PRIVILEGES.len(), 0..3),
+                proptest::option::of(0..2usize),
+                proptest::option::of((0..2usize, 0..3usize)),
+                proptest::bool::ANY,
+                1..4u32,
+                1..5u64,
+            )
+                .prop_map(|(action, privs, schema, table, reason, count, minutes)| {
+                    let mut r = format!(
+                        "[[rule]]\nname = \"r\"\naction = \"{}\"\nmax_duration = \"{minutes}m\"\n",
+                        ["approve", "approval", "deny"][action]
+                    );
+                    if action == 1 {
+                        r.push_str(&format!(
+                            "approvers = [\"group:g{count}\"]\napprovals = {count}\n"
+                        ));
+                    }
+                    if !privs.is_empty() {
+                        let list: Vec<String> = privs
+                            .iter()
+                            .map(|p| format!("\"{}\"", PRIVILEGES[*p].as_str()))
+                            .collect();
+                        r.push_str(&format!("privileges = [{}]\n", list.join(", ")));
+                    }
+                    if let Some(s) = schema {
+                        r.push_str(&format!("schemas = [\"s{}\"]\n", s + 1));
+                    }
+                    if let Some((s, t)) = table {
+                        r.push_str(&format!(
+                            "tables = [\"s{}.{}\"]\n",
+                            s + 1,
+                            ["a", "b", "c"][t]
+                        ));
+                    }
+                    if reason {
+                        r.push_str("require_reason = true\n");
+                    }
+                    r
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn adding_a_permission_never_makes_the_outcome_less_strict(
+                rules in proptest::collection::vec(rule(), 0..6),
+                perms in proptest::collection::vec(permission(), 0..5),
+                extra in permission(),
+                reason in proptest::bool::ANY,
+            ) {
+                let router = RulesRouter::from_toml(&rules.join("\n")).unwrap();
+                let mut r = req("x");
+                if reason {
+                    r.reason = "because".into();
+                }
+                let before: PermissionSet = perms.iter().cloned().collect();
+                let mut after = before.clone();
+                after.insert(extra);
+                let (a, b) = (router.route(&r, &before, &[]), router.route(&r, &after, &[]));
+                prop_assert!(strictness(&b) >= strictness(&a), "{a:?} -> {b:?}");
+                if let (
+                    Decision::NeedsApproval { count: c1, max_duration: d1, approvers: a1, .. },
+                    Decision::NeedsApproval { count: c2, max_duration: d2, approvers: a2, .. },
+                ) = (&a, &b) {
+                    prop_assert!(c2 >= c1 && d2 <= d1);
+                    prop_assert!(a1.iter().all(|x| a2.contains(x)));
+                }
+                if let (Decision::Approve { max_duration: d1 }, Decision::Approve { max_duration: d2 }) = (&a, &b) {
+                    prop_assert!(d2 <= d1);
+                }
+            }
         }
     }
 }
