@@ -14,7 +14,7 @@ use p0_core::api::{
 };
 use p0_core::extract::Catalog;
 use p0_core::grant::{AgentSigningKey, ConnectTarget, TlsExpectation};
-use p0_core::provision::{MySqlProvisioner, PostgresProvisioner};
+use p0_core::provision::{MySqlProvisioner, PostgresProvisioner, SweepReport, Sweeper};
 use p0_core::seal::key_fingerprint;
 use p0_core::{
     Access, DatabaseProvisioner, Engine, IdTokenVerifier, Intent, MySqlExtractor,
@@ -45,6 +45,8 @@ pub struct AgentState {
     signer: AgentSigningKey,
     /// Freshness window of a signed request or pickup proof, in seconds.
     max_age: i64,
+    /// Removes expired users, backing off from the ones it cannot remove.
+    sweeper: Sweeper,
 }
 
 /// The agent's side of every [`ConnectTarget`]: from its own configuration only.
@@ -176,6 +178,7 @@ impl AgentState {
             provisioner,
             seen: Mutex::new(HashMap::new()),
             catalog: Mutex::new(None),
+            sweeper: Sweeper::default(),
         })
     }
 
@@ -224,6 +227,39 @@ impl AgentState {
     /// The provisioner (for the sweeper).
     pub fn provisioner(&self) -> Arc<dyn DatabaseProvisioner> {
         self.provisioner.clone()
+    }
+
+    /// One sweep: removes every expired user it can, and reports (and logs) each one it
+    /// could not remove, which later sweeps retry with backoff. The server records the
+    /// `failed` entries of the answer to `/v1/sweep`.
+    pub async fn sweep(&self) -> Result<SweepReport, p0_core::ProvisionError> {
+        let report = self.sweeper.run(&*self.provisioner, Utc::now()).await?;
+        if !report.removed.is_empty() {
+            tracing::info!(
+                count = report.removed.len(),
+                "sweeper removed expired users"
+            );
+        }
+        if !report.failed.is_empty() {
+            tracing::error!(
+                failed = report.failed.len(),
+                failing = self.sweeper.failing(),
+                failures_total = self.sweeper.failures_total(),
+                users = %report.failed.iter().map(|f| f.user.as_str()).collect::<Vec<_>>().join(", "),
+                "sweeper could not remove expired users"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every `every` forever (the HTTP agent's background sweeper).
+    pub async fn sweep_forever(self: Arc<Self>, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %e, "sweep failed; will retry");
+            }
+        }
     }
 }
 
@@ -310,7 +346,13 @@ impl AgentState {
             serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
         }
         let result = match op {
-            Op::Health => Ok(Reply::ok(serde_json::json!({"ok": true}))),
+            // The sweeper's gauge and counter: how many expired users it could not remove yet,
+            // and how many attempts failed since start (no names: health is unauthenticated).
+            Op::Health => Ok(Reply::ok(serde_json::json!({
+                "ok": true,
+                "sweep_failing": self.sweeper.failing(),
+                "sweep_failures_total": self.sweeper.failures_total(),
+            }))),
             Op::Provision => match parse(body) {
                 Ok(call) => provision(self, &call).await.map(Reply::ok),
                 Err(e) => Err(e),
@@ -319,12 +361,7 @@ impl AgentState {
                 Ok(call) => revoke(self, &call).await.map(Reply::ok),
                 Err(e) => Err(e),
             },
-            Op::Sweep => self
-                .provisioner
-                .sweep(Utc::now())
-                .await
-                .map(|removed| Reply::ok(serde_json::json!({ "removed": removed })))
-                .map_err(unavailable),
+            Op::Sweep => self.sweep().await.map(Reply::ok).map_err(unavailable),
             Op::Explain => match parse::<ExplainCall>(body) {
                 Ok(call) => self.extract(&call.sql).await.map(Reply::ok),
                 Err(e) => Err(e),
@@ -527,6 +564,7 @@ async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<Provision
         .await
         .map_err(|e| match e {
             p0_core::ProvisionError::Database(m) => unavailable(m),
+            e @ p0_core::ProvisionError::NoBackstop(_) => unavailable(e),
             other => forbidden(other.to_string()),
         })?;
     let target = ConnectTarget {
@@ -575,13 +613,16 @@ async fn revoke(
         })
 }
 
-/// Runs the sweeper forever: removes managed users past their expiry even if the server is gone.
+/// Runs a sweeper forever around any provisioner: removes managed users past their expiry
+/// even if the server is gone, goes on past the ones it cannot remove (logged, retried with
+/// backoff).
 pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::time::Duration) {
+    let sweeper = Sweeper::default();
     loop {
         tokio::time::sleep(every).await;
-        match provisioner.sweep(Utc::now()).await {
-            Ok(removed) if !removed.is_empty() => {
-                tracing::info!(count = removed.len(), "sweeper removed expired users")
+        match sweeper.run(&*provisioner, Utc::now()).await {
+            Ok(r) if !r.removed.is_empty() => {
+                tracing::info!(count = r.removed.len(), "sweeper removed expired users")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),

@@ -27,6 +27,13 @@ pub struct GuardPolicy {
     /// grantee create objects that outlive the grant).
     #[serde(default)]
     pub allow_create: bool,
+    /// SECURITY DEFINER functions that PUBLIC may execute and that a plan may still reach
+    /// through USAGE on their schema, as `schema.name(argument types)` (e.g.
+    /// `"public.current_tenant()"`). Any other such function makes the agent refuse the plan:
+    /// by default PostgreSQL lets PUBLIC execute every function, so USAGE on a schema is
+    /// enough to run its definer functions with their owner's rights.
+    #[serde(default)]
+    pub allow_definer_functions: Vec<String>,
 }
 
 impl GuardPolicy {
@@ -38,6 +45,7 @@ impl GuardPolicy {
             role_allowlist: Vec::new(),
             service_user: service_user.into(),
             allow_create: false,
+            allow_definer_functions: Vec::new(),
         }
     }
 
