@@ -298,7 +298,7 @@ impl MySqlProvisioner {
         let mut i = 0;
         while i < closure.len() && closure.len() <= 256 {
             let granted: Vec<String> = sqlx::query_scalar(
-                "SELECT Role FROM mysql.roles_mapping WHERE User = ? AND Host = ''",
+                "SELECT CAST(Role AS CHAR) FROM mysql.roles_mapping WHERE User = ? AND Host = ''",
             )
             .bind(&closure[i])
             .fetch_all(&mut *conn)
