@@ -305,8 +305,6 @@ role_cases! {
         => "ownership of 1 object(s) (through `owner`)";
     an_allowlisted_role_with_a_grant_option_is_refused:
         "CREATE ROLE granted NOLOGIN; GRANT SELECT ON public.secrets TO granted WITH GRANT OPTION" => "GRANT OPTION on public.secrets";
-    an_allowlisted_role_with_createdb_through_another_is_refused:
-        "CREATE ROLE maker NOLOGIN CREATEDB; CREATE ROLE granted NOLOGIN; GRANT maker TO granted" => "CREATEDB (through `maker`)";
 }
 
 #[tokio::test]
