@@ -33,7 +33,8 @@ fn explain_warns_about_definer_functions_reachable_through_schema_usage() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("warning: SECURITY DEFINER function `public.read_secret(integer)`")
-            && stderr.contains("REVOKE EXECUTE ON FUNCTION public.read_secret(integer) FROM PUBLIC"),
+            && stderr
+                .contains("REVOKE EXECUTE ON FUNCTION public.read_secret(integer) FROM PUBLIC"),
         "{stderr}"
     );
     // The JSON on standard output is unchanged by the warning.

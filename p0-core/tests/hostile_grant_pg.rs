@@ -68,13 +68,9 @@ async fn grant(p: &PostgresProvisioner, requester: &str, ttl: TimeDelta) -> Cred
 
 /// Logs in as the granted user to `database` (CONNECT is PUBLIC's there by default).
 async fn login(pg: &PgServer, c: &Credentials, database: &str) -> PgConnection {
-    PgConnection::connect(&pg.url_as(
-        c.username.as_str(),
-        c.password.expose_secret(),
-        database,
-    ))
-    .await
-    .unwrap()
+    PgConnection::connect(&pg.url_as(c.username.as_str(), c.password.expose_secret(), database))
+        .await
+        .unwrap()
 }
 
 fn count(pg: &PgServer, database: &str, sql: &str) -> i64 {
@@ -224,8 +220,11 @@ async fn a_sweep_goes_on_past_a_user_it_cannot_remove_and_reports_it() {
     let r = sweeper.run(&p, Utc::now()).await.unwrap();
     assert_eq!(r.deferred, [stuck.username.to_string()]);
     // Once the database takes connections again, the retry removes it.
-    pg.psql("postgres", "ALTER DATABASE frozen WITH ALLOW_CONNECTIONS true")
-        .unwrap();
+    pg.psql(
+        "postgres",
+        "ALTER DATABASE frozen WITH ALLOW_CONNECTIONS true",
+    )
+    .unwrap();
     let r = sweeper
         .run(&p, Utc::now() + TimeDelta::seconds(61))
         .await
@@ -386,7 +385,8 @@ async fn a_definer_function_named_in_the_agents_setting_is_allowed() {
     pg.psql(DB, DEFINER).unwrap();
     let mut pol = policy();
     // Any spelling PostgreSQL resolves to the same function.
-    pol.allow_definer_functions = vec!["public.read_secret(int4)".into(), "not a function((".into()];
+    pol.allow_definer_functions =
+        vec!["public.read_secret(int4)".into(), "not a function((".into()];
     let p = provisioner(&pg, pol).await;
     let c = p
         .provision(&plan_for(
@@ -427,11 +427,26 @@ async fn a_definer_function_named_in_the_agents_setting_is_allowed() {
 async fn explain_lists_reachable_definer_functions() {
     let pg = setup();
     pg.psql(DB, DEFINER).unwrap();
-    let found = p0_core::provision::reachable_definer_functions_at(
-        &pg.url(DB),
-        &["public".to_string()],
-    )
-    .await
-    .unwrap();
+    let found =
+        p0_core::provision::reachable_definer_functions_at(&pg.url(DB), &["public".to_string()])
+            .await
+            .unwrap();
     assert_eq!(found, ["public.read_secret(integer)"]);
+}
+
+#[tokio::test]
+async fn databases_any_user_can_connect_to_outside_the_grant_are_reported() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    // `app` is hardened; `template0` takes no connections.
+    assert_eq!(
+        p.databases_open_to_public().await.unwrap(),
+        ["postgres", "template1"]
+    );
+    pg.psql(
+        "postgres",
+        "REVOKE CONNECT ON DATABASE template1 FROM PUBLIC",
+    )
+    .unwrap();
+    assert_eq!(p.databases_open_to_public().await.unwrap(), ["postgres"]);
 }

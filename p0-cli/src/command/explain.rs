@@ -94,11 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// With a live catalog: SECURITY DEFINER functions that PUBLIC may execute in a schema the
 /// set grants USAGE on, which the agent refuses unless its configuration names them. On
 /// standard error, so `--json` output stays as it is.
-fn warn_reachable_definers(
-    rt: &tokio::runtime::Runtime,
-    url: &str,
-    set: &p0_core::PermissionSet,
-) {
+fn warn_reachable_definers(rt: &tokio::runtime::Runtime, url: &str, set: &p0_core::PermissionSet) {
     let schemas: Vec<String> = set
         .iter()
         .filter(|p| {
@@ -106,7 +102,9 @@ fn warn_reachable_definers(
         })
         .map(|p| p.object.name.clone())
         .collect();
-    match rt.block_on(p0_core::provision::reachable_definer_functions_at(url, &schemas)) {
+    match rt.block_on(p0_core::provision::reachable_definer_functions_at(
+        url, &schemas,
+    )) {
         Ok(found) => {
             for f in found {
                 eprintln!(

@@ -65,12 +65,39 @@ impl PostgresProvisioner {
         policy.check_database(&database)?;
         // Advisory locks are per database already; the key only has to be p0's own.
         let lock_key = i64::from_be_bytes(*b"p0-lock\0");
-        Ok(Self {
+        let me = Self {
             pool,
             database,
             policy,
             lock_key,
-        })
+        };
+        match me.databases_open_to_public().await {
+            Ok(open) if !open.is_empty() => tracing::warn!(
+                databases = %open.join(", "),
+                "ephemeral users can connect to these databases outside their grant: PUBLIC holds CONNECT there. \
+                 p0 does not change others' grants (revocation cleans every database either way); \
+                 to deny it, `REVOKE CONNECT ON DATABASE <name> FROM PUBLIC` and grant CONNECT to the roles that need it"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot list the databases open to PUBLIC"),
+        }
+        Ok(me)
+    }
+
+    /// Databases outside this agent's configured ones that any user, ephemeral ones included,
+    /// may connect to because PUBLIC holds CONNECT there (PostgreSQL's default, `template1`
+    /// and `postgres` among them). PostgreSQL has no per-role exception to a PUBLIC grant and
+    /// `pg_hba.conf` is out of the agent's reach, so p0 reports them rather than revoke
+    /// others' grants; revocation removes what a user left in any of them.
+    pub async fn databases_open_to_public(&self) -> Result<Vec<String>, ProvisionError> {
+        Ok(sqlx::query_scalar(
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn \
+               AND pg_catalog.has_database_privilege('public', oid, 'CONNECT') \
+               AND datname <> ALL($1) ORDER BY 1",
+        )
+        .bind(&self.policy.databases)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The database this provisioner manages.
