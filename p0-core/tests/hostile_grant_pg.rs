@@ -229,7 +229,7 @@ async fn a_sweep_goes_on_past_a_user_it_cannot_remove_and_reports_it() {
         .run(&p, Utc::now() + TimeDelta::seconds(61))
         .await
         .unwrap();
-    assert_eq!(r.removed, [stuck.username.clone()], "{r:?}");
+    assert_eq!(r.removed, vec![stuck.username.clone()], "{r:?}");
     assert_eq!(p0_roles(&pg), 0);
     assert_eq!(sweeper.failing(), 0);
 }
