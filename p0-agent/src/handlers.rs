@@ -727,3 +727,90 @@ fn pickup_is_fresh(state: &AgentState, call: &ProvisionCall, now: i64) -> bool {
         && claims.ath == p0_core::proof::digest(call.id_token.as_bytes())
         && (now - claims.iat).abs() <= state.max_age
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use p0_core::provision::{AccountKind, ManagedAccount, RevokeReport};
+    use p0_core::{Credentials, ProvisionError, ProvisionPlan, Username};
+
+    /// Two expired users; `p0_stuck_1` cannot be removed.
+    struct Stuck(std::sync::Mutex<Vec<ManagedAccount>>);
+
+    #[async_trait::async_trait]
+    impl DatabaseProvisioner for Stuck {
+        fn supports_valid_until(&self) -> bool {
+            true
+        }
+        fn max_username_len(&self) -> usize {
+            63
+        }
+        async fn provision(&self, _: &ProvisionPlan) -> Result<Credentials, ProvisionError> {
+            Err(ProvisionError::Database("unused".into()))
+        }
+        async fn revoke(&self, user: &Username) -> Result<RevokeReport, ProvisionError> {
+            if user.as_str() == "p0_stuck_1" {
+                return Err(ProvisionError::Database(
+                    "`p0_stuck_1` owns objects in database `frozen`".into(),
+                ));
+            }
+            self.0.lock().unwrap().retain(|a| a.name != user.as_str());
+            Ok(RevokeReport::default())
+        }
+        async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_answers_with_what_it_could_not_remove_and_health_counts_it() {
+        let config = crate::AgentConfig::from_toml(
+            r#"
+            resource = "pg/app"
+            issuer = "https://issuer.invalid"
+            audience = "p0"
+            [connect]
+            host = "db.internal"
+            port = 5432
+            [guard]
+            databases = ["app"]
+            service_user = "postgres"
+            allow_definer_functions = ["public.current_tenant()"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.guard.allow_definer_functions,
+            ["public.current_tenant()"]
+        );
+        let expired = |name: &str| ManagedAccount {
+            name: name.into(),
+            kind: AccountKind::User,
+            expires_at: Some(Utc::now() - chrono::TimeDelta::seconds(1)),
+            request_id: None,
+        };
+        let provisioner = Arc::new(Stuck(std::sync::Mutex::new(vec![
+            expired("p0_stuck_1"),
+            expired("p0_gone_1"),
+        ])));
+        let verifier =
+            Arc::new(p0_core::JwksVerifier::new("https://issuer.invalid", "p0").unwrap());
+        let state = AgentState::with_provisioner(&config, verifier, provisioner, None).unwrap();
+        let reply = state.handle(Op::Sweep, b"{}").await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["removed"], serde_json::json!(["p0_gone_1"]));
+        let failed = &reply.body["failed"][0];
+        assert_eq!(failed["user"], "p0_stuck_1");
+        assert!(failed["error"].as_str().unwrap().contains("`frozen`"));
+        assert_eq!(failed["attempts"], 1);
+        assert!(failed["retry_at"].is_string());
+        let health = state.handle(Op::Health, b"").await;
+        assert_eq!(health.body["sweep_failing"], 1);
+        assert_eq!(health.body["sweep_failures_total"], 1);
+        assert!(
+            !health.body.to_string().contains("stuck"),
+            "no names in health"
+        );
+    }
+}
