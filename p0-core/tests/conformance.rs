@@ -254,7 +254,7 @@ conformance!(
 async fn a_sweep_goes_on_past_a_user_it_cannot_remove(mysql: bool) {
     let db = Db::start(mysql, false);
     let p = db.provisioner().await;
-    let mut grant = |requester: &'static str| {
+    let grant = |requester: &'static str| {
         let p = p.clone();
         let set = db.read("orders");
         async move {
