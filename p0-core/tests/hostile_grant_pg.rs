@@ -135,9 +135,13 @@ async fn a_large_object_in_template1_granted_to_a_second_user_does_not_outlive_r
     let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
     let b = grant(&p, "bob@example.com", TimeDelta::minutes(5)).await;
     let oid = plant_in_template1(&pg, &a, &b).await;
+    // A session of `b` in template1 is ended too.
+    let mut open = login(&pg, &b, "template1").await;
+    sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
     // Both orders work: the holder of the rights first, then the owner.
     let rb = p.revoke(&b.username).await.unwrap();
-    assert!(rb.user_dropped, "{rb:?}");
+    assert!(rb.user_dropped && rb.sessions_terminated == 1, "{rb:?}");
+    assert!(sqlx::query("SELECT 1").execute(&mut open).await.is_err());
     let ra = p.revoke(&a.username).await.unwrap();
     assert!(ra.user_dropped && ra.role_dropped, "{ra:?}");
     assert!(
@@ -148,6 +152,27 @@ async fn a_large_object_in_template1_granted_to_a_second_user_does_not_outlive_r
     );
     assert_eq!(p0_roles(&pg), 0);
     nothing_left_in_template1(&pg, oid);
+}
+
+#[tokio::test]
+async fn a_large_object_owned_through_the_shared_role_does_not_outlive_revoke() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    // A member may act as its role: what it makes then belongs to the shared role.
+    let mut conn = login(&pg, &a, "template1").await;
+    conn.execute(format!("SET ROLE \"{}\"", a.role).as_str())
+        .await
+        .unwrap();
+    let oid: i64 = sqlx::query_scalar("SELECT lo_create(0)::oid::int8")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let r = p.revoke(&a.username).await.unwrap();
+    assert!(r.user_dropped && r.role_dropped, "{r:?}");
+    assert_eq!(p0_roles(&pg), 0);
+    nothing_left_in_template1(&pg, oid as u32);
 }
 
 #[tokio::test]
