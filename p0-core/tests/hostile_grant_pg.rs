@@ -176,6 +176,42 @@ async fn a_large_object_owned_through_the_shared_role_does_not_outlive_revoke() 
 }
 
 #[tokio::test]
+async fn an_object_others_depend_on_is_kept_and_revocation_still_completes() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    // The user owns a table that someone else's view depends on: DROP OWNED alone fails.
+    pg.psql(
+        DB,
+        &format!(
+            "CREATE TABLE public.scratch (v int); ALTER TABLE public.scratch OWNER TO \"{}\"; \
+             CREATE VIEW public.on_scratch AS SELECT v FROM public.scratch",
+            a.username
+        ),
+    )
+    .unwrap();
+    let r = p.revoke(&a.username).await.unwrap();
+    assert!(r.user_dropped && r.role_dropped, "{r:?}");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("to the agent's user: other objects depend on them")),
+        "{r:?}"
+    );
+    assert_eq!(p0_roles(&pg), 0);
+    assert_eq!(
+        pg.psql(
+            DB,
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'scratch'"
+        )
+        .unwrap()
+        .trim(),
+        "postgres"
+    );
+    assert_eq!(count(&pg, DB, "SELECT count(*) FROM public.on_scratch"), 0);
+}
+
+#[tokio::test]
 async fn a_large_object_in_template1_does_not_outlive_the_sweeper() {
     let pg = setup();
     let p = provisioner(&pg, policy()).await;
