@@ -1,8 +1,12 @@
 //! The escalation guard: what an agent refuses whatever the server says.
 //!
-//! This is the static half, on typed values. Each provisioner adds the live half (the object
-//! exists, the role carries no attributes, the function is not SECURITY DEFINER) inside its own
-//! `provision()`, so no caller can skip either.
+//! This is the static half, on typed values. Each provisioner adds the live half inside its own
+//! `provision()`, so no caller can skip either: the object exists; a pre-existing role is on
+//! the allowlist and, through every role it reaches, has no attribute, no predefined `pg_*`
+//! role, no ADMIN or GRANT OPTION and owns nothing (MySQL/MariaDB: no global or administrative
+//! privilege, GRANT OPTION, ADMIN OPTION or PROXY); no granted function is SECURITY DEFINER,
+//! and no schema granted USAGE holds one that PUBLIC may execute unless
+//! [`GuardPolicy::allow_definer_functions`] names it.
 
 use crate::error::GuardError;
 use crate::types::{ObjectKind, PermissionSet, Privilege, RoleName};

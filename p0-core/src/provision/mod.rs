@@ -109,8 +109,9 @@ pub trait DatabaseProvisioner: Send + Sync {
     /// Creates the user and its grants, in one transaction, after the escalation guard.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError>;
 
-    /// Disables the user, ends its sessions, removes it and its unshared role. Succeeds when the
-    /// user is already gone; refuses users p0 did not create.
+    /// Disables the user, ends its sessions, removes it and its unshared role, with what they
+    /// own or were granted in any database of the server. Succeeds when the user is already
+    /// gone; refuses users p0 did not create.
     async fn revoke(&self, username: &Username) -> Result<RevokeReport, ProvisionError>;
 
     /// Every user and role that this provisioner created and that still exists.
