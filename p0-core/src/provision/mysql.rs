@@ -391,6 +391,14 @@ impl MySqlProvisioner {
                 }
             }
             Access::Role(role) => {
+                if !self.mariadb {
+                    // The checks read MariaDB's role catalog; MySQL 8 keeps roles (and its
+                    // dynamic privileges) elsewhere, so refuse rather than check nothing.
+                    return Err(GuardError::NotAllowed(format!(
+                        "membership of `{role}` on MySQL (role requests are checked on MariaDB only)"
+                    ))
+                    .into());
+                }
                 Self::check_role(conn, role).await?;
                 (role.clone(), None)
             }
