@@ -14,7 +14,7 @@ use p0_core::api::{
 };
 use p0_core::extract::Catalog;
 use p0_core::grant::{AgentSigningKey, ConnectTarget, TlsExpectation};
-use p0_core::provision::{MySqlProvisioner, PostgresProvisioner};
+use p0_core::provision::{MySqlProvisioner, PostgresProvisioner, SweepReport, Sweeper};
 use p0_core::seal::key_fingerprint;
 use p0_core::{
     Access, DatabaseProvisioner, Engine, IdTokenVerifier, Intent, MySqlExtractor,
@@ -45,6 +45,8 @@ pub struct AgentState {
     signer: AgentSigningKey,
     /// Freshness window of a signed request or pickup proof, in seconds.
     max_age: i64,
+    /// Removes expired users, backing off from the ones it cannot remove.
+    sweeper: Sweeper,
 }
 
 /// The agent's side of every [`ConnectTarget`]: from its own configuration only.
@@ -176,6 +178,7 @@ impl AgentState {
             provisioner,
             seen: Mutex::new(HashMap::new()),
             catalog: Mutex::new(None),
+            sweeper: Sweeper::default(),
         })
     }
 
@@ -224,6 +227,39 @@ impl AgentState {
     /// The provisioner (for the sweeper).
     pub fn provisioner(&self) -> Arc<dyn DatabaseProvisioner> {
         self.provisioner.clone()
+    }
+
+    /// One sweep: removes every expired user it can, and reports (and logs) each one it
+    /// could not remove, which later sweeps retry with backoff. The server records the
+    /// `failed` entries of the answer to `/v1/sweep`.
+    pub async fn sweep(&self) -> Result<SweepReport, p0_core::ProvisionError> {
+        let report = self.sweeper.run(&*self.provisioner, Utc::now()).await?;
+        if !report.removed.is_empty() {
+            tracing::info!(
+                count = report.removed.len(),
+                "sweeper removed expired users"
+            );
+        }
+        if !report.failed.is_empty() {
+            tracing::error!(
+                failed = report.failed.len(),
+                failing = self.sweeper.failing(),
+                failures_total = self.sweeper.failures_total(),
+                users = %report.failed.iter().map(|f| f.user.as_str()).collect::<Vec<_>>().join(", "),
+                "sweeper could not remove expired users"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Sweeps every `every` forever (the HTTP agent's background sweeper).
+    pub async fn sweep_forever(self: Arc<Self>, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %e, "sweep failed; will retry");
+            }
+        }
     }
 }
 
@@ -310,7 +346,13 @@ impl AgentState {
             serde_json::from_slice(body).map_err(|e| bad(format!("invalid body: {e}")))
         }
         let result = match op {
-            Op::Health => Ok(Reply::ok(serde_json::json!({"ok": true}))),
+            // The sweeper's gauge and counter: how many expired users it could not remove yet,
+            // and how many attempts failed since start (no names: health is unauthenticated).
+            Op::Health => Ok(Reply::ok(serde_json::json!({
+                "ok": true,
+                "sweep_failing": self.sweeper.failing(),
+                "sweep_failures_total": self.sweeper.failures_total(),
+            }))),
             Op::Provision => match parse(body) {
                 Ok(call) => provision(self, &call).await.map(Reply::ok),
                 Err(e) => Err(e),
@@ -319,12 +361,7 @@ impl AgentState {
                 Ok(call) => revoke(self, &call).await.map(Reply::ok),
                 Err(e) => Err(e),
             },
-            Op::Sweep => self
-                .provisioner
-                .sweep(Utc::now())
-                .await
-                .map(|removed| Reply::ok(serde_json::json!({ "removed": removed })))
-                .map_err(unavailable),
+            Op::Sweep => self.sweep().await.map(Reply::ok).map_err(unavailable),
             Op::Explain => match parse::<ExplainCall>(body) {
                 Ok(call) => self.extract(&call.sql).await.map(Reply::ok),
                 Err(e) => Err(e),
@@ -527,6 +564,7 @@ async fn provision(state: &AgentState, call: &ProvisionCall) -> Result<Provision
         .await
         .map_err(|e| match e {
             p0_core::ProvisionError::Database(m) => unavailable(m),
+            e @ p0_core::ProvisionError::NoBackstop(_) => unavailable(e),
             other => forbidden(other.to_string()),
         })?;
     let target = ConnectTarget {
@@ -575,13 +613,16 @@ async fn revoke(
         })
 }
 
-/// Runs the sweeper forever: removes managed users past their expiry even if the server is gone.
+/// Runs a sweeper forever around any provisioner: removes managed users past their expiry
+/// even if the server is gone, goes on past the ones it cannot remove (logged, retried with
+/// backoff).
 pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::time::Duration) {
+    let sweeper = Sweeper::default();
     loop {
         tokio::time::sleep(every).await;
-        match provisioner.sweep(Utc::now()).await {
-            Ok(removed) if !removed.is_empty() => {
-                tracing::info!(count = removed.len(), "sweeper removed expired users")
+        match sweeper.run(&*provisioner, Utc::now()).await {
+            Ok(r) if !r.removed.is_empty() => {
+                tracing::info!(count = r.removed.len(), "sweeper removed expired users")
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
@@ -685,4 +726,91 @@ fn pickup_is_fresh(state: &AgentState, call: &ProvisionCall, now: i64) -> bool {
         && path == format!("/v1/requests/{}", call.signed.request_id)
         && claims.ath == p0_core::proof::digest(call.id_token.as_bytes())
         && (now - claims.iat).abs() <= state.max_age
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use p0_core::provision::{AccountKind, ManagedAccount, RevokeReport};
+    use p0_core::{Credentials, ProvisionError, ProvisionPlan, Username};
+
+    /// Two expired users; `p0_stuck_1` cannot be removed.
+    struct Stuck(std::sync::Mutex<Vec<ManagedAccount>>);
+
+    #[async_trait::async_trait]
+    impl DatabaseProvisioner for Stuck {
+        fn supports_valid_until(&self) -> bool {
+            true
+        }
+        fn max_username_len(&self) -> usize {
+            63
+        }
+        async fn provision(&self, _: &ProvisionPlan) -> Result<Credentials, ProvisionError> {
+            Err(ProvisionError::Database("unused".into()))
+        }
+        async fn revoke(&self, user: &Username) -> Result<RevokeReport, ProvisionError> {
+            if user.as_str() == "p0_stuck_1" {
+                return Err(ProvisionError::Database(
+                    "`p0_stuck_1` owns objects in database `frozen`".into(),
+                ));
+            }
+            self.0.lock().unwrap().retain(|a| a.name != user.as_str());
+            Ok(RevokeReport::default())
+        }
+        async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn sweep_answers_with_what_it_could_not_remove_and_health_counts_it() {
+        let config = crate::AgentConfig::from_toml(
+            r#"
+            resource = "pg/app"
+            issuer = "https://issuer.invalid"
+            audience = "p0"
+            [connect]
+            host = "db.internal"
+            port = 5432
+            [guard]
+            databases = ["app"]
+            service_user = "postgres"
+            allow_definer_functions = ["public.current_tenant()"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.guard.allow_definer_functions,
+            ["public.current_tenant()"]
+        );
+        let expired = |name: &str| ManagedAccount {
+            name: name.into(),
+            kind: AccountKind::User,
+            expires_at: Some(Utc::now() - chrono::TimeDelta::seconds(1)),
+            request_id: None,
+        };
+        let provisioner = Arc::new(Stuck(std::sync::Mutex::new(vec![
+            expired("p0_stuck_1"),
+            expired("p0_gone_1"),
+        ])));
+        let verifier =
+            Arc::new(p0_core::JwksVerifier::new("https://issuer.invalid", "p0").unwrap());
+        let state = AgentState::with_provisioner(&config, verifier, provisioner, None).unwrap();
+        let reply = state.handle(Op::Sweep, b"{}").await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["removed"], serde_json::json!(["p0_gone_1"]));
+        let failed = &reply.body["failed"][0];
+        assert_eq!(failed["user"], "p0_stuck_1");
+        assert!(failed["error"].as_str().unwrap().contains("`frozen`"));
+        assert_eq!(failed["attempts"], 1);
+        assert!(failed["retry_at"].is_string());
+        let health = state.handle(Op::Health, b"").await;
+        assert_eq!(health.body["sweep_failing"], 1);
+        assert_eq!(health.body["sweep_failures_total"], 1);
+        assert!(
+            !health.body.to_string().contains("stuck"),
+            "no names in health"
+        );
+    }
 }

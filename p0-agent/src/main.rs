@@ -38,10 +38,11 @@ async fn main() -> anyhow::Result<()> {
     )?);
     let state = p0_agent::AgentState::new(&config, verifier).await?;
     if config.sweep_interval_secs > 0 {
-        tokio::spawn(p0_agent::run_sweeper(
-            state.provisioner(),
-            std::time::Duration::from_secs(config.sweep_interval_secs),
-        ));
+        tokio::spawn(
+            state
+                .clone()
+                .sweep_forever(std::time::Duration::from_secs(config.sweep_interval_secs)),
+        );
     }
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let tls = matches!(serving, p0_agent::Serving::Tls { .. });

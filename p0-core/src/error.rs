@@ -115,6 +115,32 @@ pub enum GuardError {
     /// The expiry is in the past or too far out.
     #[error("refused: expiry {0}")]
     Expiry(String),
+    /// SECURITY DEFINER functions that anyone given USAGE on their schema could call, because
+    /// PUBLIC may execute them, and that the agent's `guard.allow_definer_functions` does not
+    /// name.
+    #[error(
+        "refused: SECURITY DEFINER function(s) {} executable by PUBLIC in a schema this plan grants USAGE on; \
+         fix: {}, or name them in the agent's `guard.allow_definer_functions`",
+        backticked(.0),
+        revoke_fix(.0)
+    )]
+    ReachableDefiner(Vec<String>),
+}
+
+fn backticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn revoke_fix(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`REVOKE EXECUTE ON FUNCTION {n} FROM PUBLIC`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Provisioning or revoking failed.
@@ -130,6 +156,10 @@ pub enum ProvisionError {
     /// The database could not be reached or refused a statement.
     #[error("database error: {0}")]
     Database(String),
+    /// The database lacks the expiry backstop this provisioner relies on (MariaDB/MySQL:
+    /// `event_scheduler` is not ON), so nothing is provisioned until it is restored.
+    #[error("refused: no expiry backstop: {0}")]
+    NoBackstop(String),
     /// A value did not parse.
     #[error(transparent)]
     Type(#[from] TypeError),

@@ -1,8 +1,12 @@
 //! The escalation guard: what an agent refuses whatever the server says.
 //!
-//! This is the static half, on typed values. Each provisioner adds the live half (the object
-//! exists, the role carries no attributes, the function is not SECURITY DEFINER) inside its own
-//! `provision()`, so no caller can skip either.
+//! This is the static half, on typed values. Each provisioner adds the live half inside its own
+//! `provision()`, so no caller can skip either: the object exists; a pre-existing role is on
+//! the allowlist and, through every role it reaches, has no attribute, no predefined `pg_*`
+//! role, no ADMIN or GRANT OPTION and owns nothing (MySQL/MariaDB: no global or administrative
+//! privilege, GRANT OPTION, ADMIN OPTION or PROXY); no granted function is SECURITY DEFINER,
+//! and no schema granted USAGE holds one that PUBLIC may execute unless
+//! [`GuardPolicy::allow_definer_functions`] names it.
 
 use crate::error::GuardError;
 use crate::types::{ObjectKind, PermissionSet, Privilege, RoleName};
@@ -27,6 +31,13 @@ pub struct GuardPolicy {
     /// grantee create objects that outlive the grant).
     #[serde(default)]
     pub allow_create: bool,
+    /// SECURITY DEFINER functions that PUBLIC may execute and that a plan may still reach
+    /// through USAGE on their schema, as `schema.name(argument types)` (e.g.
+    /// `"public.current_tenant()"`). Any other such function makes the agent refuse the plan:
+    /// by default PostgreSQL lets PUBLIC execute every function, so USAGE on a schema is
+    /// enough to run its definer functions with their owner's rights.
+    #[serde(default)]
+    pub allow_definer_functions: Vec<String>,
 }
 
 impl GuardPolicy {
@@ -38,6 +49,7 @@ impl GuardPolicy {
             role_allowlist: Vec::new(),
             service_user: service_user.into(),
             allow_create: false,
+            allow_definer_functions: Vec::new(),
         }
     }
 

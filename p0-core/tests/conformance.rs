@@ -245,7 +245,66 @@ conformance!(
     hostile_names_stay_quoted,
     refusals_create_nothing,
     revoke_reports_objects_the_user_owned_or_defined,
+    a_sweep_goes_on_past_a_user_it_cannot_remove,
 );
+
+/// One expired user that cannot be removed (PostgreSQL: it owns a large object in a database
+/// that takes no connections; MariaDB: its account was renamed behind p0's back) does not keep
+/// the sweeper from removing the others, and is reported with the reason.
+async fn a_sweep_goes_on_past_a_user_it_cannot_remove(mysql: bool) {
+    let db = Db::start(mysql, false);
+    let p = db.provisioner().await;
+    let grant = |requester: &'static str| {
+        let p = p.clone();
+        let set = db.read("orders");
+        async move {
+            let mut pl = plan(set, TimeDelta::seconds(2));
+            pl.requester = requester.into();
+            p.provision(&pl).await.unwrap()
+        }
+    };
+    // `aaa` sorts first: the sweep meets it before the others.
+    let stuck = grant("aaa@example.com").await;
+    let others = [
+        grant("bob@example.com").await,
+        grant("carol@example.com").await,
+    ];
+    let user = stuck.username.as_str();
+    match &db {
+        Db::Pg(pg) => {
+            pg.psql("postgres", "CREATE DATABASE frozen").unwrap();
+            pg.psql(
+                "frozen",
+                &format!("SELECT lo_create(4242); ALTER LARGE OBJECT 4242 OWNER TO \"{user}\""),
+            )
+            .unwrap();
+            pg.psql(
+                "postgres",
+                "ALTER DATABASE frozen WITH ALLOW_CONNECTIONS false",
+            )
+            .unwrap();
+        }
+        Db::My(m) => {
+            m.sql(&format!("RENAME USER '{user}'@'%' TO '{user}'@'10.9.9.9'"))
+                .unwrap();
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let r = p.sweep(Utc::now()).await.unwrap();
+    let mut removed: Vec<String> = r.removed.iter().map(|u| u.to_string()).collect();
+    removed.sort();
+    let mut expected: Vec<String> = others.iter().map(|c| c.username.to_string()).collect();
+    expected.sort();
+    assert_eq!(removed, expected, "{r:?}");
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert_eq!(r.failed[0].user, user);
+    assert!(
+        !r.failed[0].error.is_empty() && !r.failed[0].error.contains('\n'),
+        "{r:?}"
+    );
+    // What is left: the stuck user and the role it still holds.
+    assert_eq!(db.managed_accounts(), 2);
+}
 
 /// PostgreSQL drops what the user owned (`DROP OWNED`) and says so; MySQL cannot drop a view or
 /// routine whose DEFINER is the user without losing it, so revocation reports them instead of

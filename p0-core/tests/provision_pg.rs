@@ -219,8 +219,9 @@ async fn expired_user_cannot_log_in_without_any_revoke() {
         .unwrap_err();
     assert_eq!(sqlstate(&e).as_deref(), Some("28P01"), "{e}");
     // The sweeper removes it.
-    let removed = p.sweep(Utc::now()).await.unwrap();
-    assert_eq!(removed, vec![creds.username]);
+    let swept = p.sweep(Utc::now()).await.unwrap();
+    assert_eq!(swept.removed, vec![creds.username]);
+    assert!(swept.failed.is_empty());
     assert!(p.list_managed().await.unwrap().is_empty());
 }
 

@@ -70,6 +70,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => bail!("unsupported engine"),
     };
     let extraction = extraction.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let (Engine::Postgres, Some(url)) = (args.engine, &args.database_url) {
+        warn_reachable_definers(&rt, url, &extraction.permissions);
+    }
     if args.json {
         let out = serde_json::json!({
             "engine": args.engine,
@@ -86,6 +89,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With a live catalog: SECURITY DEFINER functions that PUBLIC may execute in a schema the
+/// set grants USAGE on, which the agent refuses unless its configuration names them. On
+/// standard error, so `--json` output stays as it is.
+fn warn_reachable_definers(rt: &tokio::runtime::Runtime, url: &str, set: &p0_core::PermissionSet) {
+    let schemas: Vec<String> = set
+        .iter()
+        .filter(|p| {
+            p.privilege == p0_core::Privilege::Usage && p.object.kind == p0_core::ObjectKind::Schema
+        })
+        .map(|p| p.object.name.clone())
+        .collect();
+    match rt.block_on(p0_core::provision::reachable_definer_functions_at(
+        url, &schemas,
+    )) {
+        Ok(found) => {
+            for f in found {
+                eprintln!(
+                    "warning: SECURITY DEFINER function `{f}` is executable by PUBLIC: USAGE on its schema lets the user run it as its owner; \
+                     the agent refuses this unless `guard.allow_definer_functions` names it (fix: `REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC`)"
+                );
+            }
+        }
+        Err(e) => eprintln!("warning: could not look for SECURITY DEFINER functions: {e}"),
+    }
 }
 
 /// psql meta-commands (`\set`, `\echo`, ...) are not SQL: drop lines that start with one.

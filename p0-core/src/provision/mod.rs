@@ -2,11 +2,15 @@
 
 mod mysql;
 mod naming;
+mod pg_guard;
 mod postgres;
+mod sweep;
 
 pub use mysql::MySqlProvisioner;
 pub use naming::{role_name_for, username_for};
+pub use pg_guard::{reachable_definer_functions, reachable_definer_functions_at};
 pub use postgres::PostgresProvisioner;
+pub use sweep::{SweepFailure, SweepReport, Sweeper};
 
 use crate::error::ProvisionError;
 use crate::secret::Password;
@@ -105,26 +109,19 @@ pub trait DatabaseProvisioner: Send + Sync {
     /// Creates the user and its grants, in one transaction, after the escalation guard.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError>;
 
-    /// Disables the user, ends its sessions, removes it and its unshared role. Succeeds when the
-    /// user is already gone; refuses users p0 did not create.
+    /// Disables the user, ends its sessions, removes it and its unshared role, with what they
+    /// own or were granted in any database of the server. Succeeds when the user is already
+    /// gone; refuses users p0 did not create.
     async fn revoke(&self, username: &Username) -> Result<RevokeReport, ProvisionError>;
 
     /// Every user and role that this provisioner created and that still exists.
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError>;
 
-    /// Revokes every managed user whose expiry is at or before `now`. Returns the ones removed;
-    /// stops at the first failure so the caller can retry later.
-    async fn sweep(&self, now: DateTime<Utc>) -> Result<Vec<Username>, ProvisionError> {
-        let mut removed = Vec::new();
-        for account in self.list_managed().await? {
-            if account.kind != AccountKind::User || account.expires_at.is_none_or(|e| e > now) {
-                continue;
-            }
-            let user = Username::new(account.name)?;
-            self.revoke(&user).await?;
-            removed.push(user);
-        }
-        Ok(removed)
+    /// Revokes every managed user whose expiry is at or before `now`, going on past any it
+    /// cannot remove: those are reported with their error, and the next sweep tries them
+    /// again ([`Sweeper`] spaces those attempts out).
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, ProvisionError> {
+        sweep::sweep_once(self, now, |_| true).await
     }
 }
 

@@ -67,6 +67,25 @@ fn literal_plain(s: &str) -> Result<String, GuardError> {
     Ok(format!("'{s}'"))
 }
 
+/// The expiry backstop (a one-shot `EVENT` per user) fires only while `event_scheduler` is ON.
+async fn check_backstop(conn: &mut MySqlConnection) -> Result<(), ProvisionError> {
+    let state: String = sqlx::query_scalar("SELECT CAST(@@GLOBAL.event_scheduler AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await?;
+    match state.to_ascii_uppercase().as_str() {
+        "ON" | "1" => Ok(()),
+        "DISABLED" => Err(ProvisionError::NoBackstop(
+            "`event_scheduler` is DISABLED, so the one-shot EVENT that drops each user at expiry would never run; \
+             restart the server with `event_scheduler=ON`"
+                .into(),
+        )),
+        other => Err(ProvisionError::NoBackstop(format!(
+            "`event_scheduler` is {other}, so the one-shot EVENT that drops each user at expiry would never run; \
+             run `SET GLOBAL event_scheduler = ON` and set `event_scheduler=ON` in the server's option file"
+        ))),
+    }
+}
+
 async fn exec(conn: &mut MySqlConnection, sql: &str) -> Result<(), ProvisionError> {
     conn.execute(sql).await?;
     Ok(())
@@ -105,6 +124,11 @@ impl MySqlProvisioner {
         let version: String = sqlx::query_scalar("SELECT VERSION()")
             .fetch_one(&mut *conn)
             .await?;
+        // Without the scheduler no expiry event fires: say so now, and refuse every
+        // provision until it is on (revocation and the sweeper keep working meanwhile).
+        if let Err(e) = check_backstop(&mut conn).await {
+            tracing::error!(error = %e, "provisioning is refused until the expiry backstop works");
+        }
         drop(conn);
         literal_plain(host)?;
         let mariadb = version.to_ascii_lowercase().contains("mariadb");
@@ -257,7 +281,9 @@ impl MySqlProvisioner {
         }
     }
 
-    /// A role may be handed out only if it holds no global privilege and nothing grantable.
+    /// A role may be handed out only if neither it nor any role granted to it, directly or
+    /// transitively, holds a global privilege (administrative ones included), a GRANT OPTION
+    /// anywhere, ADMIN OPTION on a role, PROXY, or any privilege in a system database.
     async fn check_role(conn: &mut MySqlConnection, role: &RoleName) -> Result<(), ProvisionError> {
         let is_role: Option<String> =
             sqlx::query_scalar("SELECT is_role FROM mysql.user WHERE user = ? AND host = ''")
@@ -267,15 +293,68 @@ impl MySqlProvisioner {
         if is_role.as_deref() != Some("Y") {
             return Err(GuardError::Missing(format!("role {role}")).into());
         }
-        let grantee = format!("'{}'", role.as_str().replace('\'', "''"));
-        let global: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE <> 'USAGE'")
-            .bind(&grantee)
-            .fetch_one(&mut *conn)
+        // The roles it reaches: `SET ROLE` and default roles make every one of them usable.
+        let mut closure = vec![role.as_str().to_string()];
+        let mut i = 0;
+        while i < closure.len() && closure.len() <= 256 {
+            let granted: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(Role AS CHAR) FROM mysql.roles_mapping WHERE User = ? AND Host = ''",
+            )
+            .bind(&closure[i])
+            .fetch_all(&mut *conn)
             .await?;
-        if global > 0 {
-            return Err(
-                GuardError::PrivilegedRole(role.to_string(), "global privileges".into()).into(),
-            );
+            for g in granted {
+                if !closure.contains(&g) {
+                    closure.push(g);
+                }
+            }
+            i += 1;
+        }
+        let checks: [(&str, &str); 5] = [
+            (
+                "SELECT COUNT(*) FROM mysql.global_priv WHERE User = ? AND Host = '' \
+                 AND CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) <> 0",
+                "global privileges",
+            ),
+            (
+                "SELECT (SELECT COUNT(*) FROM mysql.db WHERE User = ? AND Host = '' AND Grant_priv = 'Y') \
+                      + (SELECT COUNT(*) FROM mysql.tables_priv WHERE User = ? AND Host = '' AND FIND_IN_SET('Grant', Table_priv) > 0) \
+                      + (SELECT COUNT(*) FROM mysql.procs_priv WHERE User = ? AND Host = '' AND FIND_IN_SET('Grant', Proc_priv) > 0)",
+                "GRANT OPTION",
+            ),
+            (
+                "SELECT COUNT(*) FROM mysql.roles_mapping WHERE User = ? AND Host = '' AND Admin_option = 'Y'",
+                "ADMIN OPTION on a role",
+            ),
+            (
+                "SELECT COUNT(*) FROM mysql.proxies_priv WHERE User = ? AND Host = ''",
+                "PROXY",
+            ),
+            (
+                "SELECT (SELECT COUNT(*) FROM mysql.db WHERE User = ? AND Host = '' AND LOWER(Db) IN ('mysql', 'sys', 'performance_schema', 'information_schema')) \
+                      + (SELECT COUNT(*) FROM mysql.tables_priv WHERE User = ? AND Host = '' AND LOWER(Db) IN ('mysql', 'sys', 'performance_schema', 'information_schema'))",
+                "privileges in a system database",
+            ),
+        ];
+        for name in &closure {
+            for (sql, what) in checks {
+                let mut q = sqlx::query_scalar::<_, i64>(sql);
+                for _ in 0..sql.matches('?').count() {
+                    q = q.bind(name);
+                }
+                if q.fetch_one(&mut *conn).await? > 0 {
+                    let through = if name == role.as_str() {
+                        String::new()
+                    } else {
+                        format!(" (through `{name}`)")
+                    };
+                    return Err(GuardError::PrivilegedRole(
+                        role.to_string(),
+                        format!("{what}{through}"),
+                    )
+                    .into());
+                }
+            }
         }
         Ok(())
     }
@@ -312,6 +391,14 @@ impl MySqlProvisioner {
                 }
             }
             Access::Role(role) => {
+                if !self.mariadb {
+                    // The checks read MariaDB's role catalog; MySQL 8 keeps roles (and its
+                    // dynamic privileges) elsewhere, so refuse rather than check nothing.
+                    return Err(GuardError::NotAllowed(format!(
+                        "membership of `{role}` on MySQL (role requests are checked on MariaDB only)"
+                    ))
+                    .into());
+                }
                 Self::check_role(conn, role).await?;
                 (role.clone(), None)
             }
@@ -426,6 +513,10 @@ impl DatabaseProvisioner for MySqlProvisioner {
         let user = username_for(&plan.requester, &plan.request_id, self.max_username_len());
         let password = Password::generate();
         let mut conn = self.locked().await?;
+        if let Err(e) = check_backstop(&mut conn).await {
+            Self::unlock(&mut conn).await;
+            return Err(e);
+        }
         let result = self.try_provision(&mut conn, plan, &user, &password).await;
         if let Err(e) = &result {
             if !matches!(e, ProvisionError::Guard(_)) {

@@ -1,5 +1,6 @@
 //! PostgreSQL provisioning.
 
+use super::pg_guard::{check_existing_role, check_reachable_definers};
 use super::{
     role_name_for, username_for, Access, AccountKind, Credentials, DatabaseProvisioner,
     ManagedAccount, Marker, ProvisionPlan, RevokeReport,
@@ -64,12 +65,39 @@ impl PostgresProvisioner {
         policy.check_database(&database)?;
         // Advisory locks are per database already; the key only has to be p0's own.
         let lock_key = i64::from_be_bytes(*b"p0-lock\0");
-        Ok(Self {
+        let me = Self {
             pool,
             database,
             policy,
             lock_key,
-        })
+        };
+        match me.databases_open_to_public().await {
+            Ok(open) if !open.is_empty() => tracing::warn!(
+                databases = %open.join(", "),
+                "ephemeral users can connect to these databases outside their grant: PUBLIC holds CONNECT there. \
+                 p0 does not change others' grants (revocation cleans every database either way); \
+                 to deny it, `REVOKE CONNECT ON DATABASE <name> FROM PUBLIC` and grant CONNECT to the roles that need it"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot list the databases open to PUBLIC"),
+        }
+        Ok(me)
+    }
+
+    /// Databases outside this agent's configured ones that any user, ephemeral ones included,
+    /// may connect to because PUBLIC holds CONNECT there (PostgreSQL's default, `template1`
+    /// and `postgres` among them). PostgreSQL has no per-role exception to a PUBLIC grant and
+    /// `pg_hba.conf` is out of the agent's reach, so p0 reports them rather than revoke
+    /// others' grants; revocation removes what a user left in any of them.
+    pub async fn databases_open_to_public(&self) -> Result<Vec<String>, ProvisionError> {
+        Ok(sqlx::query_scalar(
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn \
+               AND pg_catalog.has_database_privilege('public', oid, 'CONNECT') \
+               AND datname <> ALL($1) ORDER BY 1",
+        )
+        .bind(&self.policy.databases)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The database this provisioner manages.
@@ -107,6 +135,9 @@ impl PostgresProvisioner {
         }
         let role = match &plan.access {
             Access::Permissions(set) => {
+                // Also when the shared role exists: a definer function may have appeared since.
+                check_reachable_definers(&mut tx, set, &self.policy.allow_definer_functions)
+                    .await?;
                 let role = role_name_for(&plan.resource, set);
                 match marker_of(&mut tx, role.as_str()).await? {
                     Some(Some(m)) if m.kind == AccountKind::Role => {}
@@ -283,65 +314,6 @@ async fn marker_of(
     Ok(row.map(|comment| comment.as_deref().and_then(Marker::parse)))
 }
 
-/// A pre-existing role may be handed out only if neither it nor any role it inherits from
-/// carries an attribute or a predefined role that escapes the database.
-async fn check_existing_role(
-    conn: &mut PgConnection,
-    role: &RoleName,
-) -> Result<(), ProvisionError> {
-    let rows = sqlx::query(
-        "WITH RECURSIVE up(oid) AS ( \
-           SELECT oid FROM pg_roles WHERE rolname = $1 \
-           UNION SELECT m.roleid FROM pg_auth_members m JOIN up ON m.member = up.oid) \
-         SELECT r.rolname::text, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, \
-                shobj_description(r.oid, 'pg_authid') \
-         FROM up JOIN pg_roles r ON r.oid = up.oid",
-    )
-    .bind(role.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    if rows.is_empty() {
-        return Err(GuardError::Missing(format!("role {role}")).into());
-    }
-    for row in rows {
-        let name: String = row.try_get(0)?;
-        let attrs = [
-            (1, "SUPERUSER"),
-            (2, "CREATEROLE"),
-            (3, "CREATEDB"),
-            (4, "REPLICATION"),
-            (5, "BYPASSRLS"),
-        ];
-        for (i, attr) in attrs {
-            if row.try_get::<bool, _>(i)? {
-                return Err(GuardError::PrivilegedRole(
-                    role.to_string(),
-                    format!("{attr} (through `{name}`)"),
-                )
-                .into());
-            }
-        }
-        if matches!(
-            name.as_str(),
-            "pg_read_server_files"
-                | "pg_write_server_files"
-                | "pg_execute_server_program"
-                | "pg_signal_backend"
-        ) {
-            return Err(GuardError::PrivilegedRole(
-                role.to_string(),
-                format!("membership of `{name}`"),
-            )
-            .into());
-        }
-        let comment: Option<String> = row.try_get(6)?;
-        if name == role.as_str() && comment.as_deref().and_then(Marker::parse).is_some() {
-            return Err(GuardError::RoleNotAllowed(role.to_string()).into());
-        }
-    }
-    Ok(())
-}
-
 /// Runs statements with the simple query protocol (nothing prepared, nothing cached).
 async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), ProvisionError> {
     use sqlx::Executor;
@@ -436,16 +408,29 @@ impl DatabaseProvisioner for PostgresProvisioner {
         drop(conn);
         let mut attempt = 0;
         loop {
+            // Each round reports afresh: a retried round must not repeat the notes.
+            let mut round = report.clone();
             match self
-                .try_drop(username, marker.role.as_deref(), &mut report)
+                .try_drop(username, marker.role.as_deref(), &mut round)
                 .await
             {
-                Ok(()) => break,
-                Err(e) if is_retryable(&e) && attempt + 1 < MAX_ATTEMPTS => {
+                Ok(()) => {
+                    report = round;
+                    break;
+                }
+                // 2BP01: something was granted to the user or its role meanwhile (a live
+                // ephemeral user's grant of its own object, say); clean again.
+                Err(e)
+                    if (is_retryable(&e) || has_sqlstate(&e, "2BP01"))
+                        && attempt + 1 < MAX_ATTEMPTS =>
+                {
                     attempt += 1;
                     backoff(attempt).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(user = %username, error = %e, "revocation incomplete; it is retried");
+                    return Err(e);
+                }
             }
         }
         tracing::info!(user = %username, sessions = report.sessions_terminated, role_dropped = report.role_dropped, "revoked");
@@ -475,44 +460,156 @@ impl DatabaseProvisioner for PostgresProvisioner {
 }
 
 impl PostgresProvisioner {
+    /// Removes the user, and its role once no other member is left, from every database of
+    /// the cluster: first the databases other than the managed one where either owns
+    /// something or holds a privilege (a large object in `template1`, default privileges, a
+    /// grant from another user), then, under the provisioning lock, the managed one, where
+    /// the roles themselves are dropped.
     async fn try_drop(
         &self,
         username: &Username,
         role: Option<&str>,
         report: &mut RevokeReport,
     ) -> Result<(), ProvisionError> {
+        let mut names = vec![username.as_str()];
+        if let Some(role) = role {
+            if self.role_goes_with(role, username).await? {
+                names.push(role);
+            }
+        }
+        self.clean_other_databases(&names, report).await?;
         let mut tx = self.begin_locked().await?;
         if marker_of(&mut tx, username.as_str()).await?.is_some() {
-            let owned: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid \
-                 WHERE r.rolname = $1 AND d.deptype = 'o'",
-            )
-            .bind(username.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
-            if owned > 0 {
-                report
-                    .notes
-                    .push(format!("dropped {owned} object(s) owned by `{username}`"));
-            }
-            let user = ident(username.as_str())?;
-            exec(&mut tx, &format!("DROP OWNED BY {user}; DROP ROLE {user}")).await?;
+            drop_owned(&mut tx, username.as_str(), "", report).await?;
+            exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await?;
         }
         if let Some(role) = role {
             let managed = matches!(marker_of(&mut tx, role).await?, Some(Some(m)) if m.kind == AccountKind::Role);
-            let members: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1",
-            )
-            .bind(role)
-            .fetch_one(&mut *tx)
-            .await?;
-            if managed && members == 0 {
-                let r = ident(role)?;
-                exec(&mut tx, &format!("DROP OWNED BY {r}; DROP ROLE {r}")).await?;
+            if managed && members(&mut tx, role, None).await? == 0 {
+                drop_owned(&mut tx, role, "", report).await?;
+                exec(&mut tx, &format!("DROP ROLE {}", ident(role)?)).await?;
                 report.role_dropped = true;
             }
         }
         tx.commit().await?;
         Ok(())
     }
+
+    /// Whether `role` is p0's and has no member but `user`: it is dropped with the user.
+    async fn role_goes_with(&self, role: &str, user: &Username) -> Result<bool, ProvisionError> {
+        let mut conn = self.pool.acquire().await?;
+        let managed = matches!(marker_of(&mut conn, role).await?, Some(Some(m)) if m.kind == AccountKind::Role);
+        Ok(managed && members(&mut conn, role, Some(user.as_str())).await? == 0)
+    }
+
+    /// `DROP OWNED` for `names` in every other database where the catalog's shared
+    /// dependencies show they own something or hold a privilege: exactly where `DROP ROLE`
+    /// would otherwise fail. A database that allows no connections cannot be cleaned and
+    /// is reported (the sweeper retries).
+    async fn clean_other_databases(
+        &self,
+        names: &[&str],
+        report: &mut RevokeReport,
+    ) -> Result<(), ProvisionError> {
+        use sqlx::Connection;
+        let names_owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let dbs: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT DISTINCT d.datname::text, d.datallowconn FROM pg_catalog.pg_shdepend s              JOIN pg_catalog.pg_database d ON d.oid = s.dbid JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid              WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1)                AND d.datname <> current_database() ORDER BY 1",
+        )
+        .bind(&names_owned)
+        .fetch_all(&self.pool)
+        .await?;
+        for (db, allows_connections) in dbs {
+            if !allows_connections {
+                return Err(ProvisionError::Database(format!(
+                    "`{}` owns objects or holds privileges in database `{db}`, which allows no connections: \
+                     allow connections to it (or remove them there) and revocation completes",
+                    names.join("`, `")
+                )));
+            }
+            let opts = (*self.pool.connect_options()).clone().database(&db);
+            let mut conn = PgConnection::connect_with(&opts).await?;
+            let result = async {
+                let mut tx = conn.begin().await?;
+                exec(
+                    &mut tx,
+                    "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
+                )
+                .await?;
+                for name in names {
+                    drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
+                }
+                tx.commit().await?;
+                Ok::<(), ProvisionError>(())
+            }
+            .await;
+            let _ = conn.close().await;
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// Members of `role`, leaving out `except`.
+async fn members(
+    conn: &mut PgConnection,
+    role: &str,
+    except: Option<&str>,
+) -> Result<i64, ProvisionError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
+         JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname IS DISTINCT FROM $2",
+    )
+    .bind(role)
+    .bind(except)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
+/// it owns there (large objects included), revokes what was granted to it, and removes its
+/// default privileges. When other roles' objects depend on what it owns, those are kept and
+/// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
+async fn drop_owned(
+    tx: &mut PgConnection,
+    name: &str,
+    where_: &str,
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    let owned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid \
+         WHERE r.rolname = $1 AND d.deptype = 'o' \
+           AND d.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let role = ident(name)?;
+    exec(tx, "SAVEPOINT p0_drop_owned").await?;
+    match exec(tx, &format!("DROP OWNED BY {role}")).await {
+        Ok(()) => {
+            if owned > 0 {
+                report.notes.push(format!(
+                    "dropped {owned} object(s) owned by `{name}`{where_}"
+                ));
+            }
+        }
+        Err(e) if has_sqlstate(&e, "2BP01") => {
+            exec(tx, "ROLLBACK TO SAVEPOINT p0_drop_owned").await?;
+            exec(
+                tx,
+                &format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"),
+            )
+            .await?;
+            report.notes.push(format!(
+                "gave {owned} object(s) owned by `{name}`{where_} to the agent's user: other objects depend on them"
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    exec(tx, "RELEASE SAVEPOINT p0_drop_owned").await
+}
+
+fn has_sqlstate(e: &ProvisionError, code: &str) -> bool {
+    matches!(e, ProvisionError::Database(msg) if msg.ends_with(&format!("(SQLSTATE {code})")))
 }
