@@ -14,6 +14,6 @@ pub mod store;
 
 pub use agent_client::{AgentClient, AgentError};
 pub use config::{AgentTarget, ResourceConfig, ServerConfig};
-pub use reaper::run_reaper;
+pub use reaper::{run_reaper, sweep_once};
 pub use routes::build_router;
 pub use state::AppState;

@@ -4,7 +4,8 @@
 use crate::state::AppState;
 use chrono::Utc;
 use p0_core::api::{RequestStatus, RevokeCall};
-use p0_core::provision::RevokeReport;
+use p0_core::provision::{RevokeReport, SweepReport};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,10 +86,57 @@ pub(crate) fn revoked_detail(username: &p0_core::Username, report: &RevokeReport
     detail
 }
 
-/// Runs forever.
+/// Asks every agent to sweep (remove managed users past their expiry, whatever the store says)
+/// and records in the audit log each user it removed and each one it could not remove — once
+/// per user until that user stops failing (`reported` keeps which), so a stuck user is on
+/// record without flooding the log.
+pub async fn sweep_once(state: &AppState, reported: &mut HashSet<(String, String)>) {
+    for (resource, (_, agent)) in state.resources.iter() {
+        let report: SweepReport = match agent.call("/v1/sweep", &serde_json::json!({})).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(resource = %resource, error = %e, "sweep failed");
+                continue;
+            }
+        };
+        for user in &report.removed {
+            let detail = format!("{resource}: user {user} past its expiry removed by the sweeper");
+            let _ = state
+                .store
+                .audit("system", "agent.swept", None, &detail)
+                .await;
+        }
+        for f in &report.failed {
+            if reported.insert((resource.to_string(), f.user.clone())) {
+                tracing::warn!(resource = %resource, user = %f.user, attempts = f.attempts, error = %f.error, "the sweeper cannot remove a user");
+                let detail = format!(
+                    "{resource}: user {} not removed after {} attempt(s): {}",
+                    f.user, f.attempts, f.error
+                );
+                let _ = state
+                    .store
+                    .audit("system", "agent.sweep_failed", None, &detail)
+                    .await;
+            }
+        }
+        reported
+            .retain(|(r, u)| r != resource.as_str() || report.failed.iter().any(|f| &f.user == u));
+    }
+}
+
+/// How often the reaper also asks the agents to sweep.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs forever: revokes due leases every `every`, and asks agents to sweep every minute.
 pub async fn run_reaper(state: Arc<AppState>, every: Duration) {
+    let mut reported = HashSet::new();
+    let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         reap_once(&state).await;
+        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            sweep_once(&state, &mut reported).await;
+            last_sweep = Some(tokio::time::Instant::now());
+        }
         tokio::time::sleep(every).await;
     }
 }
