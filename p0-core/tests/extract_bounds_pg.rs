@@ -40,7 +40,12 @@ async fn doubling_chain(admin: &mut sqlx::PgConnection, n: usize) {
 }
 
 /// Grants exactly `perms` to a fresh login role and runs `sql` as it (rolled back).
-async fn run_with(pg: &PgServer, role: &str, perms: &[Permission], sql: &str) -> Result<(), String> {
+async fn run_with(
+    pg: &PgServer,
+    role: &str,
+    perms: &[Permission],
+    sql: &str,
+) -> Result<(), String> {
     let mut admin = sqlx::PgConnection::connect(&pg.url("app")).await.unwrap();
     admin
         .execute(format!("CREATE ROLE {role} LOGIN PASSWORD 'pw'").as_str())
@@ -141,8 +146,14 @@ async fn another_sessions_temporary_objects_are_never_resolved() {
     assert!(!catalog.relations.keys().any(|(s, _)| temp(s)));
     let x = PostgresExtractor::new().with_catalog(Arc::new(catalog));
     for (sql, why) in [
-        (format!("SELECT {schema}.planted()"), "function `planted` does not exist"),
-        (format!("SELECT * FROM {schema}.planted_t"), "does not exist"),
+        (
+            format!("SELECT {schema}.planted()"),
+            "function `planted` does not exist",
+        ),
+        (
+            format!("SELECT * FROM {schema}.planted_t"),
+            "does not exist",
+        ),
         (
             format!("SET search_path = {schema}, public; SELECT planted()"),
             "function `planted` does not exist",
@@ -176,8 +187,14 @@ async fn named_arguments_resolve_to_a_grantable_signature() {
         ("SELECT nf(a := 1)", "a integer"),
         ("SELECT nf(b => 'x')", "b text, c integer"),
         ("SELECT nf('x', c => 2)", "b text, c integer"),
-        ("SELECT nf(d => 2, a => 1)", "a integer, d integer, e integer"),
-        ("SELECT nf(1, d := 2, e := 3)", "a integer, d integer, e integer"),
+        (
+            "SELECT nf(d => 2, a => 1)",
+            "a integer, d integer, e integer",
+        ),
+        (
+            "SELECT nf(1, d := 2, e := 3)",
+            "a integer, d integer, e integer",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -196,5 +213,8 @@ async fn named_arguments_resolve_to_a_grantable_signature() {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     let e = x.extract("SELECT nf(z => 1)").unwrap_err().to_string();
-    assert_eq!(e, "unsupported: no function `public.nf` takes the arguments `z`");
+    assert_eq!(
+        e,
+        "unsupported: no function `public.nf` takes the arguments `z`"
+    );
 }
