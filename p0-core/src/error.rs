@@ -195,6 +195,34 @@ pub enum ExtractError {
     /// The live catalog could not be read.
     #[error("catalog error: {0}")]
     Catalog(String),
+    /// A text to parse (the query, or a body it reaches) is larger than the size limit.
+    #[error("{what} larger than {max} bytes")]
+    TooLarge {
+        /// The text: `query`, or the function or view whose body it is.
+        what: String,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A text nests deeper than the depth limit; it was not parsed.
+    #[error("{what} nesting deeper than {max} levels")]
+    TooDeep {
+        /// The text (or the kind of nesting).
+        what: String,
+        /// The limit, in levels.
+        max: usize,
+    },
+    /// Extraction ran past its time budget.
+    #[error("extraction took longer than its budget of {ms} ms")]
+    TooSlow {
+        /// The budget, in milliseconds.
+        ms: u64,
+    },
+    /// Extraction needed more catalog lookups than allowed.
+    #[error("catalog work beyond {max} lookups")]
+    TooMuchCatalogWork {
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Verifying an ID token failed. The caller sees one generic message; the detail is logged.

@@ -74,11 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         warn_reachable_definers(&rt, url, &extraction.permissions);
     }
     if args.json {
-        let out = serde_json::json!({
+        let mut out = serde_json::json!({
             "engine": args.engine,
             "permissions": extraction.permissions,
             "unresolved": extraction.unresolved,
         });
+        if !extraction.locked.is_empty() {
+            out["locked"] = serde_json::json!(extraction.locked);
+        }
         println!("{out}");
     } else {
         for p in extraction.permissions.iter() {
@@ -86,6 +89,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         for u in &extraction.unresolved {
             println!("unresolved: {u}");
+        }
+        for o in &extraction.locked {
+            println!(
+                "locks rows of: {}",
+                o.schema
+                    .as_deref()
+                    .map_or_else(|| o.name.clone(), |s| format!("{s}.{}", o.name))
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

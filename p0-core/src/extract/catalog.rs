@@ -53,13 +53,17 @@ pub struct FuncInfo {
     pub ndefaults: usize,
     /// Whether the last argument is VARIADIC.
     pub variadic: bool,
+    /// The names of the input arguments in order (empty for an unnamed one), for calls with
+    /// named arguments (`f(a => 1)`).
+    pub arg_names: Vec<String>,
     /// Whether it runs with its owner's privileges.
     pub security_definer: bool,
     /// For LANGUAGE sql / plpgsql functions that run with the caller's privileges: the body.
     pub body: Option<(String, String)>,
 }
 
-/// The snapshot.
+/// The snapshot: what a fresh session of the requester could name. Other sessions'
+/// temporary schemas (`pg_temp_N`, `pg_toast_temp_N`) are left out.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// The database connected to.
@@ -97,7 +101,7 @@ impl Catalog {
                          THEN pg_get_viewdef(c.oid) END \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r','p','f','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') \
-               AND n.nspname NOT LIKE 'pg_toast%'",
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
         )
         .fetch_all(&mut conn)
         .await
@@ -124,7 +128,8 @@ impl Catalog {
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
              LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','f','v','m') \
-               AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+               AND n.nspname NOT IN ('pg_catalog','information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' \
              ORDER BY n.nspname, c.relname, a.attnum",
         )
         .fetch_all(&mut conn)
@@ -141,9 +146,14 @@ impl Catalog {
         let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
         let funcs = sqlx::query(
             "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), p.pronargs::int4, \
-                    p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc \
+                    p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc, \
+                    ARRAY(SELECT coalesce(a.name, '') \
+                          FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", ARRAY[cardinality(coalesce(p.proargnames, ARRAY[]::text[]))]))) \
+                               WITH ORDINALITY AS a(name, mode, ord) \
+                          WHERE a.mode IN ('i','b','v') ORDER BY a.ord)::text[] \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang \
-             WHERE n.nspname NOT IN ('pg_catalog','information_schema')",
+             WHERE n.nspname NOT IN ('pg_catalog','information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
         )
         .fetch_all(&mut conn)
         .await
@@ -161,6 +171,7 @@ impl Catalog {
                     nargs: r.get::<i32, _>(3).max(0) as usize,
                     ndefaults: r.get::<i32, _>(4).max(0) as usize,
                     variadic: r.get(5),
+                    arg_names: r.get(9),
                     security_definer: secdef,
                     body,
                 });

@@ -4,18 +4,20 @@
 //! **minimal** when dropping any one permission makes the SQL fail. Statements that need
 //! ownership or superuser are refused, never approximated with broader grants.
 
+mod bounds;
 mod catalog;
 mod functions;
 mod stmt;
 mod walk;
 
+pub use bounds::Limits;
 pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
+use bounds::Syntax;
 use serde::{Deserialize, Serialize};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
-use sqlparser::parser::Parser;
 use std::sync::Arc;
 use walk::{Rules, Walker};
 
@@ -28,6 +30,21 @@ pub struct Extraction {
     /// view, which sequence backs a column default). Empty when a catalog was used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved: Vec<String>,
+    /// Tables whose rows the SQL locks (`SELECT ... FOR UPDATE / FOR NO KEY UPDATE / FOR SHARE /
+    /// FOR KEY SHARE`, MySQL's `LOCK IN SHARE MODE`), including through the bodies of functions
+    /// it calls. Locking a row blocks writers: routing treats these as writes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<ObjectRef>,
+}
+
+/// What one extraction cost, whether it succeeded or not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtractStats {
+    /// Lookups in the catalog snapshot: relations, functions, views, column defaults.
+    pub catalog_lookups: usize,
+    /// Function bodies, view definitions and column defaults walked (each at most once).
+    pub bodies_expanded: usize,
 }
 
 /// SQL text → the permissions it needs.
@@ -45,6 +62,7 @@ struct Options {
     catalog: Option<Arc<Catalog>>,
     columns: bool,
     database: Option<String>,
+    limits: Limits,
 }
 
 fn run(
@@ -53,21 +71,45 @@ fn run(
     rules: &Rules,
     opts: &Options,
     connect: bool,
-) -> Result<Extraction, ExtractError> {
-    let statements = match Parser::parse_sql(dialect, sql) {
-        Ok(s) => s,
-        // A statement the parser does not know may still be one p0 refuses by its keywords.
-        Err(e) => {
-            return Err(stmt::refusal_for_text(sql)
-                .unwrap_or_else(|| ExtractError::Parse(one_line(&e.to_string()))))
-        }
+) -> (Result<Extraction, ExtractError>, ExtractStats) {
+    let mut w = Walker::new(rules, opts.catalog.as_deref(), opts.columns, opts.limits);
+    let result = walk_all(sql, dialect, opts, connect, &mut w);
+    let stats = ExtractStats {
+        catalog_lookups: w.lookups,
+        bodies_expanded: w.expanded,
     };
+    (result, stats)
+}
+
+fn walk_all(
+    sql: &str,
+    dialect: &dyn Dialect,
+    opts: &Options,
+    connect: bool,
+    w: &mut Walker,
+) -> Result<Extraction, ExtractError> {
+    let statements =
+        match bounds::parse_statements(dialect, sql, "query", &opts.limits, w.rules.syntax) {
+            Ok(s) => s,
+            // A statement the parser does not know may still be one p0 refuses by its keywords.
+            Err(ExtractError::Parse(e)) => {
+                return Err(stmt::refusal_for_text(sql).unwrap_or(ExtractError::Parse(e)))
+            }
+            Err(e) => return Err(e),
+        };
     if statements.is_empty() {
         return Err(ExtractError::Parse("no SQL statement".into()));
     }
-    let mut w = Walker::new(rules, opts.catalog.as_deref(), opts.columns);
     for s in &statements {
-        stmt::statement(&mut w, s);
+        stmt::statement(w, s);
+        // Bodies and defaults the statement reached, one after the other (never nested, so
+        // the stack stays as shallow as one text allows), each at most once.
+        while let Some(p) = w.pending.pop_front() {
+            if w.error.is_some() {
+                break;
+            }
+            stmt::expand_pending(w, p);
+        }
         if let Some(e) = w.error.take() {
             return Err(e);
         }
@@ -77,7 +119,7 @@ fn run(
         .as_ref()
         .map(|c| c.database.clone())
         .or_else(|| opts.database.clone());
-    let mut permissions = w.out;
+    let mut permissions = std::mem::take(&mut w.out);
     if connect {
         match database {
             Some(db) => {
@@ -90,12 +132,9 @@ fn run(
     }
     Ok(Extraction {
         permissions,
-        unresolved: w.unresolved.into_iter().collect(),
+        unresolved: std::mem::take(&mut w.unresolved).into_iter().collect(),
+        locked: std::mem::take(&mut w.locked).into_iter().collect(),
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// PostgreSQL extraction (sqlparser's PostgreSQL dialect).
@@ -125,6 +164,7 @@ impl PostgresExtractor {
                 defaults_need_privileges: true,
                 truncate_grantable: true,
                 lock_needs_update: true,
+                syntax: Syntax::Postgres,
             },
         }
     }
@@ -157,6 +197,20 @@ impl PostgresExtractor {
         self.rules.default_schema = Some(schema.into());
         self
     }
+
+    /// Bounds on size, nesting, time and catalog work other than the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.opts.limits = limits;
+        self
+    }
+
+    /// Extracts, and says what it cost (also when it failed).
+    pub fn extract_with_stats(
+        &self,
+        sql: &str,
+    ) -> (Result<Extraction, ExtractError>, ExtractStats) {
+        run(sql, &PostgreSqlDialect {}, &self.rules, &self.opts, true)
+    }
 }
 
 impl PermissionExtractor for PostgresExtractor {
@@ -165,7 +219,7 @@ impl PermissionExtractor for PostgresExtractor {
     }
 
     fn extract(&self, sql: &str) -> Result<Extraction, ExtractError> {
-        run(sql, &PostgreSqlDialect {}, &self.rules, &self.opts, true)
+        self.extract_with_stats(sql).0
     }
 }
 
@@ -194,6 +248,7 @@ impl MySqlExtractor {
                 defaults_need_privileges: false,
                 truncate_grantable: false,
                 lock_needs_update: false,
+                syntax: Syntax::MySql,
             },
         }
     }
@@ -210,6 +265,20 @@ impl MySqlExtractor {
         self.rules.lock_needs_update = true;
         self
     }
+
+    /// Bounds on size, nesting, time and catalog work other than the defaults.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.opts.limits = limits;
+        self
+    }
+
+    /// Extracts, and says what it cost (also when it failed).
+    pub fn extract_with_stats(
+        &self,
+        sql: &str,
+    ) -> (Result<Extraction, ExtractError>, ExtractStats) {
+        run(sql, &MySqlDialect {}, &self.rules, &self.opts, false)
+    }
 }
 
 impl PermissionExtractor for MySqlExtractor {
@@ -218,7 +287,7 @@ impl PermissionExtractor for MySqlExtractor {
     }
 
     fn extract(&self, sql: &str) -> Result<Extraction, ExtractError> {
-        run(sql, &MySqlDialect {}, &self.rules, &self.opts, false)
+        self.extract_with_stats(sql).0
     }
 }
 

@@ -1,6 +1,8 @@
 //! Statements: what each kind needs, and which kinds are refused.
 
-use super::walk::{string_literal, Walker};
+use super::bounds::{parse_expression, parse_statements, Syntax};
+use super::catalog::FuncInfo;
+use super::walk::{is_temp_schema, string_literal, CallArgs, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
 use sqlparser::ast::{
@@ -10,7 +12,6 @@ use sqlparser::ast::{
     UpdateTableFromKind, Value,
 };
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 /// Walks one statement.
 pub(crate) fn statement(w: &mut Walker, s: &Statement) {
@@ -168,7 +169,7 @@ pub(crate) fn statement(w: &mut Walker, s: &Statement) {
         | Statement::ShowVariables { .. }
         | Statement::Discard { .. } => {}
         Statement::Set(set) => set_statement(w, set),
-        Statement::Call(f) => w.expr(&Expr::Function(f.clone())),
+        Statement::Call(f) => w.call_statement(f),
         Statement::CreateTable(ct) if ct.temporary => {
             let db = w.catalog.map(|c| c.database.clone());
             match db {
@@ -580,6 +581,9 @@ fn insert_columns(
     defaults_at: &[usize],
 ) {
     let object = ObjectRef::table(key.schema.clone(), key.name.clone());
+    if w.catalog.is_some() && !w.lookup() {
+        return;
+    }
     let table_cols: Option<Vec<(String, Option<String>)>> = w.catalog.and_then(|c| {
         c.relations
             .get(&(key.schema.clone(), key.name.clone()))
@@ -627,7 +631,11 @@ fn insert_columns(
     for (name, default) in &table_cols {
         let uses_default = !supplied.contains(name) || explicit_defaults.contains(&name);
         if let (true, Some(expr)) = (uses_default, default) {
-            expand_expression(w, expr);
+            w.enqueue(
+                format!("default of `{}.{}.{name}`", key.schema, key.name),
+                None,
+                expr,
+            );
         }
     }
 }
@@ -672,7 +680,7 @@ fn copy(w: &mut Walker, source: &CopySource, to: bool, target: &CopyTarget) {
 }
 
 /// A user function: EXECUTE on it, and what its body needs when it runs as the caller.
-pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, nargs: usize) {
+pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, call: &CallArgs) {
     let Some(cat) = w.catalog else {
         if schema.is_none() && (w.rules.builtin_function)(&name.to_lowercase()) {
             return;
@@ -696,15 +704,19 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
     {
         return;
     }
+    if !w.lookup() {
+        return;
+    }
     let found = match &schema {
+        Some(s) if is_temp_schema(s) => None,
         Some(s) => cat
             .functions
             .get(&(s.clone(), name.to_string()))
-            .map(|f| (s.clone(), f.clone())),
+            .map(|f| (s.clone(), f)),
         None => w.effective_path(cat).into_iter().find_map(|s| {
             cat.functions
                 .get(&(s.clone(), name.to_string()))
-                .map(|f| (s, f.clone()))
+                .map(|f| (s, f))
         }),
     };
     let Some((schema, candidates)) = found else {
@@ -712,18 +724,17 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
             "function `{name}` does not exist"
         )));
     };
-    let fitting: Vec<_> = candidates
-        .iter()
-        .filter(|f| {
-            (f.nargs - f.ndefaults.min(f.nargs) <= nargs && nargs <= f.nargs)
-                || (f.variadic && nargs + 1 >= f.nargs)
-        })
-        .cloned()
-        .collect();
-    let chosen = if fitting.is_empty() {
-        candidates
-    } else {
+    let fitting: Vec<&FuncInfo> = candidates.iter().filter(|f| fits(f, call)).collect();
+    let chosen = if !fitting.is_empty() {
         fitting
+    } else if call.named.is_empty() {
+        candidates.iter().collect()
+    } else {
+        // PostgreSQL would refuse the call; so does p0, rather than grant every overload.
+        return w.fail(ExtractError::Unsupported(format!(
+            "no function `{schema}.{name}` takes the arguments `{}`",
+            call.named.join("`, `")
+        )));
     };
     for f in chosen {
         w.grant(
@@ -732,34 +743,92 @@ pub(crate) fn user_function(w: &mut Walker, schema: Option<String>, name: &str, 
             None,
         );
         if let Some((lang, body)) = &f.body {
-            let marker = format!("function {schema}.{name}({})", f.signature);
-            if w.expanding.contains(&marker) || w.expanding.len() > 16 {
-                continue;
-            }
-            w.expanding.push(marker);
-            expand_body(w, lang, body);
-            w.expanding.pop();
+            w.enqueue(
+                format!("body of function `{schema}.{name}({})`", f.signature),
+                Some(lang.clone()),
+                body,
+            );
         }
     }
 }
 
+/// Whether a call fits an overload: by arity, and with named arguments (`f(a => 1)`) by
+/// their names — every name is an input argument after the positional ones, none is given
+/// twice, and every argument not given has a default.
+fn fits(f: &FuncInfo, call: &CallArgs) -> bool {
+    let given = call.positional + call.named.len();
+    if call.named.is_empty() {
+        return (f.nargs - f.ndefaults.min(f.nargs) <= given && given <= f.nargs)
+            || (f.variadic && given + 1 >= f.nargs);
+    }
+    if given > f.nargs {
+        return false;
+    }
+    let mut supplied = vec![false; f.nargs];
+    for s in supplied.iter_mut().take(call.positional) {
+        *s = true;
+    }
+    for n in &call.named {
+        match f.arg_names.iter().position(|a| a == n) {
+            Some(i) if i < f.nargs && !supplied[i] => supplied[i] = true,
+            _ => return false,
+        }
+    }
+    let first_default = f.nargs - f.ndefaults.min(f.nargs);
+    supplied
+        .iter()
+        .enumerate()
+        .all(|(i, given)| *given || i >= first_default)
+}
+
+/// Walks a body or default reached from the catalog, as the caller: no scope of the
+/// statement that reached it is visible, and the search_path is the one it was reached with.
+pub(crate) fn expand_pending(w: &mut Walker, p: super::walk::Pending) {
+    if !w.in_time() {
+        return;
+    }
+    w.expanded += 1;
+    let saved = std::mem::replace(&mut w.search_path, p.search_path);
+    match p.lang.as_deref() {
+        Some(lang) => expand_body(w, &p.what, lang, &p.text),
+        None => expand_expression(w, &p.what, &p.text),
+    }
+    w.search_path = saved;
+}
+
 /// Walks the statements of a function or view body that runs with the caller's privileges.
-pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
+fn expand_body(w: &mut Walker, what: &str, lang: &str, body: &str) {
+    if body.len() > w.limits.max_bytes {
+        return w.fail(ExtractError::TooLarge {
+            what: what.into(),
+            max: w.limits.max_bytes,
+        });
+    }
     let texts = if lang == "plpgsql" {
         plpgsql_statements(body)
     } else {
         vec![body.to_string()]
     };
     for text in texts {
-        match Parser::parse_sql(&PostgreSqlDialect {}, &text) {
+        let limits = w.limits;
+        match parse_statements(
+            &PostgreSqlDialect {},
+            &text,
+            what,
+            &limits,
+            Syntax::Postgres,
+        ) {
             Ok(stmts) => w.isolated(|w| {
                 for s in &stmts {
                     statement(w, s);
                 }
             }),
+            Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                return w.fail(e)
+            }
             Err(_) => {
                 w.unresolved.insert(format!(
-                    "a statement in a function body: `{}`",
+                    "a statement in the {what}: `{}`",
                     text.chars().take(60).collect::<String>()
                 ));
             }
@@ -768,14 +837,13 @@ pub(crate) fn expand_body(w: &mut Walker, lang: &str, body: &str) {
 }
 
 /// Parses a default or other stored expression and walks it (functions, sequences).
-fn expand_expression(w: &mut Walker, expr: &str) {
-    let parsed = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(expr)
-        .and_then(|mut p| p.parse_expr());
-    match parsed {
+fn expand_expression(w: &mut Walker, what: &str, expr: &str) {
+    let limits = w.limits;
+    match parse_expression(&PostgreSqlDialect {}, expr, what, &limits) {
         Ok(e) => w.isolated(|w| w.expr(&e)),
+        Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => w.fail(e),
         Err(_) => {
-            w.unresolved.insert(format!("default expression `{expr}`"));
+            w.unresolved.insert(format!("{what} `{expr}`"));
         }
     }
 }

@@ -5,16 +5,19 @@
 //! are walked with sqlparser's visitor; a subquery met inside an expression is walked by hand,
 //! with the enclosing scopes visible to it.
 
+use super::bounds::{Limits, Syntax};
 use super::catalog::{Catalog, RelKind};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Permission, PermissionSet, Privilege};
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem,
+    Assignment, AssignmentTarget, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, JoinConstraint, JoinOperator, ObjectName, ObjectNamePart, Query, Select, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, TableFactor, TableWithJoins, Value, Visit, Visitor,
 };
-use std::collections::BTreeSet;
+use std::cell::OnceCell;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 /// What differs between dialects, as data.
 #[derive(Debug, Clone)]
@@ -36,6 +39,22 @@ pub(crate) struct Rules {
     pub truncate_grantable: bool,
     /// `SELECT ... FOR UPDATE/SHARE` needs UPDATE (PostgreSQL, MySQL 8; not MariaDB).
     pub lock_needs_update: bool,
+    /// The syntax sqlparser does not parse (locking clauses, `:=` arguments), read as syntax
+    /// it does.
+    pub syntax: Syntax,
+}
+
+/// A text from the catalog that a statement reached (a function or view body, a column
+/// default), walked after that statement, once per extraction.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// What it is, for errors: ``body of function `s.f(integer)` ``.
+    pub what: String,
+    /// `sql` or `plpgsql` for bodies; `None` for a default expression.
+    pub lang: Option<String>,
+    pub text: String,
+    /// The script's search_path where it was reached.
+    pub search_path: Option<Vec<String>>,
 }
 
 /// A resolved relation.
@@ -82,15 +101,34 @@ pub(crate) struct Walker<'a> {
     pub out: PermissionSet,
     pub unresolved: BTreeSet<String>,
     scopes: Vec<Scope>,
-    /// Function bodies being expanded (against recursion).
-    pub expanding: Vec<String>,
     pub error: Option<ExtractError>,
     /// Set by `SET search_path` earlier in the script.
     pub search_path: Option<Vec<String>>,
+    /// Tables whose rows the statements lock (`FOR UPDATE/SHARE`).
+    pub locked: BTreeSet<ObjectRef>,
+    pub limits: Limits,
+    deadline: Instant,
+    /// Catalog lookups so far.
+    pub lookups: usize,
+    /// Bodies and defaults reached and not walked yet.
+    pub pending: VecDeque<Pending>,
+    /// Everything ever queued, so that each body is walked at most once.
+    queued: HashSet<String>,
+    /// Bodies and defaults walked.
+    pub expanded: usize,
+    /// Expression nodes visited, to check the clock now and then.
+    nodes: usize,
+    /// The schemas of the catalog that hold something (for `SET search_path`).
+    schemas: OnceCell<HashSet<String>>,
 }
 
 impl<'a> Walker<'a> {
-    pub fn new(rules: &'a Rules, catalog: Option<&'a Catalog>, columns_mode: bool) -> Self {
+    pub fn new(
+        rules: &'a Rules,
+        catalog: Option<&'a Catalog>,
+        columns_mode: bool,
+        limits: Limits,
+    ) -> Self {
         Self {
             rules,
             catalog,
@@ -98,10 +136,58 @@ impl<'a> Walker<'a> {
             out: PermissionSet::new(),
             unresolved: BTreeSet::new(),
             scopes: Vec::new(),
-            expanding: Vec::new(),
             error: None,
             search_path: None,
+            locked: BTreeSet::new(),
+            limits,
+            deadline: Instant::now() + limits.time_budget,
+            lookups: 0,
+            pending: VecDeque::new(),
+            queued: HashSet::new(),
+            expanded: 0,
+            nodes: 0,
+            schemas: OnceCell::new(),
         }
+    }
+
+    /// Whether to go on: no error yet and the time budget not spent.
+    pub fn in_time(&mut self) -> bool {
+        if self.error.is_some() {
+            return false;
+        }
+        if Instant::now() > self.deadline {
+            let ms = u64::try_from(self.limits.time_budget.as_millis()).unwrap_or(u64::MAX);
+            self.fail(ExtractError::TooSlow { ms });
+            return false;
+        }
+        true
+    }
+
+    /// Counts one catalog lookup. False (with the error set) past the bound or the budget.
+    pub fn lookup(&mut self) -> bool {
+        self.lookups += 1;
+        if self.lookups > self.limits.max_catalog_lookups {
+            self.fail(ExtractError::TooMuchCatalogWork {
+                max: self.limits.max_catalog_lookups,
+            });
+            return false;
+        }
+        self.in_time()
+    }
+
+    /// Queues a body or default reached from the catalog, unless this extraction already
+    /// queued it for the same search_path: each is walked at most once.
+    pub fn enqueue(&mut self, what: String, lang: Option<String>, text: &str) {
+        let key = format!("{what}\u{0}{:?}", self.search_path);
+        if !self.queued.insert(key) {
+            return;
+        }
+        self.pending.push_back(Pending {
+            what,
+            lang,
+            text: text.to_string(),
+            search_path: self.search_path.clone(),
+        });
     }
 
     pub fn fail(&mut self, e: ExtractError) {
@@ -168,7 +254,11 @@ impl<'a> Walker<'a> {
             [] => return None,
         };
         if let Some(cat) = self.catalog {
+            if !self.lookup() {
+                return None;
+            }
             let found = match &schema {
+                Some(s) if is_temp_schema(s) => None,
                 Some(s) => cat
                     .relations
                     .get(&(s.clone(), name.clone()))
@@ -208,18 +298,29 @@ impl<'a> Walker<'a> {
         Some((RelKey { schema, name }, None, None))
     }
 
-    /// The schemas unqualified names resolve through.
+    /// The schemas unqualified names resolve through: never another session's temporary
+    /// schema (a fresh session of the requester has none of its own).
     pub fn effective_path(&self, cat: &Catalog) -> Vec<String> {
         match &self.search_path {
-            Some(p) => p
+            Some(p) => {
+                let schemas = self.schemas.get_or_init(|| {
+                    cat.relations
+                        .keys()
+                        .chain(cat.functions.keys())
+                        .map(|(s, _)| s.clone())
+                        .collect()
+                });
+                p.iter()
+                    .filter(|s| schemas.contains(*s) && !is_temp_schema(s))
+                    .cloned()
+                    .collect()
+            }
+            None => cat
+                .search_path
                 .iter()
-                .filter(|s| {
-                    cat.relations.keys().any(|(x, _)| x == *s)
-                        || cat.functions.keys().any(|(x, _)| x == *s)
-                })
+                .filter(|s| !is_temp_schema(s))
                 .cloned()
                 .collect(),
-            None => cat.search_path.clone(),
         }
     }
 
@@ -304,6 +405,9 @@ impl<'a> Walker<'a> {
     /// Adds another name for a DML target (PostgreSQL's EXCLUDED): reads through it are reads
     /// of the target's columns.
     pub fn bind_alias_of_target(&mut self, alias: &str, key: &RelKey) {
+        if self.catalog.is_some() && !self.lookup() {
+            return;
+        }
         let columns = self
             .catalog
             .and_then(|c| c.relations.get(&(key.schema.clone(), key.name.clone())))
@@ -411,6 +515,9 @@ impl<'a> Walker<'a> {
     // ----- queries -----
 
     pub fn query(&mut self, q: &Query) {
+        if !self.in_time() {
+            return;
+        }
         self.push();
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
@@ -441,14 +548,15 @@ impl<'a> Walker<'a> {
         if let Some(l) = &q.limit_clause {
             self.expr_visit(l);
         }
-        if !q.locks.is_empty() && self.rules.lock_needs_update {
-            self.locks_need_update(q);
+        if !q.locks.is_empty() {
+            self.locks(q);
         }
         self.pop();
     }
 
-    fn locks_need_update(&mut self, q: &Query) {
-        // SELECT ... FOR UPDATE/SHARE needs UPDATE on the locked tables.
+    /// `SELECT ... FOR UPDATE/SHARE` locks rows of the tables it reads (or those named by
+    /// `OF`): they are reported as locked, and need UPDATE where the database says so.
+    fn locks(&mut self, q: &Query) {
         let mut names: Vec<ObjectName> = Vec::new();
         for lock in &q.locks {
             if let Some(of) = &lock.of {
@@ -473,11 +581,11 @@ impl<'a> Walker<'a> {
                     });
                 if wanted && !(parts.len() == 1 && self.cte_visible(&parts[0])) {
                     if let Some((key, kind, _)) = self.resolve_rel(&parts) {
-                        self.grant(
-                            Privilege::Update,
-                            Self::table_privilege_object(&key, kind),
-                            None,
-                        );
+                        let object = Self::table_privilege_object(&key, kind);
+                        self.locked.insert(object.clone());
+                        if self.rules.lock_needs_update {
+                            self.grant(Privilege::Update, object, None);
+                        }
                     }
                 }
             }
@@ -631,11 +739,11 @@ impl<'a> Walker<'a> {
                 let parts = self.name_parts(name);
                 if let Some(args) = args {
                     // A set-returning function in FROM.
-                    let n = args.args.len();
                     for a in &args.args {
                         self.function_arg(a);
                     }
-                    self.function(&parts, n, args.args.first());
+                    let call = self.call_args(&args.args);
+                    self.function(&parts, &call, args.args.first());
                     let alias = alias
                         .as_ref()
                         .map(|a| self.ident(&a.name))
@@ -665,7 +773,8 @@ impl<'a> Walker<'a> {
                     self.function_arg(a);
                 }
                 let parts = self.name_parts(name);
-                self.function(&parts, args.len(), args.first());
+                let call = self.call_args(args);
+                self.function(&parts, &call, args.first());
                 if let Some(a) = alias {
                     let alias = self.ident(&a.name);
                     self.bind_pseudo(&alias);
@@ -727,33 +836,38 @@ impl<'a> Walker<'a> {
         });
     }
 
+    /// Queues the definition of a view that runs with the caller's privileges.
     pub fn expand_invoker_view(&mut self, key: &RelKey) {
         let Some(cat) = self.catalog else { return };
         let Some(body) = cat
             .relations
             .get(&(key.schema.clone(), key.name.clone()))
-            .and_then(|r| r.invoker_body.clone())
+            .and_then(|r| r.invoker_body.as_deref())
         else {
             return;
         };
-        let marker = format!("view {}.{}", key.schema, key.name);
-        if self.expanding.contains(&marker) || self.expanding.len() > 16 {
-            return;
-        }
-        self.expanding.push(marker);
-        super::stmt::expand_body(self, "sql", &body);
-        self.expanding.pop();
+        self.enqueue(
+            format!("definition of view `{}.{}`", key.schema, key.name),
+            Some("sql".into()),
+            body,
+        );
     }
 
     // ----- expressions -----
 
     pub fn expr(&mut self, e: &Expr) {
-        let mut v = ExprVisitor { w: self, depth: 0 };
-        let _ = e.visit(&mut v);
+        self.expr_visit(e);
     }
 
     pub fn expr_visit<V: Visit>(&mut self, node: &V) {
-        let mut v = ExprVisitor { w: self, depth: 0 };
+        if !self.in_time() {
+            return;
+        }
+        let mut v = ExprVisitor {
+            w: self,
+            depth: 0,
+            names: HashSet::new(),
+        };
         let _ = node.visit(&mut v);
     }
 
@@ -768,8 +882,66 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// How overload resolution sees a call's arguments.
+    fn call_args(&self, args: &[FunctionArg]) -> CallArgs {
+        let mut call = CallArgs::default();
+        for a in args {
+            match a {
+                FunctionArg::Named { name, .. }
+                | FunctionArg::ExprNamed {
+                    name: Expr::Identifier(name),
+                    ..
+                } => call.named.push(self.ident(name)),
+                _ => call.positional += 1,
+            }
+        }
+        call
+    }
+
+    /// A function call in an expression, or in `CALL`: its name and its arguments' names.
+    /// The arguments themselves are walked by the caller.
+    fn call(&mut self, f: &Function) {
+        let parts = self.name_parts(&f.name);
+        if let FunctionArguments::List(l) = &f.args {
+            for a in &l.args {
+                if let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(n)) = a {
+                    let parts = self.name_parts(n);
+                    self.read_all(parts.last().map(String::as_str));
+                }
+            }
+        }
+        let (call, first) = match &f.args {
+            FunctionArguments::List(l) => (self.call_args(&l.args), l.args.first()),
+            FunctionArguments::Subquery(_) => (
+                CallArgs {
+                    positional: 1,
+                    named: Vec::new(),
+                },
+                None,
+            ),
+            // Without parentheses (CURRENT_TIMESTAMP, CURRENT_USER, ...) it is built in.
+            FunctionArguments::None => return,
+        };
+        self.function(&parts, &call, first);
+    }
+
+    /// `CALL f(...)`: the routine and its arguments.
+    pub fn call_statement(&mut self, f: &Function) {
+        if !self.in_time() {
+            return;
+        }
+        self.call(f);
+        let mut v = ExprVisitor {
+            w: self,
+            depth: 0,
+            names: HashSet::new(),
+        };
+        v.skip_argument_names(f);
+        let _ = f.visit(&mut v);
+    }
+
     /// A function call: refused, built in, a sequence function, or a user function.
-    pub fn function(&mut self, parts: &[String], nargs: usize, first: Option<&FunctionArg>) {
+    pub fn function(&mut self, parts: &[String], call: &CallArgs, first: Option<&FunctionArg>) {
         let Some(name) = parts.last() else { return };
         let lower = name.to_lowercase();
         if let Some(why) = (self.rules.refused_function)(&lower) {
@@ -788,7 +960,7 @@ impl<'a> Walker<'a> {
             self.sequence_function(&lower, first);
             return;
         }
-        super::stmt::user_function(self, schema, name, nargs);
+        super::stmt::user_function(self, schema, name, call);
     }
 
     fn sequence_function(&mut self, func: &str, first: Option<&FunctionArg>) {
@@ -907,9 +1079,32 @@ pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
     parts
 }
 
+/// The arguments of a call, as overload resolution sees them.
+#[derive(Debug, Default)]
+pub(crate) struct CallArgs {
+    /// Arguments given by position.
+    pub positional: usize,
+    /// Names of the arguments given by name (`a => 1`, `a := 1`), in order.
+    pub named: Vec<String>,
+}
+
 struct ExprVisitor<'w, 'a> {
     w: &'w mut Walker<'a>,
     depth: usize,
+    /// The names of named arguments (`f(a => 1)`): identifiers that are not columns.
+    names: HashSet<*const Expr>,
+}
+
+impl ExprVisitor<'_, '_> {
+    fn skip_argument_names(&mut self, f: &Function) {
+        if let FunctionArguments::List(l) = &f.args {
+            for a in &l.args {
+                if let FunctionArg::ExprNamed { name, .. } = a {
+                    self.names.insert(name as *const Expr);
+                }
+            }
+        }
+    }
 }
 
 impl Visitor for ExprVisitor<'_, '_> {
@@ -929,7 +1124,14 @@ impl Visitor for ExprVisitor<'_, '_> {
     }
 
     fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-        if self.depth > 0 {
+        if self.w.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        self.w.nodes += 1;
+        if self.w.nodes.is_multiple_of(1024) && !self.w.in_time() {
+            return ControlFlow::Break(());
+        }
+        if self.depth > 0 || self.names.contains(&(e as *const Expr)) {
             return ControlFlow::Continue(());
         }
         match e {
@@ -942,30 +1144,17 @@ impl Visitor for ExprVisitor<'_, '_> {
                 self.w.resolve_column(&parts);
             }
             Expr::Function(f) => {
-                let parts = self.w.name_parts(&f.name);
-                let (n, first) = match &f.args {
-                    FunctionArguments::List(l) => (l.args.len(), l.args.first()),
-                    FunctionArguments::Subquery(_) => (1, None),
-                    FunctionArguments::None => (0, None),
-                };
-                if matches!(&f.args, FunctionArguments::List(l) if l.args.iter().any(|a| matches!(a, FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(_)))))
-                {
-                    if let FunctionArguments::List(l) = &f.args {
-                        for a in &l.args {
-                            if let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(n)) = a {
-                                let parts = self.w.name_parts(n);
-                                self.w.read_all(parts.last().map(String::as_str));
-                            }
-                        }
-                    }
-                }
-                // Without parentheses (CURRENT_TIMESTAMP, CURRENT_USER, ...) it is built in.
-                if !matches!(f.args, FunctionArguments::None) {
-                    self.w.function(&parts, n, first);
-                }
+                self.skip_argument_names(f);
+                self.w.call(f);
             }
             _ => {}
         }
         ControlFlow::Continue(())
     }
+}
+
+/// Another session's temporary schema (`pg_temp_3`, `pg_toast_temp_3`), or the agent's own:
+/// a fresh session of the requester sees none of them.
+pub(crate) fn is_temp_schema(schema: &str) -> bool {
+    schema.starts_with("pg_temp") || schema.starts_with("pg_toast_temp")
 }

@@ -40,6 +40,8 @@ SELECT shop.double_it(2)
 SELECT * FROM orders ORDER BY total DESC LIMIT 1
 -- ok: select for update
 SELECT * FROM targets WHERE sku = 'A-1' FOR UPDATE
+-- ok: lock in share mode
+SELECT * FROM targets WHERE sku = 'A-1' LOCK IN SHARE MODE
 -- ok: insert values
 INSERT INTO order_lines (order_id, sku, qty) VALUES (1, 'C', 1)
 -- ok: insert auto increment

@@ -126,6 +126,10 @@ SELECT last_value FROM sales.ticket_seq
 SELECT * FROM sales.orders WHERE order_id = 1 FOR UPDATE
 -- ok: select for share of one table
 SELECT o.order_id FROM sales.orders o JOIN sales.order_lines l USING (order_id) FOR SHARE OF o
+-- ok: select for no key update
+SELECT * FROM sales.orders WHERE order_id = 1 FOR NO KEY UPDATE
+-- ok: select for key share of one table
+SELECT o.order_id FROM sales.orders o JOIN sales.order_lines l USING (order_id) FOR KEY SHARE OF o
 -- ok: explain
 EXPLAIN SELECT * FROM film WHERE film_id = 1
 -- ok: explain analyze of a read
