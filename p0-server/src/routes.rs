@@ -162,7 +162,8 @@ async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult
             "request id already used",
         ));
     }
-    let permissions = match &s.intent {
+    // The grant's permissions, and what routing decides on (locking reads count as writes).
+    let (permissions, routing_set) = match &s.intent {
         Intent::Query(sql) => {
             let x: p0_core::extract::Extraction = agent
                 .call(
@@ -178,9 +179,10 @@ async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult
                         err(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
                     }
                 })?;
-            Some(x.permissions)
+            let routing_set = x.routing_set();
+            (Some(x.permissions), routing_set)
         }
-        Intent::Role(_) => None,
+        Intent::Role(_) => (None, Default::default()),
     };
     let access = AccessRequest {
         id: s.request_id.clone(),
@@ -191,11 +193,9 @@ async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult
         duration_secs: s.duration_secs,
         public_key: req.public_key.clone(),
     };
-    let routed = state.router.route_explained(
-        &access,
-        permissions.as_ref().unwrap_or(&Default::default()),
-        &claims.groups,
-    );
+    let routed = state
+        .router
+        .route_explained(&access, &routing_set, &claims.groups);
     let decision = routed.decision;
     let (status, message) = match &decision {
         Decision::Approve { .. } => (RequestStatus::Provisioning, None),

@@ -37,6 +37,19 @@ pub struct Extraction {
     pub locked: Vec<ObjectRef>,
 }
 
+impl Extraction {
+    /// What routing decides on: the permissions, plus UPDATE on every table whose rows the SQL
+    /// locks — a locking read blocks writers, so rules treat it as a write. Only routing sees
+    /// these; the grant holds [`Extraction::permissions`].
+    pub fn routing_set(&self) -> PermissionSet {
+        let mut set = self.permissions.clone();
+        for table in &self.locked {
+            set.insert(Permission::new(Privilege::Update, table.clone()));
+        }
+        set
+    }
+}
+
 /// What one extraction cost, whether it succeeded or not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
