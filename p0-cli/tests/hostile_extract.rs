@@ -107,9 +107,24 @@ async fn the_forty_thousand_term_query_is_refused_through_the_server_which_goes_
             "public_key": alice.public_pem,
         }))
         .unwrap();
+        // Every API call proves possession of the key the token commits to.
+        let proof = p0_core::proof::sign(
+            &alice.private_pem,
+            "POST",
+            "/v1/requests",
+            &body,
+            &token,
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
         let req = http
             .post(format!("{}/v1/requests", stack.server_url))
             .bearer_auth(&token)
+            .header(
+                p0_core::proof::KEY_HEADER,
+                p0_core::proof::key_header(alice.public_pem.as_bytes()).unwrap(),
+            )
+            .header(p0_core::proof::PROOF_HEADER, proof)
             .header("content-type", "application/json")
             .body(body);
         async move {
