@@ -132,6 +132,7 @@ async fn pg_auth(client: &mut TcpStream, server: &mut TcpStream) -> Result<(), R
         let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
     };
     let downstream = async {
+        let mut authenticated = false;
         loop {
             let kind = server_read.read_u8().await?;
             let len = server_read.read_u32().await? as usize;
@@ -146,14 +147,26 @@ async fn pg_auth(client: &mut TcpStream, server: &mut TcpStream) -> Result<(), R
                 server_read.read_exact(&mut b).await?;
                 b
             };
-            let mut done = kind == b'E';
+            // An error ends the exchange: pass it on, then cut (nothing may follow it).
+            if kind == b'E' {
+                client_write.write_u8(kind).await?;
+                client_write.write_u32(len as u32).await?;
+                client_write.write_all(&body).await?;
+                return Err(Refused(String::new()));
+            }
+            // Authentication ends at ReadyForQuery, not at AuthenticationOk: some drivers
+            // (pgx) still answer a password request that follows an AuthenticationOk.
+            let done = kind == b'Z';
+            if kind == b'R' && authenticated {
+                return Err(Refused("asked for a password after authenticating".into()));
+            }
             if kind == b'R' {
                 let code = body
                     .get(..4)
                     .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                     .unwrap_or(u32::MAX);
                 match code {
-                    0 => done = true,
+                    0 => authenticated = true,
                     10 => {
                         let scram = body[4..].split(|b| *b == 0).any(|m| m == b"SCRAM-SHA-256");
                         if !scram {
@@ -204,6 +217,12 @@ fn mysql_plugin_ok(name: &[u8]) -> Result<(), Refused> {
     }
 }
 
+/// AuthMoreData that starts caching_sha2's full authentication or carries a public key.
+fn full_auth(body: &[u8]) -> bool {
+    let data = body.strip_prefix(&[0x01]).unwrap_or(body);
+    data == [0x04] || data.windows(10).any(|w| w == b"-----BEGIN")
+}
+
 async fn mysql_packet(s: &mut (impl AsyncReadExt + Unpin)) -> Result<(u8, Vec<u8>), Refused> {
     let mut head = [0u8; 4];
     s.read_exact(&mut head).await?;
@@ -227,19 +246,22 @@ async fn mysql_write(
     Ok(())
 }
 
-/// The plugin named at the end of a HandshakeV10 packet, if any.
+/// The plugin a HandshakeV10 packet names, read strictly: a 21-byte scramble (8 + 12 + NUL),
+/// then one NUL-terminated name that ends the packet. Clients read the name at offsets of
+/// their own, so any other layout is refused rather than guessed at.
 fn handshake_plugin(body: &[u8]) -> Option<&[u8]> {
     // protocol(1) version\0 id(4) scramble1(8) filler(1) caps(2) charset(1) status(2) caps(2)
-    // scramble_len(1) reserved(10) scramble2(max(13, len - 8)) plugin\0
+    // scramble_len(1) reserved(10) scramble2(13) plugin\0
     let rest = body.get(1..)?;
     let nul = rest.iter().position(|b| *b == 0)?;
     let rest = rest.get(nul + 1..)?;
     let fixed = rest.get(4 + 8 + 1 + 2 + 1 + 2 + 2..)?;
-    let scramble_len = *fixed.first()? as usize;
-    let after = fixed.get(1 + 10..)?;
-    let part2 = scramble_len.saturating_sub(8).max(13);
-    let name = after.get(part2..)?;
-    Some(name.split(|b| *b == 0).next().unwrap_or(name))
+    if *fixed.first()? != 21 {
+        return None;
+    }
+    let name = fixed.get(1 + 10 + 13..)?;
+    let (last, name) = name.split_last()?;
+    (*last == 0 && !name.is_empty() && !name.contains(&0)).then_some(name)
 }
 
 /// MySQL: the server speaks first; its handshake and every authentication packet are checked
@@ -247,9 +269,12 @@ fn handshake_plugin(body: &[u8]) -> Option<&[u8]> {
 async fn mysql_auth(client: &mut TcpStream, server: &mut TcpStream) -> Result<(), Refused> {
     let (seq, hello) = mysql_packet(server).await?;
     if hello.first() == Some(&10) {
-        if let Some(plugin) = handshake_plugin(&hello) {
-            if !plugin.is_empty() {
-                mysql_plugin_ok(plugin)?;
+        match handshake_plugin(&hello) {
+            Some(plugin) => mysql_plugin_ok(plugin)?,
+            None => {
+                return Err(Refused(
+                    "sent a handshake whose plugin cannot be read".into(),
+                ))
             }
         }
     }
@@ -272,9 +297,10 @@ async fn mysql_auth(client: &mut TcpStream, server: &mut TcpStream) -> Result<()
                     mysql_plugin_ok(name)?;
                     false
                 }
-                // caching_sha2_password's "perform full authentication": the password would
-                // follow, in cleartext or under a key of the server's choosing.
-                Some(0x01) if body.get(1) == Some(&0x04) => {
+                // caching_sha2_password's "perform full authentication" (clients strip an
+                // optional 0x01 first), or a public key of the server's choosing: the password
+                // would follow, in cleartext or under that key.
+                Some(_) if full_auth(&body) => {
                     return Err(Refused(
                         "asked for full authentication, which sends the password where the server can read it".into(),
                     ))
@@ -290,5 +316,46 @@ async fn mysql_auth(client: &mut TcpStream, server: &mut TcpStream) -> Result<()
     tokio::select! {
         r = downstream => r,
         _ = upstream => Err(Refused(String::new())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(scramble_len: u8, part2: &[u8], plugin: &[u8]) -> Vec<u8> {
+        let mut h = vec![10];
+        h.extend_from_slice(b"5.7.99\0");
+        h.extend_from_slice(&[0; 4]);
+        h.extend_from_slice(b"abcdefgh");
+        h.push(0);
+        h.extend_from_slice(&[0xff, 0xff, 0x21, 0x02, 0x00, 0xff, 0xff]);
+        h.push(scramble_len);
+        h.extend_from_slice(&[0; 10]);
+        h.extend_from_slice(part2);
+        h.extend_from_slice(plugin);
+        h
+    }
+
+    #[test]
+    fn only_a_plainly_named_plugin_is_read() {
+        let ok = hello(21, b"ijklmnopqrst\0", b"mysql_native_password\0");
+        assert_eq!(handshake_plugin(&ok), Some(&b"mysql_native_password"[..]));
+        // The name split across the scramble, as a client reading at its own offset sees it.
+        let split = hello(0, b"ear_password\0", b"");
+        assert_eq!(handshake_plugin(&split), None);
+        assert_eq!(handshake_plugin(&hello(21, b"ijklmnopqrst\0", b"")), None);
+        assert_eq!(
+            handshake_plugin(&hello(21, b"ijklmnopqrst\0", b"x\0y\0")),
+            None
+        );
+    }
+
+    #[test]
+    fn full_authentication_is_recognised_with_or_without_its_prefix() {
+        assert!(full_auth(&[0x01, 0x04]));
+        assert!(full_auth(&[0x04]));
+        assert!(full_auth(b"\x01-----BEGIN PUBLIC KEY-----"));
+        assert!(!full_auth(&[0x01, 0x03]));
     }
 }

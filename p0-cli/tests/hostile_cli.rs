@@ -562,3 +562,35 @@ async fn option_injection_through_any_field_is_refused() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(db.received().is_empty(), "the listener was contacted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cleartext_request_after_authentication_ok_gets_nothing_from_any_driver() {
+    // libpq ignores it; other drivers answer it: `p0 exec` runs any of them.
+    let s = setup(Engine::Postgres).await;
+    let alice = User::login(&s.evil.url, "alice@example.com");
+    let db = FakeDb::start("pg-ok-then-cleartext", None, None);
+    let port = db.port;
+    s.evil
+        .set(reseal(alice.public_key(), "pw-after-ok-42", move |t| {
+            t.port = port
+        }));
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/naive_pg_client.py");
+    let out = alice.p0(&[
+        "exec",
+        "-d",
+        &s.stack.resource,
+        "-c",
+        "SELECT count(*) FROM sales.orders",
+        "--reason",
+        "r",
+        "--",
+        "python3",
+        client.to_str().unwrap(),
+    ]);
+    assert_refused_and_nothing_leaked(&out, &alice, &db, "pw-after-ok-42", "cleartext after ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_plugin_name_split_across_the_handshake_gets_nothing_mysql() {
+    cleartext_request_gets_nothing(Engine::MySql, "my-split-plugin").await;
+}

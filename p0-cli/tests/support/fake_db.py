@@ -6,7 +6,9 @@ usage: fake_db.py MODE PORT_FILE OUT_FILE [CERT KEY]
 modes:
   pg-cleartext  PostgreSQL: ask for the password in cleartext (AuthenticationCleartextPassword)
   pg-tls        PostgreSQL: accept TLS with the given (self-signed) certificate, then ask for cleartext
+  pg-ok-then-cleartext  PostgreSQL: AuthenticationOk, then a cleartext request anyway
   my-cleartext  MySQL: handshake naming the mysql_clear_password plugin
+  my-split-plugin  MySQL: the cleartext plugin's name split across the scramble fields
   my-switch     MySQL: native handshake, then an AuthSwitchRequest to mysql_clear_password
   my-tls        MySQL: offer TLS with the given certificate, then ask for cleartext
   my-infile     MySQL: accept any login, then answer the first query with LOCAL INFILE of the
@@ -75,6 +77,8 @@ def pg(conn):
                 conn.sendall(b"N")
             continue
         break
+    if mode == "pg-ok-then-cleartext":  # AuthenticationOk, then ask anyway
+        conn.sendall(b"R" + struct.pack("!II", 8, 0))
     conn.sendall(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
     recv_some(conn)
 
@@ -101,7 +105,18 @@ def my_read(conn):
 
 
 def mysql(conn):
-    if mode == "my-cleartext":
+    if mode == "my-split-plugin":
+        # scramble length 0: a client reading the name right after the first scramble part
+        # reads `mysql_clear_password`; a careless reader finds an empty name.
+        caps = 0x00000200 | 0x00008000 | 0x00080000 | 0x00000008
+        hello = (
+            b"\x0a" + b"5.7.99-evil\x00" + struct.pack("<I", 7) + b"mysql_cl" + b"\x00"
+            + struct.pack("<H", caps & 0xFFFF) + b"\x21" + struct.pack("<H", 2)
+            + struct.pack("<H", caps >> 16) + bytes([0]) + b"\x00" * 10 + b"ear_password\x00"
+        )
+        conn.sendall(my_packet(0, hello))
+        recv_some(conn)
+    elif mode == "my-cleartext":
         conn.sendall(my_packet(0, handshake(b"mysql_clear_password")))
         recv_some(conn)
     elif mode == "my-switch":
