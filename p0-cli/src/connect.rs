@@ -45,7 +45,19 @@ pub fn open_grant(
         bail!("refusing the grant: the server names another user than the sealed one");
     }
     let entry = format!("{server} {resource}");
-    let mut known: BTreeMap<String, String> = session.load_json(KNOWN_AGENTS).unwrap_or_default();
+    // Fail closed: only a missing file means "nothing pinned yet".
+    let mut known: BTreeMap<String, String> = match session.load_json(KNOWN_AGENTS) {
+        Ok(k) => k,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+        {
+            BTreeMap::new()
+        }
+        Err(e) => {
+            bail!("refusing the grant: cannot read the pinned agent keys ({KNOWN_AGENTS}): {e}")
+        }
+    };
     let presented = opened.agent_key.encode();
     match known.get(&entry) {
         Some(pinned) if *pinned == presented => {}
@@ -149,6 +161,43 @@ pub fn mysql_defaults(
     Ok((private_file("p0-mysql.", ".cnf", &text)?, ca))
 }
 
+/// The MySQL client's command-line options for `target` at `host:port`: they beat every option
+/// file the client reads after ours (`~/.my.cnf`, `~/.mylogin.cnf`), so nothing local can send
+/// it elsewhere, turn TLS checks off or file loading on.
+pub fn mysql_args(host: &str, port: u16, target: &ConnectTarget, ca: &CaFile) -> Vec<String> {
+    let mut args = vec![
+        format!("--host={host}"),
+        format!("--port={port}"),
+        "--protocol=TCP".to_string(),
+        format!("--user={}", target.username),
+        format!("--database={}", target.database),
+        "--local-infile=0".to_string(),
+    ];
+    match (&target.tls, ca) {
+        (TlsExpectation::VerifyFull { .. }, Some(f)) => {
+            args.push("--ssl-verify-server-cert".into());
+            args.push(format!("--ssl-ca={}", f.path().display()));
+        }
+        (TlsExpectation::VerifyFull { .. }, None) => args.push("--ssl-verify-server-cert".into()),
+        (TlsExpectation::Off, _) => args.push("--skip-ssl".into()),
+    }
+    args
+}
+
+/// Environment variables that would change where or how a client started by p0 connects, or
+/// let it answer a cleartext-password request: removed from its environment.
+pub const CLIENT_ENV_REMOVE: &[&str] = &[
+    "PGHOSTADDR",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "MYSQL_HOST",
+    "MYSQL_TCP_PORT",
+    "MYSQL_UNIX_PORT",
+    "MYSQL_PWD",
+    "MYSQL_TEST_LOGIN_FILE",
+    "LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN",
+];
+
 /// libpq's environment for `target` at `host:port` (the target itself, or the CLI's relay on
 /// loopback): credentials, and either verified TLS or no TLS with SCRAM required (libpq 16+
 /// refuses other methods itself; the relay refuses them for older ones).
@@ -193,16 +242,13 @@ pub fn pg_env(
     Ok((env, ca))
 }
 
-/// libpq variables that would send the client elsewhere than the sealed target: removed from
-/// the client's environment.
-pub const PG_ENV_REMOVE: &[&str] = &["PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE"];
-
 /// `scheme://user:password@host:port/database`, every part percent-encoded.
 pub fn database_url(
     host: &str,
     port: u16,
     target: &ConnectTarget,
     password: &Password,
+    ca: &CaFile,
 ) -> anyhow::Result<String> {
     let scheme = match target.engine {
         Engine::MySql => "mysql",
@@ -231,9 +277,17 @@ pub fn database_url(
         (TlsExpectation::VerifyFull { .. }, Engine::MySql) => {
             url.query_pairs_mut()
                 .append_pair("ssl-mode", "verify_identity");
+            if let Some(f) = ca {
+                url.query_pairs_mut()
+                    .append_pair("ssl-ca", &f.path().display().to_string());
+            }
         }
         (TlsExpectation::VerifyFull { .. }, _) => {
             url.query_pairs_mut().append_pair("sslmode", "verify-full");
+            if let Some(f) = ca {
+                url.query_pairs_mut()
+                    .append_pair("sslrootcert", &f.path().display().to_string());
+            }
         }
     }
     Ok(url.to_string())
@@ -290,7 +344,14 @@ mod tests {
     fn urls_encode_every_part() {
         let mut t = target("db.internal");
         t.database = "a/b?c".into();
-        let u = database_url("db.internal", 3306, &t, &Password::new("p@ss:/w#".into())).unwrap();
+        let u = database_url(
+            "db.internal",
+            3306,
+            &t,
+            &Password::new("p@ss:/w#".into()),
+            &None,
+        )
+        .unwrap();
         let parsed = url::Url::parse(&u).unwrap();
         assert_eq!(parsed.host_str(), Some("db.internal"));
         assert_eq!(parsed.password(), Some("p%40ss%3A%2Fw%23"));

@@ -23,19 +23,21 @@ type Mutation = Box<dyn Fn(&mut Value) + Send + Sync>;
 struct Evil {
     url: String,
     mutate: Arc<Mutex<Option<Mutation>>>,
+    mutate_view: Arc<Mutex<Option<Mutation>>>,
 }
 
 impl Evil {
     async fn start(upstream: &str) -> Self {
         let mutate: Arc<Mutex<Option<Mutation>>> = Arc::default();
-        let (m, up) = (mutate.clone(), upstream.to_string());
+        let mutate_view: Arc<Mutex<Option<Mutation>>> = Arc::default();
+        let (m, mv, up) = (mutate.clone(), mutate_view.clone(), upstream.to_string());
         let http = reqwest::Client::new();
         let app = axum::Router::new().fallback(
             move |method: axum::http::Method,
                   uri: axum::http::Uri,
                   headers: axum::http::HeaderMap,
                   body: axum::body::Bytes| {
-                let (m, up, http) = (m.clone(), up.clone(), http.clone());
+                let (m, mv, up, http) = (m.clone(), mv.clone(), up.clone(), http.clone());
                 async move {
                     let mut req = http.request(method, format!("{up}{uri}")).body(body);
                     for (k, v) in headers.iter() {
@@ -49,6 +51,15 @@ impl Evil {
                     let mut out = bytes.to_vec();
                     if let (Ok(mut v), Some(f)) = (
                         serde_json::from_slice::<Value>(&bytes),
+                        mv.lock().unwrap().as_ref(),
+                    ) {
+                        if v["signed"].is_object() {
+                            f(&mut v);
+                            out = serde_json::to_vec(&v).unwrap();
+                        }
+                    }
+                    if let (Ok(mut v), Some(f)) = (
+                        serde_json::from_slice::<Value>(&out),
                         m.lock().unwrap().as_ref(),
                     ) {
                         let mut views: Vec<&mut Value> = match &mut v {
@@ -73,11 +84,20 @@ impl Evil {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        Self { url, mutate }
+        Self {
+            url,
+            mutate,
+            mutate_view,
+        }
     }
 
     fn set(&self, f: impl Fn(&mut Value) + Send + Sync + 'static) {
         *self.mutate.lock().unwrap() = Some(Box::new(f));
+    }
+
+    /// Rewrites every request view in an answer (not only its grant).
+    fn set_view(&self, f: impl Fn(&mut Value) + Send + Sync + 'static) {
+        *self.mutate_view.lock().unwrap() = Some(Box::new(f));
     }
 }
 
@@ -593,4 +613,58 @@ async fn a_cleartext_request_after_authentication_ok_gets_nothing_from_any_drive
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_plugin_name_split_across_the_handshake_gets_nothing_mysql() {
     cleartext_request_gets_nothing(Engine::MySql, "my-split-plugin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resumed_request_cannot_be_moved_to_another_resource() {
+    let s = setup(Engine::Postgres).await;
+    let alice = User::login(&s.evil.url, "alice@example.com");
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        &s.stack.resource,
+        "-c",
+        "DELETE FROM sales.orders WHERE id = 0",
+        "--reason",
+        "r",
+        "--no-wait",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let id = text(&out)
+        .split_whitespace()
+        .skip_while(|w| *w != "request")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // The server answers the resume as an active grant for a resource never used here, sealed
+    // by a key of its own: no pin exists for that name, so first use would pin its key.
+    let db = FakeDb::start("pg-cleartext", None, None);
+    let (port, pk) = (db.port, alice.public_key());
+    let evil = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let rid = id.clone();
+    s.evil.set_view(move |v: &mut Value| {
+        let t = ConnectTarget {
+            request_id: p0_core::RequestId::new(rid.clone()).unwrap(),
+            resource: p0_core::ResourceId::new("pg/elsewhere").unwrap(),
+            engine: Engine::Postgres,
+            host: "127.0.0.1".into(),
+            port,
+            database: "app".into(),
+            username: p0_core::Username::new("p0_alice_0000000000").unwrap(),
+            expires_at: chrono::Utc::now() + chrono::TimeDelta::minutes(5),
+            tls: TlsExpectation::Off,
+        };
+        v["status"] = Value::String("active".into());
+        v["signed"]["resource"] = Value::String("pg/elsewhere".into());
+        v["grant"] = serde_json::json!({
+            "username": "p0_alice_0000000000",
+            "sealed_password": seal_by_hand(pk.as_bytes(), &t, "moved-pw-1", &evil),
+            "role": "p0r_x",
+            "expires_at": t.expires_at,
+        });
+    });
+    let out = alice.p0(&["psql", "--resume", &id, "-c", "SELECT 1"]);
+    assert_refused_and_nothing_leaked(&out, &alice, &db, "moved-pw-1", "moved resume");
+    assert!(text(&out).contains("not `pg/"), "{}", text(&out));
+    assert!(db.received().is_empty(), "the listener was contacted");
 }

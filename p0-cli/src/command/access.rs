@@ -1,7 +1,9 @@
 //! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
 
 use crate::client::{not_granted, Client, Outcome};
-use crate::connect::{database_url, mysql_defaults, open_grant, pg_env, Opened, PG_ENV_REMOVE};
+use crate::connect::{
+    database_url, mysql_args, mysql_defaults, open_grant, pg_env, Opened, CLIENT_ENV_REMOVE,
+};
 use crate::relay::Relay;
 use crate::session::Session;
 use anyhow::{bail, Context};
@@ -114,6 +116,11 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             (outcome, Some((resource, intent)))
         }
     };
+    // Remember where each request made here is for: a resumed grant must be for the same
+    // resource, whatever the server says later.
+    if let (Some((resource, _)), Some(v)) = (&asked, outcome_view(&outcome)) {
+        remember_request(&session, &v.id, resource)?;
+    }
     let (view, grant) = match outcome {
         Outcome::Granted(view, grant) => (view, grant),
         other => return Ok(Err(not_granted(&other)?)),
@@ -125,7 +132,20 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             if view.id.as_str() != id || view.signed.request_id != view.id {
                 bail!("refusing the grant: the server answered for another request than `{id}`");
             }
-            (view.id.clone(), view.signed.resource.clone())
+            let expected = match recorded_resource(&session, &view.id) {
+                Some(r) => r,
+                None if !common.resource.is_empty() => ResourceId::new(common.resource.clone())?,
+                None => bail!(
+                    "request `{id}` was not made from this login: name its resource with -d RESOURCE"
+                ),
+            };
+            if view.signed.resource != expected {
+                bail!(
+                    "refusing the grant: the server says request `{id}` is for `{}`, not `{expected}`",
+                    view.signed.resource
+                );
+            }
+            (view.id.clone(), expected)
         }
         (None, Some((resource, intent))) => {
             if view.signed.resource != resource
@@ -142,6 +162,35 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
     };
     let opened = open_grant(&session, &server, &key, &id, &resource, &grant)?;
     Ok(Ok(Granted { grant, opened }))
+}
+
+/// The requests made from this login, by id, with their resource (the latest 500).
+const REQUESTS: &str = "requests.json";
+
+fn outcome_view(o: &Outcome) -> Option<&p0_core::api::RequestView> {
+    match o {
+        Outcome::Granted(v, _) | Outcome::Denied(v) | Outcome::Waiting(v) | Outcome::Failed(v) => {
+            Some(v)
+        }
+    }
+}
+
+fn remember_request(
+    session: &Session,
+    id: &p0_core::RequestId,
+    resource: &ResourceId,
+) -> anyhow::Result<()> {
+    let mut known: Vec<(String, String)> = session.load_json(REQUESTS).unwrap_or_default();
+    known.retain(|(i, _)| i != id.as_str());
+    known.push((id.to_string(), resource.to_string()));
+    let skip = known.len().saturating_sub(500);
+    session.save_json(REQUESTS, &known[skip..].to_vec())
+}
+
+fn recorded_resource(session: &Session, id: &p0_core::RequestId) -> Option<ResourceId> {
+    let known: Vec<(String, String)> = session.load_json(REQUESTS).ok()?;
+    let (_, r) = known.into_iter().find(|(i, _)| i == id.as_str())?;
+    ResourceId::new(r).ok()
 }
 
 fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
@@ -201,23 +250,29 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let (host, port, relay) = route(target).await?;
     let mut cmd = tokio::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
-    cmd.env("DATABASE_URL", database_url(&host, port, target, password)?);
-    let _ca = match target.engine {
-        p0_core::Engine::MySql => {
+    for v in CLIENT_ENV_REMOVE {
+        cmd.env_remove(v);
+    }
+    // libpq's variables name the CA for PostgreSQL; the URL carries it for either engine. With
+    // verified TLS the MySQL password goes only into the URL: MYSQL_PWD would reach clients
+    // that read no CA from the environment and would not verify the server.
+    let (env, ca) = pg_env(&host, port, target, password)?;
+    match (target.engine, &target.tls) {
+        // Through the relay: the mysql client's own variables are safe to set.
+        (p0_core::Engine::MySql, TlsExpectation::Off) => {
             cmd.env("MYSQL_HOST", &host)
                 .env("MYSQL_TCP_PORT", port.to_string())
                 .env("MYSQL_PWD", password.expose_secret());
-            None
         }
+        (p0_core::Engine::MySql, _) => {}
         _ => {
-            let (env, ca) = pg_env(&host, port, target, password)?;
             cmd.envs(env);
-            for v in PG_ENV_REMOVE {
-                cmd.env_remove(v);
-            }
-            ca
         }
-    };
+    }
+    cmd.env(
+        "DATABASE_URL",
+        database_url(&host, port, target, password, &ca)?,
+    );
     run_client(cmd, &format!("`{}`", args.command[0]), relay).await
 }
 
@@ -326,10 +381,10 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (host, port, relay) = route(target).await?;
     let (env, _ca) = pg_env(&host, port, target, password)?;
     let mut cmd = tokio::process::Command::new("psql");
-    cmd.args(&pass).envs(env);
-    for v in PG_ENV_REMOVE {
+    for v in CLIENT_ENV_REMOVE {
         cmd.env_remove(v);
     }
+    cmd.args(&pass).envs(env);
     run_client(cmd, "psql", relay).await
 }
 
@@ -344,15 +399,19 @@ pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
     let (host, port, relay) = route(target).await?;
     // The password reaches the client in a 0600 file that is removed when the client exits,
     // never on its command line or in its environment.
-    let (defaults, _ca) = mysql_defaults(&host, port, target, password)?;
+    let (defaults, ca) = mysql_defaults(&host, port, target, password)?;
     let client = if which("mysql") { "mysql" } else { "mariadb" };
     let mut cmd = tokio::process::Command::new(client);
+    for v in CLIENT_ENV_REMOVE {
+        cmd.env_remove(v);
+    }
+    // The password in the 0600 file; where to connect and how also on the command line, which
+    // beats any option file read after ours.
     cmd.arg(format!(
         "--defaults-extra-file={}",
         defaults.path().display()
     ))
-    .arg(format!("--database={}", target.database))
-    .arg("--local-infile=0")
+    .args(mysql_args(&host, port, target, &ca))
     .args(&pass);
     run_client(cmd, client, relay).await
 }

@@ -127,7 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => {
                 let mut c = tokio::process::Command::new("psql");
                 c.args(["-X", "-c", q]).envs(pg_env.clone());
-                for v in crate::connect::PG_ENV_REMOVE {
+                for v in crate::connect::CLIENT_ENV_REMOVE {
                     c.env_remove(v);
                 }
                 c
