@@ -384,6 +384,17 @@ mod tests {
         }
     }
 
+    /// A sealed grant for the test target, to `kp`, by `agent`.
+    fn seal_to(kp: &KeyPair, password: &str, agent: &AgentSigningKey) -> String {
+        seal(
+            kp.public_pem.as_bytes(),
+            &target(),
+            &Password::new(password.into()),
+            agent,
+        )
+        .unwrap()
+    }
+
     fn envelope(sealed: &str) -> Value {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(sealed).unwrap()).unwrap()
     }
@@ -432,13 +443,7 @@ mod tests {
     fn a_spliced_target_is_refused() {
         let kp = KeyPair::generate().unwrap();
         let agent = AgentSigningKey::generate();
-        let sealed = seal(
-            kp.public_pem.as_bytes(),
-            &target(),
-            &Password::new("pw".into()),
-            &agent,
-        )
-        .unwrap();
+        let sealed = seal_to(&kp, "pw", &agent);
         let mut env = envelope(&sealed);
         let mut t = target();
         t.port = 6666;
@@ -456,13 +461,7 @@ mod tests {
         let kp = KeyPair::generate().unwrap();
         let agent = AgentSigningKey::generate();
         let evil = AgentSigningKey::generate();
-        let sealed = seal(
-            kp.public_pem.as_bytes(),
-            &target(),
-            &Password::new("pw".into()),
-            &agent,
-        )
-        .unwrap();
+        let sealed = seal_to(&kp, "pw", &agent);
         let mut env = envelope(&sealed);
         let mut t = target();
         t.host = "evil.example".into();
@@ -488,13 +487,7 @@ mod tests {
         let kp = KeyPair::generate().unwrap();
         let evil = AgentSigningKey::generate();
         let agent = AgentSigningKey::generate();
-        let sealed = seal(
-            kp.public_pem.as_bytes(),
-            &target(),
-            &Password::new("theirs".into()),
-            &evil,
-        )
-        .unwrap();
+        let sealed = seal_to(&kp, "theirs", &evil);
         let g = open(&kp.private_pem, &sealed).unwrap();
         assert_ne!(g.agent_key, agent.public());
     }
@@ -503,13 +496,7 @@ mod tests {
     fn tampering_and_garbage_are_refused() {
         let kp = KeyPair::generate().unwrap();
         let agent = AgentSigningKey::generate();
-        let sealed = seal(
-            kp.public_pem.as_bytes(),
-            &target(),
-            &Password::new("pw".into()),
-            &agent,
-        )
-        .unwrap();
+        let sealed = seal_to(&kp, "pw", &agent);
         for field in ["key", "nonce", "ct", "sig"] {
             let mut env = envelope(&sealed);
             let mut raw = URL_SAFE_NO_PAD
