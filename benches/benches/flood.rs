@@ -9,11 +9,13 @@
 
 use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
 use p0_core::api::CreateRequest;
-use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+mod support;
+use support::{dev_token, proven};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -49,25 +51,6 @@ struct Caller {
 }
 
 impl Caller {
-    fn headers(&self, body: &[u8]) -> reqwest::header::HeaderMap {
-        use p0_core::proof;
-        let now = chrono::Utc::now().timestamp();
-        let mut h = reqwest::header::HeaderMap::new();
-        let key = proof::key_header(self.kp.public_pem.as_bytes()).unwrap();
-        h.insert(proof::KEY_HEADER, key.parse().unwrap());
-        let p = proof::sign(
-            &self.kp.private_pem,
-            "POST",
-            "/v1/requests",
-            body,
-            &self.token,
-            now,
-        )
-        .unwrap();
-        h.insert(proof::PROOF_HEADER, p.parse().unwrap());
-        h
-    }
-
     fn body(&self, kind: Kind, i: usize) -> Vec<u8> {
         let sql = match kind {
             Kind::Valid => "SELECT c.name, o.total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id".to_string(),
@@ -103,7 +86,7 @@ impl Caller {
             .http
             .post(format!("{}/v1/requests", self.base))
             .bearer_auth(&self.token)
-            .headers(self.headers(&body))
+            .headers(proven(&self.kp, "POST", "/v1/requests", &body, &self.token))
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -162,21 +145,12 @@ fn main() {
             .build()
             .unwrap();
         let kp = KeyPair::generate().unwrap();
-        let nonce = key_fingerprint(kp.public_pem.as_bytes()).unwrap();
-        let tok: serde_json::Value = http
-            .post(format!("{}/dev/token", stack.server_url))
-            .json(&serde_json::json!({"user": "flood@example.com", "nonce": nonce}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = dev_token(&http, &stack.server_url, "flood@example.com", &kp).await;
         let caller = Arc::new(Caller {
             http,
             base: stack.server_url.clone(),
             kp,
-            token: tok["id_token"].as_str().unwrap().to_string(),
+            token,
         });
         let mix = [Kind::Valid, Kind::Valid, Kind::Malformed, Kind::Oversized, Kind::Deep];
         let kinds: Vec<Kind> = (0..calls).map(|i| mix[i % mix.len()]).collect();

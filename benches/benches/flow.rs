@@ -6,40 +6,14 @@
 
 use p0_cli::stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use p0_core::api::{CreateRequest, RequestStatus, RequestView};
-use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 
-const N: usize = 60;
+mod support;
+use support::{dev_token, proven};
 
-/// The proof-of-possession headers of one call (every API call carries them).
-fn proven(
-    kp: &KeyPair,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    token: &str,
-) -> reqwest::header::HeaderMap {
-    use p0_core::proof;
-    let now = chrono::Utc::now().timestamp();
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert(
-        proof::KEY_HEADER,
-        proof::key_header(kp.public_pem.as_bytes())
-            .unwrap()
-            .parse()
-            .unwrap(),
-    );
-    h.insert(
-        proof::PROOF_HEADER,
-        proof::sign(&kp.private_pem, method, path, body, token, now)
-            .unwrap()
-            .parse()
-            .unwrap(),
-    );
-    h
-}
+const N: usize = 60;
 
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
@@ -57,17 +31,7 @@ fn main() {
         let stack = Stack::start(DEMO_RULES, 3600).await.unwrap();
         let http = reqwest::Client::new();
         let kp = KeyPair::generate().unwrap();
-        let nonce = key_fingerprint(kp.public_pem.as_bytes()).unwrap();
-        let tok: serde_json::Value = http
-            .post(format!("{}/dev/token", stack.server_url))
-            .json(&serde_json::json!({"user": "bench@example.com", "nonce": nonce}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = tok["id_token"].as_str().unwrap().to_string();
+        let token = dev_token(&http, &stack.server_url, "bench@example.com", &kp).await;
         let resource = ResourceId::new(RESOURCE).unwrap();
         let sql = "SELECT c.name, o.total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id";
 
