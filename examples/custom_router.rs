@@ -5,7 +5,6 @@
 //!
 //!     cargo run -p p0-examples --example custom_router
 
-use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
 use p0_core::api::{CreateRequest, RequestStatus, RequestView};
 use p0_core::proof;
 use p0_core::route::Approver;
@@ -15,6 +14,7 @@ use p0_core::{
     PostgresExtractor, Privilege, RequestId, ResourceId, Router,
 };
 use p0_core::{KeyPair, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES, RESOURCE};
 use std::sync::Arc;
 use std::time::Duration;
 

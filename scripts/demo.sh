@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --locked --release -p p0-cli
+cargo build --locked --release -p p0-cli --features demo
 exec target/release/p0 demo "$@"

@@ -63,6 +63,8 @@ expect_output "redis: nothing left" -- \
   cargo run -q --locked -p p0-examples --example redis_agent
 echo "examples: ok"
 
+# `p0 demo` is behind the CLI's `demo` feature (the everyday CLI compiles no server or agent).
+cargo build --locked -p p0-cli --features demo --bin p0
 # The README's demo, on both engines: the query's rows, the ephemeral user while the lease lives,
 # and nothing left after expiry (the debug build; scripts/demo.sh builds the release binary).
 expect_output "(4 rows)" "permission denied for table payroll" "p0r_" "user and role are gone" \

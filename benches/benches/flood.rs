@@ -7,9 +7,9 @@
 //! `P0_FLOOD_CALLS` (default 1000) and `P0_FLOOD_CONCURRENCY` (default 100) change the size.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
 use p0_core::api::CreateRequest;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES, RESOURCE};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;

@@ -4,9 +4,9 @@
 //! over one connection. Prints p50 / p99 and the ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use p0_core::api::{CreateRequest, RequestStatus, RequestView};
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 

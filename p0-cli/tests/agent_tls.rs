@@ -3,8 +3,8 @@
 //! that trusts another CA gets nothing from the agent: no explanation, no grant.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{AgentTls, Stack, DEMO_RULES};
 use p0_core::Engine;
+use p0_stack::{AgentTls, Stack, DEMO_RULES};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,10 +4,10 @@
 //! still works, so the refusals are the server's judgement and not a broken set-up.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::proof;
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES};
 use serde_json::{json, Value};
 
 struct Api {

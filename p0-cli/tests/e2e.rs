@@ -2,8 +2,8 @@
 //! stack (server, agent, dev issuer). One stack, scenarios in order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::Engine;
+use p0_stack::{Stack, DEMO_RULES};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -404,7 +404,7 @@ async fn flow(f: Flavor) {
             "CREATE DEFINER = '{user}'@'%' VIEW app.by_user AS SELECT 1 AS one"
         )),
         None => stack.pg.psql(
-            p0_cli::stack::DATABASE,
+            p0_stack::DATABASE,
             &format!("CREATE TABLE scratch (v int); ALTER TABLE scratch OWNER TO \"{user}\""),
         ),
     }

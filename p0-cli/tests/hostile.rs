@@ -5,11 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::api::{hmac_sign, ProvisionCall, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use p0_core::provision::{Access, ProvisionPlan};
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, PermissionSet, RequestId, ResourceId, RoleName, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES};
 use serde_json::{json, Value};
 
 use std::sync::Arc;

@@ -5,11 +5,11 @@
 //! database's p0 users and roles.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::api::approval_digest;
 use p0_core::proof::{self, KEY_HEADER, PROOF_HEADER};
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::Path;

@@ -7,9 +7,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::grant::{ConnectTarget, TlsExpectation};
 use p0_core::Engine;
+use p0_stack::{Stack, DEMO_RULES};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

@@ -6,10 +6,10 @@
 //! process: a stack overflow there would abort the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::api::{hmac_sign, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use p0_core::seal::key_fingerprint;
 use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_stack::{Stack, DEMO_RULES};
 use serde_json::{json, Value};
 
 const NORMAL: &str = "SELECT name FROM sales.customers";

@@ -9,8 +9,8 @@
 #![cfg(feature = "lambda")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use p0_server::{AgentClient, AgentError};
+use p0_stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

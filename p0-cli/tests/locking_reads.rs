@@ -4,8 +4,8 @@
 //! real stack; nothing is created before approval.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES};
 use p0_core::Engine;
+use p0_stack::{Stack, DEMO_RULES};
 use std::process::{Command, Output};
 
 fn p0(dir: &std::path::Path, args: &[&str]) -> Output {

@@ -3,7 +3,7 @@
 //! real request through server, agent and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_cli::stack::{Stack, DEMO_RULES, RESOURCE};
+use p0_stack::{Stack, DEMO_RULES, RESOURCE};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@ use crate::client::{Client, Outcome};
 use crate::command::login::dev_login;
 use crate::session::Session;
 use anyhow::bail;
-use p0_cli::stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use p0_core::{Engine, Intent, ResourceId};
+use p0_stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("    rules: reads are approved automatically; anything else needs someone in `dba`");
 
     // alice's key and token: a directory only she can enter, from its creation.
-    let dir = p0_testkit::private_tempdir("p0-demo-session.")?;
+    let dir = p0_stack::private_tempdir("p0-demo-session.")?;
     let session = Session::at(dir.path().to_path_buf())?;
     step("alice logs in: her CLI makes an RSA key and gets an ID token whose nonce commits to it");
     let token = dev_login(&session, &stack.server_url, "alice@example.com", &[]).await?;

@@ -1,6 +1,7 @@
 //! Subcommands: one module each.
 
 mod access;
+#[cfg(feature = "demo")]
 mod demo;
 mod explain;
 mod login;
@@ -46,6 +47,7 @@ enum Command {
     /// Print the least privileges a SQL statement needs.
     Explain(explain::Args),
     /// Run the whole flow against a throwaway database, narrating each step.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
 }
 
@@ -71,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Deny(a) => manage::decide(a, "deny").await,
                     Command::Revoke(a) => manage::decide(a, "revoke").await,
                     Command::Audit(a) => manage::audit(a).await,
+                    #[cfg(feature = "demo")]
                     Command::Demo(a) => demo::run(a).await,
                     Command::Explain(_) => unreachable_explain(),
                 }
