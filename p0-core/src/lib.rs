@@ -33,5 +33,8 @@ pub use rules::RulesRouter;
 pub use seal::{KeyPair, RsaOaepSealer, Sealer};
 pub use secret::{Password, SecretBytes, Token};
 pub use sign::SignedRequest;
-pub use types::*;
+pub use types::{
+    AccessRequest, Engine, Intent, ObjectKind, ObjectRef, Permission, PermissionSet, Privilege,
+    RequestId, ResourceId, RoleName, Username,
+};
 pub use verify::{IdClaims, IdTokenVerifier};
