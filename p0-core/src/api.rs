@@ -1,7 +1,6 @@
 //! The wire types of p0's two HTTP APIs: CLI ↔ server (`/v1/requests…`) and server ↔ agent
 //! (`/v1/provision…`), and the HMAC that authenticates the server to the agent.
 
-use crate::extract::Extraction;
 use crate::provision::ProvisionPlan;
 use crate::route::Decision;
 use crate::sign::SignedRequest;
@@ -230,9 +229,6 @@ pub struct ExplainCall {
     /// The SQL.
     pub sql: String,
 }
-
-/// Agent → server.
-pub type ExplainResult = Extraction;
 
 /// Header carrying the signing time (seconds since the epoch).
 pub const HMAC_TIME_HEADER: &str = "x-p0-timestamp";
