@@ -25,6 +25,8 @@ if [ ! -f .node/node_modules/oidc-provider/lib/index.js ]; then
 fi
 export P0_OIDC_PROVIDER_MODULE="$PWD/.node/node_modules/oidc-provider/lib/index.js"
 cargo fmt --all --check
+# Layout: no source file over 500 lines, no two modules importing each other.
+python3 scripts/layout_check.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \
   --features p0-cli/lambda,p0-agent/lambda -- -D warnings
