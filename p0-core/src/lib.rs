@@ -26,7 +26,9 @@ pub use error::{
 pub use extract::PermissionExtractor;
 pub use extract::{MySqlExtractor, PostgresExtractor};
 pub use guard::GuardPolicy;
-pub use identity::{DangerousDevIssuer, JwksVerifier};
+pub use identity::DangerousDevIssuer;
+#[cfg(feature = "jwks")]
+pub use identity::JwksVerifier;
 pub use provision::{Access, Credentials, DatabaseProvisioner, PostgresProvisioner, ProvisionPlan};
 pub use route::{Decision, Router};
 pub use rules::RulesRouter;

@@ -1,0 +1,206 @@
+//! [`JwksVerifier`]: ID tokens checked against the issuer's published keys (feature `jwks`,
+//! which brings the HTTP client that fetches them).
+
+use crate::error::VerifyError;
+use crate::secret::Token;
+use crate::verify::{IdClaims, IdTokenVerifier};
+use async_trait::async_trait;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tokio::sync::RwLock;
+
+/// Algorithms accepted for ID tokens. Never `none`, never an HMAC algorithm (an HS256 token
+/// "signed" with an RSA public key must not verify).
+const ALLOWED: &[Algorithm] = &[Algorithm::RS256, Algorithm::ES256];
+/// Clock skew tolerated on exp / nbf / iat.
+const LEEWAY_SECS: u64 = 30;
+/// Oldest `iat` accepted.
+const MAX_AGE_SECS: i64 = 12 * 3600;
+/// Least time between two JWKS refreshes caused by unknown key ids.
+const REFRESH_FLOOR: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RawClaims {
+    iss: String,
+    sub: String,
+    aud: serde_json::Value,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// Verifies ID tokens with the issuer's JWKS (discovered, cached, refreshed on unknown `kid`).
+#[derive(Debug)]
+pub struct JwksVerifier {
+    issuer: String,
+    audience: String,
+    jwks_uri: tokio::sync::OnceCell<String>,
+    http: reqwest::Client,
+    keys: RwLock<(JwkSet, Option<Instant>)>,
+}
+
+impl JwksVerifier {
+    /// A verifier for `issuer`; discovery happens on first use (so an issuer that starts later,
+    /// or is briefly down at start, is fine).
+    pub fn new(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+        Ok(Self {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            audience: audience.into(),
+            jwks_uri: tokio::sync::OnceCell::new(),
+            http,
+            keys: RwLock::new((JwkSet { keys: Vec::new() }, None)),
+        })
+    }
+
+    /// Discovers the issuer (`/.well-known/openid-configuration`) and fetches its keys now.
+    pub async fn discover(issuer: &str, audience: &str) -> Result<Self, VerifyError> {
+        let v = Self::new(issuer, audience)?;
+        v.refresh(true).await?;
+        Ok(v)
+    }
+
+    async fn jwks_uri(&self) -> Result<&str, VerifyError> {
+        self.jwks_uri
+            .get_or_try_init(|| async {
+                let url = format!("{}/.well-known/openid-configuration", self.issuer);
+                let d: Discovery = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| VerifyError::Issuer(e.without_url().to_string()))?
+                    .json()
+                    .await
+                    .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+                if d.issuer.trim_end_matches('/') != self.issuer {
+                    return Err(VerifyError::Issuer(format!(
+                        "discovery names issuer `{}`",
+                        d.issuer
+                    )));
+                }
+                Ok(d.jwks_uri)
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn refresh(&self, force: bool) -> Result<(), VerifyError> {
+        if self
+            .keys
+            .read()
+            .await
+            .1
+            .is_some_and(|t| !force && t.elapsed() < REFRESH_FLOOR)
+        {
+            return Ok(());
+        }
+        let mut keys = self.keys.write().await;
+        if !force && keys.1.is_some_and(|t| t.elapsed() < REFRESH_FLOOR) {
+            return Ok(());
+        }
+        let uri = self.jwks_uri().await?.to_string();
+        let set: JwkSet = self
+            .http
+            .get(&uri)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| VerifyError::Issuer(e.to_string()))?;
+        *keys = (set, Some(Instant::now()));
+        Ok(())
+    }
+
+    async fn key_for(&self, kid: Option<&str>) -> Result<jsonwebtoken::jwk::Jwk, VerifyError> {
+        for attempt in 0..2 {
+            {
+                let keys = self.keys.read().await;
+                let found = match kid {
+                    Some(kid) => keys.0.find(kid).cloned(),
+                    // Without a kid, only an unambiguous key set is acceptable (an empty one
+                    // means the keys were not fetched yet).
+                    None => match keys.0.keys.len() {
+                        0 => None,
+                        1 => keys.0.keys.first().cloned(),
+                        _ => {
+                            return Err(VerifyError::Invalid(
+                                "token without `kid` and several issuer keys".into(),
+                            ))
+                        }
+                    },
+                };
+                if let Some(k) = found {
+                    return Ok(k);
+                }
+            }
+            if attempt == 0 {
+                let never_loaded = self.keys.read().await.1.is_none();
+                self.refresh(never_loaded).await?;
+            }
+        }
+        Err(VerifyError::Invalid("unknown signing key".into()))
+    }
+}
+
+#[async_trait]
+impl IdTokenVerifier for JwksVerifier {
+    async fn verify(&self, token: &Token) -> Result<IdClaims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token.expose_secret())
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        if !ALLOWED.contains(&header.alg) {
+            return Err(VerifyError::Invalid(format!(
+                "algorithm {:?} is not allowed",
+                header.alg
+            )));
+        }
+        let jwk = self.key_for(header.kid.as_deref()).await?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let mut v = Validation::new(header.alg);
+        v.algorithms = vec![header.alg];
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<RawClaims>(token.expose_secret(), &key, &v)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let c = data.claims;
+        let now = chrono::Utc::now().timestamp();
+        if let Some(iat) = c.iat {
+            if iat > now + LEEWAY_SECS as i64 || now - iat > MAX_AGE_SECS {
+                return Err(VerifyError::Invalid(
+                    "token issued too long ago or in the future".into(),
+                ));
+            }
+        }
+        Ok(IdClaims {
+            iss: c.iss,
+            sub: c.sub,
+            email: c.email,
+            groups: c.groups,
+            nonce: c.nonce,
+            exp: c.exp,
+        })
+    }
+}
