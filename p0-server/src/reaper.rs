@@ -1,9 +1,11 @@
-//! Revokes leases at expiry through their agent, retrying with backoff until done. State is
-//! in the store, so a restarted server picks up where it stopped.
+//! Revokes leases at expiry through their agent, retrying with backoff until done (the moves
+//! and the backoff are the lifecycle's). State is in the store, so a restarted server picks up
+//! where it stopped.
 
+use crate::lifecycle;
 use crate::state::AppState;
 use chrono::Utc;
-use p0_core::api::{RequestStatus, RevokeCall};
+use p0_core::api::RevokeCall;
 use p0_core::provision::{RevokeReport, SweepReport};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,11 +34,10 @@ pub async fn reap_once(state: &AppState) {
             .await
         {
             Ok(report) => {
-                rec.status = RequestStatus::Expired;
-                if let Some(g) = rec.grant.as_mut() {
-                    g.sealed_password.clear();
+                if let Err(e) = lifecycle::expired(&mut rec) {
+                    tracing::warn!(request = %rec.id, error = %e, "reaper cannot expire");
+                    continue;
                 }
-                rec.next_attempt_at = None;
                 if let Err(e) = state.store.update(&rec).await {
                     tracing::warn!(error = %e, "reaper cannot save");
                     continue;
@@ -50,11 +51,9 @@ pub async fn reap_once(state: &AppState) {
                 state.notify();
             }
             Err(e) => {
-                rec.revoke_attempts += 1;
-                let wait = 1i64 << rec.revoke_attempts.min(6);
-                rec.next_attempt_at = Some(Utc::now() + chrono::TimeDelta::seconds(wait));
+                let first = lifecycle::revoke_failed(&mut rec, Utc::now());
                 tracing::warn!(request = %rec.id, attempt = rec.revoke_attempts, error = %e, "revocation failed; retrying");
-                if rec.revoke_attempts == 1 {
+                if first {
                     let _ = state
                         .store
                         .audit(

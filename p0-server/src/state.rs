@@ -2,6 +2,7 @@
 
 use crate::agent_client::AgentClient;
 use crate::config::{ResourceConfig, ServerConfig};
+use crate::lifecycle::Overseers;
 use crate::store::Store;
 use p0_core::route::Approver;
 use p0_core::{DangerousDevIssuer, IdTokenVerifier, ResourceId, Router};
@@ -34,7 +35,7 @@ pub struct AppState {
     /// Who may read the audit log.
     pub auditors: Vec<Approver>,
     /// Proofs of possession accepted recently (each is accepted once).
-    pub proofs: crate::auth::SeenProofs,
+    pub proofs: crate::replay::SeenProofs,
 }
 
 impl std::fmt::Debug for AppState {
@@ -99,6 +100,14 @@ impl AppState {
             auditors,
             proofs: Default::default(),
         }))
+    }
+
+    /// Who oversees requests besides their requesters.
+    pub(crate) fn overseers(&self) -> Overseers<'_> {
+        Overseers {
+            admins: &self.admins,
+            router: &*self.router,
+        }
     }
 
     /// Wakes long polls.

@@ -87,23 +87,6 @@ impl<'de> Deserialize<'de> for Approval {
     }
 }
 
-impl RequestRecord {
-    /// The digest of what approvers are shown of this request now.
-    pub fn digest(&self) -> String {
-        p0_core::api::approval_digest(&self.requester, &self.signed, self.permissions.as_ref())
-    }
-
-    /// The approvers whose approval is for the request as it is now.
-    pub fn valid_approvals(&self) -> Vec<String> {
-        let digest = self.digest();
-        self.approvals
-            .iter()
-            .filter(|a| a.digest == digest)
-            .map(|a| a.by.clone())
-            .collect()
-    }
-}
-
 /// Store errors.
 pub type StoreResult<T> = Result<T, anyhow::Error>;
 
