@@ -2,9 +2,10 @@
 //! a recent snapshot of the live catalog where there is one.
 
 use super::reply::{unavailable, unprocessable, Refusal};
+use crate::error::ExtractError;
 use crate::extract::{Catalog, Extraction};
+use crate::extract::{MySqlExtractor, PermissionExtractor, PostgresExtractor};
 use crate::types::Engine;
-use crate::{MySqlExtractor, PermissionExtractor, PostgresExtractor};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -61,7 +62,7 @@ impl QueryExtractor {
 
     /// What `sql` needs, in this agent's engine, against its live catalog where there is one.
     pub(crate) async fn extract(&self, sql: &str) -> Result<Extraction, Refusal> {
-        let refused = |e: crate::ExtractError| unprocessable(e.to_string());
+        let refused = |e: ExtractError| unprocessable(e.to_string());
         match self.engine {
             Engine::MySql => MySqlExtractor::new(self.default_database.clone())
                 .extract(sql)

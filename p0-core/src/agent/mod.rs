@@ -141,7 +141,7 @@ mod tests {
         let settings = |secret: Option<&str>| {
             let s = AgentSettings::new(
                 resource(),
-                crate::Engine::Postgres,
+                crate::types::Engine::Postgres,
                 Arc::new(super::testing::PlainClaims),
                 db.clone(),
                 ConnectEndpoint {

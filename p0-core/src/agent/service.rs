@@ -6,12 +6,12 @@ use super::replay::ReplayGuard;
 use super::reply::{bad, forbidden, unauthenticated, unavailable, Op, Refusal, Reply};
 use super::settings::{AgentSettings, AgentSetupError, ConnectEndpoint};
 use crate::api::{hmac_verify, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall};
+use crate::error::ProvisionError;
 use crate::grant::{AgentKey, AgentSigningKey};
 use crate::provision::{DatabaseProvisioner, RevokeReport, SweepReport, Sweeper};
 use crate::secret::SecretBytes;
 use crate::types::{Engine, ResourceId};
 use crate::verify::IdTokenVerifier;
-use crate::ProvisionError;
 use chrono::Utc;
 use std::sync::Arc;
 

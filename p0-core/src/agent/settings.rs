@@ -1,12 +1,12 @@
 //! What an [`crate::agent::Agent`] is built from: everything comes from the agent's own
 //! configuration, nothing from the server.
 
+use crate::error::GrantError;
 use crate::grant::{AgentSigningKey, ConnectTarget, TlsExpectation};
 use crate::provision::DatabaseProvisioner;
 use crate::secret::SecretBytes;
 use crate::types::{Engine, RequestId, ResourceId, Username};
 use crate::verify::IdTokenVerifier;
-use crate::GrantError;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 

@@ -3,20 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use super::reply::{Op, Reply};
+use super::service::Agent;
 use super::settings::{AgentSettings, ConnectEndpoint};
-use super::{Agent, Op, Reply};
 use crate::api::{hmac_sign, ProvisionCall};
+use crate::error::ProvisionError;
 use crate::error::VerifyError;
+use crate::extract::{PermissionExtractor, PostgresExtractor};
 use crate::grant::{AgentSigningKey, TlsExpectation};
 use crate::provision::{Access, AccountKind, ManagedAccount, ProvisionPlan, RevokeReport};
+use crate::provision::{Credentials, DatabaseProvisioner};
 use crate::seal::{key_fingerprint, KeyPair};
 use crate::secret::{Password, Token};
 use crate::sign::SignedRequest;
 use crate::types::{Engine, Intent, RequestId, ResourceId, RoleName, Username};
 use crate::verify::{IdClaims, IdTokenVerifier};
-use crate::{
-    Credentials, DatabaseProvisioner, PermissionExtractor, PostgresExtractor, ProvisionError,
-};
 use chrono::{TimeDelta, Utc};
 use std::sync::{Arc, Mutex};
 
