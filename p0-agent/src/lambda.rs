@@ -1,7 +1,7 @@
-//! The agent as an AWS Lambda function, with the same [`AgentState::handle`] as the HTTP
-//! service. IAM authenticates the caller: only the principals the function's resource policy
-//! names (the p0 server's role, an EventBridge schedule) can invoke it, so this transport has
-//! no HMAC. Everything else — the requester's token, key binding, signature, replay, the plan
+//! The agent as an AWS Lambda function, with the same [`p0_core::agent::Agent::handle`] as
+//! the HTTP service. IAM authenticates the caller: only the principals the function's resource
+//! policy names (the p0 server's role, an EventBridge schedule) can invoke it, so this
+//! transport has no HMAC. Everything else — the requester's token, key binding, signature, replay, the plan
 //! against the signed query, the escalation guard — is checked exactly as over HTTP.
 //!
 //! Configuration comes from the function's environment:

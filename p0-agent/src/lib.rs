@@ -1,18 +1,22 @@
-//! The p0 agent. It trusts the server for approval only: every provision call is checked on
-//! its own — the server's HMAC, the requester's ID token (its own issuer config), the key the
-//! token commits to, the requester's signature, replay, the plan against a fresh extraction of
-//! the signed query, and the escalation guard inside the provisioner.
+//! The p0 agent: transport and configuration around [`p0_core::agent`], which holds every
+//! check of a call — the server's HMAC, the requester's ID token (the agent's own issuer
+//! config), the key the token commits to, the requester's signature, freshness, replay, the
+//! plan against a fresh extraction of the signed query — before the escalation guard inside
+//! the provisioner.
 //!
-//! [`AgentState::handle`] runs one operation whatever the transport: [`build_router`] serves
-//! it over HTTPS (or plain HTTP on loopback; [`serve`], `main.rs`), and, with the `lambda` feature, [`lambda`] serves it as an AWS
-//! Lambda function (`p0-agent-lambda`).
+//! [`AgentState`] builds the core agent from an [`AgentConfig`]; [`build_router`] serves it
+//! over HTTPS (or plain HTTP on loopback; [`serve`], `main.rs`), and, with the `lambda`
+//! feature, [`lambda`] serves it as an AWS Lambda function (`p0-agent-lambda`).
 
 mod config;
-mod handlers;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+mod router;
 mod serve;
+mod state;
 
 pub use config::{AgentConfig, ConnectConfig};
-pub use handlers::{build_router, run_sweeper, AgentState, Op, Reply};
+pub use p0_core::agent::{Op, Reply};
+pub use router::build_router;
 pub use serve::{is_loopback_listen, serve, tls_server_config, Serving, TlsListener};
+pub use state::{run_sweeper, AgentState};

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod api;
 pub mod audit;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod sql;
 pub mod types;
 pub mod verify;
 
+pub use agent::{Agent, AgentSettings};
 pub use error::{
     ExtractError, GrantError, GuardError, ProvisionError, RouteError, SealError, TypeError,
     VerifyError,
