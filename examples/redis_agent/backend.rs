@@ -3,13 +3,14 @@
 //! wrapper, as for PostgreSQL and MySQL.
 //!
 //! A role gets the ACL rules the agent lists for it; a permission set gets, per table of
-//! `public`, the keys `<table>:*` (glob-escaped, so any table name stays a name) with `+@read`
+//! `public`, the keys `<table>:*` (glob-escaped, so a table name stays a name; names with
+//! whitespace, which ACL key patterns cannot hold, are refused) with `+@read`
 //! (SELECT), `+@write` (INSERT/UPDATE), `+del` (DELETE), and only for tables that have a key.
 //! Passwords go to Redis as SHA-256 (`#<hex>`). Redis users never expire, so the agent's
 //! sweeper is the backstop; p0's marker for each user is kept in the hash `p0:managed`.
 
 use async_trait::async_trait;
-use p0_core::provision::{Backend, Lookup, ManagedAccount, Managed, Marker, NewUser, RevokeReport};
+use p0_core::provision::{Backend, Lookup, Managed, ManagedAccount, Marker, NewUser, RevokeReport};
 use p0_core::{Access, GuardError, GuardPolicy, ObjectKind, Privilege, ProvisionError, Username};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
@@ -63,8 +64,11 @@ impl RedisBackend {
     async fn any_key(&self, pattern: &str) -> Result<bool, ProvisionError> {
         let mut cursor = "0".to_string();
         loop {
-            let (next, keys): (String, Vec<String>) =
-                q(&self.redis, &["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"]).await?;
+            let (next, keys): (String, Vec<String>) = q(
+                &self.redis,
+                &["SCAN", &cursor, "MATCH", pattern, "COUNT", "1000"],
+            )
+            .await?;
             if !keys.is_empty() {
                 return Ok(true);
             }
@@ -86,7 +90,11 @@ impl Backend for RedisBackend {
 
     /// Maps the plan to ACL rules, refusing what this agent does not hand out: anything but
     /// tables of `public` that have a key, and roles it has no rules for.
-    async fn inspect(&self, _: &GuardPolicy, user: &NewUser) -> Result<Vec<String>, ProvisionError> {
+    async fn inspect(
+        &self,
+        _: &GuardPolicy,
+        user: &NewUser,
+    ) -> Result<Vec<String>, ProvisionError> {
         match &user.access {
             Access::Role(role) => Ok(self
                 .roles
@@ -107,6 +115,14 @@ impl Backend for RedisBackend {
                     };
                     if p.object.schema.as_deref() != Some("public") || p.columns.is_some() {
                         return Err(GuardError::NotAllowed(p.to_string()).into());
+                    }
+                    // ACL key patterns hold no whitespace: such a name cannot be granted.
+                    if p.object
+                        .name
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control())
+                    {
+                        return Err(GuardError::BadName(p.object.to_string()).into());
                     }
                     let keys = format!("{}:*", glob_escape(&p.object.name));
                     if !self.any_key(&keys).await? {
@@ -154,7 +170,11 @@ impl Backend for RedisBackend {
         })
     }
 
-    async fn delete_user(&self, user: &Username, _: &Marker) -> Result<RevokeReport, ProvisionError> {
+    async fn delete_user(
+        &self,
+        user: &Username,
+        _: &Marker,
+    ) -> Result<RevokeReport, ProvisionError> {
         let name = user.as_str();
         let exists: Option<redis::Value> = q(&self.redis, &["ACL", "GETUSER", name]).await?;
         let mut report = RevokeReport::default();

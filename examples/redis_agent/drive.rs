@@ -133,6 +133,7 @@ pub async fn run() -> anyhow::Result<()> {
         let grant = p0_core::grant::open(&keys.private_pem, &r.sealed_password)?;
         grant.check_for(&body.signed.request_id, &resource, chrono::Utc::now())?;
         let (password, port) = (grant.password.expose_secret(), grant.target.port);
+        anyhow::ensure!(port == server.port, "the grant names another port");
         let user = r.username.as_str();
         let managed = provisioner.list_managed().await?;
         let until = managed
@@ -146,10 +147,9 @@ pub async fn run() -> anyhow::Result<()> {
         let until = until.map(|t| t.to_rfc3339()).unwrap_or_default();
         println!("redis: {asked} -> user {user} until {until}");
 
-        let mut as_user =
-            redis::Client::open(format!("redis://{user}:{password}@127.0.0.1:{port}"))?
-                .get_multiplexed_async_connection()
-                .await?;
+        let mut as_user = redis::Client::open(server.url_as(user, password))?
+            .get_multiplexed_async_connection()
+            .await?;
         let hello: String = redis::cmd("GET")
             .arg("cache:greeting")
             .query_async(&mut as_user)
@@ -183,7 +183,7 @@ pub async fn run() -> anyhow::Result<()> {
             &serde_json::json!({"username": user}),
         )
         .await?;
-        let gone = redis::Client::open(format!("redis://{user}:{password}@127.0.0.1:{port}"))?
+        let gone = redis::Client::open(server.url_as(user, password))?
             .get_multiplexed_async_connection()
             .await;
         anyhow::ensure!(gone.is_err(), "the revoked user could still log in");

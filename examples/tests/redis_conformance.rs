@@ -68,6 +68,9 @@ impl Harness for RedisHarness {
             // Redis ACL users never expire: the agent's sweeper is the only backstop.
             expiry_in_database: false,
             expiry_grace: Duration::from_secs(1),
+            // ACL key patterns hold no whitespace: such names are refused (the others are
+            // glob-escaped).
+            any_name: false,
             // Redis logs no commands (MONITOR only streams them to a client connected at the
             // time); the password reaches it only as its SHA-256.
             statement_log: false,
@@ -105,7 +108,8 @@ impl Harness for RedisHarness {
     }
 
     async fn login(&self, user: &str, password: &str) -> Result<Box<dyn Session>, String> {
-        let client = redis::Client::open(self.0.url_as(user, password)).map_err(|e| e.to_string())?;
+        let client =
+            redis::Client::open(self.0.url_as(user, password)).map_err(|e| e.to_string())?;
         client
             .get_multiplexed_async_connection()
             .await

@@ -334,7 +334,6 @@ async fn hostile_names_stay_inside_their_quotes() {
     );
 }
 
-
 #[test]
 fn role_attributes_and_grant_option_cannot_reach_the_provisioner() {
     // The wire form of a plan cannot express them: the agent refuses at parse time.

@@ -68,7 +68,11 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Creates the user with exactly the checked grants (and the shared role when it is new),
     /// recording `user.marker`, all or nothing.
-    async fn create_user(&self, user: &NewUser, checked: Self::Checked) -> Result<(), ProvisionError>;
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        checked: Self::Checked,
+    ) -> Result<(), ProvisionError>;
 
     /// What is under `name`: nothing, an account p0 did not create, or a marked one.
     async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError>;

@@ -3,9 +3,7 @@
 use super::backend::{Backend, NewUser};
 use super::marker::{Lookup, Marker};
 use super::naming::{role_name_for, username_for};
-use super::plan::{
-    Access, AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport,
-};
+use super::plan::{Access, AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport};
 use super::provisioner::DatabaseProvisioner;
 use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;

@@ -26,8 +26,8 @@ pub use plan::{
     SweepReport,
 };
 pub use postgres::{
-    reachable_definer_functions, reachable_definer_functions_at, PgBackend, PgChecked,
-    PostgresProvisioner,
+    reachable_definer_functions, reachable_definer_functions_at, render_grant, PgBackend,
+    PgChecked, PostgresProvisioner,
 };
 pub use provisioner::DatabaseProvisioner;
 pub use sweep::Sweeper;

@@ -64,6 +64,7 @@ impl Harness for MariaDbHarness {
             shared_roles: true,
             expiry_in_database: true,
             expiry_grace: Duration::from_secs(3),
+            any_name: true,
             statement_log: true,
             owned_objects: true,
             blockable_removal: true,
@@ -111,7 +112,9 @@ impl Harness for MariaDbHarness {
     fn create_table(&self, name: &str) {
         let t = qualified(name);
         self.0
-            .sql(&format!("CREATE TABLE {t} (v int); INSERT INTO {t} VALUES (7)"))
+            .sql(&format!(
+                "CREATE TABLE {t} (v int); INSERT INTO {t} VALUES (7)"
+            ))
             .unwrap();
     }
 

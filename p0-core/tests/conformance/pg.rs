@@ -55,6 +55,7 @@ impl Harness for PgHarness {
             shared_roles: true,
             expiry_in_database: true,
             expiry_grace: Duration::from_secs(1),
+            any_name: true,
             statement_log: true,
             owned_objects: true,
             blockable_removal: true,
@@ -110,14 +111,20 @@ impl Harness for PgHarness {
     fn create_table(&self, name: &str) {
         let t = qualified(name);
         self.0
-            .psql(APP, &format!("CREATE TABLE {t} (v int); INSERT INTO {t} VALUES (7)"))
+            .psql(
+                APP,
+                &format!("CREATE TABLE {t} (v int); INSERT INTO {t} VALUES (7)"),
+            )
             .unwrap();
     }
 
     fn managed_accounts(&self) -> usize {
         let out = self
             .0
-            .psql(APP, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'")
+            .psql(
+                APP,
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'p0%'",
+            )
             .unwrap();
         out.trim().parse().unwrap()
     }

@@ -3,8 +3,8 @@
 use chrono::{Duration as TimeDelta, Utc};
 use p0_core::provision::PostgresProvisioner;
 use p0_core::{
-    Access, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege, ProvisionPlan,
-    RequestId, ResourceId,
+    Access, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege, ProvisionPlan, RequestId,
+    ResourceId,
 };
 use p0_testkit::{PgOptions, PgServer};
 use sqlx::postgres::PgConnectOptions;

@@ -48,6 +48,10 @@ pub struct Capabilities {
     pub expiry_in_database: bool,
     /// How long past the expiry a login may still succeed (a scheduler's resolution).
     pub expiry_grace: Duration,
+    /// Every table name can be granted, quoted. Without it, a name the database cannot
+    /// express must be refused, and the hostile-name case also grants the hostile name
+    /// without its spaces.
+    pub any_name: bool,
     /// The server can log every statement ([`Harness::server_log`]).
     pub statement_log: bool,
     /// A user can own or define objects that outlive it ([`Harness::leave_owned_object`]).

@@ -59,9 +59,7 @@ pub(super) async fn render(
                     | Privilege::References
                     | Privilege::Trigger
             ) {
-                return Err(
-                    GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into(),
-                );
+                return Err(GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into());
             }
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?")
                 .bind(db)
@@ -107,7 +105,10 @@ pub(super) async fn render(
 /// A role may be handed out only if neither it nor any role granted to it, directly or
 /// transitively, holds a global privilege (administrative ones included), a GRANT OPTION
 /// anywhere, ADMIN OPTION on a role, PROXY, or any privilege in a system database.
-pub(super) async fn check_role(conn: &mut MySqlConnection, role: &RoleName) -> Result<(), ProvisionError> {
+pub(super) async fn check_role(
+    conn: &mut MySqlConnection,
+    role: &RoleName,
+) -> Result<(), ProvisionError> {
     let is_role: Option<String> =
         sqlx::query_scalar("SELECT is_role FROM mysql.user WHERE user = ? AND host = ''")
             .bind(role.as_str())

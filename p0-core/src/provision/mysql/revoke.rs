@@ -119,11 +119,10 @@ pub(super) async fn undo_create(
     if let Some(r) = role {
         if let Ok(q) = literal_plain(r.as_str()) {
             let _ = exec(conn, &format!("DROP ROLE IF EXISTS {q}")).await;
-            let _ =
-                sqlx::query("DELETE FROM p0_agent.managed WHERE name = ? AND kind = 'role'")
-                    .bind(r.as_str())
-                    .execute(&mut *conn)
-                    .await;
+            let _ = sqlx::query("DELETE FROM p0_agent.managed WHERE name = ? AND kind = 'role'")
+                .bind(r.as_str())
+                .execute(&mut *conn)
+                .await;
         }
     }
 }

@@ -8,6 +8,7 @@ mod render;
 mod revoke;
 
 pub use inspect::{reachable_definer_functions, reachable_definer_functions_at};
+pub use render::render_grant;
 
 use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;

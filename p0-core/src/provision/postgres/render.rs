@@ -53,6 +53,57 @@ pub(super) async fn targets(
     Ok(out)
 }
 
+/// `<privilege> [(columns)]`.
+fn privilege(p: &Permission) -> Result<String, GuardError> {
+    Ok(match &p.columns {
+        Some(cols) => format!(
+            "{} ({})",
+            p.privilege,
+            cols.iter()
+                .map(|c| ident(c))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", ")
+        ),
+        None => p.privilege.to_string(),
+    })
+}
+
+/// `GRANT <privilege> [(columns)] ON <kind> <name> TO <grantee>` in PostgreSQL's syntax, every
+/// name quoted by the core (`crate::sql::pg`): for tools that print the grants a permission
+/// set needs. It resolves nothing (a function's argument types are taken as given, and refused
+/// if they could end the statement); the agent renders its own grants from the live catalog.
+pub fn render_grant(p: &Permission, grantee: &str) -> Result<String, GuardError> {
+    let obj = &p.object;
+    let qualified = || -> Result<String, GuardError> {
+        Ok(format!(
+            "{}.{}",
+            ident(obj.schema.as_deref().unwrap_or_default())?,
+            ident(&obj.name)?
+        ))
+    };
+    let target = match obj.kind {
+        ObjectKind::Database => format!("DATABASE {}", ident(&obj.name)?),
+        ObjectKind::Schema => format!("SCHEMA {}", ident(&obj.name)?),
+        ObjectKind::Table => format!("TABLE {}", qualified()?),
+        ObjectKind::Sequence => format!("SEQUENCE {}", qualified()?),
+        ObjectKind::Function => {
+            let args = obj.signature.as_deref().unwrap_or_default();
+            if ["'", ";", "--", "/*", "\0"]
+                .iter()
+                .any(|bad| args.contains(bad))
+            {
+                return Err(GuardError::BadName(obj.to_string()));
+            }
+            format!("FUNCTION {}({args})", qualified()?)
+        }
+    };
+    Ok(format!(
+        "GRANT {} ON {target} TO {}",
+        privilege(p)?,
+        ident(grantee)?
+    ))
+}
+
 /// Resolves one permission against the catalog and renders `<privilege> [(columns)] ON <kind>
 /// <name>`: the object exists and is of the kind the privilege applies to, a routine is
 /// neither SECURITY DEFINER nor in a system schema.
@@ -62,17 +113,7 @@ async fn target(
     p: &Permission,
 ) -> Result<String, ProvisionError> {
     let obj = &p.object;
-    let cols = match &p.columns {
-        Some(cols) => format!(
-            " ({})",
-            cols.iter()
-                .map(|c| ident(c))
-                .collect::<Result<Vec<_>, _>>()?
-                .join(", ")
-        ),
-        None => String::new(),
-    };
-    let privilege = format!("{}{cols}", p.privilege);
+    let privilege = privilege(p)?;
     match obj.kind {
         ObjectKind::Database => {
             if obj.name != database {
@@ -143,5 +184,29 @@ async fn target(
             }
             Ok(format!("{privilege} ON ROUTINE {name}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{ObjectRef, Privilege};
+
+    #[test]
+    fn printed_grants_quote_every_name() {
+        let p = Permission {
+            privilege: Privilege::Update,
+            object: ObjectRef::table("sa\"les", "orders"),
+            columns: Some(vec!["total".into()]),
+        };
+        assert_eq!(
+            render_grant(&p, "mig").unwrap(),
+            r#"GRANT UPDATE ("total") ON TABLE "sa""les"."orders" TO "mig""#
+        );
+        let f = Permission::new(
+            Privilege::Execute,
+            ObjectRef::function("public", "add", "int); DROP TABLE t; --"),
+        );
+        assert!(render_grant(&f, "mig").is_err());
     }
 }

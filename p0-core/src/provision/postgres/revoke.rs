@@ -50,7 +50,8 @@ pub(super) async fn delete(
             // 2BP01: something was granted to the user or its role meanwhile (a live
             // ephemeral user's grant of its own object, say); clean again.
             Err(e)
-                if (is_retryable(&e) || has_sqlstate(&e, "2BP01")) && attempt + 1 < MAX_ATTEMPTS =>
+                if (is_retryable(&e) || has_sqlstate(&e, "2BP01"))
+                    && attempt + 1 < MAX_ATTEMPTS =>
             {
                 attempt += 1;
                 backoff(attempt).await;
@@ -98,7 +99,11 @@ async fn try_drop(
 }
 
 /// Whether `role` is p0's and has no member but `user`: it is dropped with the user.
-async fn role_goes_with(admin: &Admin, role: &str, user: &Username) -> Result<bool, ProvisionError> {
+async fn role_goes_with(
+    admin: &Admin,
+    role: &str,
+    user: &Username,
+) -> Result<bool, ProvisionError> {
     let mut conn = admin.pool.acquire().await?;
     Ok(is_managed_role(&mut conn, role).await?
         && members(&mut conn, role, Some(user.as_str())).await? == 0)
