@@ -6,7 +6,7 @@
 //!     cargo run -p p0-examples --example migration_grants -- script.sql [ROLE] [--database-url URL]
 
 use p0_core::extract::Catalog;
-use p0_core::{ObjectKind, PermissionExtractor, PostgresExtractor};
+use p0_core::{PermissionExtractor, PostgresExtractor};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -49,19 +49,14 @@ async fn main() -> ExitCode {
     match extractor.extract(&sql) {
         Ok(x) => {
             for p in x.permissions.iter() {
-                let o = &p.object;
-                let target = match o.kind {
-                    ObjectKind::Database => format!("DATABASE {}", o.name),
-                    ObjectKind::Schema => format!("SCHEMA {}", o.name),
-                    ObjectKind::Sequence => {
-                        format!("SEQUENCE {}.{}", o.schema.as_deref().unwrap_or(""), o.name)
+                // The core's own rendering: every name quoted, nothing built by hand.
+                match p0_core::provision::render_grant(&p, &role) {
+                    Ok(grant) => println!("{grant};"),
+                    Err(e) => {
+                        eprintln!("{path}: {e}");
+                        return ExitCode::from(1);
                     }
-                    ObjectKind::Function => {
-                        format!("FUNCTION {}.{}", o.schema.as_deref().unwrap_or(""), o.name)
-                    }
-                    _ => format!("TABLE {}.{}", o.schema.as_deref().unwrap_or(""), o.name),
-                };
-                println!("GRANT {} ON {target} TO {role};", p.privilege);
+                }
             }
             for u in &x.unresolved {
                 println!("-- not resolved without a live catalog: {u}");

@@ -3,7 +3,8 @@
 //! an ID token committing to a fresh key, a signed request, the HMAC-authenticated call —
 //! then uses the credentials against Redis and revokes them.
 
-use crate::{serve_agent, RedisProvisioner};
+use crate::server::RedisServer;
+use crate::{serve_agent, RedisBackend, RedisProvisioner};
 use p0_core::api::{hmac_sign, ProvisionCall, ProvisionResult, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use p0_core::seal::key_fingerprint;
 use p0_core::SignedRequest;
@@ -12,47 +13,6 @@ use p0_core::{
 };
 use p0_core::{PostgresExtractor, ProvisionPlan, RequestId, ResourceId, RoleName};
 use std::sync::Arc;
-
-/// The server, and its directory (removed after it stops).
-struct Redis(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_redis(password: &str) -> anyhow::Result<(Redis, u16)> {
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", "no", "--requirepass", password])
-        .arg("--dir")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            anyhow::anyhow!("cannot start redis-server (apt install redis-server): {e}")
-        })?;
-    let redis = Redis(child, dir);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((redis, port));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("redis-server did not start")
-}
 
 /// Serves the development issuer's discovery document and JWKS.
 async fn serve_issuer() -> anyhow::Result<Arc<DangerousDevIssuer>> {
@@ -102,8 +62,8 @@ async fn call(
 
 pub async fn run() -> anyhow::Result<()> {
     let admin_password = RequestId::generate().to_string();
-    let (_redis, port) = start_redis(&admin_password).await?;
-    let admin_url = format!("redis://:{admin_password}@127.0.0.1:{port}");
+    let server = RedisServer::start(&admin_password).await?;
+    let (port, admin_url) = (server.port, server.url());
     let dev = serve_issuer().await?;
     let resource = ResourceId::new("redis/cache")?;
     let mut guard = p0_core::GuardPolicy::for_database("cache", "default");
@@ -114,7 +74,8 @@ pub async fn run() -> anyhow::Result<()> {
         RequestId::generate()
     ))?;
     let roles = vec![("cache_reader".to_string(), "~cache:* +@read -@dangerous")];
-    let provisioner = Arc::new(RedisProvisioner::connect(&admin_url, roles).await?);
+    let backend = RedisBackend::connect(&admin_url, roles).await?;
+    let provisioner = Arc::new(RedisProvisioner::new(backend, guard));
     let agent = serve_agent(&config, provisioner.clone()).await?.to_string();
     let secret = config.hmac_secret.clone().unwrap_or_default();
     let admin = redis::Client::open(admin_url.as_str())?;
@@ -172,6 +133,7 @@ pub async fn run() -> anyhow::Result<()> {
         let grant = p0_core::grant::open(&keys.private_pem, &r.sealed_password)?;
         grant.check_for(&body.signed.request_id, &resource, chrono::Utc::now())?;
         let (password, port) = (grant.password.expose_secret(), grant.target.port);
+        anyhow::ensure!(port == server.port, "the grant names another port");
         let user = r.username.as_str();
         let managed = provisioner.list_managed().await?;
         let until = managed
@@ -185,10 +147,9 @@ pub async fn run() -> anyhow::Result<()> {
         let until = until.map(|t| t.to_rfc3339()).unwrap_or_default();
         println!("redis: {asked} -> user {user} until {until}");
 
-        let mut as_user =
-            redis::Client::open(format!("redis://{user}:{password}@127.0.0.1:{port}"))?
-                .get_multiplexed_async_connection()
-                .await?;
+        let mut as_user = redis::Client::open(server.url_as(user, password))?
+            .get_multiplexed_async_connection()
+            .await?;
         let hello: String = redis::cmd("GET")
             .arg("cache:greeting")
             .query_async(&mut as_user)
@@ -222,7 +183,7 @@ pub async fn run() -> anyhow::Result<()> {
             &serde_json::json!({"username": user}),
         )
         .await?;
-        let gone = redis::Client::open(format!("redis://{user}:{password}@127.0.0.1:{port}"))?
+        let gone = redis::Client::open(server.url_as(user, password))?
             .get_multiplexed_async_connection()
             .await;
         anyhow::ensure!(gone.is_err(), "the revoked user could still log in");

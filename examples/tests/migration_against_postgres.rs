@@ -50,7 +50,7 @@ fn printed_grants_are_enough_to_run_the_migration() {
     );
     let grants = String::from_utf8(out.stdout).unwrap();
     assert!(
-        grants.contains("GRANT USAGE ON SEQUENCE sales.audit_log_id_seq TO migrator;"),
+        grants.contains(r#"GRANT USAGE ON SEQUENCE "sales"."audit_log_id_seq" TO "migrator";"#),
         "the live catalog resolves the sequence behind the default:\n{grants}"
     );
     assert!(!grants.contains("not resolved"), "{grants}");

@@ -2,77 +2,13 @@
 //! that cannot be removed never keeps the others: it is reported, logged, and tried again
 //! later with exponential backoff.
 
-use super::{AccountKind, DatabaseProvisioner};
+use super::plan::SweepReport;
+use super::provisioner::{sweep_once, DatabaseProvisioner};
 use crate::error::ProvisionError;
-use crate::types::Username;
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-/// What one sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SweepReport {
-    /// Expired users removed.
-    pub removed: Vec<Username>,
-    /// Expired users that could not be removed, with why.
-    pub failed: Vec<SweepFailure>,
-    /// Expired users that failed before and wait for their next attempt.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deferred: Vec<String>,
-}
-
-/// An expired user the sweeper could not remove.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SweepFailure {
-    /// The account.
-    pub user: String,
-    /// Why (one line).
-    pub error: String,
-    /// Failed attempts so far (1 for a sweep without a [`Sweeper`]).
-    pub attempts: u32,
-    /// When the [`Sweeper`] tries it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_at: Option<DateTime<Utc>>,
-}
-
-/// One pass over the managed users: revokes each expired one that `ready` accepts, goes on
-/// past failures.
-pub(crate) async fn sweep_once<P: DatabaseProvisioner + ?Sized>(
-    provisioner: &P,
-    now: DateTime<Utc>,
-    ready: impl Fn(&str) -> bool,
-) -> Result<SweepReport, ProvisionError> {
-    let mut report = SweepReport::default();
-    for account in provisioner.list_managed().await? {
-        if account.kind != AccountKind::User || account.expires_at.is_none_or(|e| e > now) {
-            continue;
-        }
-        if !ready(&account.name) {
-            report.deferred.push(account.name);
-            continue;
-        }
-        let result = match Username::new(account.name.clone()) {
-            Ok(user) => provisioner.revoke(&user).await.map(|_| user),
-            Err(e) => Err(e.into()),
-        };
-        match result {
-            Ok(user) => report.removed.push(user),
-            Err(e) => {
-                let error = e.to_string().replace('\n', " ");
-                tracing::error!(user = %account.name, error = %error, "sweeper could not remove an expired user; it stays until a later sweep removes it");
-                report.failed.push(SweepFailure {
-                    user: account.name,
-                    error,
-                    attempts: 1,
-                    retry_at: None,
-                });
-            }
-        }
-    }
-    Ok(report)
-}
 
 /// Sweeps with memory: a user that failed is tried again after `base`, then twice as long
 /// each time, up to `max`; every other expired user is removed on every sweep.
@@ -157,7 +93,10 @@ impl Sweeper {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::provision::{Credentials, ManagedAccount, ProvisionPlan, RevokeReport};
+    use crate::provision::plan::{
+        AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport,
+    };
+    use crate::types::Username;
     use async_trait::async_trait;
 
     /// Three expired users and one live one; `p0_stuck_1` cannot be removed.

@@ -1,8 +1,8 @@
 //! The live half of the PostgreSQL escalation guard: what the catalog must show before a
 //! pre-existing role is handed out, or before a plan's schema USAGE is granted.
 
-use super::Marker;
 use crate::error::{GuardError, ProvisionError};
+use crate::provision::marker::Marker;
 use crate::types::{ObjectKind, PermissionSet, Privilege, RoleName};
 use sqlx::{PgConnection, Row};
 

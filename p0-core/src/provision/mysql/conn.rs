@@ -1,0 +1,127 @@
+//! The admin connection: p0's named lock, statements sent as text, the bookkeeping table,
+//! and the plain literals MySQL takes where it accepts no quoting.
+
+use crate::error::{GuardError, ProvisionError};
+use sha1::{Digest, Sha1};
+use sqlx::mysql::{MySqlConnection, MySqlPool};
+use sqlx::{Executor, Row};
+
+/// The agent's own database, holding `managed` (MariaDB has no comments on accounts) and the
+/// one-shot expiry events.
+pub(super) const BOOKKEEPING_DB: &str = "p0_agent";
+const LOCK: &str = "p0-provision";
+
+/// `mysql_native_password`'s stored form: `*` + upper-case hex of SHA1(SHA1(password)). Only
+/// this reaches the server, so no log holds the password.
+pub(super) fn native_hash(password: &str) -> String {
+    let inner = Sha1::digest(password.as_bytes());
+    format!("*{}", hex::encode_upper(Sha1::digest(inner)))
+}
+
+/// `'name'@'host'`.
+pub(super) fn account(name: &str, host: &str) -> Result<String, GuardError> {
+    Ok(format!("{}@{}", literal_plain(name)?, literal_plain(host)?))
+}
+
+/// A plain `'…'` literal for values from a fixed safe alphabet: p0's own `[a-z0-9_]` account
+/// names, `%`-style hosts, `*HEX` password hashes and timestamps. Anything else is refused, so
+/// no quote or backslash can ever appear (places where MySQL takes only plain strings).
+pub(super) fn literal_plain(s: &str) -> Result<String, GuardError> {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_%.-:* ".contains(&b))
+    {
+        return Err(GuardError::BadName(s.into()));
+    }
+    Ok(format!("'{s}'"))
+}
+
+/// The expiry backstop (a one-shot `EVENT` per user) fires only while `event_scheduler` is ON.
+pub(super) async fn check_backstop(conn: &mut MySqlConnection) -> Result<(), ProvisionError> {
+    let state: String = sqlx::query_scalar("SELECT CAST(@@GLOBAL.event_scheduler AS CHAR)")
+        .fetch_one(&mut *conn)
+        .await?;
+    match state.to_ascii_uppercase().as_str() {
+        "ON" | "1" => Ok(()),
+        "DISABLED" => Err(ProvisionError::NoBackstop(
+            "`event_scheduler` is DISABLED, so the one-shot EVENT that drops each user at expiry would never run; \
+             restart the server with `event_scheduler=ON`"
+                .into(),
+        )),
+        other => Err(ProvisionError::NoBackstop(format!(
+            "`event_scheduler` is {other}, so the one-shot EVENT that drops each user at expiry would never run; \
+             run `SET GLOBAL event_scheduler = ON` and set `event_scheduler=ON` in the server's option file"
+        ))),
+    }
+}
+
+pub(super) async fn exec(conn: &mut MySqlConnection, sql: &str) -> Result<(), ProvisionError> {
+    conn.execute(sql).await?;
+    Ok(())
+}
+
+/// A connection holding p0's provisioning lock; give it back with [`unlock`].
+pub(super) async fn locked(
+    pool: &MySqlPool,
+) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, ProvisionError> {
+    let mut conn = pool.acquire().await?;
+    let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
+        .bind(LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    if got != Some(1) {
+        return Err(ProvisionError::Database(
+            "timed out waiting for the provisioning lock".into(),
+        ));
+    }
+    Ok(conn)
+}
+
+pub(super) async fn unlock(conn: &mut MySqlConnection) {
+    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
+        .bind(LOCK)
+        .execute(&mut *conn)
+        .await;
+}
+
+/// p0's record of `name`: its kind (`user` or `role`) and, for a user, its role.
+pub(super) async fn record(
+    conn: &mut MySqlConnection,
+    name: &str,
+) -> Result<Option<(String, Option<String>)>, ProvisionError> {
+    let row = sqlx::query("SELECT kind, role FROM p0_agent.managed WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(r) => Some((r.try_get(0)?, r.try_get(1)?)),
+        None => None,
+    })
+}
+
+/// Whether an account (user or role) of that name exists on any host.
+pub(super) async fn account_exists(
+    conn: &mut MySqlConnection,
+    name: &str,
+) -> Result<bool, ProvisionError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mysql.user WHERE user = ?")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_hash_matches_mysql() {
+        // SELECT PASSWORD('password') on MariaDB.
+        assert_eq!(
+            native_hash("password"),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
+    }
+}

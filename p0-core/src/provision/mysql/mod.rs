@@ -1,0 +1,326 @@
+//! MySQL / MariaDB.
+//!
+//! DDL in MySQL commits implicitly, so "one transaction" becomes: a named lock (`GET_LOCK`)
+//! held on one connection for the whole operation, every check before the first change, and a
+//! compensating cleanup if a later step fails. Users and roles are recorded in the agent's own
+//! bookkeeping table (`p0_agent.managed`), since MariaDB has no comments on accounts.
+
+mod conn;
+mod inspect;
+mod revoke;
+
+use crate::error::{GuardError, ProvisionError};
+use crate::guard::GuardPolicy;
+use crate::provision::backend::{Backend, NewUser};
+use crate::provision::managed::Managed;
+use crate::provision::marker::{Lookup, Marker};
+use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
+use crate::sql::mysql::ident;
+use crate::types::{RoleName, Username};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use conn::{
+    account, account_exists, check_backstop, exec, literal_plain, locked, native_hash, record,
+    unlock, BOOKKEEPING_DB,
+};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The MySQL / MariaDB [`Backend`], through the agent's admin connection.
+pub struct MySqlBackend {
+    pool: MySqlPool,
+    host: String,
+    /// MariaDB rather than MySQL 8 (their account syntax differs).
+    mariadb: bool,
+}
+
+impl std::fmt::Debug for MySqlBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlBackend")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Provisions users in a MySQL or MariaDB server: [`MySqlBackend`] inside the core's wrapper.
+pub type MySqlProvisioner = Managed<MySqlBackend>;
+
+impl Managed<MySqlBackend> {
+    /// Connects with the agent's admin URL. `host` is the host part of created accounts.
+    pub async fn connect(
+        url: &str,
+        policy: GuardPolicy,
+        host: &str,
+    ) -> Result<Self, ProvisionError> {
+        let opts = MySqlConnectOptions::from_str(url)
+            .map_err(|_| ProvisionError::Database("invalid MySQL connection URL".into()))?
+            .timezone(Some("+00:00".into()));
+        let pool = MySqlPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        let mut conn = pool.acquire().await?;
+        exec(
+            &mut conn,
+            &format!("CREATE DATABASE IF NOT EXISTS {}", ident(BOOKKEEPING_DB)?),
+        )
+        .await?;
+        exec(
+            &mut conn,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {}.managed (name VARCHAR(64) PRIMARY KEY, kind VARCHAR(8) NOT NULL, \
+                 request VARCHAR(64), role VARCHAR(64), expires DATETIME(6)) ENGINE=InnoDB",
+                ident(BOOKKEEPING_DB)?
+            ),
+        )
+        .await?;
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut *conn)
+            .await?;
+        // Without the scheduler no expiry event fires: say so now, and refuse every
+        // provision until it is on (revocation and the sweeper keep working meanwhile).
+        if let Err(e) = check_backstop(&mut conn).await {
+            tracing::error!(error = %e, "provisioning is refused until the expiry backstop works");
+        }
+        drop(conn);
+        literal_plain(host)?;
+        let mariadb = version.to_ascii_lowercase().contains("mariadb");
+        let backend = MySqlBackend {
+            pool,
+            host: host.into(),
+            mariadb,
+        };
+        Ok(Managed::new(backend, policy))
+    }
+}
+
+/// What inspection leaves for creation: the connection holding p0's lock, and the shared
+/// role's grants when the role is to be created.
+#[derive(Debug)]
+pub struct MySqlChecked {
+    conn: sqlx::pool::PoolConnection<sqlx::MySql>,
+    new_role: Option<Vec<String>>,
+}
+
+impl MySqlBackend {
+    /// Every check before the first change: the names are free (or the role is p0's), each
+    /// grant's object exists in an allowed database, a requested role reaches nothing
+    /// privileged. Returns the new role's rendered grants, if the role is new.
+    async fn check(
+        &self,
+        conn: &mut MySqlConnection,
+        policy: &GuardPolicy,
+        user: &NewUser,
+    ) -> Result<Option<Vec<String>>, ProvisionError> {
+        let name = user.username.as_str();
+        if record(conn, name).await?.is_some() || account_exists(conn, name).await? {
+            return Err(GuardError::ExistingRole(name.to_string()).into());
+        }
+        let role = &user.role;
+        match &user.access {
+            Access::Permissions(set) => match record(conn, role.as_str()).await? {
+                Some((kind, _)) if kind == "role" => Ok(None),
+                Some(_) => Err(GuardError::ExistingRole(role.to_string()).into()),
+                None if account_exists(conn, role.as_str()).await? => {
+                    Err(GuardError::ExistingRole(role.to_string()).into())
+                }
+                None => {
+                    let mut grants = Vec::new();
+                    for p in set.iter() {
+                        grants.push(inspect::render(conn, policy, &p).await?);
+                    }
+                    Ok(Some(grants))
+                }
+            },
+            Access::Role(role) => {
+                if !self.mariadb {
+                    // The checks read MariaDB's role catalog; MySQL 8 keeps roles (and its
+                    // dynamic privileges) elsewhere, so refuse rather than check nothing.
+                    return Err(GuardError::NotAllowed(format!(
+                        "membership of `{role}` on MySQL (role requests are checked on MariaDB only)"
+                    ))
+                    .into());
+                }
+                inspect::check_role(conn, role).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Creates the role (when new) with its grants, the user with its record, role, default
+    /// role and expiry event.
+    async fn create(
+        &self,
+        conn: &mut MySqlConnection,
+        user: &NewUser,
+        new_role: Option<Vec<String>>,
+    ) -> Result<(), ProvisionError> {
+        let role = &user.role;
+        // p0's own role names are plain; an allowlisted role may need backtick quoting.
+        let r = literal_plain(role.as_str()).or_else(|_| ident(role.as_str()))?;
+        if let Some(grants) = new_role {
+            exec(conn, &format!("CREATE ROLE {r}")).await?;
+            sqlx::query("INSERT INTO p0_agent.managed (name, kind) VALUES (?, 'role')")
+                .bind(role.as_str())
+                .execute(&mut *conn)
+                .await?;
+            // MariaDB makes the creator a member of the role WITH ADMIN OPTION, and granting a
+            // role needs exactly that, so the agent keeps it: it is never a default role of the
+            // agent's user (so never active), and that user is an administrator already.
+            for g in grants {
+                exec(conn, &format!("GRANT {g} TO {r}")).await?;
+            }
+        }
+        let name = user.username.as_str();
+        let acct = account(name, &self.host)?;
+        let expires = user.expires_at.format("%Y-%m-%d %H:%M:%S").to_string();
+        sqlx::query("INSERT INTO p0_agent.managed (name, kind, request, role, expires) VALUES (?, 'user', ?, ?, ?)")
+            .bind(name)
+            .bind(user.marker.request.as_deref())
+            .bind(user.marker.role.as_deref())
+            .bind(user.marker.expires.map(|e| e.naive_utc()))
+            .execute(&mut *conn)
+            .await?;
+        let hash = literal_plain(&native_hash(user.password.expose_secret()))?;
+        // MySQL 8 dropped IDENTIFIED BY PASSWORD; the hash is given with its plugin.
+        let identified = if self.mariadb {
+            format!("IDENTIFIED BY PASSWORD {hash}")
+        } else {
+            format!("IDENTIFIED WITH mysql_native_password AS {hash}")
+        };
+        exec(conn, &format!("CREATE USER {acct} {identified}")).await?;
+        exec(conn, &format!("GRANT {r} TO {acct}")).await?;
+        // Role activation: MariaDB `SET DEFAULT ROLE r FOR u`, MySQL 8 `SET DEFAULT ROLE r TO u`.
+        let to = if self.mariadb { "FOR" } else { "TO" };
+        exec(conn, &format!("SET DEFAULT ROLE {r} {to} {acct}")).await?;
+        exec(
+            conn,
+            &format!(
+                "CREATE EVENT {}.{} ON SCHEDULE AT {} DO DROP USER IF EXISTS {acct}",
+                ident(BOOKKEEPING_DB)?,
+                ident(&format!("expire_{name}"))?,
+                literal_plain(&expires)?
+            ),
+        )
+        .await
+    }
+
+    /// After a failure: undoes what may have been created (unless the guard refused, before
+    /// any change), then gives the lock back.
+    async fn fail(&self, conn: &mut MySqlConnection, user: &NewUser, e: &ProvisionError) {
+        if !matches!(e, ProvisionError::Guard(_)) {
+            let role = match &user.access {
+                Access::Permissions(_) => Some(&user.role),
+                Access::Role(_) => None,
+            };
+            let shared = match role {
+                Some(r) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM p0_agent.managed WHERE role = ? AND kind = 'user' AND name <> ?")
+                    .bind(r.as_str())
+                    .bind(user.username.as_str())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap_or(1),
+                None => 1,
+            };
+            let role: Option<&RoleName> = if shared == 0 { role } else { None };
+            revoke::undo_create(conn, &self.host, &user.username, role).await;
+        }
+        unlock(conn).await;
+    }
+}
+
+#[async_trait]
+impl Backend for MySqlBackend {
+    const MAX_USERNAME_LEN: usize = 32;
+    const VALID_UNTIL: bool = false;
+    const DATABASE_WIDE_GRANTS: bool = true;
+    type Checked = MySqlChecked;
+
+    async fn inspect(
+        &self,
+        policy: &GuardPolicy,
+        user: &NewUser,
+    ) -> Result<MySqlChecked, ProvisionError> {
+        let mut conn = locked(&self.pool).await?;
+        if let Err(e) = check_backstop(&mut conn).await {
+            unlock(&mut conn).await;
+            return Err(e);
+        }
+        match self.check(&mut conn, policy, user).await {
+            Ok(new_role) => Ok(MySqlChecked { conn, new_role }),
+            Err(e) => {
+                self.fail(&mut conn, user, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_user(
+        &self,
+        user: &NewUser,
+        checked: MySqlChecked,
+    ) -> Result<(), ProvisionError> {
+        let MySqlChecked { mut conn, new_role } = checked;
+        let result = self.create(&mut conn, user, new_role).await;
+        match &result {
+            Ok(()) => unlock(&mut conn).await,
+            Err(e) => self.fail(&mut conn, user, e).await,
+        }
+        result
+    }
+
+    async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(match record(&mut conn, name).await? {
+            Some((kind, role)) => Lookup::Managed(Marker {
+                kind: if kind == "user" {
+                    AccountKind::User
+                } else {
+                    AccountKind::Role
+                },
+                request: None,
+                role,
+                expires: None,
+            }),
+            None if account_exists(&mut conn, name).await? => Lookup::Unmarked,
+            None => Lookup::Absent,
+        })
+    }
+
+    async fn delete_user(
+        &self,
+        username: &Username,
+        _marker: &Marker,
+    ) -> Result<RevokeReport, ProvisionError> {
+        let mut conn = locked(&self.pool).await?;
+        let result = revoke::revoke_locked(&mut conn, &self.host, username).await;
+        unlock(&mut conn).await;
+        result
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
+        let rows =
+            sqlx::query("SELECT name, kind, request, expires FROM p0_agent.managed ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|r| {
+                let kind: String = r.try_get(1)?;
+                let expires: Option<chrono::NaiveDateTime> = r.try_get(3)?;
+                Ok(ManagedAccount {
+                    name: r.try_get(0)?,
+                    kind: if kind == "role" {
+                        AccountKind::Role
+                    } else {
+                        AccountKind::User
+                    },
+                    expires_at: expires.map(|e| DateTime::from_naive_utc_and_offset(e, Utc)),
+                    request_id: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+}

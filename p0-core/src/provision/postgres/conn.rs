@@ -1,0 +1,89 @@
+//! The admin connection: transactions under p0's advisory lock, statements sent as text, the
+//! marker read back, and which errors are worth another attempt.
+
+use crate::error::ProvisionError;
+use crate::provision::marker::{Lookup, Marker};
+use sqlx::postgres::PgPool;
+use sqlx::PgConnection;
+
+/// Transient errors worth another attempt: serialization failures, deadlocks, lock timeouts,
+/// concurrent role creation across databases, and "tuple concurrently updated" (XX000).
+const RETRY_SQLSTATES: &[&str] = &["40001", "40P01", "55P03", "23505", "XX000"];
+
+/// The pool of the agent's admin connections and the key of p0's advisory lock.
+pub(super) struct Admin {
+    pub(super) pool: PgPool,
+    lock_key: i64,
+}
+
+impl Admin {
+    pub(super) fn new(pool: PgPool) -> Self {
+        // Advisory locks are per database already; the key only has to be p0's own.
+        let lock_key = i64::from_be_bytes(*b"p0-lock\0");
+        Self { pool, lock_key }
+    }
+
+    /// A transaction holding p0's lock, resolving nothing through a search_path someone else
+    /// controls.
+    pub(super) async fn begin_locked(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
+        let mut tx = self.pool.begin().await?;
+        exec(
+            &mut tx,
+            "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
+        )
+        .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.lock_key)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// What the role `name` is: absent, unmarked, or p0's with its marker (the role's comment).
+pub(super) async fn marker_of(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Lookup, ProvisionError> {
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        None => Lookup::Absent,
+        Some(comment) => match comment.as_deref().and_then(Marker::parse) {
+            Some(m) => Lookup::Managed(m),
+            None => Lookup::Unmarked,
+        },
+    })
+}
+
+/// Whether `name` is one of p0's shared roles.
+pub(super) async fn is_managed_role(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<bool, ProvisionError> {
+    Ok(matches!(
+        marker_of(conn, name).await?,
+        Lookup::Managed(m) if m.kind == crate::provision::plan::AccountKind::Role
+    ))
+}
+
+/// Runs statements with the simple query protocol (nothing prepared, nothing cached).
+pub(super) async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), ProvisionError> {
+    use sqlx::Executor;
+    conn.execute(sql).await?;
+    Ok(())
+}
+
+pub(super) fn is_retryable(e: &ProvisionError) -> bool {
+    RETRY_SQLSTATES.iter().any(|s| has_sqlstate(e, s))
+}
+
+pub(super) fn has_sqlstate(e: &ProvisionError, code: &str) -> bool {
+    matches!(e, ProvisionError::Database(msg) if msg.ends_with(&format!("(SQLSTATE {code})")))
+}

@@ -1,0 +1,196 @@
+//! PostgreSQL: one database through an admin connection of the agent's own. Users and roles
+//! carry p0's marker as their comment; creation runs in one transaction under an advisory
+//! lock, inspection included.
+
+mod conn;
+mod inspect;
+mod render;
+mod revoke;
+
+pub use inspect::{reachable_definer_functions, reachable_definer_functions_at};
+pub use render::render_grant;
+
+use crate::error::{GuardError, ProvisionError};
+use crate::guard::GuardPolicy;
+use crate::provision::backend::{Backend, NewUser};
+use crate::provision::managed::Managed;
+use crate::provision::marker::{Lookup, Marker};
+use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
+use crate::types::Username;
+use async_trait::async_trait;
+use conn::{exec, is_retryable, marker_of, Admin};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The PostgreSQL [`Backend`]. The admin user needs CREATEROLE (or superuser), membership in
+/// `pg_signal_backend` to end sessions, and the right to grant what it hands out.
+pub struct PgBackend {
+    admin: Admin,
+    database: String,
+}
+
+impl std::fmt::Debug for PgBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The pool's options hold the admin password: never show them.
+        f.debug_struct("PgBackend")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Provisions users in one PostgreSQL database: [`PgBackend`] inside the core's wrapper.
+pub type PostgresProvisioner = Managed<PgBackend>;
+
+impl Managed<PgBackend> {
+    /// Connects to `url` (the agent's admin connection). The policy's first database must be
+    /// the one the URL names.
+    pub async fn connect(url: &str, policy: GuardPolicy) -> Result<Self, ProvisionError> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Self::from_pool(pool, policy).await
+    }
+
+    /// Uses an existing pool.
+    pub async fn from_pool(pool: PgPool, policy: GuardPolicy) -> Result<Self, ProvisionError> {
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(&pool)
+            .await?;
+        policy.check_database(&database)?;
+        let backend = PgBackend {
+            admin: Admin::new(pool),
+            database,
+        };
+        let me = Managed::new(backend, policy);
+        match me.databases_open_to_public().await {
+            Ok(open) if !open.is_empty() => tracing::warn!(
+                databases = %open.join(", "),
+                "ephemeral users can connect to these databases outside their grant: PUBLIC holds CONNECT there. \
+                 p0 does not change others' grants (revocation cleans every database either way); \
+                 to deny it, `REVOKE CONNECT ON DATABASE <name> FROM PUBLIC` and grant CONNECT to the roles that need it"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot list the databases open to PUBLIC"),
+        }
+        Ok(me)
+    }
+
+    /// Databases outside this agent's configured ones that any user, ephemeral ones included,
+    /// may connect to because PUBLIC holds CONNECT there (PostgreSQL's default, `template1`
+    /// and `postgres` among them). PostgreSQL has no per-role exception to a PUBLIC grant and
+    /// `pg_hba.conf` is out of the agent's reach, so p0 reports them rather than revoke
+    /// others' grants; revocation removes what a user left in any of them.
+    pub async fn databases_open_to_public(&self) -> Result<Vec<String>, ProvisionError> {
+        Ok(sqlx::query_scalar(
+            "SELECT datname::text FROM pg_catalog.pg_database WHERE datallowconn \
+               AND pg_catalog.has_database_privilege('public', oid, 'CONNECT') \
+               AND datname <> ALL($1) ORDER BY 1",
+        )
+        .bind(&self.policy().databases)
+        .fetch_all(&self.backend().admin.pool)
+        .await?)
+    }
+
+    /// The database this provisioner manages.
+    pub fn database(&self) -> &str {
+        &self.backend().database
+    }
+}
+
+/// What inspection leaves for creation: the locked transaction, and the shared role's grants
+/// when the role is to be created.
+pub struct PgChecked {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    new_role: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for PgChecked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgChecked")
+            .field("new_role", &self.new_role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    const MAX_USERNAME_LEN: usize = 63;
+    const VALID_UNTIL: bool = true;
+    type Checked = PgChecked;
+
+    async fn inspect(
+        &self,
+        policy: &GuardPolicy,
+        user: &NewUser,
+    ) -> Result<PgChecked, ProvisionError> {
+        let mut tx = self.admin.begin_locked().await?;
+        if marker_of(&mut tx, user.username.as_str()).await? != Lookup::Absent {
+            // The id is unique per request: an existing user means a replay.
+            return Err(GuardError::ExistingRole(user.username.to_string()).into());
+        }
+        let new_role = match &user.access {
+            Access::Permissions(set) => {
+                // Also when the shared role exists: a definer function may have appeared since.
+                inspect::check_reachable_definers(&mut tx, set, &policy.allow_definer_functions)
+                    .await?;
+                match marker_of(&mut tx, user.role.as_str()).await? {
+                    Lookup::Managed(m) if m.kind == AccountKind::Role => None,
+                    Lookup::Absent => Some(render::targets(&mut tx, &self.database, set).await?),
+                    _ => return Err(GuardError::ExistingRole(user.role.to_string()).into()),
+                }
+            }
+            Access::Role(role) => {
+                inspect::check_existing_role(&mut tx, role).await?;
+                None
+            }
+        };
+        Ok(PgChecked { tx, new_role })
+    }
+
+    async fn create_user(&self, user: &NewUser, checked: PgChecked) -> Result<(), ProvisionError> {
+        let PgChecked { mut tx, new_role } = checked;
+        if let Some(targets) = new_role {
+            exec(&mut tx, &render::create_role(&user.role, &targets)?).await?;
+        }
+        let verifier =
+            postgres_protocol::password::scram_sha_256(user.password.expose_secret().as_bytes());
+        exec(&mut tx, &render::create_user(user, &verifier)?).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError> {
+        let mut conn = self.admin.pool.acquire().await?;
+        marker_of(&mut conn, name).await
+    }
+
+    async fn delete_user(
+        &self,
+        username: &Username,
+        marker: &Marker,
+    ) -> Result<RevokeReport, ProvisionError> {
+        revoke::delete(&self.admin, username, marker.role.as_deref()).await
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles \
+             WHERE rolname LIKE 'p0%' ORDER BY rolname",
+        )
+        .fetch_all(&self.admin.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(name, comment)| Some(Marker::parse(comment.as_deref()?)?.account(name)))
+            .collect())
+    }
+
+    fn is_transient(&self, e: &ProvisionError) -> bool {
+        is_retryable(e)
+    }
+}

@@ -1,0 +1,217 @@
+//! Revocation: no new logins, open sessions ended, then everything the user and its unshared
+//! role own or hold removed from every database of the cluster, and the roles dropped.
+
+use super::conn::{exec, has_sqlstate, is_managed_role, is_retryable, marker_of, Admin};
+use crate::error::ProvisionError;
+use crate::provision::managed::backoff;
+use crate::provision::marker::Lookup;
+use crate::provision::plan::RevokeReport;
+use crate::sql::pg::ident;
+use crate::types::Username;
+use sqlx::PgConnection;
+
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Removes `username` (p0's, as its marker said) and its role `role` once no other member is
+/// left.
+pub(super) async fn delete(
+    admin: &Admin,
+    username: &Username,
+    role: Option<&str>,
+) -> Result<RevokeReport, ProvisionError> {
+    let mut conn = admin.pool.acquire().await?;
+    let user = ident(username.as_str())?;
+    // First no new logins, then end the sessions that are open (waiting up to 5 s each).
+    exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await?;
+    let mut report = RevokeReport {
+        user_dropped: true,
+        ..RevokeReport::default()
+    };
+    loop {
+        let (seen, ended): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
+             FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(username.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        report.sessions_terminated += ended as u64;
+        if seen == 0 {
+            break;
+        }
+    }
+    drop(conn);
+    let mut attempt = 0;
+    loop {
+        // Each round reports afresh: a retried round must not repeat the notes.
+        let mut round = report.clone();
+        match try_drop(admin, username, role, &mut round).await {
+            Ok(()) => return Ok(round),
+            // 2BP01: something was granted to the user or its role meanwhile (a live
+            // ephemeral user's grant of its own object, say); clean again.
+            Err(e)
+                if (is_retryable(&e) || has_sqlstate(&e, "2BP01"))
+                    && attempt + 1 < MAX_ATTEMPTS =>
+            {
+                attempt += 1;
+                backoff(attempt).await;
+            }
+            Err(e) => {
+                tracing::warn!(user = %username, error = %e, "revocation incomplete; it is retried");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Removes the user, and its role once no other member is left, from every database of
+/// the cluster: first the databases other than the managed one where either owns
+/// something or holds a privilege (a large object in `template1`, default privileges, a
+/// grant from another user), then, under the provisioning lock, the managed one, where
+/// the roles themselves are dropped.
+async fn try_drop(
+    admin: &Admin,
+    username: &Username,
+    role: Option<&str>,
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    let mut names = vec![username.as_str()];
+    if let Some(role) = role {
+        if role_goes_with(admin, role, username).await? {
+            names.push(role);
+        }
+    }
+    clean_other_databases(admin, &names, report).await?;
+    let mut tx = admin.begin_locked().await?;
+    if marker_of(&mut tx, username.as_str()).await? != Lookup::Absent {
+        drop_owned(&mut tx, username.as_str(), "", report).await?;
+        exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await?;
+    }
+    if let Some(role) = role {
+        if is_managed_role(&mut tx, role).await? && members(&mut tx, role, None).await? == 0 {
+            drop_owned(&mut tx, role, "", report).await?;
+            exec(&mut tx, &format!("DROP ROLE {}", ident(role)?)).await?;
+            report.role_dropped = true;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether `role` is p0's and has no member but `user`: it is dropped with the user.
+async fn role_goes_with(
+    admin: &Admin,
+    role: &str,
+    user: &Username,
+) -> Result<bool, ProvisionError> {
+    let mut conn = admin.pool.acquire().await?;
+    Ok(is_managed_role(&mut conn, role).await?
+        && members(&mut conn, role, Some(user.as_str())).await? == 0)
+}
+
+/// `DROP OWNED` for `names` in every other database where the catalog's shared
+/// dependencies show they own something or hold a privilege: exactly where `DROP ROLE`
+/// would otherwise fail. A database that allows no connections cannot be cleaned and
+/// is reported (the sweeper retries).
+async fn clean_other_databases(
+    admin: &Admin,
+    names: &[&str],
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    use sqlx::Connection;
+    let names_owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let dbs: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT DISTINCT d.datname::text, d.datallowconn FROM pg_catalog.pg_shdepend s              JOIN pg_catalog.pg_database d ON d.oid = s.dbid JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid              WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1)                AND d.datname <> current_database() ORDER BY 1",
+    )
+    .bind(&names_owned)
+    .fetch_all(&admin.pool)
+    .await?;
+    for (db, allows_connections) in dbs {
+        if !allows_connections {
+            return Err(ProvisionError::Database(format!(
+                "`{}` owns objects or holds privileges in database `{db}`, which allows no connections: \
+                 allow connections to it (or remove them there) and revocation completes",
+                names.join("`, `")
+            )));
+        }
+        let opts = (*admin.pool.connect_options()).clone().database(&db);
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        let result = async {
+            let mut tx = conn.begin().await?;
+            exec(
+                &mut tx,
+                "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
+            )
+            .await?;
+            for name in names {
+                drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), ProvisionError>(())
+        }
+        .await;
+        let _ = conn.close().await;
+        result?;
+    }
+    Ok(())
+}
+
+/// Members of `role`, leaving out `except`.
+async fn members(
+    conn: &mut PgConnection,
+    role: &str,
+    except: Option<&str>,
+) -> Result<i64, ProvisionError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
+         JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname IS DISTINCT FROM $2",
+    )
+    .bind(role)
+    .bind(except)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
+/// it owns there (large objects included), revokes what was granted to it, and removes its
+/// default privileges. When other roles' objects depend on what it owns, those are kept and
+/// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
+async fn drop_owned(
+    tx: &mut PgConnection,
+    name: &str,
+    where_: &str,
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    let owned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid \
+         WHERE r.rolname = $1 AND d.deptype = 'o' \
+           AND d.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let role = ident(name)?;
+    exec(tx, "SAVEPOINT p0_drop_owned").await?;
+    match exec(tx, &format!("DROP OWNED BY {role}")).await {
+        Ok(()) => {
+            if owned > 0 {
+                report.notes.push(format!(
+                    "dropped {owned} object(s) owned by `{name}`{where_}"
+                ));
+            }
+        }
+        Err(e) if has_sqlstate(&e, "2BP01") => {
+            exec(tx, "ROLLBACK TO SAVEPOINT p0_drop_owned").await?;
+            exec(
+                tx,
+                &format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"),
+            )
+            .await?;
+            report.notes.push(format!(
+                "gave {owned} object(s) owned by `{name}`{where_} to the agent's user: other objects depend on them"
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    exec(tx, "RELEASE SAVEPOINT p0_drop_owned").await
+}

@@ -1,0 +1,82 @@
+//! What an agent calls: the provisioner trait, and one sweep over its managed users.
+
+use super::plan::{
+    AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport, SweepFailure,
+    SweepReport,
+};
+use crate::error::ProvisionError;
+use crate::types::Username;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Creates users and roles with exactly the planned grants, and removes them.
+///
+/// The shipped implementations are [`Managed`](super::Managed) around a
+/// [`Backend`](super::Backend): the wrapper names users, generates passwords, runs the
+/// escalation guard, records the marker and refuses unmarked users, so a new database only
+/// implements its [`Backend`](super::Backend). Implementations render all SQL themselves from
+/// typed values and make [`revoke`](Self::revoke) idempotent.
+#[async_trait]
+pub trait DatabaseProvisioner: Send + Sync {
+    /// Whether the database enforces an expiry on login itself (PostgreSQL `VALID UNTIL`).
+    /// Without it the provisioner installs another backstop (MySQL: a one-shot event).
+    fn supports_valid_until(&self) -> bool;
+
+    /// The longest user name the database accepts.
+    fn max_username_len(&self) -> usize;
+
+    /// Creates the user and its grants, in one transaction, after the escalation guard.
+    async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError>;
+
+    /// Disables the user, ends its sessions, removes it and its unshared role, with what they
+    /// own or were granted in any database of the server. Succeeds when the user is already
+    /// gone; refuses users p0 did not create.
+    async fn revoke(&self, username: &Username) -> Result<RevokeReport, ProvisionError>;
+
+    /// Every user and role that this provisioner created and that still exists.
+    async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError>;
+
+    /// Revokes every managed user whose expiry is at or before `now`, going on past any it
+    /// cannot remove: those are reported with their error, and the next sweep tries them
+    /// again ([`Sweeper`](super::Sweeper) spaces those attempts out).
+    async fn sweep(&self, now: DateTime<Utc>) -> Result<SweepReport, ProvisionError> {
+        sweep_once(self, now, |_| true).await
+    }
+}
+
+/// One pass over the managed users: revokes each expired one that `ready` accepts, goes on
+/// past failures.
+pub(crate) async fn sweep_once<P: DatabaseProvisioner + ?Sized>(
+    provisioner: &P,
+    now: DateTime<Utc>,
+    ready: impl Fn(&str) -> bool,
+) -> Result<SweepReport, ProvisionError> {
+    let mut report = SweepReport::default();
+    for account in provisioner.list_managed().await? {
+        if account.kind != AccountKind::User || account.expires_at.is_none_or(|e| e > now) {
+            continue;
+        }
+        if !ready(&account.name) {
+            report.deferred.push(account.name);
+            continue;
+        }
+        let result = match Username::new(account.name.clone()) {
+            Ok(user) => provisioner.revoke(&user).await.map(|_| user),
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(user) => report.removed.push(user),
+            Err(e) => {
+                let error = e.to_string().replace('\n', " ");
+                tracing::error!(user = %account.name, error = %error, "sweeper could not remove an expired user; it stays until a later sweep removes it");
+                report.failed.push(SweepFailure {
+                    user: account.name,
+                    error,
+                    attempts: 1,
+                    retry_at: None,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
