@@ -57,7 +57,7 @@ expect_output() {
     fi
   done
 }
-expect_output "GRANT DELETE ON TABLE sales.tmp_import TO migrator;" -- \
+expect_output 'GRANT DELETE ON TABLE "sales"."tmp_import" TO "migrator";' -- \
   cargo run -q --locked -p p0-examples --example migration_grants -- examples/migration.sql
 expect_output "server: UPDATE sales.orders SET total = 0 (900s) -> pending_approval" -- \
   cargo run -q --locked -p p0-examples --example custom_router
