@@ -1,0 +1,8 @@
+//! What the CLI's test binaries share. Each binary uses a part of it.
+#![allow(dead_code)]
+
+pub mod api;
+pub mod cli;
+pub mod flow;
+pub mod mitm;
+pub mod trials;
