@@ -1,6 +1,7 @@
 //! What the CLI's test binaries share. Each binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod flow;

@@ -105,18 +105,23 @@ impl<T: Send + Sync + 'static> Suite<T> {
         summary: impl FnOnce(&T),
     ) -> Conclusion {
         let conclusion = libtest_mimic::run(args, trials);
-        // Every trial has been consumed, and with it its handle on the suite.
+        if let Some(Ok(fx)) = self.fixture.get() {
+            summary(fx);
+        }
+        self.finish();
+        conclusion
+    }
+
+    /// Drops the fixture on the runtime, once the trials (and their handles on the suite) are
+    /// gone: for a binary that runs the trials of several suites in one `libtest_mimic::run`.
+    pub fn finish(self: Arc<Self>) {
         match Arc::into_inner(self) {
             Some(Suite { rt, fixture, .. }) => {
-                if let Some(Ok(fx)) = fixture.get() {
-                    summary(fx);
-                }
                 let _inside = rt.enter();
                 drop(fixture);
             }
             None => eprintln!("a handle on the suite outlived its run: its fixture is not dropped"),
         }
-        conclusion
     }
 }
 
