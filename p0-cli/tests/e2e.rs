@@ -2,137 +2,17 @@
 //! stack (server, agent, dev issuer). One stack, scenarios in order.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use p0_core::Engine;
 use p0_stack::{Stack, DEMO_RULES};
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use p0_testkit::LogCapture as Logs;
-
-struct User {
-    dir: tempfile::TempDir,
-}
-
-impl User {
-    fn login(stack: &Stack, email: &str, groups: &[&str]) -> Self {
-        let u = User {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let mut args = vec!["login", "--dev", email, "--server", &stack.server_url];
-        for g in groups {
-            args.extend(["--group", g]);
-        }
-        let out = u.p0(&args);
-        assert!(
-            out.status.success(),
-            "login: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        u
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_p0"));
-        c.args(args)
-            .env("P0_CONFIG_DIR", self.dir.path())
-            .env("TMPDIR", self.dir.path())
-            .env_remove("P0_SERVER");
-        c
-    }
-
-    fn p0(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-async fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn pending_id(approver: &User) -> Option<String> {
-    let out = approver.p0(&["ls", "--all", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["requests"]
-        .as_array()?
-        .iter()
-        .find(|r| r["status"] == "pending_approval")
-        .map(|r| r["id"].as_str().unwrap().to_string())
-}
-
-fn request_id(out: &Output) -> String {
-    let s = text(out);
-    s.split_whitespace()
-        .skip_while(|w| *w != "request")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no request id in: {s}"))
-        .to_string()
-}
-
-/// What differs between engines in this flow: the client, its flags, and the SQL.
-struct Flavor {
-    engine: Engine,
-    client: &'static str,
-    sql_flag: &'static str,
-    quiet: [&'static str; 2],
-}
-
-impl Flavor {
-    /// The flow's SQL, written for PostgreSQL's sample schema, in this engine's terms.
-    fn q(&self, sql: &str) -> String {
-        match self.engine {
-            Engine::MySql => sql.replace("sales.", "app.").replace("pg_sleep(", "SLEEP("),
-            _ => sql.to_string(),
-        }
-    }
-}
-
-const POSTGRES: Flavor = Flavor {
-    engine: Engine::Postgres,
-    client: "psql",
-    sql_flag: "-c",
-    quiet: ["-X", "-At"],
-};
-const MYSQL: Flavor = Flavor {
-    engine: Engine::MySql,
-    client: "mysql",
-    sql_flag: "-e",
-    quiet: ["-N", "-B"],
-};
-
-static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-
-fn logs() -> Logs {
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .init();
-        logs
-    })
-    .clone()
-}
+use support::cli::{tamper, text};
+use support::flow::{logs, pending_id, request_id, wait_until, Flavor, User, MYSQL, POSTGRES};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_whole_flow_over_http_postgres() {
@@ -572,14 +452,4 @@ async fn flow(f: Flavor) {
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "the private key file must be 0600");
-}
-
-/// Runs one statement on the server's store behind its back.
-async fn tamper(store: &Path, sql: &str) {
-    use sqlx::Connection;
-    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", store.display()))
-        .await
-        .unwrap();
-    sqlx::query(sql).execute(&mut c).await.unwrap();
-    c.close().await.unwrap();
 }

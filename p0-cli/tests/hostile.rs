@@ -1,8 +1,11 @@
 //! The hostile-server suite: the test is a compromised control plane. It holds the agent's
 //! HMAC secret and talks to a real agent over a real PostgreSQL, and tries everything a
 //! compromised server could. Every case must be refused with a clear error, leave nothing in
-//! the database, and be logged.
+//! the database, and be logged. Each case is a trial of its own (`refused::…`), against one
+//! stack started once; the checks of what the cases left run after them all.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
 
 use base64::Engine as _;
 use p0_core::api::{hmac_sign, ProvisionCall, HMAC_SIG_HEADER, HMAC_TIME_HEADER};
@@ -12,7 +15,12 @@ use p0_core::{Intent, KeyPair, PermissionSet, RequestId, ResourceId, RoleName, S
 use p0_stack::{Stack, DEMO_RULES};
 use serde_json::{json, Value};
 
+use libtest_mimic::Arguments;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::trials::{slug, Gate, Suite};
 
 use p0_testkit::LogCapture as Logs;
 
@@ -113,14 +121,25 @@ fn claims(issuer: &str, aud: &str, nonce: &str, exp_shift: i64) -> Value {
     json!({"iss": issuer, "sub": USER, "email": USER, "aud": aud, "nonce": nonce, "iat": now, "exp": now + exp_shift})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_compromised_server_gets_nothing() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .init();
+/// The stack under attack, and the calls every case starts from.
+struct Hostile {
+    stack: Stack,
+    evil: Evil,
+    logs: Logs,
+    issuer_url: String,
+    alice: KeyPair,
+    server_key: KeyPair,
+    nonce: String,
+    /// A valid call, provisioned and revoked once: its replay is a case.
+    ok: ProvisionCall,
+    /// A valid call never sent: every other case breaks it.
+    call: ProvisionCall,
+    /// Cases refused so far, and forged calls of the flood refused: each must be logged.
+    refused: AtomicUsize,
+    flooded: AtomicUsize,
+}
+
+async fn start(logs: Logs) -> Hostile {
     let stack = Stack::start(DEMO_RULES, 3600).await.unwrap();
     let issuer_url = format!("{}/dev", stack.server_url);
     let evil = Evil {
@@ -143,269 +162,240 @@ async fn a_compromised_server_gets_nothing() {
 
     // The suite can fail: a valid call succeeds, and is cleaned up.
     let ok = evil.valid(&alice, Intent::Query(SQL.into())).await;
-    let (s, v) = evil
-        .post("/v1/provision", &serde_json::to_value(&ok).unwrap())
-        .await;
+    let (s, v) = evil.post("/v1/provision", &base(&ok)).await;
     assert_eq!(s, 200, "{v}");
     let (s, _) = evil
         .post("/v1/revoke", &json!({"username": v["username"]}))
         .await;
     assert_eq!(s, 200);
     assert!(stack.managed_roles().unwrap().is_empty());
-
-    // A replay of the very same call.
-    let mut cases: Vec<(&str, u16, Value)> = Vec::new();
-    let (s, v) = evil
-        .post("/v1/provision", &serde_json::to_value(&ok).unwrap())
-        .await;
-    cases.push(("replay of a used request", s, v));
-
-    let mut push = |name: &'static str, r: (u16, Value)| cases.push((name, r.0, r.1));
-    let base = |c: &ProvisionCall| serde_json::to_value(c).unwrap();
-    let call = evil.valid(&alice, Intent::Query(SQL.into())).await;
-
-    // (i) roles for the agent's own user or outside the allowlist.
-    let mut c = base(&call);
-    c["plan"]["access"] = json!({"role": "postgres"});
-    push(
-        "grant the agent's own role",
-        evil.post("/v1/provision", &c).await,
-    );
-    let role_call = evil
-        .valid(&alice, Intent::Role(RoleName::new("postgres").unwrap()))
-        .await;
-    push(
-        "signed request for the agent's own role",
-        evil.post("/v1/provision", &base(&role_call)).await,
-    );
-    let role_call = evil
-        .valid(&alice, Intent::Role(RoleName::new("boss").unwrap()))
-        .await;
-    push(
-        "superuser role",
-        evil.post("/v1/provision", &base(&role_call)).await,
-    );
-    let role_call = evil
-        .valid(&alice, Intent::Role(RoleName::new("analyst").unwrap()))
-        .await;
-    push(
-        "role not on the allowlist",
-        evil.post("/v1/provision", &base(&role_call)).await,
-    );
-
-    // (ii) attributes and grant option.
-    for (name, privilege) in [
-        ("SUPERUSER", "SUPERUSER"),
-        ("CREATEROLE", "CREATEROLE"),
-        ("BYPASSRLS", "BYPASSRLS"),
-    ] {
-        let mut c = base(&call);
-        c["plan"]["access"]["permissions"] =
-            json!([{"privilege": privilege, "object": {"type": "database", "name": "app"}}]);
-        cases.push((name, 0, Value::Null));
-        let r = evil.post("/v1/provision", &c).await;
-        let last = cases.last_mut().unwrap();
-        (last.1, last.2) = r;
-    }
-    let mut c = base(&call);
-    c["plan"]["access"]["permissions"][0]["grant_option"] = json!(true);
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("WITH GRANT OPTION", r.0, r.1));
-
-    // (iii) wider than the signed query.
-    let mut c = base(&call);
-    c["plan"]["access"]["permissions"].as_array_mut().unwrap().push(json!({"privilege": "SELECT", "object": {"type": "table", "schema": "sales", "name": "payroll"}}));
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("permission beyond the signed query", r.0, r.1));
-    let mut c = base(&call);
-    c["signed"]["intent"] = json!({"query": "SELECT * FROM sales.payroll"});
-    c["plan"]["access"]["permissions"] =
-        serde_json::to_value(evil.needed("SELECT * FROM sales.payroll").await).unwrap();
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("query swapped after signing", r.0, r.1));
-
-    // (iv) the server's own key.
-    let mut c = base(&call);
-    c["public_key"] = json!(server_key.public_pem);
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("server's key swapped in", r.0, r.1));
-    let mut c = base(&call);
-    let signed: SignedRequest = serde_json::from_value(c["signed"].clone()).unwrap();
-    c["public_key"] = json!(server_key.public_pem);
-    c["signature"] = json!(signed.sign(&server_key.private_pem).unwrap());
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("server's key swapped in and re-signed", r.0, r.1));
-
-    // (vi) tokens.
-    let forged = |cl: Value| {
-        evil.issuer
-            .issue_claims(&cl)
-            .unwrap()
-            .expose_secret()
-            .to_string()
-    };
-    let token_cases: Vec<(&str, String)> = vec![
-        (
-            "expired token",
-            forged(claims(&issuer_url, "p0", &nonce, -3600)),
-        ),
-        (
-            "token for another audience",
-            forged(claims(&issuer_url, "other-app", &nonce, 600)),
-        ),
-        (
-            "token from another issuer",
-            forged(claims("https://evil.example", "p0", &nonce, 600)),
-        ),
-        (
-            "alg=none token",
-            jwt(
-                json!({"alg": "none", "typ": "JWT"}),
-                claims(&issuer_url, "p0", &nonce, 600),
-                b"",
-            ),
-        ),
-        ("HS256 token keyed with the RSA public key", {
-            use hmac::{Hmac, Mac};
-            let h =
-                json!({"alg": "HS256", "typ": "JWT", "kid": evil.issuer.jwks()["keys"][0]["kid"]});
-            let cl = claims(&issuer_url, "p0", &nonce, 600);
-            let e = |v: &Value| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(serde_json::to_vec(v).unwrap())
-            };
-            let input = format!("{}.{}", e(&h), e(&cl));
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(
-                serde_json::to_string(&evil.issuer.jwks()["keys"][0])
-                    .unwrap()
-                    .as_bytes(),
-            )
-            .unwrap();
-            mac.update(input.as_bytes());
-            format!(
-                "{input}.{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(mac.finalize().into_bytes())
-            )
-        }),
-        (
-            "token signed by another key",
-            p0_core::DangerousDevIssuer::new(issuer_url.clone())
-                .unwrap()
-                .issue(USER, &[], &nonce, "p0")
-                .unwrap()
-                .expose_secret()
-                .to_string(),
-        ),
-        (
-            "token without a nonce",
-            forged(
-                json!({"iss": issuer_url, "sub": USER, "email": USER, "aud": "p0", "exp": chrono::Utc::now().timestamp() + 600}),
-            ),
-        ),
-        ("garbage token", "not.a.token".to_string()),
-    ];
-    for (name, token) in token_cases {
-        let mut c = base(&call);
-        c["id_token"] = json!(token);
-        let r = evil.post("/v1/provision", &c).await;
-        cases.push((name, r.0, r.1));
-    }
-    let mut c = base(&call);
-    c["plan"]["requester"] = json!("bob@example.com");
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("plan for another requester", r.0, r.1));
-    let mut c = base(&call);
-    c["plan"]["expires_at"] =
-        json!((chrono::Utc::now() + chrono::TimeDelta::hours(20)).to_rfc3339());
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("expiry beyond the signed duration", r.0, r.1));
-    let mut c = base(&call);
-    c["plan"]["resource"] = json!("pg/other");
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("another resource", r.0, r.1));
-
-    // (vii) injection through names.
-    let mut c = base(&call);
-    c["plan"]["access"]["permissions"].as_array_mut().unwrap().push(json!({"privilege": "SELECT", "object": {"type": "table", "schema": "sales", "name": "customers\"; DROP TABLE sales.payroll; --"}}));
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("injection through an object name", r.0, r.1));
-    let mut c = base(&call);
-    c["plan"]["access"] = json!({"role": "analyst'; DROP TABLE sales.payroll; --"});
-    let r = evil.post("/v1/provision", &c).await;
-    cases.push(("injection through a role name", r.0, r.1));
-    let r = evil
-        .post(
-            "/v1/revoke",
-            &json!({"username": "p0_x\"; DROP TABLE sales.payroll; --"}),
-        )
-        .await;
-    cases.push(("injection through a user name", r.0, r.1));
-
-    // (viii) revoking what p0 did not create.
+    // A user p0 did not create, for the revocation cases.
     stack
         .pg
         .psql("app", "CREATE ROLE p0_imposter LOGIN")
         .unwrap();
-    let r = evil
-        .post("/v1/revoke", &json!({"username": "p0_imposter"}))
-        .await;
-    cases.push(("revoke a user p0 did not create", r.0, r.1));
-    let r = evil
-        .post("/v1/revoke", &json!({"username": "postgres"}))
-        .await;
-    cases.push(("revoke the agent's own user", r.0, r.1));
-
-    // Transport: the server's HMAC.
-    let body = serde_json::to_vec(&base(&call)).unwrap();
-    let r = evil
-        .post_raw("/v1/provision", &body, "not-the-secret-at-all", 0)
-        .await;
-    cases.push(("wrong HMAC secret", r.0, r.1));
-    let r = evil
-        .post_raw("/v1/provision", &body, &evil.secret, -3600)
-        .await;
-    cases.push(("stale HMAC timestamp", r.0, r.1));
-    let r = evil
-        .post("/v1/provision", &json!({"plan": "garbage"}))
-        .await;
-    cases.push(("malformed body", r.0, r.1));
-
-    assert!(cases.len() >= 25, "{} cases", cases.len());
-    for (name, status, body) in &cases {
-        assert!(
-            (400..500).contains(status),
-            "{name}: status {status} {body}"
-        );
-        let msg = body["message"].as_str().unwrap_or_default();
-        println!("{status} {name}: {msg}");
-        assert!(
-            !msg.is_empty() && !msg.contains('\n'),
-            "{name}: unclear error {body}"
-        );
+    let call = evil.valid(&alice, Intent::Query(SQL.into())).await;
+    Hostile {
+        stack,
+        evil,
+        logs,
+        issuer_url,
+        alice,
+        server_key,
+        nonce,
+        ok,
+        call,
+        refused: AtomicUsize::new(0),
+        flooded: AtomicUsize::new(0),
     }
+}
+
+fn base(c: &ProvisionCall) -> Value {
+    serde_json::to_value(c).unwrap()
+}
+
+impl Hostile {
+    /// The valid call with `edit` applied, sent to `/v1/provision`.
+    async fn provision_edited(&self, edit: impl FnOnce(&mut Value)) -> (u16, Value) {
+        let mut c = base(&self.call);
+        edit(&mut c);
+        self.evil.post("/v1/provision", &c).await
+    }
+
+    /// A signed request for `role`, valid in every other respect.
+    async fn role_request(&self, role: &str) -> (u16, Value) {
+        let role_call = self
+            .evil
+            .valid(&self.alice, Intent::Role(RoleName::new(role).unwrap()))
+            .await;
+        self.evil.post("/v1/provision", &base(&role_call)).await
+    }
+
+    /// The valid call carrying `token` as the requester's ID token.
+    async fn with_token(&self, token: String) -> (u16, Value) {
+        self.provision_edited(|c| c["id_token"] = json!(token))
+            .await
+    }
+
+    /// A token the dev issuer signs with whatever claims it is given.
+    fn forged(&self, cl: Value) -> String {
+        self.evil
+            .issuer
+            .issue_claims(&cl)
+            .unwrap()
+            .expose_secret()
+            .to_string()
+    }
+
+    fn claims(&self, issuer: &str, aud: &str, exp_shift: i64) -> Value {
+        claims(issuer, aud, &self.nonce, exp_shift)
+    }
+
+    async fn revoke(&self, username: &str) -> (u16, Value) {
+        self.evil
+            .post("/v1/revoke", &json!({ "username": username }))
+            .await
+    }
+
+    /// The valid call under the server's HMAC, signed with `secret` at `ts_shift`.
+    async fn transport(&self, secret: &str, ts_shift: i64) -> (u16, Value) {
+        let body = serde_json::to_vec(&base(&self.call)).unwrap();
+        self.evil
+            .post_raw("/v1/provision", &body, secret, ts_shift)
+            .await
+    }
+}
+
+type Attempt = Pin<Box<dyn Future<Output = (u16, Value)>>>;
+type Case = (&'static str, fn(Arc<Hostile>) -> Attempt);
+
+macro_rules! cases {
+    ($($name:literal => |$h:ident| $body:expr;)*) => {
+        vec![$(
+            ($name, (|$h: Arc<Hostile>| -> Attempt { Box::pin(async move { $body }) }) as fn(Arc<Hostile>) -> Attempt),
+        )*]
+    };
+}
+
+/// Every attack: what it is called, and the call it makes.
+fn cases() -> Vec<Case> {
+    cases! {
+        "replay of a used request" => |h| h.evil.post("/v1/provision", &base(&h.ok)).await;
+        // (i) roles for the agent's own user or outside the allowlist.
+        "grant the agent's own role" => |h| h.provision_edited(|c| c["plan"]["access"] = json!({"role": "postgres"})).await;
+        "signed request for the agent's own role" => |h| h.role_request("postgres").await;
+        "superuser role" => |h| h.role_request("boss").await;
+        "role not on the allowlist" => |h| h.role_request("analyst").await;
+        // (ii) attributes and grant option.
+        "SUPERUSER" => |h| h.provision_edited(|c| c["plan"]["access"]["permissions"] =
+            json!([{"privilege": "SUPERUSER", "object": {"type": "database", "name": "app"}}])).await;
+        "CREATEROLE" => |h| h.provision_edited(|c| c["plan"]["access"]["permissions"] =
+            json!([{"privilege": "CREATEROLE", "object": {"type": "database", "name": "app"}}])).await;
+        "BYPASSRLS" => |h| h.provision_edited(|c| c["plan"]["access"]["permissions"] =
+            json!([{"privilege": "BYPASSRLS", "object": {"type": "database", "name": "app"}}])).await;
+        "WITH GRANT OPTION" => |h| h.provision_edited(|c| c["plan"]["access"]["permissions"][0]["grant_option"] = json!(true)).await;
+        // (iii) wider than the signed query.
+        "permission beyond the signed query" => |h| h.provision_edited(|c| {
+            c["plan"]["access"]["permissions"].as_array_mut().unwrap().push(json!({"privilege": "SELECT", "object": {"type": "table", "schema": "sales", "name": "payroll"}}));
+        }).await;
+        "query swapped after signing" => |h| {
+            let wider = serde_json::to_value(h.evil.needed("SELECT * FROM sales.payroll").await).unwrap();
+            h.provision_edited(|c| {
+                c["signed"]["intent"] = json!({"query": "SELECT * FROM sales.payroll"});
+                c["plan"]["access"]["permissions"] = wider;
+            }).await
+        };
+        // (iv) the server's own key.
+        "server's key swapped in" => |h| h.provision_edited(|c| c["public_key"] = json!(h.server_key.public_pem)).await;
+        "server's key swapped in and re-signed" => |h| h.provision_edited(|c| {
+            let signed: SignedRequest = serde_json::from_value(c["signed"].clone()).unwrap();
+            c["public_key"] = json!(h.server_key.public_pem);
+            c["signature"] = json!(signed.sign(&h.server_key.private_pem).unwrap());
+        }).await;
+        // (vi) tokens.
+        "expired token" => |h| h.with_token(h.forged(h.claims(&h.issuer_url, "p0", -3600))).await;
+        "token for another audience" => |h| h.with_token(h.forged(h.claims(&h.issuer_url, "other-app", 600))).await;
+        "token from another issuer" => |h| h.with_token(h.forged(h.claims("https://evil.example", "p0", 600))).await;
+        "alg=none token" => |h| h.with_token(jwt(
+            json!({"alg": "none", "typ": "JWT"}),
+            h.claims(&h.issuer_url, "p0", 600),
+            b"",
+        )).await;
+        "HS256 token keyed with the RSA public key" => |h| h.with_token(hs256_keyed_with_the_public_key(&h)).await;
+        "token signed by another key" => |h| h.with_token(
+            p0_core::DangerousDevIssuer::new(h.issuer_url.clone())
+                .unwrap()
+                .issue(USER, &[], &h.nonce, "p0")
+                .unwrap()
+                .expose_secret()
+                .to_string(),
+        ).await;
+        "token without a nonce" => |h| h.with_token(h.forged(
+            json!({"iss": h.issuer_url, "sub": USER, "email": USER, "aud": "p0", "exp": chrono::Utc::now().timestamp() + 600}),
+        )).await;
+        "garbage token" => |h| h.with_token("not.a.token".to_string()).await;
+        "plan for another requester" => |h| h.provision_edited(|c| c["plan"]["requester"] = json!("bob@example.com")).await;
+        "expiry beyond the signed duration" => |h| h.provision_edited(|c| c["plan"]["expires_at"] =
+            json!((chrono::Utc::now() + chrono::TimeDelta::hours(20)).to_rfc3339())).await;
+        "another resource" => |h| h.provision_edited(|c| c["plan"]["resource"] = json!("pg/other")).await;
+        // (vii) injection through names.
+        "injection through an object name" => |h| h.provision_edited(|c| {
+            c["plan"]["access"]["permissions"].as_array_mut().unwrap().push(json!({"privilege": "SELECT", "object": {"type": "table", "schema": "sales", "name": "customers\"; DROP TABLE sales.payroll; --"}}));
+        }).await;
+        "injection through a role name" => |h| h.provision_edited(|c| c["plan"]["access"] = json!({"role": "analyst'; DROP TABLE sales.payroll; --"})).await;
+        "injection through a user name" => |h| h.revoke("p0_x\"; DROP TABLE sales.payroll; --").await;
+        // (viii) revoking what p0 did not create.
+        "revoke a user p0 did not create" => |h| h.revoke("p0_imposter").await;
+        "revoke the agent's own user" => |h| h.revoke("postgres").await;
+        // Transport: the server's HMAC.
+        "wrong HMAC secret" => |h| h.transport("not-the-secret-at-all", 0).await;
+        "stale HMAC timestamp" => |h| h.transport(&h.evil.secret, -3600).await;
+        "malformed body" => |h| h.evil.post("/v1/provision", &json!({"plan": "garbage"})).await;
+    }
+}
+
+/// An HS256 token whose HMAC key is the issuer's public JWK (the algorithm-confusion attack).
+fn hs256_keyed_with_the_public_key(h: &Hostile) -> String {
+    use hmac::{Hmac, Mac};
+    let jwks = h.evil.issuer.jwks();
+    let head = json!({"alg": "HS256", "typ": "JWT", "kid": jwks["keys"][0]["kid"]});
+    let cl = h.claims(&h.issuer_url, "p0", 600);
+    let e = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    let input = format!("{}.{}", e(&head), e(&cl));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(
+        serde_json::to_string(&jwks["keys"][0]).unwrap().as_bytes(),
+    )
+    .unwrap();
+    mac.update(input.as_bytes());
+    format!(
+        "{input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// A refusal: a 4xx with a clear one-line message.
+fn assert_refused(name: &str, status: u16, body: &Value) {
+    assert!(
+        (400..500).contains(&status),
+        "{name}: status {status} {body}"
+    );
+    let msg = body["message"].as_str().unwrap_or_default();
+    println!("{status} {name}: {msg}");
+    assert!(
+        !msg.is_empty() && !msg.contains('\n'),
+        "{name}: unclear error {body}"
+    );
+}
+
+async fn nothing_was_changed(h: &Hostile) {
     assert_eq!(
-        stack
+        h.stack
             .pg
             .psql("app", "SELECT count(*) FROM sales.payroll")
             .unwrap()
             .trim(),
         "1"
     );
-    let left: Vec<String> = stack
+    let left: Vec<String> = h
+        .stack
         .managed_roles()
         .unwrap()
         .into_iter()
         .filter(|r| r != "p0_imposter")
         .collect();
     assert!(left.is_empty(), "left in the database: {left:?}");
+}
 
-    // (ix) a flood of 1,000 forged calls: all refused, and the agent still works after.
+/// (ix) a flood of 1,000 forged calls: all refused, and the agent still works after.
+async fn a_flood_is_refused(h: &Hostile) {
+    let body = serde_json::to_vec(&base(&h.call)).unwrap();
     let mut tasks = Vec::new();
     for _ in 0..1000 {
         let (http, url, body) = (
-            evil.http.clone(),
-            format!("{}/v1/provision", evil.agent),
+            h.evil.http.clone(),
+            format!("{}/v1/provision", h.evil.agent),
             body.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -425,19 +415,72 @@ async fn a_compromised_server_gets_nothing() {
             refused += 1;
         }
     }
+    h.flooded.store(refused, Ordering::SeqCst);
     assert_eq!(refused, 1000);
-    let fresh = evil.valid(&alice, Intent::Query(SQL.into())).await;
-    let (s, v) = evil.post("/v1/provision", &base(&fresh)).await;
+    let fresh = h.evil.valid(&h.alice, Intent::Query(SQL.into())).await;
+    let (s, v) = h.evil.post("/v1/provision", &base(&fresh)).await;
     assert_eq!(s, 200, "the agent must still serve after the flood: {v}");
+}
 
-    let logged = logs.contents();
-    let refusals = logged.matches("agent refused a call").count();
+fn every_refusal_was_logged(h: &Hostile) {
+    let cases = h.refused.load(Ordering::SeqCst);
+    let flood = h.flooded.load(Ordering::SeqCst);
+    let refusals = h.logs.contents().matches("agent refused a call").count();
     assert!(
-        refusals >= cases.len() + 1000,
+        refusals >= cases + flood,
         "every refusal is logged ({refusals})"
     );
-    println!(
-        "hostile suite: {} distinct cases refused, 1000-call flood refused",
-        cases.len()
-    );
+    println!("hostile suite: {cases} distinct cases refused, {flood}-call flood refused");
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let logs = Logs::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+    let suite = Suite::new(4, move || start(logs.clone()));
+    let table = cases();
+    assert!(table.len() >= 25, "{} cases", table.len());
+    let (cases_done, checked, flooded) = (Gate::new(), Gate::new(), Gate::new());
+    let mut cases = Vec::new();
+    for (name, attempt) in table {
+        cases.push(suite.ordered(
+            format!("refused::{}", slug(name)),
+            vec![],
+            Some(cases_done.clone()),
+            move |h: Arc<Hostile>| async move {
+                let (status, body) = attempt(h.clone()).await;
+                assert_refused(name, status, &body);
+                h.refused.fetch_add(1, Ordering::SeqCst);
+            },
+        ));
+    }
+    cases_done.expect(&args, &cases);
+    let after = vec![
+        suite.ordered(
+            "after_the_cases::the_payroll_is_intact_and_no_user_is_left",
+            vec![cases_done.clone()],
+            Some(checked.clone()),
+            |h: Arc<Hostile>| async move { nothing_was_changed(&h).await },
+        ),
+        suite.ordered(
+            "after_the_cases::a_flood_of_1000_forged_calls_is_refused_and_the_agent_still_serves",
+            vec![cases_done.clone(), checked.clone()],
+            Some(flooded.clone()),
+            |h: Arc<Hostile>| async move { a_flood_is_refused(&h).await },
+        ),
+        suite.ordered(
+            "after_the_cases::every_refusal_is_logged",
+            vec![cases_done.clone(), checked.clone(), flooded.clone()],
+            None,
+            |h: Arc<Hostile>| async move { every_refusal_was_logged(&h) },
+        ),
+    ];
+    checked.expect(&args, &after[..1]);
+    flooded.expect(&args, &after[1..2]);
+    cases.extend(after);
+    suite.run(&args, cases).exit();
 }

@@ -1,5 +1,6 @@
 //! Every MySQL case of `cases/mysql.sql` against a real MariaDB: sound, minimal, refusals
-//! refused with a one-line reason.
+//! refused with a one-line reason. Each case is a trial of its own — `sound_and_minimal::…`,
+//! `refused::…` — against one server started once; the cases take turns on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -8,6 +9,10 @@ use p0_core::extract::MySqlExtractor;
 use p0_core::{ObjectKind, Permission, PermissionExtractor};
 use p0_testkit::MariaDbServer;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use support::cases::Case;
+use support::trials::{slug, Suite};
 
 fn ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
@@ -64,74 +69,120 @@ fn run_as(
     }
 }
 
-#[test]
-fn mysql_cases_are_sound_minimal_and_refused() {
+/// The server with the `shop` schema, and the permission counts for the summary.
+struct Corpus {
+    /// One case at a time: cases grant, revoke and run statements on shared tables.
+    db: Mutex<MariaDbServer>,
+    granted: AtomicUsize,
+    necessary: AtomicUsize,
+}
+
+async fn start() -> Corpus {
     let db = MariaDbServer::start().unwrap();
     db.sql(include_str!("cases/mysql_setup.sql")).unwrap();
-    let x = MySqlExtractor::new(Some("shop".into()));
-    let cases = support::cases::parse(include_str!("cases/mysql.sql"));
-    let mut failures = Vec::new();
-    let (mut granted, mut necessary) = (0usize, 0usize);
-    for (i, case) in cases.iter().enumerate() {
-        let result = x.extract(&case.sql);
-        if !case.expect_ok {
-            match result {
-                Err(e) if !e.to_string().contains('\n') => {}
-                Err(e) => failures.push(format!("{}: refusal is not one line: {e}", case.name)),
-                Ok(ex) => {
-                    failures.push(format!("{}: not refused: {:?}", case.name, ex.permissions))
-                }
-            }
-            continue;
-        }
-        let ex = match result {
-            Ok(ex) => ex,
-            Err(e) => {
-                failures.push(format!("{}: extraction failed: {e}", case.name));
-                continue;
-            }
-        };
-        if let Err(e) = run_as(&db, "root", &db.password, Some("shop"), &case.sql) {
-            failures.push(format!("{}: case fails as root: {e}", case.name));
-            continue;
-        }
-        let user = format!("case_{i}");
-        db.sql(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'case-pw'"))
-            .unwrap();
-        let perms: Vec<Permission> = ex.permissions.iter().collect();
-        let uses_shop = perms
-            .iter()
-            .any(|p| p.object.schema.as_deref() == Some("shop"));
-        let dbname = uses_shop.then_some("shop");
-        for p in &perms {
-            db.sql(&format!("GRANT {} TO '{user}'@'%'", target(p)))
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        }
-        match run_as(&db, &user, "case-pw", dbname, &case.sql) {
-            Err(e) => failures.push(format!("{}: UNSOUND with {perms:?}: {e}", case.name)),
-            Ok(()) => {
-                for p in &perms {
-                    granted += 1;
-                    db.sql(&format!("REVOKE {} FROM '{user}'@'%'", target(p)))
-                        .unwrap();
-                    if run_as(&db, &user, "case-pw", dbname, &case.sql).is_err() {
-                        necessary += 1;
-                    } else {
-                        failures.push(format!("{}: not minimal: `{p}` is not needed", case.name));
-                    }
-                    db.sql(&format!("GRANT {} TO '{user}'@'%'", target(p)))
-                        .unwrap();
-                }
-            }
-        }
-        db.sql(&format!("DROP USER '{user}'@'%'")).unwrap();
+    Corpus {
+        db: Mutex::new(db),
+        granted: AtomicUsize::new(0),
+        necessary: AtomicUsize::new(0),
     }
+}
+
+/// A case to refuse: refused, with a one-line reason.
+fn refused(x: &MySqlExtractor, case: &Case) -> Result<(), String> {
+    match x.extract(&case.sql) {
+        Err(e) if !e.to_string().contains('\n') => Ok(()),
+        Err(e) => Err(format!("{}: refusal is not one line: {e}", case.name)),
+        Ok(ex) => Err(format!("{}: not refused: {:?}", case.name, ex.permissions)),
+    }
+}
+
+/// A case to accept: a fresh user holding exactly the extracted set runs it, and fails
+/// without any one of them. `i` names the user.
+fn sound_and_minimal(c: &Corpus, x: &MySqlExtractor, i: usize, case: &Case) -> Result<(), String> {
+    let ex = x
+        .extract(&case.sql)
+        .map_err(|e| format!("{}: extraction failed: {e}", case.name))?;
+    // A case that panicked does not stop the others.
+    let db = c.db.lock().unwrap_or_else(|e| e.into_inner());
+    run_as(&db, "root", &db.password, Some("shop"), &case.sql)
+        .map_err(|e| format!("{}: case fails as root: {e}", case.name))?;
+    let mut failures = Vec::new();
+    let user = format!("case_{i}");
+    db.sql(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'case-pw'"))
+        .unwrap();
+    let perms: Vec<Permission> = ex.permissions.iter().collect();
+    let uses_shop = perms
+        .iter()
+        .any(|p| p.object.schema.as_deref() == Some("shop"));
+    let dbname = uses_shop.then_some("shop");
+    for p in &perms {
+        db.sql(&format!("GRANT {} TO '{user}'@'%'", target(p)))
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    }
+    match run_as(&db, &user, "case-pw", dbname, &case.sql) {
+        Err(e) => failures.push(format!("{}: UNSOUND with {perms:?}: {e}", case.name)),
+        Ok(()) => {
+            for p in &perms {
+                c.granted.fetch_add(1, Ordering::SeqCst);
+                db.sql(&format!("REVOKE {} FROM '{user}'@'%'", target(p)))
+                    .unwrap();
+                if run_as(&db, &user, "case-pw", dbname, &case.sql).is_err() {
+                    c.necessary.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    failures.push(format!("{}: not minimal: `{p}` is not needed", case.name));
+                }
+                db.sql(&format!("GRANT {} TO '{user}'@'%'", target(p)))
+                    .unwrap();
+            }
+        }
+    }
+    db.sql(&format!("DROP USER '{user}'@'%'")).unwrap();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let suite = Suite::new(2, start);
+    let cases = support::cases::parse(include_str!("cases/mysql.sql"));
+    let trials = cases
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, case)| {
+            let group = if case.expect_ok {
+                "sound_and_minimal"
+            } else {
+                "refused"
+            };
+            suite.trial(
+                format!("{group}::{}", slug(&case.name)),
+                move |c: Arc<Corpus>| async move {
+                    let x = MySqlExtractor::new(Some("shop".into()));
+                    let outcome = if case.expect_ok {
+                        sound_and_minimal(&c, &x, i, &case)
+                    } else {
+                        refused(&x, &case)
+                    };
+                    if let Err(failure) = outcome {
+                        panic!("{failure}");
+                    }
+                },
+            )
+        })
+        .collect();
     let statements = support::cases::statements(&cases);
-    println!("mysql corpus: {} cases, {statements} statements, {necessary}/{granted} permissions necessary", cases.len());
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    suite
+        .run_then(&args, trials, |c| {
+            println!(
+                "mysql corpus: {} cases, {statements} statements, {}/{} permissions necessary",
+                cases.len(),
+                c.necessary.load(Ordering::SeqCst),
+                c.granted.load(Ordering::SeqCst),
+            );
+        })
+        .exit();
 }

@@ -1,6 +1,8 @@
 //! Every PostgreSQL case of `cases/pg.sql` against a real, hardened PostgreSQL with pagila:
 //! sound (a fresh role holding exactly the extracted set runs it), minimal (revoking any one
-//! permission makes it fail), and refusals refused with a one-line reason.
+//! permission makes it fail), and refusals refused with a one-line reason. Each case is a
+//! trial of its own — `table_grants::…` (sound and minimal), `column_grants::…` (sound with
+//! `--columns`), `refused::…` — against one database started once; the cases take turns on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -10,7 +12,10 @@ use p0_core::{ObjectKind, Permission, PermissionExtractor};
 use p0_testkit::PgServer;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use support::cases::Case;
+use support::trials::{slug, Suite};
 
 fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -52,12 +57,12 @@ fn target(p: &Permission) -> String {
     format!("{}{cols} ON {what}", p.privilege)
 }
 
-struct Db<'a> {
-    pg: &'a PgServer,
+struct Db {
+    pg: PgServer,
     admin: sqlx::PgConnection,
 }
 
-impl Db<'_> {
+impl Db {
     async fn admin(&mut self, sql: &str) {
         use sqlx::Executor;
         self.admin
@@ -105,8 +110,16 @@ impl Db<'_> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn pg_cases_are_sound_minimal_and_refused() {
+/// The database with pagila, its catalog, and the permission counts for the summary.
+struct Corpus {
+    /// One case at a time: cases grant, revoke and run statements on shared tables.
+    db: tokio::sync::Mutex<Db>,
+    catalog: Arc<Catalog>,
+    granted: AtomicUsize,
+    necessary: AtomicUsize,
+}
+
+async fn start() -> Corpus {
     let pg = PgServer::start().unwrap();
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     pg.psql("postgres", "CREATE DATABASE pagila").unwrap();
@@ -126,85 +139,124 @@ async fn pg_cases_are_sound_minimal_and_refused() {
     let admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg.url("pagila"))
         .await
         .unwrap();
-    let mut db = Db { pg: &pg, admin };
+    Corpus {
+        db: tokio::sync::Mutex::new(Db { pg, admin }),
+        catalog,
+        granted: AtomicUsize::new(0),
+        necessary: AtomicUsize::new(0),
+    }
+}
 
-    let cases = support::cases::parse(include_str!("cases/pg.sql"));
+/// A case to refuse: refused, with a one-line reason.
+fn refused(x: &PostgresExtractor, case: &Case) -> Result<(), String> {
+    match x.extract(&case.sql) {
+        Err(e) if !e.to_string().contains('\n') && !e.to_string().is_empty() => Ok(()),
+        Err(e) => Err(format!("{}: refusal is not one line: {e}", case.name)),
+        Ok(ex) => Err(format!("{}: not refused: {:?}", case.name, ex.permissions)),
+    }
+}
+
+/// A case to accept: a fresh role holding exactly the extracted set runs it; with table-level
+/// grants (`columns` false) it also fails without any one of them. `i` names the role.
+async fn sound_and_minimal(
+    c: &Corpus,
+    x: &PostgresExtractor,
+    i: usize,
+    case: &Case,
+    columns: bool,
+) -> Result<(), String> {
+    let ex = x
+        .extract(&case.sql)
+        .map_err(|e| format!("{}: extraction failed: {e}", case.name))?;
+    let mut db = c.db.lock().await;
+    if !columns {
+        db.run_as("postgres", &case.sql)
+            .map_err(|e| format!("{}: case fails as superuser: {e}", case.name))?;
+    }
     let mut failures = Vec::new();
-    let (mut granted, mut necessary) = (0usize, 0usize);
+    let role = if columns {
+        format!("case_{i}_columns")
+    } else {
+        format!("case_{i}")
+    };
+    db.admin(&format!("CREATE ROLE {role} LOGIN PASSWORD 'case-pw'"))
+        .await;
+    let perms: Vec<Permission> = ex.permissions.iter().collect();
+    for p in &perms {
+        db.admin(&format!("GRANT {} TO {role}", target(p))).await;
+    }
+    match db.run_as(&role, &case.sql) {
+        Err(e) => failures.push(format!(
+            "{}: UNSOUND (columns: {columns}) with {perms:?}: {e}",
+            case.name
+        )),
+        Ok(()) if columns => {}
+        Ok(()) => {
+            for p in &perms {
+                c.granted.fetch_add(1, Ordering::SeqCst);
+                db.admin(&format!("REVOKE {} FROM {role}", target(p))).await;
+                if db.run_as(&role, &case.sql).is_err() {
+                    c.necessary.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    failures.push(format!("{}: not minimal: `{p}` is not needed", case.name));
+                }
+                db.admin(&format!("GRANT {} TO {role}", target(p))).await;
+            }
+        }
+    }
+    db.admin(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let suite = Suite::new(2, start);
+    let cases = support::cases::parse(include_str!("cases/pg.sql"));
+    let mut trials = Vec::new();
     // Table-level grants are checked for soundness and minimality; column-level grants
     // (`--columns`) for soundness.
     for columns in [false, true] {
-        let x = PostgresExtractor::new()
-            .with_catalog(catalog.clone())
-            .with_columns(columns);
-        for (i, case) in cases.iter().enumerate() {
+        for (i, case) in cases.iter().cloned().enumerate() {
             if columns && !case.expect_ok {
                 continue;
             }
-            let result = x.extract(&case.sql);
-            if !case.expect_ok {
-                match result {
-                    Err(e) if !e.to_string().contains('\n') && !e.to_string().is_empty() => {}
-                    Err(e) => failures.push(format!("{}: refusal is not one line: {e}", case.name)),
-                    Ok(ex) => {
-                        failures.push(format!("{}: not refused: {:?}", case.name, ex.permissions))
-                    }
-                }
-                continue;
-            }
-            let ex = match result {
-                Ok(ex) => ex,
-                Err(e) => {
-                    failures.push(format!("{}: extraction failed: {e}", case.name));
-                    continue;
-                }
+            let group = match (case.expect_ok, columns) {
+                (false, _) => "refused",
+                (true, false) => "table_grants",
+                (true, true) => "column_grants",
             };
-            if !columns {
-                if let Err(e) = db.run_as("postgres", &case.sql) {
-                    failures.push(format!("{}: case fails as superuser: {e}", case.name));
-                    continue;
-                }
-            }
-            let role = format!("case_{i}");
-            db.admin(&format!("CREATE ROLE {role} LOGIN PASSWORD 'case-pw'"))
-                .await;
-            let perms: Vec<Permission> = ex.permissions.iter().collect();
-            for p in &perms {
-                db.admin(&format!("GRANT {} TO {role}", target(p))).await;
-            }
-            match db.run_as(&role, &case.sql) {
-                Err(e) => failures.push(format!(
-                    "{}: UNSOUND (columns: {columns}) with {perms:?}: {e}",
-                    case.name
-                )),
-                Ok(()) if columns => {}
-                Ok(()) => {
-                    for p in &perms {
-                        granted += 1;
-                        db.admin(&format!("REVOKE {} FROM {role}", target(p))).await;
-                        if db.run_as(&role, &case.sql).is_err() {
-                            necessary += 1;
-                        } else {
-                            failures
-                                .push(format!("{}: not minimal: `{p}` is not needed", case.name));
-                        }
-                        db.admin(&format!("GRANT {} TO {role}", target(p))).await;
+            trials.push(suite.trial(
+                format!("{group}::{}", slug(&case.name)),
+                move |c: Arc<Corpus>| async move {
+                    let x = PostgresExtractor::new()
+                        .with_catalog(c.catalog.clone())
+                        .with_columns(columns);
+                    let outcome = if case.expect_ok {
+                        sound_and_minimal(&c, &x, i, &case, columns).await
+                    } else {
+                        refused(&x, &case)
+                    };
+                    if let Err(failure) = outcome {
+                        panic!("{failure}");
                     }
-                }
-            }
-            db.admin(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
-                .await;
+                },
+            ));
         }
     }
     let statements = support::cases::statements(&cases);
-    println!(
-        "pg corpus: {} cases, {statements} statements, {necessary}/{granted} permissions necessary",
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    suite
+        .run_then(&args, trials, |c| {
+            println!(
+                "pg corpus: {} cases, {statements} statements, {}/{} permissions necessary",
+                cases.len(),
+                c.necessary.load(Ordering::SeqCst),
+                c.granted.load(Ordering::SeqCst),
+            );
+        })
+        .exit();
 }
