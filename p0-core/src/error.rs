@@ -165,6 +165,7 @@ pub enum ProvisionError {
     Type(#[from] TypeError),
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl From<sqlx::Error> for ProvisionError {
     fn from(e: sqlx::Error) -> Self {
         // sqlx errors never carry bound parameters, and p0 never inlines a password into SQL

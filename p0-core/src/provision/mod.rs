@@ -9,9 +9,11 @@
 mod backend;
 mod managed;
 mod marker;
+#[cfg(feature = "mysql")]
 mod mysql;
 mod naming;
 mod plan;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod provisioner;
 mod sweep;
@@ -19,12 +21,14 @@ mod sweep;
 pub use backend::{Backend, NewUser};
 pub use managed::Managed;
 pub use marker::{Lookup, Marker, MARKER};
+#[cfg(feature = "mysql")]
 pub use mysql::{MySqlBackend, MySqlChecked, MySqlProvisioner};
 pub use naming::{role_name_for, username_for};
 pub use plan::{
     Access, AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport, SweepFailure,
     SweepReport,
 };
+#[cfg(feature = "postgres")]
 pub use postgres::{
     reachable_definer_functions, reachable_definer_functions_at, render_grant, PgBackend,
     PgChecked, PostgresProvisioner,
