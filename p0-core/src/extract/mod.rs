@@ -3,12 +3,42 @@
 //! A permission set is **sound** when a fresh role holding exactly it can run the SQL, and
 //! **minimal** when dropping any one permission makes the SQL fail. Statements that need
 //! ownership or superuser are refused, never approximated with broader grants.
+//!
+//! The modules, each using only those listed before it (methods on the walker included);
+//! where SQL nests upwards (a subquery in an expression, a statement in a query) the walk
+//! re-enters through `walker::Reenter`, which only `statement` implements:
+//!
+//! - `bounds`: size, nesting-depth pre-scan and parser limits, checked before parsing.
+//! - `catalog`: the snapshot of the live catalog that names resolve against.
+//! - `functions`: which function names are built in, and which are refused.
+//! - `refuse`: which statements are refused, and why.
+//! - `plpgsql`: the SQL statements inside a PL/pgSQL body, as text.
+//! - `scope`: the relations each query level binds, and the columns read through them.
+//! - `walker`: the walk's state, output and bounds (time, catalog lookups, recursion depth).
+//! - `names`: relations and functions by name, through schemas and the search path.
+//! - `calls`: function calls: refused, built in, sequences, overloads and their bodies.
+//! - `expr`: expressions (sqlparser's visitor): column references and calls.
+//! - `query`: queries by hand: CTEs, set operations, SELECT, FROM items, joins, locks.
+//! - `insert`: INSERT and COPY, and the column defaults they reach.
+//! - `dml`: UPDATE, DELETE, MERGE and TRUNCATE.
+//! - `statement`: one statement, dispatched by kind; anything else refused.
+//! - `routines`: the function bodies, view definitions and defaults statements reached.
 
 mod bounds;
+mod calls;
 mod catalog;
+mod dml;
+mod expr;
 mod functions;
-mod stmt;
-mod walk;
+mod insert;
+mod names;
+mod plpgsql;
+mod query;
+mod refuse;
+mod routines;
+mod scope;
+mod statement;
+mod walker;
 
 pub use bounds::Limits;
 pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
@@ -19,7 +49,7 @@ use bounds::Syntax;
 use serde::{Deserialize, Serialize};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use std::sync::Arc;
-use walk::{Rules, Walker};
+use walker::{Rules, Walker};
 
 /// The result of extraction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +136,7 @@ fn walk_all(
             Ok(s) => s,
             // A statement the parser does not know may still be one p0 refuses by its keywords.
             Err(ExtractError::Parse(e)) => {
-                return Err(stmt::refusal_for_text(sql).unwrap_or(ExtractError::Parse(e)))
+                return Err(refuse::refusal_for_text(sql).unwrap_or(ExtractError::Parse(e)))
             }
             Err(e) => return Err(e),
         };
@@ -114,18 +144,10 @@ fn walk_all(
         return Err(ExtractError::Parse("no SQL statement".into()));
     }
     for s in &statements {
-        stmt::statement(w, s);
+        w.statement(s)?;
         // Bodies and defaults the statement reached, one after the other (never nested, so
         // the stack stays as shallow as one text allows), each at most once.
-        while let Some(p) = w.pending.pop_front() {
-            if w.error.is_some() {
-                break;
-            }
-            stmt::expand_pending(w, p);
-        }
-        if let Some(e) = w.error.take() {
-            return Err(e);
-        }
+        w.expand_all_pending()?;
     }
     let database = opts
         .catalog

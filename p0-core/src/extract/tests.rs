@@ -171,3 +171,34 @@ fn pathological_nesting_is_answered_at_once() {
     ));
     assert!(has(&ok, "SELECT", ObjectKind::Table, "film"));
 }
+
+/// The walk's own recursion bound stops a tree deeper than it, whatever built the tree: here
+/// trees parsed past the pre-scan's bound, walked with a small one.
+#[test]
+fn the_walk_stops_at_its_own_depth_bound() {
+    use sqlparser::dialect::PostgreSqlDialect;
+    let rules = PostgresExtractor::new().rules;
+    let lax = Limits {
+        max_depth: 100_000,
+        ..Limits::default()
+    };
+    let strict = Limits {
+        max_depth: 10,
+        ..Limits::default()
+    };
+    let bound = walker::walk_depth_bound(&strict);
+    for sql in [
+        format!("SELECT {}1", "1 + ".repeat(200)),
+        format!("SELECT 1{}", " UNION SELECT 1".repeat(200)),
+        format!("SELECT 1{}", "::int".repeat(200)),
+    ] {
+        let parsed =
+            bounds::parse_statements(&PostgreSqlDialect {}, &sql, "query", &lax, Syntax::Postgres)
+                .unwrap();
+        let mut w = Walker::new(&rules, None, false, strict);
+        let e = w.statement(&parsed[0]).unwrap_err().to_string();
+        assert_eq!(e, format!("query nesting deeper than {bound} levels"));
+        let mut w = Walker::new(&rules, None, false, lax);
+        w.statement(&parsed[0]).unwrap();
+    }
+}

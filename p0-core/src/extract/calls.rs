@@ -1,0 +1,167 @@
+//! Function calls: refused, built in, a sequence function, or a user function whose overloads
+//! need EXECUTE and whose bodies, run with the caller's privileges, are queued for the walk.
+
+use super::catalog::{FuncInfo, RelKind};
+use super::names::{split_qualified, string_literal};
+use super::walker::{Walked, Walker};
+use crate::error::ExtractError;
+use crate::types::{ObjectKind, ObjectRef, Privilege};
+use sqlparser::ast::{FunctionArg, FunctionArgExpr};
+
+/// The arguments of a call, as overload resolution sees them.
+#[derive(Debug, Default)]
+pub(crate) struct CallArgs {
+    /// Arguments given by position.
+    pub positional: usize,
+    /// Names of the arguments given by name (`a => 1`, `a := 1`), in order.
+    pub named: Vec<String>,
+}
+
+impl Walker<'_> {
+    /// A function call, by its name's parts, its arguments as overload resolution sees them,
+    /// and its first argument (a sequence function's sequence).
+    pub fn function(
+        &mut self,
+        parts: &[String],
+        call: &CallArgs,
+        first: Option<&FunctionArg>,
+    ) -> Walked {
+        let Some(name) = parts.last() else {
+            return Ok(());
+        };
+        let lower = name.to_lowercase();
+        if let Some(why) = (self.rules.refused_function)(&lower) {
+            return Err(ExtractError::Refused(format!("`{name}` {why}")));
+        }
+        let schema = if parts.len() >= 2 {
+            Some(parts[parts.len() - 2].clone())
+        } else {
+            None
+        };
+        if schema.as_deref().is_some_and(|s| s == "pg_catalog") {
+            return Ok(());
+        }
+        if matches!(lower.as_str(), "nextval" | "currval" | "setval") && schema.is_none() {
+            return self.sequence_function(&lower, first);
+        }
+        self.user_function(schema, name, call)
+    }
+
+    /// `nextval('s')`, `currval('s')`: USAGE on the sequence; `setval('s', ...)`: UPDATE.
+    fn sequence_function(&mut self, func: &str, first: Option<&FunctionArg>) -> Walked {
+        let literal = first.and_then(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => string_literal(e),
+            _ => None,
+        });
+        let Some(text) = literal else {
+            self.unresolved
+                .insert(format!("sequence passed to {func}()"));
+            return Ok(());
+        };
+        let parts = split_qualified(&text, self.rules.fold_lower);
+        let Some((key, kind, _)) = self.resolve_rel(&parts)? else {
+            return Ok(());
+        };
+        if self.catalog.is_some() && kind != Some(RelKind::Sequence) {
+            return Err(ExtractError::Unsupported(format!(
+                "`{text}` is not a sequence"
+            )));
+        }
+        let privilege = if func == "setval" {
+            Privilege::Update
+        } else {
+            Privilege::Usage
+        };
+        self.grant(privilege, ObjectRef::sequence(key.schema, key.name), None);
+        Ok(())
+    }
+
+    /// A user function: EXECUTE on it, and what its body needs when it runs as the caller.
+    fn user_function(&mut self, schema: Option<String>, name: &str, call: &CallArgs) -> Walked {
+        let Some(cat) = self.catalog else {
+            if schema.is_none() && (self.rules.builtin_function)(&name.to_lowercase()) {
+                return Ok(());
+            }
+            let schema = schema
+                .or_else(|| self.rules.default_schema.clone())
+                .unwrap_or_else(|| "?".into());
+            self.unresolved
+                .insert(format!("signature of function `{schema}.{name}`"));
+            let object = ObjectRef {
+                kind: ObjectKind::Function,
+                schema: Some(schema),
+                name: name.into(),
+                signature: None,
+            };
+            self.grant(Privilege::Execute, object, None);
+            return Ok(());
+        };
+        if schema.is_none()
+            && (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))
+        {
+            return Ok(());
+        }
+        self.lookup()?;
+        let Some((schema, candidates)) = self.resolve_function(cat, schema.as_deref(), name) else {
+            return Err(ExtractError::Unsupported(format!(
+                "function `{name}` does not exist"
+            )));
+        };
+        let fitting: Vec<&FuncInfo> = candidates.iter().filter(|f| fits(f, call)).collect();
+        let chosen = if !fitting.is_empty() {
+            fitting
+        } else if call.named.is_empty() {
+            candidates.iter().collect()
+        } else {
+            // PostgreSQL would refuse the call; so does p0, rather than grant every overload.
+            return Err(ExtractError::Unsupported(format!(
+                "no function `{schema}.{name}` takes the arguments `{}`",
+                call.named.join("`, `")
+            )));
+        };
+        for f in chosen {
+            self.grant(
+                Privilege::Execute,
+                ObjectRef::function(schema.clone(), name, f.signature.clone()),
+                None,
+            );
+            if let Some((lang, body)) = &f.body {
+                self.enqueue(
+                    format!("body of function `{schema}.{name}({})`", f.signature),
+                    Some(lang.clone()),
+                    body,
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a call fits an overload: by arity, and with named arguments (`f(a => 1)`) by
+/// their names — every name is an input argument after the positional ones, none is given
+/// twice, and every argument not given has a default.
+fn fits(f: &FuncInfo, call: &CallArgs) -> bool {
+    let given = call.positional + call.named.len();
+    if call.named.is_empty() {
+        return (f.nargs - f.ndefaults.min(f.nargs) <= given && given <= f.nargs)
+            || (f.variadic && given + 1 >= f.nargs);
+    }
+    if given > f.nargs {
+        return false;
+    }
+    let mut supplied = vec![false; f.nargs];
+    for s in supplied.iter_mut().take(call.positional) {
+        *s = true;
+    }
+    for n in &call.named {
+        match f.arg_names.iter().position(|a| a == n) {
+            Some(i) if i < f.nargs && !supplied[i] => supplied[i] = true,
+            _ => return false,
+        }
+    }
+    let first_default = f.nargs - f.ndefaults.min(f.nargs);
+    supplied
+        .iter()
+        .enumerate()
+        .all(|(i, given)| *given || i >= first_default)
+}

@@ -1,0 +1,91 @@
+//! What statements reach in the catalog: function bodies and view definitions that run with
+//! the caller's privileges, and column defaults. Each was queued when reached
+//! ([`Walker::enqueue`]) and is walked here, after the statement, one after the other (never
+//! nested, so the stack stays as shallow as one text allows).
+
+use super::bounds::{parse_expression, parse_statements, Syntax};
+use super::plpgsql;
+use super::walker::{Pending, Walked, Walker};
+use crate::error::ExtractError;
+use sqlparser::dialect::PostgreSqlDialect;
+
+impl Walker<'_> {
+    /// Walks everything queued so far, and what that queues in turn, each at most once.
+    pub fn expand_all_pending(&mut self) -> Walked {
+        while let Some(p) = self.pending.pop_front() {
+            self.expand_pending(p)?;
+        }
+        Ok(())
+    }
+
+    /// Walks a body or default reached from the catalog, as the caller: no scope of the
+    /// statement that reached it is visible, and the search_path is the one it was reached with.
+    fn expand_pending(&mut self, p: Pending) -> Walked {
+        self.check_time()?;
+        self.expanded += 1;
+        let saved = std::mem::replace(&mut self.search_path, p.search_path);
+        let result = match p.lang.as_deref() {
+            Some(lang) => self.expand_body(&p.what, lang, &p.text),
+            None => self.expand_expression(&p.what, &p.text),
+        };
+        self.search_path = saved;
+        result
+    }
+
+    /// Walks the statements of a function or view body that runs with the caller's privileges.
+    /// A statement that does not parse is reported as unresolved; a body past the bounds stops
+    /// the walk.
+    fn expand_body(&mut self, what: &str, lang: &str, body: &str) -> Walked {
+        if body.len() > self.limits.max_bytes {
+            return Err(ExtractError::TooLarge {
+                what: what.into(),
+                max: self.limits.max_bytes,
+            });
+        }
+        let texts = if lang == "plpgsql" {
+            plpgsql::statements(body)
+        } else {
+            vec![body.to_string()]
+        };
+        for text in texts {
+            let limits = self.limits;
+            match parse_statements(
+                &PostgreSqlDialect {},
+                &text,
+                what,
+                &limits,
+                Syntax::Postgres,
+            ) {
+                Ok(stmts) => self.isolated(|w| {
+                    for s in &stmts {
+                        w.statement(s)?;
+                    }
+                    Ok(())
+                })?,
+                Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                    return Err(e)
+                }
+                Err(_) => {
+                    self.unresolved.insert(format!(
+                        "a statement in the {what}: `{}`",
+                        text.chars().take(60).collect::<String>()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses a default or other stored expression and walks it (functions, sequences).
+    fn expand_expression(&mut self, what: &str, expr: &str) -> Walked {
+        let limits = self.limits;
+        match parse_expression(&PostgreSqlDialect {}, expr, what, &limits) {
+            Ok(e) => self.isolated(|w| w.expr(&e)),
+            Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => Err(e),
+            Err(_) => {
+                self.unresolved.insert(format!("{what} `{expr}`"));
+                Ok(())
+            }
+        }
+    }
+}
