@@ -31,6 +31,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \
   --features p0-cli/lambda,p0-agent/lambda -- -D warnings
 cargo build --workspace --all-targets --locked
+# The SDK without its engines and HTTP client (an embedder that only extracts), and the everyday
+# CLI without the server, the agent or the test kit (they come only with its `demo` feature).
+cargo build --locked -p p0-core --no-default-features
+if cargo tree --locked -p p0-cli -e normal --prefix none | grep -E '^p0-(server|agent|testkit|stack) '; then
+  echo "p0-cli's default build pulls in the crates above" >&2
+  exit 1
+fi
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 
 # The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.

@@ -31,9 +31,9 @@ pub use guard::GuardPolicy;
 pub use identity::DangerousDevIssuer;
 #[cfg(feature = "jwks")]
 pub use identity::JwksVerifier;
-pub use provision::{Access, Credentials, DatabaseProvisioner, ProvisionPlan};
 #[cfg(feature = "postgres")]
 pub use provision::PostgresProvisioner;
+pub use provision::{Access, Credentials, DatabaseProvisioner, ProvisionPlan};
 pub use route::{Decision, Router};
 pub use rules::RulesRouter;
 pub use seal::{KeyPair, RsaOaepSealer, Sealer};

@@ -4,6 +4,7 @@
 //! stays a pure function of (SQL, snapshot).
 
 use crate::error::ExtractError;
+#[cfg(feature = "postgres")]
 use sqlx::{Connection, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -79,7 +80,17 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Loads a snapshot from a PostgreSQL database. Only catalog tables are read. Built without
+    /// the `postgres` feature, it refuses: there is no driver to read one with.
+    #[cfg(not(feature = "postgres"))]
+    pub async fn load_postgres(_url: &str) -> Result<Self, ExtractError> {
+        Err(ExtractError::Catalog(
+            "built without the `postgres` feature, p0-core cannot read a live catalog".into(),
+        ))
+    }
+
     /// Loads a snapshot from a PostgreSQL database. Only catalog tables are read.
+    #[cfg(feature = "postgres")]
     pub async fn load_postgres(url: &str) -> Result<Self, ExtractError> {
         let err = |e: sqlx::Error| {
             ExtractError::Catalog(crate::error::ProvisionError::from(e).to_string())
@@ -189,24 +200,6 @@ impl Catalog {
             relations,
             functions,
             builtins: builtins.into_iter().collect(),
-        })
-    }
-
-    /// Resolves an unqualified relation name through the search path.
-    pub fn find_relation(&self, name: &str) -> Option<(&str, &RelInfo)> {
-        self.search_path.iter().find_map(|s| {
-            self.relations
-                .get(&(s.clone(), name.to_string()))
-                .map(|r| (s.as_str(), r))
-        })
-    }
-
-    /// Resolves an unqualified function name through the search path.
-    pub fn find_function(&self, name: &str) -> Option<(&str, &[FuncInfo])> {
-        self.search_path.iter().find_map(|s| {
-            self.functions
-                .get(&(s.clone(), name.to_string()))
-                .map(|f| (s.as_str(), f.as_slice()))
         })
     }
 }
