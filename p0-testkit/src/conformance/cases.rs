@@ -4,12 +4,12 @@ use super::{Harness, Op, OpError, Start};
 use crate::LogCapture;
 use chrono::{TimeDelta, Utc};
 use p0_core::{
-    Access, Credentials, DatabaseProvisioner, ObjectRef, Permission, PermissionSet, Privilege,
-    ProvisionPlan, RequestId, ResourceId, RoleName,
+    Access, Credentials, DatabaseProvisioner, Permission, PermissionSet, Privilege, ProvisionPlan,
+    RequestId, ResourceId,
 };
 use std::sync::Arc;
 
-async fn start<H: Harness>(log_statements: bool) -> H {
+pub(super) async fn start<H: Harness>(log_statements: bool) -> H {
     H::start(Start { log_statements })
         .await
         .expect("the harness starts its database")
@@ -248,103 +248,6 @@ pub async fn hostile_names_stay_quoted<H: Harness>() {
         .await
         .is_err());
     db.admin().await.run(Op::Read("secrets")).await.unwrap();
-}
-
-/// Every plan the guard refuses fails with a one-line error and creates nothing.
-pub async fn refusals_create_nothing<H: Harness>() {
-    let db: H = start(false).await;
-    db.prepare_refusals();
-    let p = db.provisioner().await;
-    let before = db.managed_accounts();
-    let [catalog, other_system] = db.system_schemas();
-    let schema = db.schema().to_string();
-    let with = |extra: Permission| {
-        let mut s = db.read("orders");
-        s.insert(extra);
-        Access::Permissions(s)
-    };
-    let role = |r: &str| Access::Role(RoleName::new(r).unwrap());
-    let select = |o: ObjectRef| with(Permission::new(Privilege::Select, o));
-    let five = TimeDelta::minutes(5);
-    let cases: Vec<(&str, Access, TimeDelta)> = vec![
-        (
-            "system catalog",
-            select(ObjectRef::table(catalog, "user")),
-            five,
-        ),
-        (
-            "information_schema",
-            select(ObjectRef::table("information_schema", "tables")),
-            five,
-        ),
-        (
-            "another system schema",
-            select(ObjectRef::table(other_system, "x")),
-            five,
-        ),
-        ("missing table", select(db.table("no_such_table")), five),
-        (
-            "hostile missing name",
-            select(db.table("orders`\"; DROP TABLE secrets; --")),
-            five,
-        ),
-        ("name too long", select(db.table(&"o".repeat(70))), five),
-        (
-            "privilege on the wrong kind",
-            with(Permission::new(Privilege::Execute, db.table("orders"))),
-            five,
-        ),
-        (
-            "another database",
-            select(ObjectRef::table("otherdb", "orders")),
-            five,
-        ),
-        (
-            "CREATE",
-            with(Permission::new(
-                Privilege::Create,
-                ObjectRef::schema(&schema),
-            )),
-            five,
-        ),
-        (
-            "SECURITY DEFINER function",
-            with(Permission::new(
-                Privilege::Execute,
-                ObjectRef::function(&schema, "definer", ""),
-            )),
-            five,
-        ),
-        ("the service user's role", role(db.service_user()), five),
-        ("a role not on the allowlist", role("analyst"), five),
-        (
-            "expiry in the past",
-            Access::Permissions(db.read("orders")),
-            TimeDelta::minutes(-1),
-        ),
-        (
-            "expiry too far out",
-            Access::Permissions(db.read("orders")),
-            TimeDelta::days(30),
-        ),
-        (
-            "empty plan",
-            Access::Permissions(PermissionSet::new()),
-            five,
-        ),
-    ];
-    assert!(cases.len() >= 12);
-    for (name, access, ttl) in cases {
-        let mut pl = plan(PermissionSet::new(), ttl);
-        pl.access = access;
-        let e = p.provision(&pl).await.expect_err(name);
-        assert!(!e.to_string().contains('\n'), "{name}: {e}");
-        assert_eq!(
-            db.managed_accounts(),
-            before,
-            "{name} left something behind"
-        );
-    }
 }
 
 /// What the user owned or defined is dropped or reported by revocation, and a second

@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod cases;
+pub mod refusals;
 
 use async_trait::async_trait;
 use p0_core::{DatabaseProvisioner, ObjectRef, PermissionSet};
@@ -170,7 +171,6 @@ pub const CASES: &[&str] = &[
     "logs_hold_no_password",
     "sixteen_concurrent_loops_are_clean",
     "hostile_names_stay_quoted",
-    "refusals_create_nothing",
     "revoke_reports_objects_the_user_owned_or_defined",
     "a_sweep_goes_on_past_a_user_it_cannot_remove",
 ];
@@ -188,7 +188,6 @@ macro_rules! conformance_tests {
             logs_hold_no_password,
             sixteen_concurrent_loops_are_clean,
             hostile_names_stay_quoted,
-            refusals_create_nothing,
             revoke_reports_objects_the_user_owned_or_defined,
             a_sweep_goes_on_past_a_user_it_cannot_remove,
         );
@@ -198,6 +197,27 @@ macro_rules! conformance_tests {
             #[test]
             fn $case() {
                 $crate::conformance::run($crate::conformance::cases::$case::<$harness>());
+            }
+        )*
+        /// Every plan the guard refuses, one test each.
+        mod refused {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_tests!(@refusals $harness;
+                system_catalog, information_schema, another_system_schema, missing_table,
+                hostile_missing_name, name_too_long, privilege_on_the_wrong_kind,
+                another_database, create, security_definer_function, the_service_users_role,
+                a_role_not_on_the_allowlist, expiry_in_the_past, expiry_too_far_out, empty_plan,
+            );
+        }
+    };
+    (@refusals $harness:ty; $($which:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $which() {
+                $crate::conformance::run($crate::conformance::refusals::refused::<$harness>(
+                    $crate::conformance::refusals::Refusal::$which,
+                ));
             }
         )*
     };
