@@ -18,6 +18,9 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::time::Duration;
 
+mod comments;
+pub(crate) use comments::ServerVersion;
+
 /// sqlparser's own limit on recursive descent (parentheses, subqueries, prefix operators).
 pub(crate) const PARSER_RECURSION_LIMIT: usize = 50;
 
@@ -64,9 +67,10 @@ pub(crate) enum Syntax {
     /// PostgreSQL: `FOR NO KEY UPDATE` and `FOR KEY SHARE` are read as `FOR UPDATE` and
     /// `FOR SHARE` (the same privileges); named arguments `f(a := 1)` as `f(a => 1)`.
     Postgres,
-    /// MySQL / MariaDB: `LOCK IN SHARE MODE`, which sqlparser does not parse, is read as
-    /// `FOR SHARE`.
-    MySql,
+    /// MySQL / MariaDB: comments are read as this server version's lexer reads them
+    /// (executable comments run or skipped, `comments`), and `LOCK IN SHARE MODE`, which
+    /// sqlparser does not parse, is read as `FOR SHARE`.
+    MySql(ServerVersion),
 }
 
 /// Parses `sql` into statements within `limits`; `what` names the text in errors (`query`,
@@ -84,6 +88,15 @@ pub(crate) fn parse_statements(
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(parse_error)
+}
+
+/// The code the server reads in `sql`: for MySQL, without comments and with the
+/// executable comments that run (`sql` itself when that fails).
+pub(crate) fn code_text(sql: &str, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::MySql(version) => comments::expand(sql, version).unwrap_or_else(|_| sql.into()),
+        Syntax::Postgres => sql.into(),
+    }
 }
 
 /// Parses `sql` as one expression (a column default) within `limits`.
@@ -129,6 +142,15 @@ fn tokens(
             max: limits.max_bytes,
         });
     }
+    // The size bound holds for the expanded text too: it is never longer.
+    let expanded;
+    let sql = match syntax {
+        Syntax::MySql(version) => {
+            expanded = comments::expand(sql, version)?;
+            expanded.as_str()
+        }
+        Syntax::Postgres => sql,
+    };
     let mut tokens = Tokenizer::new(dialect, sql)
         .with_unescape(true)
         .tokenize_with_location()
@@ -426,7 +448,7 @@ fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                     continue;
                 }
             }
-            Syntax::MySql
+            Syntax::MySql(_)
                 if kw(0, Keyword::LOCK)
                     && kw(1, Keyword::IN)
                     && kw(2, Keyword::SHARE)

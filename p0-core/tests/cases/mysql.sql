@@ -90,6 +90,22 @@ SELECT count(*) FROM orders; UPDATE targets SET qty = 1
 START TRANSACTION; SELECT 1 FROM customers; COMMIT
 -- ok: set session variable
 SET @x = 1; SELECT @x FROM customers
+-- ok: ordinary comments skipped
+SELECT /* a comment */ name FROM customers # another
+-- ok: executable comment mariadb runs
+SELECT name FROM customers WHERE id IN (1 /*M! , (SELECT max(order_id) FROM order_lines) */)
+-- ok: executable comment versioned runs
+SELECT name FROM customers /*!100100 WHERE id IN (SELECT customer_id FROM orders) */
+-- ok: executable comment unversioned runs
+SELECT name FROM customers /*! WHERE id IN (SELECT customer_id FROM orders) */
+-- ok: executable comment newer version skipped
+SELECT name FROM customers /*!999999 WHERE id IN (SELECT customer_id FROM orders) */
+-- ok: executable comment mysql 8 version skipped by mariadb
+SELECT name FROM customers /*!80000 WHERE id IN (SELECT customer_id FROM orders) */
+-- ok: executable comment mariadb newer version skipped
+SELECT name FROM customers /*M!999999 WHERE id IN (SELECT customer_id FROM orders) */
+-- ok: executable comment string holds the close
+SELECT name FROM customers WHERE name <> /*! '*/' */ 'x'
 -- refuse: drop table
 DROP TABLE orders
 -- refuse: alter table
@@ -114,3 +130,17 @@ SELEC * FORM orders
 SET ROLE admin
 -- refuse: truncate needs drop
 TRUNCATE TABLE order_lines
+-- refuse: statement hidden in mariadb comment
+SELECT 1 FROM customers; /*M! DROP TABLE orders */
+-- refuse: grant hidden in executable comment
+SELECT 1 FROM customers; /*!40000 GRANT ALL ON *.* TO 'x'@'%' */
+-- refuse: outfile hidden in executable comment
+SELECT * FROM orders /*M!100000 INTO OUTFILE '/tmp/x' */
+-- refuse: load file hidden in executable comment
+SELECT name /*!, LOAD_FILE('/etc/passwd') */ FROM customers
+-- refuse: semicolon inside executable comment
+SELECT 1 FROM customers /*! ; DELETE FROM orders */
+-- refuse: comment nested in executable comment
+SELECT 1 /*! , (SELECT /* x */ 1) */ FROM customers
+-- refuse: executable comment left open
+SELECT 1 FROM customers /*! WHERE 1 = 1
