@@ -3,7 +3,7 @@
 //! the walk ([`Reenter`]).
 
 use super::names::string_literal;
-use super::refuse::{refusal, set_refusal};
+use super::refuse::refusal;
 use super::walker::{Reenter, Walked, Walker};
 use crate::types::{ObjectRef, Privilege};
 use sqlparser::ast::{Expr, Query, Set, Statement};
@@ -58,14 +58,22 @@ impl Walker<'_> {
     /// `SET`: `search_path` changes how later names resolve; identity changes are refused;
     /// anything else needs what its value expressions need.
     fn set_statement(&mut self, set: &Set) -> Walked {
-        if let Some(e) = set_refusal(set) {
+        if let Some(e) = (self.rules.refused_set)(set) {
             return Err(e);
         }
-        let Set::SingleAssignment {
-            variable, values, ..
-        } = set
-        else {
-            return Ok(());
+        let (variable, values) = match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => (variable, values),
+            // MySQL's `SET @a = 1, @b = (SELECT ...)`: what each value needs.
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    self.expr_visit(&a.value)?;
+                }
+                return Ok(());
+            }
+            Set::ParenthesizedAssignments { values, .. } => return self.expr_visit(values),
+            _ => return Ok(()),
         };
         let name = variable.to_string().to_ascii_lowercase();
         if name == "search_path" {

@@ -202,3 +202,24 @@ fn the_walk_stops_at_its_own_depth_bound() {
         w.statement(&parsed[0]).unwrap();
     }
 }
+
+#[test]
+fn mysql_set_refusals_name_the_variable() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    for (sql, word) in [
+        ("SET GLOBAL max_connections = 1", "GLOBAL"),
+        ("SET @x = 1, GLOBAL max_connections = 1", "GLOBAL"),
+        ("SET @@global.wait_timeout = 1", "GLOBAL"),
+        ("SET SESSION sql_log_bin = 0", "sql_log_bin"),
+        ("SET @@session.gtid_seq_no = 1", "gtid_seq_no"),
+        ("SET sql_mode = 'ANSI_QUOTES'", "sql_mode"),
+        ("SET NAMES big5", "big5"),
+    ] {
+        let e = x.extract(sql).unwrap_err();
+        assert!(
+            matches!(e, ExtractError::Refused(_)) && e.to_string().contains(word),
+            "{sql}: {e}"
+        );
+    }
+    assert!(x.extract("SET SESSION wait_timeout = 100").is_ok());
+}

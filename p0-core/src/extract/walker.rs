@@ -48,6 +48,8 @@ pub(crate) struct Rules {
     pub default_schema: Option<String>,
     /// Which function names are refused outright, and why.
     pub refused_function: fn(&str) -> Option<&'static str>,
+    /// Which `SET` statements are refused, and why.
+    pub refused_set: fn(&sqlparser::ast::Set) -> Option<ExtractError>,
     /// Which unqualified function names are built in (need no privilege) without a catalog.
     pub builtin_function: fn(&str) -> bool,
     /// Column defaults can need privileges (PostgreSQL: sequences, functions). MySQL's

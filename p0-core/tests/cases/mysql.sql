@@ -106,6 +106,16 @@ SELECT name FROM customers /*!80000 WHERE id IN (SELECT customer_id FROM orders)
 SELECT name FROM customers /*M!999999 WHERE id IN (SELECT customer_id FROM orders) */
 -- ok: executable comment string holds the close
 SELECT name FROM customers WHERE name <> /*! '*/' */ 'x'
+-- ok: set session ordinary variable
+SET SESSION sort_buffer_size = 1048576; SELECT name FROM customers
+-- ok: set at at session ordinary variable
+SET @@session.max_statement_time = 10, @@sql_select_limit = 5; SELECT name FROM customers
+-- ok: set several user variables reading a table
+SET @a = 1, @b = (SELECT max(qty) FROM targets); SELECT @b
+-- ok: set sql mode plain
+SET sql_mode = 'STRICT_TRANS_TABLES'; SELECT name FROM customers
+-- ok: set names utf8mb4
+SET NAMES utf8mb4; SELECT name FROM customers
 -- refuse: drop table
 DROP TABLE orders
 -- refuse: alter table
@@ -144,3 +154,31 @@ SELECT 1 FROM customers /*! ; DELETE FROM orders */
 SELECT 1 /*! , (SELECT /* x */ 1) */ FROM customers
 -- refuse: executable comment left open
 SELECT 1 FROM customers /*! WHERE 1 = 1
+-- refuse: set global
+SET GLOBAL max_connections = 1000
+-- refuse: set at at global
+SET @@global.sort_buffer_size = 1048576
+-- refuse: set global in a list
+SET @x = 1, GLOBAL max_connections = 1000
+-- refuse: set sql log bin
+SET sql_log_bin = 0
+-- refuse: set session sql log bin
+SET SESSION sql_log_bin = 0; DELETE FROM orders
+-- refuse: set at at session gtid seq no
+SET @@session.gtid_seq_no = 5
+-- refuse: set pseudo thread id
+SET pseudo_thread_id = 1
+-- refuse: set binlog format
+SET binlog_format = 'STATEMENT'
+-- refuse: set server id in a list
+SET @a = 1, server_id = 7
+-- refuse: set sql mode no backslash escapes
+SET sql_mode = 'NO_BACKSLASH_ESCAPES'
+-- refuse: set sql mode ansi
+SET SESSION sql_mode = 'ANSI'
+-- refuse: set names gbk
+SET NAMES gbk
+-- refuse: set character set client sjis
+SET character_set_client = sjis
+-- refuse: set global hidden in executable comment
+SELECT 1 FROM customers; /*!40101 SET GLOBAL max_connections = 1 */
