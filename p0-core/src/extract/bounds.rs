@@ -19,6 +19,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::time::Duration;
 
 mod comments;
+mod rewrite;
 pub(crate) use comments::ServerVersion;
 
 /// sqlparser's own limit on recursive descent (parentheses, subqueries, prefix operators).
@@ -155,13 +156,14 @@ fn tokens(
         .with_unescape(true)
         .tokenize_with_location()
         .map_err(|e| ExtractError::Parse(one_line(&e.to_string())))?;
+    // Rewritten first, so that the estimate counts what sqlparser will parse.
+    rewrite::rewrite(&mut tokens, syntax);
     if nesting(&tokens, limits.max_depth) > limits.max_depth {
         return Err(ExtractError::TooDeep {
             what: what.into(),
             max: limits.max_depth,
         });
     }
-    rewrite(&mut tokens, syntax);
     Ok(tokens)
 }
 
@@ -408,75 +410,6 @@ fn is_literal(t: &Token) -> bool {
             | Token::HexStringLiteral(_)
             | Token::Placeholder(_)
     )
-}
-
-/// Rewrites what sqlparser does not parse into what it does, with the same privileges:
-/// PostgreSQL `FOR NO KEY UPDATE` / `FOR KEY SHARE` and `name := value` arguments, MySQL
-/// `LOCK IN SHARE MODE`.
-fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
-    let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
-    // Indices of the significant tokens.
-    let sig: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(i, _)| i)
-        .collect();
-    if syntax == Syntax::Postgres {
-        // `:=` is only ever a named argument's operator in PostgreSQL's SQL.
-        for t in tokens.iter_mut() {
-            if t.token == Token::Assignment {
-                t.token = Token::RArrow;
-            }
-        }
-    }
-    let mut drop = Vec::new();
-    let mut i = 0;
-    while i < sig.len() {
-        let at = |k: usize| sig.get(i + k).map(|&j| &tokens[j]);
-        let kw = |k: usize, key: Keyword| at(k).is_some_and(|t| is(t, key));
-        match syntax {
-            Syntax::Postgres if kw(0, Keyword::FOR) => {
-                if kw(1, Keyword::NO) && kw(2, Keyword::KEY) && kw(3, Keyword::UPDATE) {
-                    drop.extend([sig[i + 1], sig[i + 2]]);
-                    i += 4;
-                    continue;
-                }
-                if kw(1, Keyword::KEY) && kw(2, Keyword::SHARE) {
-                    drop.push(sig[i + 1]);
-                    i += 3;
-                    continue;
-                }
-            }
-            Syntax::MySql(_)
-                if kw(0, Keyword::LOCK)
-                    && kw(1, Keyword::IN)
-                    && kw(2, Keyword::SHARE)
-                    && kw(3, Keyword::MODE) =>
-            {
-                tokens[sig[i]].token = Token::make_keyword("FOR");
-                drop.extend([sig[i + 1], sig[i + 3]]);
-                i += 4;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if drop.is_empty() {
-        return;
-    }
-    // `drop` is in increasing order.
-    let mut next = drop.into_iter().peekable();
-    let mut idx = 0;
-    tokens.retain(|_| {
-        let keep = next.peek() != Some(&idx);
-        if !keep {
-            next.next();
-        }
-        idx += 1;
-        keep
-    });
 }
 
 #[cfg(test)]

@@ -21,11 +21,16 @@ impl Walker<'_> {
 
     fn query_in_scope(&mut self, q: &Query) -> Walked {
         if let Some(with) = &q.with {
+            // WITH RECURSIVE: every name of the list is visible in every body, before or
+            // after its own.
+            if with.recursive {
+                for cte in &with.cte_tables {
+                    let name = self.ident(&cte.alias.name);
+                    self.scopes.add_cte(name);
+                }
+            }
             for cte in &with.cte_tables {
                 let name = self.ident(&cte.alias.name);
-                if with.recursive {
-                    self.scopes.add_cte(name.clone());
-                }
                 self.query(&cte.query)?;
                 if !with.recursive {
                     self.scopes.add_cte(name);

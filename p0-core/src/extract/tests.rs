@@ -223,3 +223,30 @@ fn mysql_set_refusals_name_the_variable() {
     }
     assert!(x.extract("SET SESSION wait_timeout = 100").is_ok());
 }
+
+#[test]
+fn mysql_multi_table_names_resolve_to_the_statements_tables() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    // The alias in DELETE ... USING names the USING table, not a table called `a`.
+    let ex = x
+        .extract("DELETE FROM a USING order_lines AS a WHERE a.qty = 0")
+        .unwrap();
+    assert!(has(&ex, "DELETE", ObjectKind::Table, "order_lines"));
+    assert!(!has(&ex, "DELETE", ObjectKind::Table, "a"));
+    // An unqualified SET column of a multi-table UPDATE: the one table that may have it.
+    let ex = x
+        .extract(
+            "UPDATE (SELECT sku FROM order_lines) d JOIN targets t ON d.sku = t.sku SET qty = 0",
+        )
+        .unwrap();
+    assert!(has(&ex, "UPDATE", ObjectKind::Table, "targets"));
+    let e = x
+        .extract("UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET qty = 1")
+        .unwrap_err();
+    assert!(e.to_string().contains("qualify"), "{e}");
+    // WITH RECURSIVE: a later CTE's name is not a table.
+    let ex = x
+        .extract("WITH RECURSIVE a AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM b WHERE n < 3), b AS (SELECT n FROM a) SELECT n FROM a")
+        .unwrap();
+    assert!(ex.permissions.is_empty(), "{:?}", ex.permissions);
+}

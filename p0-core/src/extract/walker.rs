@@ -57,6 +57,9 @@ pub(crate) struct Rules {
     pub defaults_need_privileges: bool,
     /// TRUNCATE has a privilege of its own (PostgreSQL); MySQL needs DROP, which p0 never grants.
     pub truncate_grantable: bool,
+    /// In `DELETE FROM a, b USING ...` the FROM list names tables (or aliases) of the USING
+    /// list, not tables of those names (MySQL); otherwise FROM names the target (PostgreSQL).
+    pub delete_from_names_using: bool,
     /// `SELECT ... FOR UPDATE/SHARE` needs UPDATE (PostgreSQL, MySQL 8; not MariaDB).
     pub lock_needs_update: bool,
     /// The syntax sqlparser does not parse (locking clauses, `:=` arguments), read as syntax

@@ -116,6 +116,28 @@ SET @a = 1, @b = (SELECT max(qty) FROM targets); SELECT @b
 SET sql_mode = 'STRICT_TRANS_TABLES'; SELECT name FROM customers
 -- ok: set names utf8mb4
 SET NAMES utf8mb4; SELECT name FROM customers
+-- ok: multi table update unqualified set with derived table first
+UPDATE (SELECT sku FROM order_lines) d JOIN targets t ON d.sku = t.sku SET qty = 0
+-- ok: multi table update unqualified set owner is the only table
+UPDATE targets t JOIN (SELECT sku, qty AS q FROM order_lines) d ON d.sku = t.sku SET qty = d.q
+-- ok: multi table update comma form
+UPDATE order_lines l, targets t SET l.qty = t.qty WHERE t.sku = l.sku
+-- ok: delete alias from using
+DELETE FROM a USING order_lines AS a JOIN orders o ON o.id = a.order_id WHERE o.total > 100
+-- ok: delete alias from using single table
+DELETE FROM a USING order_lines AS a WHERE a.qty = 99
+-- ok: delete alias named like another table
+DELETE FROM targets USING order_lines AS targets JOIN orders o ON o.id = targets.order_id WHERE o.total > 100
+-- ok: delete target alias named like another table
+DELETE targets FROM order_lines AS targets JOIN orders o ON o.id = targets.order_id WHERE o.total > 100
+-- ok: cte shadows a table
+WITH orders AS (SELECT 1 AS id) SELECT o.id FROM orders o
+-- ok: recursive cte shadows a table
+WITH RECURSIVE targets AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM targets WHERE n < 3) SELECT n FROM targets
+-- ok: recursive cte refers to a later one
+WITH RECURSIVE a AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM b WHERE n < 3), b AS (SELECT n FROM a) SELECT n FROM a
+-- ok: cte shadows a table inside a subquery of an update
+UPDATE targets SET qty = (WITH order_lines AS (SELECT 5 AS q) SELECT q FROM order_lines) WHERE sku = 'none'
 -- refuse: drop table
 DROP TABLE orders
 -- refuse: alter table
@@ -182,3 +204,7 @@ SET NAMES gbk
 SET character_set_client = sjis
 -- refuse: set global hidden in executable comment
 SELECT 1 FROM customers; /*!40101 SET GLOBAL max_connections = 1 */
+-- refuse: multi table update unqualified set ambiguous without columns
+UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET qty = 1
+-- refuse: multi table delete target names no table of the statement
+DELETE orders FROM order_lines l JOIN orders o ON o.id = l.order_id
