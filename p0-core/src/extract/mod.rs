@@ -156,6 +156,18 @@ fn walk_all(
         .map(|c| c.database.clone())
         .or_else(|| opts.database.clone());
     let mut permissions = std::mem::take(&mut w.out);
+    // `USE db` needs some privilege in `db`: one the rest of the SQL needs, since p0 has
+    // no smaller one to choose.
+    for db in &w.used_databases {
+        let covered = permissions
+            .iter()
+            .any(|p| p.object.schema.as_deref() == Some(db.as_str()) || p.object.name == *db);
+        if !covered {
+            return Err(ExtractError::Unsupported(format!(
+                "`USE {db}` needs a privilege in `{db}`, and nothing else the SQL does needs one"
+            )));
+        }
+    }
     if connect {
         match database {
             Some(db) => {

@@ -73,7 +73,18 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
             "`{head}` needs ownership of the object (or CREATE); p0 does not approximate it with grants"
         )));
     }
+    if first == "HANDLER" {
+        return Some(ExtractError::Unsupported(
+            "`HANDLER` other than `OPEN`, or `READ`/`CLOSE` without calls or queries".into(),
+        ));
+    }
     let upper_all = text.to_ascii_uppercase();
+    if upper_all.contains("FOR SYSTEM_TIME") {
+        return Some(ExtractError::Unsupported(
+            "`FOR SYSTEM_TIME` other than `ALL`, `AS OF`, `BETWEEN`, `FROM ... TO` a literal time"
+                .into(),
+        ));
+    }
     if upper_all.contains("INTO OUTFILE") || upper_all.contains("INTO DUMPFILE") {
         return Some(ExtractError::Refused(
             "SELECT ... INTO OUTFILE/DUMPFILE writes server files; it needs the FILE privilege"
@@ -82,7 +93,7 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
     }
     if matches!(
         first,
-        "LOAD" | "INSTALL" | "UNINSTALL" | "HANDLER" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
+        "LOAD" | "INSTALL" | "UNINSTALL" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
     ) {
         return Some(ExtractError::Refused(format!(
             "`{head}` reads server files or loads code; it needs superuser or FILE"

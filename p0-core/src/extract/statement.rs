@@ -6,7 +6,7 @@ use super::names::string_literal;
 use super::refuse::refusal;
 use super::walker::{Reenter, Walked, Walker};
 use crate::types::{ObjectRef, Privilege};
-use sqlparser::ast::{Expr, Query, Set, Statement};
+use sqlparser::ast::{Expr, Query, Set, Statement, Use};
 
 impl Walker<'_> {
     /// Walks one statement.
@@ -37,6 +37,15 @@ impl Walker<'_> {
             | Statement::ShowVariables { .. }
             | Statement::Discard { .. } => Ok(()),
             Statement::Set(set) => self.set_statement(set),
+            // MySQL's `USE db`: later unqualified names are in `db`.
+            Statement::Use(Use::Object(db) | Use::Database(db) | Use::Schema(db)) => {
+                let Some(db) = self.name_parts(db).pop() else {
+                    return Err(refusal(s));
+                };
+                self.search_path = Some(vec![db.clone()]);
+                self.used_databases.push(db);
+                Ok(())
+            }
             Statement::Call(f) => self.call_statement(f),
             Statement::CreateTable(ct) if ct.temporary => {
                 let db = self.catalog.map(|c| c.database.clone());

@@ -250,3 +250,39 @@ fn mysql_multi_table_names_resolve_to_the_statements_tables() {
         .unwrap();
     assert!(ex.permissions.is_empty(), "{:?}", ex.permissions);
 }
+
+#[test]
+fn mysql_syntax_sqlparser_lacks_is_read_or_refused_by_name() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    let ex = x
+        .extract("HANDLER targets OPEN AS h; HANDLER h READ FIRST; HANDLER h CLOSE")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "targets"));
+    let ex = x
+        .extract("SELECT sku FROM prices FOR SYSTEM_TIME ALL")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "prices"));
+    let ex = x
+        .extract("SELECT qty INTO @q FROM targets WHERE sku = 'x'")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "targets"));
+    let ex = x.extract("USE other; SELECT note FROM audit").unwrap();
+    assert!(ex
+        .permissions
+        .iter()
+        .any(|p| p.object.schema.as_deref() == Some("other")));
+    for (sql, word) in [
+        (
+            "HANDLER t OPEN; HANDLER t READ FIRST WHERE a = (SELECT 1 FROM u)",
+            "HANDLER",
+        ),
+        (
+            "SELECT a FROM t FOR SYSTEM_TIME AS OF (SELECT now())",
+            "FOR SYSTEM_TIME",
+        ),
+        ("USE other; SELECT 1", "USE other"),
+    ] {
+        let e = x.extract(sql).unwrap_err();
+        assert!(e.to_string().contains(word), "{sql}: {e}");
+    }
+}

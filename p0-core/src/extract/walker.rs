@@ -113,6 +113,8 @@ pub(crate) struct Walker<'a> {
     queued: HashSet<String>,
     /// Bodies and defaults walked.
     pub expanded: usize,
+    /// Databases `USE` selected (MySQL): each needs some privilege in it.
+    pub used_databases: Vec<String>,
     /// Expression nodes visited, to check the clock now and then.
     nodes: usize,
     /// The schemas of the catalog that hold something (for `SET search_path`).
@@ -145,6 +147,7 @@ impl<'a> Walker<'a> {
             pending: VecDeque::new(),
             queued: HashSet::new(),
             expanded: 0,
+            used_databases: Vec::new(),
             nodes: 0,
             schemas: OnceCell::new(),
             depth: 0,

@@ -138,6 +138,30 @@ WITH RECURSIVE targets AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM targets WHE
 WITH RECURSIVE a AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM b WHERE n < 3), b AS (SELECT n FROM a) SELECT n FROM a
 -- ok: cte shadows a table inside a subquery of an update
 UPDATE targets SET qty = (WITH order_lines AS (SELECT 5 AS q) SELECT q FROM order_lines) WHERE sku = 'none'
+-- ok: json table literal
+SELECT jt.a FROM JSON_TABLE('[{"a":1}]', '$[*]' COLUMNS (a INT PATH '$.a')) AS jt
+-- ok: json table over a column
+SELECT d.id, jt.a FROM docs d JOIN JSON_TABLE(d.body, '$[*]' COLUMNS (a INT PATH '$.a')) AS jt WHERE d.id = 1
+-- ok: for system time all
+SELECT sku, price FROM prices FOR SYSTEM_TIME ALL
+-- ok: for system time as of
+SELECT sku FROM prices FOR SYSTEM_TIME AS OF TIMESTAMP '2020-01-01 00:00:00' WHERE price > 1
+-- ok: for system time between
+SELECT p.sku FROM prices FOR SYSTEM_TIME BETWEEN '2000-01-01' AND '2100-01-01' AS p
+-- ok: use other database
+USE other; SELECT note FROM audit
+-- ok: use then unqualified names resolve there
+USE other; SELECT a.note, o.total FROM audit a JOIN shop.orders o ON o.id = a.id
+-- ok: handler open read close
+HANDLER targets OPEN AS h; HANDLER h READ FIRST; HANDLER h CLOSE
+-- ok: handler qualified read by key
+HANDLER shop.targets OPEN; HANDLER targets READ `PRIMARY` = ('A-1'); HANDLER targets CLOSE
+-- ok: select into user variable
+SELECT qty INTO @q FROM targets WHERE sku = 'A-1'
+-- ok: select into several user variables
+SELECT sku, qty INTO @s, @q FROM targets LIMIT 1; SELECT @s, @q
+-- ok: lock in share mode joined
+SELECT l.sku FROM order_lines l JOIN targets t ON t.sku = l.sku LOCK IN SHARE MODE
 -- refuse: drop table
 DROP TABLE orders
 -- refuse: alter table
@@ -208,3 +232,11 @@ SELECT 1 FROM customers; /*!40101 SET GLOBAL max_connections = 1 */
 UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET qty = 1
 -- refuse: multi table delete target names no table of the statement
 DELETE orders FROM order_lines l JOIN orders o ON o.id = l.order_id
+-- refuse: use database with nothing in it
+USE other; SELECT 1
+-- refuse: handler read with a query
+HANDLER targets OPEN; HANDLER targets READ FIRST WHERE qty = (SELECT max(qty) FROM order_lines)
+-- refuse: for system time with a query
+SELECT sku FROM prices FOR SYSTEM_TIME AS OF (SELECT max(placed_at) FROM orders)
+-- refuse: select into a table
+SELECT * INTO newtable FROM orders

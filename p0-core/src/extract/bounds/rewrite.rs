@@ -7,7 +7,7 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 /// Rewrites what sqlparser does not parse into what it does, with the same privileges:
 /// PostgreSQL `FOR NO KEY UPDATE` / `FOR KEY SHARE` and `name := value` arguments, MySQL
-/// `LOCK IN SHARE MODE`.
+/// `LOCK IN SHARE MODE`, `UPDATE a, b SET`, `FOR SYSTEM_TIME` and `HANDLER`.
 pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
     let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
     // Indices of the significant tokens.
@@ -26,6 +26,8 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
         }
     }
     let mut drop = Vec::new();
+    // Tokens to insert before a token (by index, in increasing order).
+    let mut insert: Vec<(usize, Vec<Token>)> = Vec::new();
     let mut i = 0;
     while i < sig.len() {
         let at = |k: usize| sig.get(i + k).map(|&j| &tokens[j]);
@@ -64,6 +66,81 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                 }
                 continue;
             }
+            // `HANDLER t OPEN [AS a]` reads `t` (SELECT on it): read as `TABLE t`.
+            // `HANDLER a READ ...` / `CLOSE` use the open handle, no privilege: read as
+            // `SELECT 1`, unless they hold a call or a query.
+            Syntax::MySql(_)
+                if matches!(at(0), Some(t) if is_word(t, "HANDLER"))
+                    && (i == 0 || tokens[sig[i - 1]].token == Token::SemiColon) =>
+            {
+                let end = (i..sig.len())
+                    .find(|&k| tokens[sig[k]].token == Token::SemiColon)
+                    .unwrap_or(sig.len());
+                // The handle's name: words joined by periods.
+                let mut k = i + 1;
+                while k + 1 < end
+                    && tokens[sig[k + 1]].token == Token::Period
+                    && matches!(tokens[sig[k]].token, Token::Word(_))
+                {
+                    k += 2;
+                }
+                let verb = sig.get(k + 1).map(|&j| &tokens[j]);
+                let open = verb.is_some_and(|t| is(t, Keyword::OPEN));
+                let plain = (k + 1..end).all(|m| {
+                    let t = &tokens[sig[m]];
+                    !is(t, Keyword::SELECT)
+                        && !(matches!(t.token, Token::Word(_))
+                            && sig
+                                .get(m + 1)
+                                .is_some_and(|&n| tokens[n].token == Token::LParen))
+                });
+                let read = verb.is_some_and(|t| is(t, Keyword::READ) || is(t, Keyword::CLOSE));
+                if k < end && (open || (read && plain)) {
+                    if open {
+                        tokens[sig[i]].token = Token::make_keyword("SELECT");
+                        insert.push((sig[i + 1], vec![Token::Mul, Token::make_keyword("FROM")]));
+                    } else {
+                        tokens[sig[i]].token = Token::make_keyword("SELECT");
+                        tokens[sig[i + 1]].token = Token::Number("1".into(), false);
+                        drop.extend(sig[i + 2..=k].iter().copied());
+                    }
+                    drop.extend(sig[k + 1..end].iter().copied());
+                }
+                i = end;
+                continue;
+            }
+            // `FOR SYSTEM_TIME ALL | AS OF x | BETWEEN x AND y | FROM x TO y` with literal
+            // points in time reads the same table: dropped. Anything else stays, and does
+            // not parse.
+            Syntax::MySql(_) if kw(0, Keyword::FOR) && kw(1, Keyword::SYSTEM_TIME) => {
+                let point = |k: usize| -> Option<usize> {
+                    let lead =
+                        usize::from(kw(k, Keyword::TIMESTAMP) || kw(k, Keyword::TRANSACTION));
+                    let lit = at(k + lead)?;
+                    matches!(lit.token, Token::SingleQuotedString(_) | Token::Number(..))
+                        .then_some(k + lead + 1)
+                };
+                let after = if kw(2, Keyword::ALL) {
+                    Some(3)
+                } else if kw(2, Keyword::AS) && kw(3, Keyword::OF) {
+                    point(4)
+                } else if kw(2, Keyword::BETWEEN) {
+                    point(3)
+                        .filter(|&k| kw(k, Keyword::AND))
+                        .and_then(|k| point(k + 1))
+                } else if kw(2, Keyword::FROM) {
+                    point(3)
+                        .filter(|&k| kw(k, Keyword::TO))
+                        .and_then(|k| point(k + 1))
+                } else {
+                    None
+                };
+                if let Some(n) = after {
+                    drop.extend(sig[i..i + n].iter().copied());
+                    i += n;
+                    continue;
+                }
+            }
             Syntax::MySql(_)
                 if kw(0, Keyword::LOCK)
                     && kw(1, Keyword::IN)
@@ -79,18 +156,28 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
         }
         i += 1;
     }
-    if drop.is_empty() {
+    if drop.is_empty() && insert.is_empty() {
         return;
     }
-    // `drop` is in increasing order.
-    let mut next = drop.into_iter().peekable();
-    let mut idx = 0;
-    tokens.retain(|_| {
-        let keep = next.peek() != Some(&idx);
-        if !keep {
-            next.next();
+    // `drop` and `insert` are in increasing order.
+    let mut drop = drop.into_iter().peekable();
+    let mut insert = insert.into_iter().peekable();
+    let old = std::mem::take(tokens);
+    for (idx, t) in old.into_iter().enumerate() {
+        if let Some((_, new)) = insert.next_if(|(at, _)| *at == idx) {
+            for token in new {
+                tokens.push(TokenWithSpan {
+                    token,
+                    span: t.span,
+                });
+            }
         }
-        idx += 1;
-        keep
-    });
+        if drop.next_if(|&at| at == idx).is_none() {
+            tokens.push(t);
+        }
+    }
+}
+
+fn is_word(t: &TokenWithSpan, word: &str) -> bool {
+    matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
 }
