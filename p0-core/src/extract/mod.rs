@@ -214,6 +214,7 @@ impl PostgresExtractor {
                 truncate_grantable: true,
                 delete_from_names_using: false,
                 lock_needs_update: true,
+                sequences_are_tables: false,
                 syntax: Syntax::Postgres,
             },
         }
@@ -300,6 +301,7 @@ impl MySqlExtractor {
                 truncate_grantable: false,
                 delete_from_names_using: true,
                 lock_needs_update: false,
+                sequences_are_tables: true,
                 syntax: Syntax::MySql(ServerVersion::DEFAULT),
             },
         }

@@ -286,3 +286,34 @@ fn mysql_syntax_sqlparser_lacks_is_read_or_refused_by_name() {
         assert!(e.to_string().contains(word), "{sql}: {e}");
     }
 }
+
+#[test]
+fn mariadb_sequence_functions_need_select_and_insert_on_the_sequence() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    for sql in [
+        "SELECT NEXTVAL(s)",
+        "SELECT NEXT VALUE FOR shop.s",
+        "SELECT NEXT VALUE FOR s + 1",
+    ] {
+        let ex = x.extract(sql).unwrap();
+        assert!(has(&ex, "SELECT", ObjectKind::Table, "s"), "{sql}");
+        assert!(has(&ex, "INSERT", ObjectKind::Table, "s"), "{sql}");
+    }
+    let ex = x.extract("SELECT PREVIOUS VALUE FOR s").unwrap();
+    assert!(
+        has(&ex, "SELECT", ObjectKind::Table, "s") && !has(&ex, "INSERT", ObjectKind::Table, "s")
+    );
+    let ex = x.extract("SELECT SETVAL(s, 10)").unwrap();
+    assert!(
+        has(&ex, "INSERT", ObjectKind::Table, "s") && !has(&ex, "SELECT", ObjectKind::Table, "s")
+    );
+    // The sequence's name is not a column of the tables read.
+    let ex = x
+        .with_columns(true)
+        .extract("SELECT NEXTVAL(s), name FROM customers")
+        .unwrap();
+    assert!(ex.permissions.iter().all(|p| p
+        .columns
+        .as_ref()
+        .is_none_or(|c| !c.contains(&"s".to_string()))));
+}

@@ -62,6 +62,9 @@ pub(crate) struct Rules {
     pub delete_from_names_using: bool,
     /// `SELECT ... FOR UPDATE/SHARE` needs UPDATE (PostgreSQL, MySQL 8; not MariaDB).
     pub lock_needs_update: bool,
+    /// Sequences are tables named by identifier, `NEXTVAL(s)` needing SELECT and INSERT on
+    /// them (MariaDB); otherwise `nextval('s')` names them in a string (PostgreSQL).
+    pub sequences_are_tables: bool,
     /// The syntax sqlparser does not parse (locking clauses, `:=` arguments), read as syntax
     /// it does.
     pub syntax: Syntax,

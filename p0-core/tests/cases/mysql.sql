@@ -162,6 +162,22 @@ SELECT qty INTO @q FROM targets WHERE sku = 'A-1'
 SELECT sku, qty INTO @s, @q FROM targets LIMIT 1; SELECT @s, @q
 -- ok: lock in share mode joined
 SELECT l.sku FROM order_lines l JOIN targets t ON t.sku = l.sku LOCK IN SHARE MODE
+-- ok: sequence nextval
+SELECT NEXTVAL(order_seq)
+-- ok: sequence next value for
+SELECT NEXT VALUE FOR shop.order_seq
+-- ok: sequence lastval
+SELECT LASTVAL(order_seq)
+-- ok: sequence previous value for
+SELECT PREVIOUS VALUE FOR order_seq
+-- ok: sequence setval
+SELECT SETVAL(order_seq, 1000)
+-- ok: sequence nextval in insert
+INSERT INTO order_lines (order_id, sku, qty) VALUES (NEXT VALUE FOR order_seq, 'S', 1)
+-- ok: sequence nextval with a table
+SELECT NEXTVAL(order_seq), name FROM customers
+-- ok: sequence read as a table
+SELECT next_not_cached_value FROM order_seq
 -- refuse: drop table
 DROP TABLE orders
 -- refuse: alter table
@@ -240,3 +256,5 @@ HANDLER targets OPEN; HANDLER targets READ FIRST WHERE qty = (SELECT max(qty) FR
 SELECT sku FROM prices FOR SYSTEM_TIME AS OF (SELECT max(placed_at) FROM orders)
 -- refuse: select into a table
 SELECT * INTO newtable FROM orders
+-- refuse: sequence nextval of an expression
+SELECT NEXTVAL(concat('order', '_seq'))

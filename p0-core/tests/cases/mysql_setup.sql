@@ -19,3 +19,4 @@ CREATE TABLE prices (sku varchar(20), price int) WITH SYSTEM VERSIONING;
 INSERT INTO prices VALUES ('A-1', 3);
 CREATE TABLE docs (id int, body text);
 INSERT INTO docs VALUES (1, '[{"a":1},{"a":2}]');
+CREATE SEQUENCE shop.order_seq;

@@ -3,11 +3,11 @@
 
 use super::Syntax;
 use sqlparser::keywords::Keyword;
-use sqlparser::tokenizer::{Token, TokenWithSpan};
+use sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 /// Rewrites what sqlparser does not parse into what it does, with the same privileges:
 /// PostgreSQL `FOR NO KEY UPDATE` / `FOR KEY SHARE` and `name := value` arguments, MySQL
-/// `LOCK IN SHARE MODE`, `UPDATE a, b SET`, `FOR SYSTEM_TIME` and `HANDLER`.
+/// `LOCK IN SHARE MODE`, `UPDATE a, b SET`, `FOR SYSTEM_TIME`, `HANDLER` and `NEXT VALUE FOR`.
 pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
     let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
     // Indices of the significant tokens.
@@ -141,6 +141,36 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                     continue;
                 }
             }
+            // MariaDB's `NEXT VALUE FOR s` / `PREVIOUS VALUE FOR s` are `NEXTVAL(s)` /
+            // `LASTVAL(s)`.
+            Syntax::MySql(_)
+                if at(0).is_some_and(|t| is_word(t, "NEXT") || is_word(t, "PREVIOUS"))
+                    && at(1).is_some_and(|t| is_word(t, "VALUE"))
+                    && kw(2, Keyword::FOR)
+                    && at(3).is_some_and(|t| matches!(t.token, Token::Word(_))) =>
+            {
+                let func = if at(0).is_some_and(|t| is_word(t, "NEXT")) {
+                    "NEXTVAL"
+                } else {
+                    "LASTVAL"
+                };
+                tokens[sig[i]].token = Token::make_word(func, None);
+                drop.push(sig[i + 1]);
+                tokens[sig[i + 2]].token = Token::LParen;
+                let mut k = i + 3;
+                while k + 2 < sig.len()
+                    && tokens[sig[k + 1]].token == Token::Period
+                    && matches!(tokens[sig[k + 2]].token, Token::Word(_))
+                {
+                    k += 2;
+                }
+                insert.push((
+                    sig.get(k + 1).copied().unwrap_or(tokens.len()),
+                    vec![Token::RParen],
+                ));
+                i = k + 1;
+                continue;
+            }
             Syntax::MySql(_)
                 if kw(0, Keyword::LOCK)
                     && kw(1, Keyword::IN)
@@ -175,6 +205,11 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
         if drop.next_if(|&at| at == idx).is_none() {
             tokens.push(t);
         }
+    }
+    // Past the last token.
+    for (_, new) in insert {
+        let span = tokens.last().map_or_else(Span::empty, |t| t.span);
+        tokens.extend(new.into_iter().map(|token| TokenWithSpan { token, span }));
     }
 }
 
