@@ -258,3 +258,5 @@ SELECT sku FROM prices FOR SYSTEM_TIME AS OF (SELECT max(placed_at) FROM orders)
 SELECT * INTO newtable FROM orders
 -- refuse: sequence nextval of an expression
 SELECT NEXTVAL(concat('order', '_seq'))
+-- refuse: handler open with more after the alias
+HANDLER targets OPEN AS h, (SELECT max(sku) FROM order_lines)

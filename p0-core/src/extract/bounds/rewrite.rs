@@ -85,17 +85,26 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                     k += 2;
                 }
                 let verb = sig.get(k + 1).map(|&j| &tokens[j]);
-                let open = verb.is_some_and(|t| is(t, Keyword::OPEN));
-                let plain = (k + 1..end).all(|m| {
+                // `OPEN`, `OPEN alias` or `OPEN AS alias`, and nothing else.
+                let word = |m: usize| matches!(tokens[sig[m]].token, Token::Word(_));
+                let open = verb.is_some_and(|t| is(t, Keyword::OPEN))
+                    && match end.saturating_sub(k + 2) {
+                        0 => true,
+                        1 => word(k + 2),
+                        2 => is(&tokens[sig[k + 2]], Keyword::AS) && word(k + 3),
+                        _ => false,
+                    };
+                // A query, or a call (a word before a parenthesis).
+                let code = (k + 1..end).any(|m| {
                     let t = &tokens[sig[m]];
-                    !is(t, Keyword::SELECT)
-                        && !(matches!(t.token, Token::Word(_))
-                            && sig
-                                .get(m + 1)
-                                .is_some_and(|&n| tokens[n].token == Token::LParen))
+                    let call = matches!(t.token, Token::Word(_))
+                        && sig
+                            .get(m + 1)
+                            .is_some_and(|&n| tokens[n].token == Token::LParen);
+                    is(t, Keyword::SELECT) || call
                 });
                 let read = verb.is_some_and(|t| is(t, Keyword::READ) || is(t, Keyword::CLOSE));
-                if k < end && (open || (read && plain)) {
+                if k < end && (open || (read && !code)) {
                     if open {
                         tokens[sig[i]].token = Token::make_keyword("SELECT");
                         insert.push((sig[i + 1], vec![Token::Mul, Token::make_keyword("FROM")]));
