@@ -79,6 +79,12 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
         ));
     }
     let upper_all = text.to_ascii_uppercase();
+    if upper_all.contains(" INTO @") {
+        return Some(ExtractError::Unsupported(
+            "`INTO @variable` at the end of a SELECT: p0 reads it before FROM (`SELECT a INTO @x FROM t`)"
+                .into(),
+        ));
+    }
     if upper_all.contains("FOR SYSTEM_TIME") {
         return Some(ExtractError::Unsupported(
             "`FOR SYSTEM_TIME` other than `ALL`, `AS OF`, `BETWEEN`, `FROM ... TO` a literal time"

@@ -281,6 +281,7 @@ fn mysql_syntax_sqlparser_lacks_is_read_or_refused_by_name() {
             "FOR SYSTEM_TIME",
         ),
         ("USE other; SELECT 1", "USE other"),
+        ("SELECT a FROM t INTO @x", "INTO @variable"),
     ] {
         let e = x.extract(sql).unwrap_err();
         assert!(e.to_string().contains(word), "{sql}: {e}");
@@ -316,4 +317,19 @@ fn mariadb_sequence_functions_need_select_and_insert_on_the_sequence() {
         .columns
         .as_ref()
         .is_none_or(|c| !c.contains(&"s".to_string()))));
+}
+
+#[test]
+fn mysql_executable_comments_meet_the_depth_bound() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    let chain = "+1".repeat(20_000);
+    for sql in [
+        format!("SELECT 1 /*M! {chain} */"),
+        format!("SELECT 1 /*!100000 {chain} */"),
+    ] {
+        let e = x.extract(&sql).unwrap_err();
+        assert!(matches!(e, ExtractError::TooDeep { .. }), "{e}");
+    }
+    // Skipped: never parsed, so never too deep.
+    assert!(x.extract(&format!("SELECT 1 /*!999999 {chain} */")).is_ok());
 }

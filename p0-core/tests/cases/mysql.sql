@@ -260,3 +260,5 @@ SELECT * INTO newtable FROM orders
 SELECT NEXTVAL(concat('order', '_seq'))
 -- refuse: handler open with more after the alias
 HANDLER targets OPEN AS h, (SELECT max(sku) FROM order_lines)
+-- refuse: select into user variable after from is named
+SELECT qty FROM targets WHERE sku = 'A-1' INTO @q
