@@ -18,6 +18,10 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 use std::time::Duration;
 
+mod comments;
+mod rewrite;
+pub(crate) use comments::ServerVersion;
+
 /// sqlparser's own limit on recursive descent (parentheses, subqueries, prefix operators).
 pub(crate) const PARSER_RECURSION_LIMIT: usize = 50;
 
@@ -64,9 +68,10 @@ pub(crate) enum Syntax {
     /// PostgreSQL: `FOR NO KEY UPDATE` and `FOR KEY SHARE` are read as `FOR UPDATE` and
     /// `FOR SHARE` (the same privileges); named arguments `f(a := 1)` as `f(a => 1)`.
     Postgres,
-    /// MySQL / MariaDB: `LOCK IN SHARE MODE`, which sqlparser does not parse, is read as
-    /// `FOR SHARE`.
-    MySql,
+    /// MySQL / MariaDB: comments are read as this server version's lexer reads them
+    /// (executable comments run or skipped, `comments`), and `LOCK IN SHARE MODE`, which
+    /// sqlparser does not parse, is read as `FOR SHARE`.
+    MySql(ServerVersion),
 }
 
 /// Parses `sql` into statements within `limits`; `what` names the text in errors (`query`,
@@ -84,6 +89,15 @@ pub(crate) fn parse_statements(
         .with_tokens_with_locations(tokens)
         .parse_statements()
         .map_err(parse_error)
+}
+
+/// The code the server reads in `sql`: for MySQL, without comments and with the
+/// executable comments that run (`sql` itself when that fails).
+pub(crate) fn code_text(sql: &str, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::MySql(version) => comments::expand(sql, version).unwrap_or_else(|_| sql.into()),
+        Syntax::Postgres => sql.into(),
+    }
 }
 
 /// Parses `sql` as one expression (a column default) within `limits`.
@@ -129,17 +143,27 @@ fn tokens(
             max: limits.max_bytes,
         });
     }
+    // The size bound holds for the expanded text too: it is never longer.
+    let expanded;
+    let sql = match syntax {
+        Syntax::MySql(version) => {
+            expanded = comments::expand(sql, version)?;
+            expanded.as_str()
+        }
+        Syntax::Postgres => sql,
+    };
     let mut tokens = Tokenizer::new(dialect, sql)
         .with_unescape(true)
         .tokenize_with_location()
         .map_err(|e| ExtractError::Parse(one_line(&e.to_string())))?;
+    // Rewritten first, so that the estimate counts what sqlparser will parse.
+    rewrite::rewrite(&mut tokens, syntax);
     if nesting(&tokens, limits.max_depth) > limits.max_depth {
         return Err(ExtractError::TooDeep {
             what: what.into(),
             max: limits.max_depth,
         });
     }
-    rewrite(&mut tokens, syntax);
     Ok(tokens)
 }
 
@@ -386,75 +410,6 @@ fn is_literal(t: &Token) -> bool {
             | Token::HexStringLiteral(_)
             | Token::Placeholder(_)
     )
-}
-
-/// Rewrites what sqlparser does not parse into what it does, with the same privileges:
-/// PostgreSQL `FOR NO KEY UPDATE` / `FOR KEY SHARE` and `name := value` arguments, MySQL
-/// `LOCK IN SHARE MODE`.
-fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
-    let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
-    // Indices of the significant tokens.
-    let sig: Vec<usize> = tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
-        .map(|(i, _)| i)
-        .collect();
-    if syntax == Syntax::Postgres {
-        // `:=` is only ever a named argument's operator in PostgreSQL's SQL.
-        for t in tokens.iter_mut() {
-            if t.token == Token::Assignment {
-                t.token = Token::RArrow;
-            }
-        }
-    }
-    let mut drop = Vec::new();
-    let mut i = 0;
-    while i < sig.len() {
-        let at = |k: usize| sig.get(i + k).map(|&j| &tokens[j]);
-        let kw = |k: usize, key: Keyword| at(k).is_some_and(|t| is(t, key));
-        match syntax {
-            Syntax::Postgres if kw(0, Keyword::FOR) => {
-                if kw(1, Keyword::NO) && kw(2, Keyword::KEY) && kw(3, Keyword::UPDATE) {
-                    drop.extend([sig[i + 1], sig[i + 2]]);
-                    i += 4;
-                    continue;
-                }
-                if kw(1, Keyword::KEY) && kw(2, Keyword::SHARE) {
-                    drop.push(sig[i + 1]);
-                    i += 3;
-                    continue;
-                }
-            }
-            Syntax::MySql
-                if kw(0, Keyword::LOCK)
-                    && kw(1, Keyword::IN)
-                    && kw(2, Keyword::SHARE)
-                    && kw(3, Keyword::MODE) =>
-            {
-                tokens[sig[i]].token = Token::make_keyword("FOR");
-                drop.extend([sig[i + 1], sig[i + 3]]);
-                i += 4;
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if drop.is_empty() {
-        return;
-    }
-    // `drop` is in increasing order.
-    let mut next = drop.into_iter().peekable();
-    let mut idx = 0;
-    tokens.retain(|_| {
-        let keep = next.peek() != Some(&idx);
-        if !keep {
-            next.next();
-        }
-        idx += 1;
-        keep
-    });
 }
 
 #[cfg(test)]

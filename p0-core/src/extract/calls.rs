@@ -6,7 +6,7 @@ use super::names::{split_qualified, string_literal};
 use super::walker::{Walked, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectKind, ObjectRef, Privilege};
-use sqlparser::ast::{FunctionArg, FunctionArgExpr};
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Ident};
 
 /// The arguments of a call, as overload resolution sees them.
 #[derive(Debug, Default)]
@@ -41,6 +41,12 @@ impl Walker<'_> {
         if schema.as_deref().is_some_and(|s| s == "pg_catalog") {
             return Ok(());
         }
+        if self.rules.sequences_are_tables {
+            if let Some(privileges) = mariadb_sequence_function(&lower).filter(|_| schema.is_none())
+            {
+                return self.mariadb_sequence(&lower, privileges, first);
+            }
+        }
         if matches!(lower.as_str(), "nextval" | "currval" | "setval") && schema.is_none() {
             return self.sequence_function(&lower, first);
         }
@@ -73,6 +79,38 @@ impl Walker<'_> {
             Privilege::Usage
         };
         self.grant(privilege, ObjectRef::sequence(key.schema, key.name), None);
+        Ok(())
+    }
+
+    /// MariaDB's `NEXTVAL(s)`, `LASTVAL(s)`, `SETVAL(s, n)` (and `NEXT` / `PREVIOUS VALUE
+    /// FOR s`, read as these): `privileges` on the sequence, a table.
+    fn mariadb_sequence(
+        &mut self,
+        func: &str,
+        privileges: &[Privilege],
+        first: Option<&FunctionArg>,
+    ) -> Walked {
+        let parts = match first {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => {
+                sequence_name(e, |i| self.ident(i))
+            }
+            _ => None,
+        };
+        let Some(parts) = parts else {
+            return Err(ExtractError::Unsupported(format!(
+                "`{func}()` of something other than a sequence's name"
+            )));
+        };
+        let Some((key, _, _)) = self.resolve_rel(&parts)? else {
+            return Ok(());
+        };
+        for p in privileges {
+            self.grant(
+                *p,
+                ObjectRef::table(key.schema.clone(), key.name.clone()),
+                None,
+            );
+        }
         Ok(())
     }
 
@@ -134,6 +172,26 @@ impl Walker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// What MariaDB's sequence functions need on the sequence (probed on MariaDB 10.11).
+pub(crate) fn mariadb_sequence_function(name: &str) -> Option<&'static [Privilege]> {
+    match name {
+        "nextval" => Some(&[Privilege::Select, Privilege::Insert]),
+        "lastval" => Some(&[Privilege::Select]),
+        "setval" => Some(&[Privilege::Insert]),
+        _ => None,
+    }
+}
+
+/// A sequence named by an identifier (`s`, `db.s`): its parts.
+pub(crate) fn sequence_name(e: &Expr, ident: impl Fn(&Ident) -> String) -> Option<Vec<String>> {
+    match e {
+        Expr::Identifier(i) => Some(vec![ident(i)]),
+        Expr::CompoundIdentifier(ids) => Some(ids.iter().map(ident).collect()),
+        Expr::Nested(e) => sequence_name(e, ident),
+        _ => None,
     }
 }
 

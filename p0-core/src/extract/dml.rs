@@ -68,15 +68,6 @@ impl Walker<'_> {
         // Multi-table: bind every table as read, then each assigned table becomes a target.
         self.table_with_joins(table)?;
         let mut per_alias: Vec<(String, Vec<String>)> = Vec::new();
-        let first_alias = match &table.relation {
-            TableFactor::Table { name, alias, .. } => Some(
-                alias
-                    .as_ref()
-                    .map(|a| self.ident(&a.name))
-                    .unwrap_or_else(|| self.name_parts(name).last().cloned().unwrap_or_default()),
-            ),
-            _ => None,
-        };
         for a in assignments {
             let names: Vec<&ObjectName> = match &a.target {
                 AssignmentTarget::ColumnName(n) => vec![n],
@@ -86,7 +77,16 @@ impl Walker<'_> {
                 let parts = self.name_parts(n);
                 let (alias, col) = match parts.as_slice() {
                     [.., t, c] => (Some(t.clone()), c.clone()),
-                    [c] => (first_alias.clone(), c.clone()),
+                    // Unqualified: the one table of the statement that has the column.
+                    [c] => match self.scopes.column_owner(c) {
+                        Ok(owner) => (owner, c.clone()),
+                        Err(tables) => {
+                            return Err(ExtractError::Unsupported(format!(
+                                "`SET {c}` in a multi-table UPDATE: without the tables' columns p0 cannot tell which of `{}` has `{c}`; qualify it",
+                                tables.join("`, `")
+                            )))
+                        }
+                    },
                     [] => continue,
                 };
                 let Some(alias) = alias else { continue };
@@ -130,7 +130,10 @@ impl Walker<'_> {
                 alias,
                 args: None,
                 ..
-            } if first.joins.is_empty() && from.len() == 1 => {
+            } if first.joins.is_empty()
+                && from.len() == 1
+                && !(self.rules.delete_from_names_using && d.using.is_some()) =>
+            {
                 if let Some((key, _, _)) =
                     self.bind_target(name, alias.as_ref().map(|a| &a.name))?
                 {
@@ -170,13 +173,19 @@ impl Walker<'_> {
         for t in targets {
             let parts = self.name_parts(t);
             let Some(alias) = parts.last() else { continue };
-            if let Some(key) = self.scopes.mark_target(alias) {
-                self.grant(
-                    Privilege::Delete,
-                    ObjectRef::table(key.schema, key.name),
-                    None,
-                );
-            }
+            // A name of the statement's tables (its alias when it has one), never a table
+            // of that name elsewhere.
+            let Some(key) = self.scopes.mark_target(alias) else {
+                return Err(ExtractError::Unsupported(format!(
+                    "`DELETE {}`: no table of the statement is called `{alias}`",
+                    parts.join(".")
+                )));
+            };
+            self.grant(
+                Privilege::Delete,
+                ObjectRef::table(key.schema, key.name),
+                None,
+            );
         }
         self.delete_tail(d)
     }

@@ -2,7 +2,7 @@
 //! bindings in scope, function calls resolved, and a subquery met inside an expression is
 //! walked by hand (through [`Reenter`]) with the enclosing scopes visible to it.
 
-use super::calls::CallArgs;
+use super::calls::{mariadb_sequence_function, sequence_name, CallArgs};
 use super::walker::{Reenter, Walked, Walker};
 use crate::error::ExtractError;
 use sqlparser::ast::{
@@ -119,12 +119,33 @@ impl<'w, 'a> ExprVisitor<'w, 'a> {
     }
 
     fn skip_argument_names(&mut self, f: &Function) {
+        // MariaDB's `NEXTVAL(s)`: `s` names a sequence, not a column.
+        if self.w.rules.sequences_are_tables && f.name.0.len() == 1 {
+            let name = f.name.to_string().to_lowercase();
+            if let (Some(_), FunctionArguments::List(l)) =
+                (mariadb_sequence_function(&name), &f.args)
+            {
+                if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) = l.args.first() {
+                    if sequence_name(e, |i| i.value.clone()).is_some() {
+                        self.skip_sequence_name(e);
+                    }
+                }
+            }
+        }
         if let FunctionArguments::List(l) = &f.args {
             for a in &l.args {
                 if let FunctionArg::ExprNamed { name, .. } = a {
                     self.names.insert(name as *const Expr);
                 }
             }
+        }
+    }
+
+    /// Skips an identifier and the identifiers nested in it (`(s)`).
+    fn skip_sequence_name(&mut self, e: &Expr) {
+        self.names.insert(e as *const Expr);
+        if let Expr::Nested(inner) = e {
+            self.skip_sequence_name(inner);
         }
     }
 

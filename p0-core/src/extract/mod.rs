@@ -45,7 +45,7 @@ pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
-use bounds::Syntax;
+use bounds::{ServerVersion, Syntax};
 use serde::{Deserialize, Serialize};
 use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
 use std::sync::Arc;
@@ -136,7 +136,8 @@ fn walk_all(
             Ok(s) => s,
             // A statement the parser does not know may still be one p0 refuses by its keywords.
             Err(ExtractError::Parse(e)) => {
-                return Err(refuse::refusal_for_text(sql).unwrap_or(ExtractError::Parse(e)))
+                let code = bounds::code_text(sql, w.rules.syntax);
+                return Err(refuse::refusal_for_text(&code).unwrap_or(ExtractError::Parse(e)));
             }
             Err(e) => return Err(e),
         };
@@ -155,6 +156,18 @@ fn walk_all(
         .map(|c| c.database.clone())
         .or_else(|| opts.database.clone());
     let mut permissions = std::mem::take(&mut w.out);
+    // `USE db` needs some privilege in `db`: one the rest of the SQL needs, since p0 has
+    // no smaller one to choose.
+    for db in &w.used_databases {
+        let covered = permissions
+            .iter()
+            .any(|p| p.object.schema.as_deref() == Some(db.as_str()) || p.object.name == *db);
+        if !covered {
+            return Err(ExtractError::Unsupported(format!(
+                "`USE {db}` needs a privilege in `{db}`, and nothing else the SQL does needs one"
+            )));
+        }
+    }
     if connect {
         match database {
             Some(db) => {
@@ -195,10 +208,13 @@ impl PostgresExtractor {
                 schema_usage: true,
                 default_schema: Some("public".into()),
                 refused_function: functions::pg_refused,
+                refused_set: refuse::set_refusal,
                 builtin_function: functions::pg_builtin,
                 defaults_need_privileges: true,
                 truncate_grantable: true,
+                delete_from_names_using: false,
                 lock_needs_update: true,
+                sequences_are_tables: false,
                 syntax: Syntax::Postgres,
             },
         }
@@ -279,11 +295,14 @@ impl MySqlExtractor {
                 schema_usage: false,
                 default_schema: database,
                 refused_function: functions::mysql_refused,
+                refused_set: refuse::mysql_set_refusal,
                 builtin_function: functions::mysql_builtin,
                 defaults_need_privileges: false,
                 truncate_grantable: false,
+                delete_from_names_using: true,
                 lock_needs_update: false,
-                syntax: Syntax::MySql,
+                sequences_are_tables: true,
+                syntax: Syntax::MySql(ServerVersion::DEFAULT),
             },
         }
     }
@@ -304,6 +323,19 @@ impl MySqlExtractor {
     /// Bounds on size, nesting, time and catalog work other than the defaults.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.opts.limits = limits;
+        self
+    }
+
+    /// The MariaDB version the SQL runs on (`10, 11, 5`), which decides which versioned
+    /// executable comments (`/*!100500 ... */`, `/*M!... */`) run. By default MariaDB 10.11
+    /// with its patch level unknown: a comment versioned within 10.11 is refused.
+    pub fn with_server_version(mut self, major: u32, minor: u32, patch: u32) -> Self {
+        self.rules.syntax = Syntax::MySql(ServerVersion {
+            id: major
+                .saturating_mul(10_000)
+                .saturating_add(minor.min(99) * 100 + patch.min(99)),
+            patch_known: true,
+        });
         self
     }
 

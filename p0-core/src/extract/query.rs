@@ -21,11 +21,16 @@ impl Walker<'_> {
 
     fn query_in_scope(&mut self, q: &Query) -> Walked {
         if let Some(with) = &q.with {
+            // WITH RECURSIVE: every name of the list is visible in every body, before or
+            // after its own.
+            if with.recursive {
+                for cte in &with.cte_tables {
+                    let name = self.ident(&cte.alias.name);
+                    self.scopes.add_cte(name);
+                }
+            }
             for cte in &with.cte_tables {
                 let name = self.ident(&cte.alias.name);
-                if with.recursive {
-                    self.scopes.add_cte(name.clone());
-                }
                 self.query(&cte.query)?;
                 if !with.recursive {
                     self.scopes.add_cte(name);
@@ -132,10 +137,18 @@ impl Walker<'_> {
             w.select_items(&sel.projection)?;
             if let Some(into) = &sel.into {
                 let targets: Vec<String> = into.targets.iter().map(ToString::to_string).collect();
-                return Err(ExtractError::Refused(format!(
-                    "SELECT INTO `{}` creates a table; p0 does not grant CREATE",
-                    targets.join(", ")
-                )));
+                // MySQL's `SELECT ... INTO @a, @b` sets user variables: no privilege.
+                let variables = !into.table
+                    && !into.temporary
+                    && targets
+                        .iter()
+                        .all(|t| t.starts_with('@') && !t.starts_with("@@"));
+                if !variables {
+                    return Err(ExtractError::Refused(format!(
+                        "SELECT INTO `{}` creates a table; p0 does not grant CREATE",
+                        targets.join(", ")
+                    )));
+                }
             }
             for e in [&sel.selection, &sel.having, &sel.qualify, &sel.prewhere]
                 .into_iter()
@@ -281,6 +294,14 @@ impl Walker<'_> {
                 for e in array_exprs {
                     self.expr(e)?;
                 }
+                self.bind_alias(alias.as_ref().map(|a| &a.name));
+                Ok(())
+            }
+            // MySQL's `JSON_TABLE(expr, path COLUMNS (...)) AS jt`: what `expr` reads.
+            TableFactor::JsonTable {
+                json_expr, alias, ..
+            } => {
+                self.expr(json_expr)?;
                 self.bind_alias(alias.as_ref().map(|a| &a.name));
                 Ok(())
             }

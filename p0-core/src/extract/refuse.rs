@@ -5,7 +5,10 @@
 //! relation that cannot be modified, `SELECT INTO`) is refused where the walk meets it.
 
 use crate::error::ExtractError;
-use sqlparser::ast::{CascadeOption, CopyTarget, Set, Statement, TruncateIdentityOption};
+use sqlparser::ast::{
+    CascadeOption, ContextModifier, CopyTarget, Expr, ObjectName, Set, Statement,
+    TruncateIdentityOption, Value,
+};
 
 /// Why a statement the walk does not handle is refused, or that it is not supported.
 pub(crate) fn refusal(s: &Statement) -> ExtractError {
@@ -70,7 +73,24 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
             "`{head}` needs ownership of the object (or CREATE); p0 does not approximate it with grants"
         )));
     }
+    if first == "HANDLER" {
+        return Some(ExtractError::Unsupported(
+            "`HANDLER` other than `OPEN`, or `READ`/`CLOSE` without calls or queries".into(),
+        ));
+    }
     let upper_all = text.to_ascii_uppercase();
+    if upper_all.contains(" INTO @") {
+        return Some(ExtractError::Unsupported(
+            "`INTO @variable` at the end of a SELECT: p0 reads it before FROM (`SELECT a INTO @x FROM t`)"
+                .into(),
+        ));
+    }
+    if upper_all.contains("FOR SYSTEM_TIME") {
+        return Some(ExtractError::Unsupported(
+            "`FOR SYSTEM_TIME` other than `ALL`, `AS OF`, `BETWEEN`, `FROM ... TO` a literal time"
+                .into(),
+        ));
+    }
     if upper_all.contains("INTO OUTFILE") || upper_all.contains("INTO DUMPFILE") {
         return Some(ExtractError::Refused(
             "SELECT ... INTO OUTFILE/DUMPFILE writes server files; it needs the FILE privilege"
@@ -79,13 +99,130 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
     }
     if matches!(
         first,
-        "LOAD" | "INSTALL" | "UNINSTALL" | "HANDLER" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
+        "LOAD" | "INSTALL" | "UNINSTALL" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
     ) {
         return Some(ExtractError::Refused(format!(
             "`{head}` reads server files or loads code; it needs superuser or FILE"
         )));
     }
     None
+}
+
+/// MariaDB's session variables that only SUPER or an administrative privilege may set
+/// (`BINLOG ADMIN`, `BINLOG REPLAY`, `FILE`): every one MariaDB 10.11 refuses to a user
+/// with no privilege, found by setting each session variable as such a user, and the debug
+/// variables of debug builds.
+const MYSQL_PRIVILEGED_VARIABLES: &[&str] = &[
+    "binlog_annotate_row_events",
+    "binlog_direct_non_transactional_updates",
+    "binlog_format",
+    "binlog_row_image",
+    "binlog_row_metadata",
+    "debug",
+    "debug_dbug",
+    "debug_sync",
+    "enforce_storage_engine",
+    "gtid_domain_id",
+    "gtid_seq_no",
+    "innodb_tmpdir",
+    "log_disabled_statements",
+    "pseudo_thread_id",
+    "server_id",
+    "sql_log_bin",
+    "sql_log_off",
+    "wsrep_on",
+];
+
+/// Character sets in which a byte below 0x80 is always that ASCII character: the server
+/// reads quotes and backslashes in the text as p0 does.
+const MYSQL_ASCII_SAFE_CHARSETS: &[&str] = &[
+    "utf8", "utf8mb3", "utf8mb4", "latin1", "ascii", "binary", "default",
+];
+
+/// MySQL / MariaDB `SET`: what [`set_refusal`] refuses, and also anything global (it needs
+/// SUPER and changes every session), the session variables only privileged users may set,
+/// and what changes how the server reads the text after it (`sql_mode` with `ANSI_QUOTES`
+/// or `NO_BACKSLASH_ESCAPES`, a client character set whose multi-byte characters may end in
+/// a quote or backslash).
+pub(crate) fn mysql_set_refusal(set: &Set) -> Option<ExtractError> {
+    if let Some(e) = set_refusal(set) {
+        return Some(e);
+    }
+    let assignments: Vec<(Option<&ContextModifier>, &ObjectName, Vec<&Expr>)> = match set {
+        Set::SingleAssignment {
+            scope,
+            variable,
+            values,
+            ..
+        } => vec![(scope.as_ref(), variable, values.iter().collect())],
+        Set::MultipleAssignments { assignments } => assignments
+            .iter()
+            .map(|a| (a.scope.as_ref(), &a.name, vec![&a.value]))
+            .collect(),
+        Set::SetNames { charset_name, .. } => {
+            return charset_refusal(&charset_name.value, "SET NAMES")
+        }
+        _ => return None,
+    };
+    for (scope, name, values) in assignments {
+        let full = name.to_string().to_ascii_lowercase();
+        let full = full.replace('`', "");
+        if full.starts_with('@') && !full.starts_with("@@") {
+            continue; // a user variable
+        }
+        let bare = full.trim_start_matches("@@");
+        let (global, var) = match bare.split_once('.') {
+            Some(("global", v)) => (true, v),
+            Some(("session" | "local", v)) => (false, v),
+            _ => (false, bare),
+        };
+        if global || matches!(scope, Some(ContextModifier::Global)) {
+            return Some(ExtractError::Refused(format!(
+                "`SET GLOBAL {var}` changes the server for every session; it needs SUPER"
+            )));
+        }
+        if MYSQL_PRIVILEGED_VARIABLES.contains(&var) {
+            return Some(ExtractError::Refused(format!(
+                "`SET {var}` needs SUPER or an administrative privilege; p0 never grants that"
+            )));
+        }
+        match var {
+            "sql_mode" => {
+                let text = values
+                    .iter()
+                    .map(|v| v.to_string().to_ascii_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let plain = values.iter().all(|v| {
+                    matches!(v, Expr::Identifier(_))
+                        || matches!(v, Expr::Value(x) if matches!(x.value, Value::SingleQuotedString(_) | Value::DoubleQuotedString(_)))
+                });
+                if !plain || text.contains("ANSI") || text.contains("NO_BACKSLASH_ESCAPES") {
+                    return Some(ExtractError::Refused(format!(
+                        "`SET sql_mode = {text}` may change how the server reads quotes and backslashes; p0 reads the SQL with the default"
+                    )));
+                }
+            }
+            "character_set_client" | "names" => {
+                for v in values {
+                    let text = v.to_string();
+                    if let Some(e) = charset_refusal(text.trim_matches(['\'', '"', '`']), var) {
+                        return Some(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn charset_refusal(charset: &str, what: &str) -> Option<ExtractError> {
+    (!MYSQL_ASCII_SAFE_CHARSETS.contains(&charset.to_ascii_lowercase().as_str())).then(|| {
+        ExtractError::Refused(format!(
+            "`{what}` to `{charset}`: the server would read quotes and backslashes in the text differently; use utf8mb4"
+        ))
+    })
 }
 
 /// `SET` statements that change identity or passwords.

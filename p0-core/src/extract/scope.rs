@@ -138,6 +138,34 @@ impl Scopes {
         b.rel.clone()
     }
 
+    /// The alias of the one relation of the innermost scope that has the unqualified column
+    /// `col` (derived tables and other pseudo-relations are never updated): the one whose
+    /// known columns hold it, else the only one whose columns are unknown. `Err` with the
+    /// candidates when more than one may have it (without a catalog, p0 cannot tell).
+    pub fn column_owner(&self, col: &str) -> Result<Option<String>, Vec<String>> {
+        let Some(scope) = self.0.last() else {
+            return Ok(None);
+        };
+        let rels = || scope.bindings.iter().filter(|b| b.rel.is_some());
+        let known: Vec<&Binding> = rels()
+            .filter(|b| {
+                b.columns
+                    .as_ref()
+                    .is_some_and(|c| c.iter().any(|x| x == col))
+            })
+            .collect();
+        let candidates: Vec<&Binding> = if known.is_empty() {
+            rels().filter(|b| b.columns.is_none()).collect()
+        } else {
+            known
+        };
+        match candidates.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.alias.clone())),
+            many => Err(many.iter().map(|b| b.alias.clone()).collect()),
+        }
+    }
+
     /// Attributes a column reference (`col` or `qual.col`) to the binding it names.
     pub fn resolve_column(&mut self, parts: &[String]) {
         match parts {

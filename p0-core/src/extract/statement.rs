@@ -3,10 +3,10 @@
 //! the walk ([`Reenter`]).
 
 use super::names::string_literal;
-use super::refuse::{refusal, set_refusal};
+use super::refuse::refusal;
 use super::walker::{Reenter, Walked, Walker};
 use crate::types::{ObjectRef, Privilege};
-use sqlparser::ast::{Expr, Query, Set, Statement};
+use sqlparser::ast::{Expr, Query, Set, Statement, Use};
 
 impl Walker<'_> {
     /// Walks one statement.
@@ -37,6 +37,15 @@ impl Walker<'_> {
             | Statement::ShowVariables { .. }
             | Statement::Discard { .. } => Ok(()),
             Statement::Set(set) => self.set_statement(set),
+            // MySQL's `USE db`: later unqualified names are in `db`.
+            Statement::Use(Use::Object(db) | Use::Database(db) | Use::Schema(db)) => {
+                let Some(db) = self.name_parts(db).pop() else {
+                    return Err(refusal(s));
+                };
+                self.search_path = Some(vec![db.clone()]);
+                self.used_databases.push(db);
+                Ok(())
+            }
             Statement::Call(f) => self.call_statement(f),
             Statement::CreateTable(ct) if ct.temporary => {
                 let db = self.catalog.map(|c| c.database.clone());
@@ -58,14 +67,22 @@ impl Walker<'_> {
     /// `SET`: `search_path` changes how later names resolve; identity changes are refused;
     /// anything else needs what its value expressions need.
     fn set_statement(&mut self, set: &Set) -> Walked {
-        if let Some(e) = set_refusal(set) {
+        if let Some(e) = (self.rules.refused_set)(set) {
             return Err(e);
         }
-        let Set::SingleAssignment {
-            variable, values, ..
-        } = set
-        else {
-            return Ok(());
+        let (variable, values) = match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => (variable, values),
+            // MySQL's `SET @a = 1, @b = (SELECT ...)`: what each value needs.
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    self.expr_visit(&a.value)?;
+                }
+                return Ok(());
+            }
+            Set::ParenthesizedAssignments { values, .. } => return self.expr_visit(values),
+            _ => return Ok(()),
         };
         let name = variable.to_string().to_ascii_lowercase();
         if name == "search_path" {

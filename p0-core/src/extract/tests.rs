@@ -202,3 +202,134 @@ fn the_walk_stops_at_its_own_depth_bound() {
         w.statement(&parsed[0]).unwrap();
     }
 }
+
+#[test]
+fn mysql_set_refusals_name_the_variable() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    for (sql, word) in [
+        ("SET GLOBAL max_connections = 1", "GLOBAL"),
+        ("SET @x = 1, GLOBAL max_connections = 1", "GLOBAL"),
+        ("SET @@global.wait_timeout = 1", "GLOBAL"),
+        ("SET SESSION sql_log_bin = 0", "sql_log_bin"),
+        ("SET @@session.gtid_seq_no = 1", "gtid_seq_no"),
+        ("SET sql_mode = 'ANSI_QUOTES'", "sql_mode"),
+        ("SET NAMES big5", "big5"),
+    ] {
+        let e = x.extract(sql).unwrap_err();
+        assert!(
+            matches!(e, ExtractError::Refused(_)) && e.to_string().contains(word),
+            "{sql}: {e}"
+        );
+    }
+    assert!(x.extract("SET SESSION wait_timeout = 100").is_ok());
+}
+
+#[test]
+fn mysql_multi_table_names_resolve_to_the_statements_tables() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    // The alias in DELETE ... USING names the USING table, not a table called `a`.
+    let ex = x
+        .extract("DELETE FROM a USING order_lines AS a WHERE a.qty = 0")
+        .unwrap();
+    assert!(has(&ex, "DELETE", ObjectKind::Table, "order_lines"));
+    assert!(!has(&ex, "DELETE", ObjectKind::Table, "a"));
+    // An unqualified SET column of a multi-table UPDATE: the one table that may have it.
+    let ex = x
+        .extract(
+            "UPDATE (SELECT sku FROM order_lines) d JOIN targets t ON d.sku = t.sku SET qty = 0",
+        )
+        .unwrap();
+    assert!(has(&ex, "UPDATE", ObjectKind::Table, "targets"));
+    let e = x
+        .extract("UPDATE order_lines l JOIN targets t ON t.sku = l.sku SET qty = 1")
+        .unwrap_err();
+    assert!(e.to_string().contains("qualify"), "{e}");
+    // WITH RECURSIVE: a later CTE's name is not a table.
+    let ex = x
+        .extract("WITH RECURSIVE a AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM b WHERE n < 3), b AS (SELECT n FROM a) SELECT n FROM a")
+        .unwrap();
+    assert!(ex.permissions.is_empty(), "{:?}", ex.permissions);
+}
+
+#[test]
+fn mysql_syntax_sqlparser_lacks_is_read_or_refused_by_name() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    let ex = x
+        .extract("HANDLER targets OPEN AS h; HANDLER h READ FIRST; HANDLER h CLOSE")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "targets"));
+    let ex = x
+        .extract("SELECT sku FROM prices FOR SYSTEM_TIME ALL")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "prices"));
+    let ex = x
+        .extract("SELECT qty INTO @q FROM targets WHERE sku = 'x'")
+        .unwrap();
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "targets"));
+    let ex = x.extract("USE other; SELECT note FROM audit").unwrap();
+    assert!(ex
+        .permissions
+        .iter()
+        .any(|p| p.object.schema.as_deref() == Some("other")));
+    for (sql, word) in [
+        (
+            "HANDLER t OPEN; HANDLER t READ FIRST WHERE a = (SELECT 1 FROM u)",
+            "HANDLER",
+        ),
+        (
+            "SELECT a FROM t FOR SYSTEM_TIME AS OF (SELECT now())",
+            "FOR SYSTEM_TIME",
+        ),
+        ("USE other; SELECT 1", "USE other"),
+        ("SELECT a FROM t INTO @x", "INTO @variable"),
+    ] {
+        let e = x.extract(sql).unwrap_err();
+        assert!(e.to_string().contains(word), "{sql}: {e}");
+    }
+}
+
+#[test]
+fn mariadb_sequence_functions_need_select_and_insert_on_the_sequence() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    for sql in [
+        "SELECT NEXTVAL(s)",
+        "SELECT NEXT VALUE FOR shop.s",
+        "SELECT NEXT VALUE FOR s + 1",
+    ] {
+        let ex = x.extract(sql).unwrap();
+        assert!(has(&ex, "SELECT", ObjectKind::Table, "s"), "{sql}");
+        assert!(has(&ex, "INSERT", ObjectKind::Table, "s"), "{sql}");
+    }
+    let ex = x.extract("SELECT PREVIOUS VALUE FOR s").unwrap();
+    assert!(
+        has(&ex, "SELECT", ObjectKind::Table, "s") && !has(&ex, "INSERT", ObjectKind::Table, "s")
+    );
+    let ex = x.extract("SELECT SETVAL(s, 10)").unwrap();
+    assert!(
+        has(&ex, "INSERT", ObjectKind::Table, "s") && !has(&ex, "SELECT", ObjectKind::Table, "s")
+    );
+    // The sequence's name is not a column of the tables read.
+    let ex = x
+        .with_columns(true)
+        .extract("SELECT NEXTVAL(s), name FROM customers")
+        .unwrap();
+    assert!(ex.permissions.iter().all(|p| p
+        .columns
+        .as_ref()
+        .is_none_or(|c| !c.contains(&"s".to_string()))));
+}
+
+#[test]
+fn mysql_executable_comments_meet_the_depth_bound() {
+    let x = MySqlExtractor::new(Some("shop".into()));
+    let chain = "+1".repeat(20_000);
+    for sql in [
+        format!("SELECT 1 /*M! {chain} */"),
+        format!("SELECT 1 /*!100000 {chain} */"),
+    ] {
+        let e = x.extract(&sql).unwrap_err();
+        assert!(matches!(e, ExtractError::TooDeep { .. }), "{e}");
+    }
+    // Skipped: never parsed, so never too deep.
+    assert!(x.extract(&format!("SELECT 1 /*!999999 {chain} */")).is_ok());
+}

@@ -48,6 +48,8 @@ pub(crate) struct Rules {
     pub default_schema: Option<String>,
     /// Which function names are refused outright, and why.
     pub refused_function: fn(&str) -> Option<&'static str>,
+    /// Which `SET` statements are refused, and why.
+    pub refused_set: fn(&sqlparser::ast::Set) -> Option<ExtractError>,
     /// Which unqualified function names are built in (need no privilege) without a catalog.
     pub builtin_function: fn(&str) -> bool,
     /// Column defaults can need privileges (PostgreSQL: sequences, functions). MySQL's
@@ -55,8 +57,14 @@ pub(crate) struct Rules {
     pub defaults_need_privileges: bool,
     /// TRUNCATE has a privilege of its own (PostgreSQL); MySQL needs DROP, which p0 never grants.
     pub truncate_grantable: bool,
+    /// In `DELETE FROM a, b USING ...` the FROM list names tables (or aliases) of the USING
+    /// list, not tables of those names (MySQL); otherwise FROM names the target (PostgreSQL).
+    pub delete_from_names_using: bool,
     /// `SELECT ... FOR UPDATE/SHARE` needs UPDATE (PostgreSQL, MySQL 8; not MariaDB).
     pub lock_needs_update: bool,
+    /// Sequences are tables named by identifier, `NEXTVAL(s)` needing SELECT and INSERT on
+    /// them (MariaDB); otherwise `nextval('s')` names them in a string (PostgreSQL).
+    pub sequences_are_tables: bool,
     /// The syntax sqlparser does not parse (locking clauses, `:=` arguments), read as syntax
     /// it does.
     pub syntax: Syntax,
@@ -108,6 +116,8 @@ pub(crate) struct Walker<'a> {
     queued: HashSet<String>,
     /// Bodies and defaults walked.
     pub expanded: usize,
+    /// Databases `USE` selected (MySQL): each needs some privilege in it.
+    pub used_databases: Vec<String>,
     /// Expression nodes visited, to check the clock now and then.
     nodes: usize,
     /// The schemas of the catalog that hold something (for `SET search_path`).
@@ -140,6 +150,7 @@ impl<'a> Walker<'a> {
             pending: VecDeque::new(),
             queued: HashSet::new(),
             expanded: 0,
+            used_databases: Vec::new(),
             nodes: 0,
             schemas: OnceCell::new(),
             depth: 0,

@@ -15,3 +15,8 @@ INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
 CREATE TABLE other.audit (id int, note varchar(50)) ENGINE=InnoDB;
 INSERT INTO other.audit VALUES (1, 'x');
 CREATE FUNCTION shop.double_it(x int) RETURNS int DETERMINISTIC RETURN x * 2;
+CREATE TABLE prices (sku varchar(20), price int) WITH SYSTEM VERSIONING;
+INSERT INTO prices VALUES ('A-1', 3);
+CREATE TABLE docs (id int, body text);
+INSERT INTO docs VALUES (1, '[{"a":1},{"a":2}]');
+CREATE SEQUENCE shop.order_seq;
