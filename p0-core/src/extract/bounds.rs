@@ -408,6 +408,16 @@ fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
             }
         }
     }
+    if syntax == Syntax::Postgres {
+        table::table_as_select(tokens, &sig);
+    }
+    // `TABLE name` became `SELECT * FROM name`: the indices moved.
+    let sig: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
     let mut drop = Vec::new();
     let mut i = 0;
     while i < sig.len() {
@@ -456,6 +466,8 @@ fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
         keep
     });
 }
+
+mod table;
 
 #[cfg(test)]
 mod tests;

@@ -67,6 +67,14 @@ impl Walker<'_> {
                 "`{text}` is not a sequence"
             )));
         }
+        if self.explain_only {
+            // Planned, not run: the sequence is not touched. Only the name's lookup (a
+            // literal cast to regclass when the query is analysed) needs its schema.
+            if !self.in_stored_expression && !crate::guard::is_system_schema(&key.schema) {
+                self.grant(Privilege::Usage, ObjectRef::schema(key.schema), None);
+            }
+            return Ok(());
+        }
         let privilege = if func == "setval" {
             Privilege::Update
         } else {

@@ -15,7 +15,7 @@ pub(crate) fn refusal(s: &Statement) -> ExtractError {
     })
 }
 
-fn first_words(text: &str, n: usize) -> String {
+pub(crate) fn first_words(text: &str, n: usize) -> String {
     text.split_whitespace()
         .take(n)
         .collect::<Vec<_>>()
@@ -69,6 +69,11 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
         return Some(ExtractError::Refused(format!(
             "`{head}` needs ownership of the object (or CREATE); p0 does not approximate it with grants"
         )));
+    }
+    if first == "DO" {
+        return Some(ExtractError::Refused(
+            "`DO` runs an anonymous code block; p0 cannot tell what it needs".into(),
+        ));
     }
     let upper_all = text.to_ascii_uppercase();
     if upper_all.contains("INTO OUTFILE") || upper_all.contains("INTO DUMPFILE") {
