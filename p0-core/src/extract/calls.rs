@@ -106,6 +106,7 @@ impl Walker<'_> {
         };
         if schema.is_none()
             && (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))
+            && !self.user_function_before_pg_catalog(cat, name)
         {
             return Ok(());
         }

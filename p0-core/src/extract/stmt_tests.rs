@@ -1,5 +1,5 @@
 //! Statement coverage: `TABLE`, `PREPARE`/`EXECUTE`, `EXPLAIN` with and without ANALYZE,
-//! and the refusal of every other form.
+//! and the refusal of every other form; identifiers as the server folds and searches them.
 
 use super::*;
 use crate::types::ObjectKind;
@@ -41,6 +41,32 @@ fn catalog() -> Arc<Catalog> {
         ("app".into(), "log_id_seq".into()),
         rel(RelKind::Sequence, Vec::new()),
     );
+    for (schema, name) in [
+        ("app", "Ä"),
+        ("app", "ä"),
+        ("app", "mixed"),
+        ("app", "Mixed"),
+        ("public", "pg_class"),
+        ("pg_catalog", "pg_class"),
+    ] {
+        c.relations.insert(
+            (schema.into(), name.into()),
+            rel(RelKind::Table, vec![col("id", None)]),
+        );
+    }
+    c.functions.insert(
+        ("public".into(), "now".into()),
+        vec![FuncInfo {
+            signature: String::new(),
+            nargs: 0,
+            ndefaults: 0,
+            variadic: false,
+            arg_names: Vec::new(),
+            security_definer: false,
+            body: None,
+        }],
+    );
+    c.builtins.insert("now".into());
     Arc::new(c)
 }
 
@@ -215,4 +241,76 @@ fn kinds_of_the_explained_objects_are_unchanged() {
         .permissions
         .iter()
         .any(|p| p.object.kind == ObjectKind::Table && p.object.name == "film"));
+}
+
+#[test]
+fn unquoted_names_fold_only_ascii() {
+    assert_eq!(
+        shown(&pg("SELECT * FROM app.Ä").unwrap()),
+        [
+            "CONNECT database app",
+            "SELECT table app.Ä",
+            "USAGE schema app"
+        ]
+    );
+    assert_eq!(
+        shown(&pg(r#"SELECT * FROM "app"."ä""#).unwrap()),
+        [
+            "CONNECT database app",
+            "SELECT table app.ä",
+            "USAGE schema app"
+        ]
+    );
+    assert_eq!(
+        shown(&pg("SELECT * FROM APP.MiXeD").unwrap()),
+        [
+            "CONNECT database app",
+            "SELECT table app.mixed",
+            "USAGE schema app"
+        ]
+    );
+    assert_eq!(
+        shown(&pg(r#"SELECT * FROM app."Mixed""#).unwrap()),
+        [
+            "CONNECT database app",
+            "SELECT table app.Mixed",
+            "USAGE schema app"
+        ]
+    );
+    // Also in names written as text (a sequence passed to nextval).
+    let ex = PostgresExtractor::new()
+        .with_database("app")
+        .extract("SELECT nextval('S.Ä'), nextval('\"S\".Seq')")
+        .unwrap();
+    let names: Vec<String> = shown(&ex);
+    assert!(
+        names.contains(&"USAGE sequence s.Ä".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"USAGE sequence S.seq".to_string()),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn pg_catalog_is_searched_first_unless_the_path_places_it() {
+    // `now()` is the built-in, though public has one of its own.
+    assert_eq!(
+        shown(&pg("SELECT now()").unwrap()),
+        ["CONNECT database app"]
+    );
+    assert_eq!(
+        shown(&pg("SET search_path = public, pg_catalog; SELECT now()").unwrap()),
+        [
+            "CONNECT database app",
+            "EXECUTE function public.now",
+            "USAGE schema public"
+        ]
+    );
+    // A relation named like a system catalog: the system catalog, when the catalog knows it.
+    let ex = pg("SELECT * FROM pg_class").unwrap();
+    assert!(!shown(&ex).iter().any(|p| p.contains("public")), "{ex:?}");
+    let ex = pg("SET search_path = public, pg_catalog; SELECT * FROM pg_class").unwrap();
+    assert!(shown(&ex).contains(&"SELECT table public.pg_class".to_string()));
 }

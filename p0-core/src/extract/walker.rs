@@ -256,9 +256,11 @@ impl<'a> Walker<'a> {
 
     // ----- identifiers -----
 
+    /// An identifier as the server names it: unquoted, PostgreSQL folds only ASCII `A`–`Z`
+    /// to lower case (in UTF8, `Ä` stays `Ä`); quoted, it is exact.
     pub fn ident(&self, id: &Ident) -> String {
         if id.quote_style.is_none() && self.rules.fold_lower {
-            id.value.to_lowercase()
+            id.value.to_ascii_lowercase()
         } else {
             id.value.clone()
         }
