@@ -87,7 +87,11 @@ impl Walker<'_> {
     /// A user function: EXECUTE on it, and what its body needs when it runs as the caller.
     fn user_function(&mut self, schema: Option<String>, name: &str, call: &CallArgs) -> Walked {
         let Some(cat) = self.catalog else {
-            if schema.is_none() && (self.rules.builtin_function)(&name.to_lowercase()) {
+            // No procedure is built in: what CALL names is always a user's.
+            if schema.is_none()
+                && !self.calling_procedure
+                && (self.rules.builtin_function)(&name.to_lowercase())
+            {
                 return Ok(());
             }
             let schema = schema
@@ -96,7 +100,7 @@ impl Walker<'_> {
             self.unresolved
                 .insert(format!("signature of function `{schema}.{name}`"));
             let object = ObjectRef {
-                kind: ObjectKind::Function,
+                kind: self.routine_kind(),
                 schema: Some(schema),
                 name: name.into(),
                 signature: None,
@@ -129,11 +133,11 @@ impl Walker<'_> {
             )));
         };
         for f in chosen {
-            self.grant(
-                Privilege::Execute,
-                ObjectRef::function(schema.clone(), name, f.signature.clone()),
-                None,
-            );
+            let object = ObjectRef {
+                kind: self.routine_kind(),
+                ..ObjectRef::function(schema.clone(), name, f.signature.clone())
+            };
+            self.grant(Privilege::Execute, object, None);
             if let Some((lang, body)) = &f.body {
                 self.enqueue(
                     format!("body of function `{schema}.{name}({})`", f.signature),
@@ -143,6 +147,17 @@ impl Walker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Walker<'_> {
+    /// What a call names: a procedure under `CALL`, a function elsewhere.
+    fn routine_kind(&self) -> ObjectKind {
+        if self.calling_procedure {
+            ObjectKind::Procedure
+        } else {
+            ObjectKind::Function
+        }
     }
 }
 

@@ -314,3 +314,36 @@ fn pg_catalog_is_searched_first_unless_the_path_places_it() {
     let ex = pg("SET search_path = public, pg_catalog; SELECT * FROM pg_class").unwrap();
     assert!(shown(&ex).contains(&"SELECT table public.pg_class".to_string()));
 }
+
+#[test]
+fn call_grants_execute_on_a_procedure() {
+    let ex = PostgresExtractor::new()
+        .with_database("app")
+        .extract("CALL app.add_log('x'); SELECT app.f(1)")
+        .unwrap();
+    let kind = |name: &str| {
+        ex.permissions
+            .iter()
+            .find(|p| p.object.name == name)
+            .map(|p| p.object.kind)
+    };
+    assert_eq!(kind("add_log"), Some(ObjectKind::Procedure));
+    assert_eq!(kind("f"), Some(ObjectKind::Function));
+    // Functions in the arguments of CALL are still functions.
+    let ex = MySqlExtractor::new(Some("shop".into()))
+        .extract("CALL restock(shop.price_of(1))")
+        .unwrap();
+    let kinds: Vec<(String, ObjectKind)> = ex
+        .permissions
+        .iter()
+        .map(|p| (p.object.name.clone(), p.object.kind))
+        .collect();
+    assert!(
+        kinds.contains(&("restock".into(), ObjectKind::Procedure)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("price_of".into(), ObjectKind::Function)),
+        "{kinds:?}"
+    );
+}

@@ -117,6 +117,8 @@ pub(crate) struct Walker<'a> {
     /// Walking a stored expression (a column default): its names were bound when it was
     /// created, so looking them up needs no schema USAGE.
     pub in_stored_expression: bool,
+    /// Resolving the routine `CALL` names: a procedure.
+    pub calling_procedure: bool,
     /// The statements `PREPARE` named so far, by name.
     pub prepared: HashMap<String, Prepared>,
     pub limits: Limits,
@@ -157,6 +159,7 @@ impl<'a> Walker<'a> {
             locked: BTreeSet::new(),
             explain_only: false,
             in_stored_expression: false,
+            calling_procedure: false,
             prepared: HashMap::new(),
             limits,
             deadline: Instant::now() + limits.time_budget,
@@ -281,7 +284,10 @@ impl<'a> Walker<'a> {
     pub fn grant(&mut self, privilege: Privilege, object: ObjectRef, columns: Option<Vec<String>>) {
         if self.rules.schema_usage {
             match object.kind {
-                ObjectKind::Table | ObjectKind::Sequence | ObjectKind::Function => {
+                ObjectKind::Table
+                | ObjectKind::Sequence
+                | ObjectKind::Function
+                | ObjectKind::Procedure => {
                     if let Some(s) = &object.schema {
                         if !crate::guard::is_system_schema(s) {
                             self.out.insert(Permission::new(
