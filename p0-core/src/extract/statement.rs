@@ -7,7 +7,10 @@ use super::refuse::{first_words, refusal, set_refusal};
 use super::walker::{Prepared, Reenter, Walked, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
-use sqlparser::ast::{Expr, Ident, ObjectName, Query, Set, Statement, UtilityOption, Value};
+use sqlparser::ast::{
+    ColumnOption, CreateTable, Expr, Ident, ObjectName, Query, Set, Statement, TableConstraint,
+    UtilityOption, Value,
+};
 
 impl Walker<'_> {
     /// Walks one statement.
@@ -67,6 +70,9 @@ impl Walker<'_> {
             Statement::Set(set) => self.set_statement(set),
             Statement::Call(f) => self.call_statement(f),
             Statement::CreateTable(ct) if ct.temporary => {
+                if let Some(e) = temp_table_refusal(ct) {
+                    return Err(e);
+                }
                 let db = self.catalog.map(|c| c.database.clone());
                 match db {
                     Some(db) => self.grant(Privilege::Temporary, ObjectRef::database(db), None),
@@ -200,6 +206,36 @@ impl Walker<'_> {
         }
         Ok(())
     }
+}
+
+/// `CREATE TEMP TABLE` forms that need more than TEMPORARY at creation: a parent
+/// (ownership), a source table (LIKE: SELECT), a foreign key (REFERENCES).
+fn temp_table_refusal(ct: &CreateTable) -> Option<ExtractError> {
+    if ct.inherits.is_some() || ct.partition_of.is_some() {
+        return Some(ExtractError::Refused(
+            "`CREATE TEMP TABLE ... INHERITS / PARTITION OF` needs ownership of the parent".into(),
+        ));
+    }
+    if ct.like.is_some() || ct.clone.is_some() {
+        return Some(ExtractError::Unsupported(
+            "`CREATE TEMP TABLE ... LIKE`: name the columns instead".into(),
+        ));
+    }
+    let foreign_key = ct
+        .constraints
+        .iter()
+        .any(|c| matches!(c, TableConstraint::ForeignKey(_)))
+        || ct.columns.iter().any(|c| {
+            c.options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::ForeignKey(_)))
+        });
+    foreign_key.then(|| {
+        ExtractError::Unsupported(
+            "`CREATE TEMP TABLE ... REFERENCES`: a foreign key needs REFERENCES, which p0 does not extract"
+                .into(),
+        )
+    })
 }
 
 /// Whether `EXPLAIN (...)` options ask to run the statement: `ANALYZE` unless it is

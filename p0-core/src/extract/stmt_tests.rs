@@ -347,3 +347,18 @@ fn call_grants_execute_on_a_procedure() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn temporary_tables_that_need_more_than_temporary_are_refused() {
+    assert!(pg("CREATE TEMP TABLE t (a int DEFAULT 0, b text)").is_ok());
+    for sql in [
+        "CREATE TEMP TABLE t (a int REFERENCES film (film_id))",
+        "CREATE TEMP TABLE t (a int, FOREIGN KEY (a) REFERENCES film (film_id))",
+        "CREATE TEMP TABLE t (LIKE film)",
+        "CREATE TEMP TABLE t () INHERITS (film)",
+    ] {
+        let e = pg(sql).unwrap_err().to_string();
+        assert!(e.contains("CREATE TEMP TABLE"), "{sql}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
