@@ -83,7 +83,7 @@ impl GuardPolicy {
             if p.privilege == Privilege::Create && !self.allow_create {
                 return Err(GuardError::NotAllowed(format!("CREATE on {obj}")));
             }
-            if obj.kind == ObjectKind::Function && obj.signature.is_none() {
+            if obj.is_routine() && obj.signature.is_none() {
                 return Err(GuardError::BadName(format!("{obj} without a signature")));
             }
             let schema = match obj.kind {
@@ -209,6 +209,18 @@ mod tests {
             one(Privilege::Connect, ObjectRef::database("template1")),
             one(Privilege::Create, ObjectRef::schema("public")),
             one(Privilege::Execute, ObjectRef::table("public", "t")),
+            one(
+                Privilege::Execute,
+                ObjectRef {
+                    signature: None,
+                    ..ObjectRef::procedure("public", "p", "")
+                },
+            ),
+            one(Privilege::Select, ObjectRef::procedure("public", "p", "")),
+            one(
+                Privilege::Execute,
+                ObjectRef::procedure("pg_catalog", "p", ""),
+            ),
             PermissionSet::new(),
         ];
         for c in cases {
@@ -228,6 +240,10 @@ mod tests {
         s.insert(Permission::new(
             Privilege::Usage,
             ObjectRef::schema("public"),
+        ));
+        s.insert(Permission::new(
+            Privilege::Execute,
+            ObjectRef::procedure("public", "add_log", "text"),
         ));
         policy().check_permissions(&s).unwrap();
         let mut limited = policy();

@@ -56,8 +56,13 @@ async fn run_with(
         let what = match o.kind {
             ObjectKind::Database => format!("DATABASE \"{}\"", o.name),
             ObjectKind::Schema => format!("SCHEMA \"{}\"", o.name),
-            ObjectKind::Function => format!(
-                "FUNCTION \"{}\".\"{}\"({})",
+            ObjectKind::Function | ObjectKind::Procedure => format!(
+                "{} \"{}\".\"{}\"({})",
+                if o.kind == ObjectKind::Procedure {
+                    "PROCEDURE"
+                } else {
+                    "FUNCTION"
+                },
                 o.schema.as_deref().unwrap(),
                 o.name,
                 o.signature.as_deref().unwrap()

@@ -32,8 +32,13 @@ fn target(p: &Permission) -> String {
         .unwrap_or_default();
     let what = match o.kind {
         ObjectKind::Table => format!("{}.{}", ident(o.schema.as_deref().unwrap()), ident(&o.name)),
-        ObjectKind::Function => format!(
-            "FUNCTION {}.{}",
+        ObjectKind::Function | ObjectKind::Procedure => format!(
+            "{} {}.{}",
+            if o.kind == ObjectKind::Procedure {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            },
             ident(o.schema.as_deref().unwrap()),
             ident(&o.name)
         ),

@@ -46,8 +46,13 @@ fn target(p: &Permission) -> String {
             ident(o.schema.as_deref().unwrap()),
             ident(&o.name)
         ),
-        ObjectKind::Function => format!(
-            "ROUTINE {}.{}({})",
+        ObjectKind::Function | ObjectKind::Procedure => format!(
+            "{} {}.{}({})",
+            if o.kind == ObjectKind::Procedure {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            },
             ident(o.schema.as_deref().unwrap()),
             ident(&o.name),
             o.signature.as_deref().unwrap_or("")

@@ -345,3 +345,45 @@ fn role_attributes_and_grant_option_cannot_reach_the_provisioner() {
     let grant_option = r#"[{"privilege":"SELECT","object":{"type":"table","schema":"public","name":"t"},"grant_option":true}]"#;
     assert!(serde_json::from_str::<PermissionSet>(grant_option).is_err());
 }
+
+/// A procedure is granted as one: `CALL` runs with the grant, and not without it.
+#[tokio::test]
+async fn procedures_are_granted_as_procedures() {
+    let pg = setup(PgOptions::default());
+    let p = provisioner(&pg, policy()).await;
+    let mut with_call = read_orders();
+    with_call.insert(Permission::new(
+        Privilege::Execute,
+        ObjectRef::procedure("public", "noop", "integer"),
+    ));
+    let creds = p
+        .provision(&plan(Access::Permissions(with_call), TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let mut conn = login(&pg, creds.username.as_str(), creds.password.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("CALL noop(1)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let without = p
+        .provision(&plan(
+            Access::Permissions(read_orders()),
+            TimeDelta::minutes(5),
+        ))
+        .await
+        .unwrap();
+    let mut conn = login(
+        &pg,
+        without.username.as_str(),
+        without.password.expose_secret(),
+    )
+    .await
+    .unwrap();
+    let e = sqlx::query("CALL noop(1)")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e).as_deref(), Some("42501"), "{e}");
+}

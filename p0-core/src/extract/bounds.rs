@@ -20,6 +20,7 @@ use std::time::Duration;
 
 mod comments;
 mod rewrite;
+mod table;
 pub(crate) use comments::ServerVersion;
 
 /// sqlparser's own limit on recursive descent (parentheses, subqueries, prefix operators).

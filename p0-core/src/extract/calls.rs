@@ -73,6 +73,14 @@ impl Walker<'_> {
                 "`{text}` is not a sequence"
             )));
         }
+        if self.explain_only {
+            // Planned, not run: the sequence is not touched. Only the name's lookup (a
+            // literal cast to regclass when the query is analysed) needs its schema.
+            if !self.in_stored_expression && !crate::guard::is_system_schema(&key.schema) {
+                self.grant(Privilege::Usage, ObjectRef::schema(key.schema), None);
+            }
+            return Ok(());
+        }
         let privilege = if func == "setval" {
             Privilege::Update
         } else {
@@ -117,7 +125,11 @@ impl Walker<'_> {
     /// A user function: EXECUTE on it, and what its body needs when it runs as the caller.
     fn user_function(&mut self, schema: Option<String>, name: &str, call: &CallArgs) -> Walked {
         let Some(cat) = self.catalog else {
-            if schema.is_none() && (self.rules.builtin_function)(&name.to_lowercase()) {
+            // No procedure is built in: what CALL names is always a user's.
+            if schema.is_none()
+                && !self.calling_procedure
+                && (self.rules.builtin_function)(&name.to_lowercase())
+            {
                 return Ok(());
             }
             let schema = schema
@@ -126,7 +138,7 @@ impl Walker<'_> {
             self.unresolved
                 .insert(format!("signature of function `{schema}.{name}`"));
             let object = ObjectRef {
-                kind: ObjectKind::Function,
+                kind: self.routine_kind(),
                 schema: Some(schema),
                 name: name.into(),
                 signature: None,
@@ -136,6 +148,7 @@ impl Walker<'_> {
         };
         if schema.is_none()
             && (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))
+            && !self.user_function_before_pg_catalog(cat, name)
         {
             return Ok(());
         }
@@ -158,11 +171,11 @@ impl Walker<'_> {
             )));
         };
         for f in chosen {
-            self.grant(
-                Privilege::Execute,
-                ObjectRef::function(schema.clone(), name, f.signature.clone()),
-                None,
-            );
+            let object = ObjectRef {
+                kind: self.routine_kind(),
+                ..ObjectRef::function(schema.clone(), name, f.signature.clone())
+            };
+            self.grant(Privilege::Execute, object, None);
             if let Some((lang, body)) = &f.body {
                 self.enqueue(
                     format!("body of function `{schema}.{name}({})`", f.signature),
@@ -192,6 +205,17 @@ pub(crate) fn sequence_name(e: &Expr, ident: impl Fn(&Ident) -> String) -> Optio
         Expr::CompoundIdentifier(ids) => Some(ids.iter().map(ident).collect()),
         Expr::Nested(e) => sequence_name(e, ident),
         _ => None,
+    }
+}
+
+impl Walker<'_> {
+    /// What a call names: a procedure under `CALL`, a function elsewhere.
+    fn routine_kind(&self) -> ObjectKind {
+        if self.calling_procedure {
+            ObjectKind::Procedure
+        } else {
+            ObjectKind::Function
+        }
     }
 }
 

@@ -82,7 +82,11 @@ impl Walker<'_> {
     /// `CALL f(...)`: the routine and its arguments.
     pub fn call_statement(&mut self, f: &Function) -> Walked {
         self.check_time()?;
-        self.call(f)?;
+        // What CALL runs is a procedure (a function there is an error): granted as one.
+        self.calling_procedure = true;
+        let called = self.call(f);
+        self.calling_procedure = false;
+        called?;
         let mut v = ExprVisitor::new(self);
         v.skip_argument_names(f);
         v.run(f)

@@ -150,6 +150,8 @@ fn walk_all(
         // the stack stays as shallow as one text allows), each at most once.
         w.expand_all_pending()?;
     }
+    w.unexecuted_prepared()?;
+    w.expand_all_pending()?;
     let database = opts
         .catalog
         .as_ref()
@@ -358,5 +360,7 @@ impl PermissionExtractor for MySqlExtractor {
     }
 }
 
+#[cfg(test)]
+mod stmt_tests;
 #[cfg(test)]
 mod tests;

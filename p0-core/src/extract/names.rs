@@ -9,6 +9,9 @@ use crate::error::ExtractError;
 use crate::types::ObjectRef;
 use sqlparser::ast::{Assignment, AssignmentTarget, Expr, Ident, ObjectName, Value};
 
+/// The schema of the built-in functions and system catalogs.
+const PG_CATALOG: &str = "pg_catalog";
+
 /// A relation a name resolved to: its key, its kind and its columns when the catalog knows them.
 pub(crate) type Resolved = (RelKey, Option<RelKind>, Option<Vec<String>>);
 
@@ -83,8 +86,27 @@ impl Walker<'_> {
     }
 
     /// The schemas unqualified names resolve through: never another session's temporary
-    /// schema (a fresh session of the requester has none of its own).
+    /// schema (a fresh session of the requester has none of its own); `pg_catalog` first
+    /// unless the path names it elsewhere, as the server searches it.
     pub fn effective_path(&self, cat: &Catalog) -> Vec<String> {
+        let mut path = self.named_path(cat);
+        if !path.iter().any(|s| s == PG_CATALOG) {
+            path.insert(0, PG_CATALOG.into());
+        }
+        path
+    }
+
+    /// Whether an unqualified call of `name` reaches a function of a schema searched before
+    /// `pg_catalog` (one the search path names before it) rather than the built-in.
+    pub fn user_function_before_pg_catalog(&self, cat: &Catalog, name: &str) -> bool {
+        self.effective_path(cat)
+            .iter()
+            .take_while(|s| *s != PG_CATALOG)
+            .any(|s| cat.functions.contains_key(&(s.clone(), name.to_string())))
+    }
+
+    /// The search path as set (by `SET search_path` or the role), without implicit schemas.
+    fn named_path(&self, cat: &Catalog) -> Vec<String> {
         match &self.search_path {
             Some(p) => {
                 let schemas = self.schemas.get_or_init(|| {
@@ -95,7 +117,7 @@ impl Walker<'_> {
                         .collect()
                 });
                 p.iter()
-                    .filter(|s| schemas.contains(*s) && !is_temp_schema(s))
+                    .filter(|s| (schemas.contains(*s) || *s == PG_CATALOG) && !is_temp_schema(s))
                     .cloned()
                     .collect()
             }
@@ -208,7 +230,8 @@ pub(crate) fn string_literal(e: &Expr) -> Option<String> {
     }
 }
 
-/// Splits `"My Schema".seq` into parts, folding unquoted parts when asked.
+/// Splits `"My Schema".seq` into parts, folding unquoted parts (ASCII only, as the server
+/// does) when asked.
 pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
@@ -229,7 +252,7 @@ pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
                 parts.push(if was_quoted || !fold_lower {
                     cur.clone()
                 } else {
-                    cur.to_lowercase()
+                    cur.to_ascii_lowercase()
                 });
                 cur.clear();
                 was_quoted = false;
@@ -240,7 +263,7 @@ pub(crate) fn split_qualified(text: &str, fold_lower: bool) -> Vec<String> {
     parts.push(if was_quoted || !fold_lower {
         cur
     } else {
-        cur.to_lowercase()
+        cur.to_ascii_lowercase()
     });
     parts
 }

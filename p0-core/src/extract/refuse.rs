@@ -18,7 +18,7 @@ pub(crate) fn refusal(s: &Statement) -> ExtractError {
     })
 }
 
-fn first_words(text: &str, n: usize) -> String {
+pub(crate) fn first_words(text: &str, n: usize) -> String {
     text.split_whitespace()
         .take(n)
         .collect::<Vec<_>>()
@@ -76,6 +76,11 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
     if first == "HANDLER" {
         return Some(ExtractError::Unsupported(
             "`HANDLER` other than `OPEN`, or `READ`/`CLOSE` without calls or queries".into(),
+        ));
+    }
+    if first == "DO" {
+        return Some(ExtractError::Refused(
+            "`DO` runs an anonymous code block; p0 cannot tell what it needs".into(),
         ));
     }
     let upper_all = text.to_ascii_uppercase();

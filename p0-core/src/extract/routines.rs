@@ -24,11 +24,18 @@ impl Walker<'_> {
         self.check_time()?;
         self.expanded += 1;
         let saved = std::mem::replace(&mut self.search_path, p.search_path);
+        let explain_only = std::mem::replace(&mut self.explain_only, p.explain_only);
         let result = match p.lang.as_deref() {
             Some(lang) => self.expand_body(&p.what, lang, &p.text),
-            None => self.expand_expression(&p.what, &p.text),
+            None => {
+                self.in_stored_expression = true;
+                let r = self.expand_expression(&p.what, &p.text);
+                self.in_stored_expression = false;
+                r
+            }
         };
         self.search_path = saved;
+        self.explain_only = explain_only;
         result
     }
 

@@ -11,7 +11,7 @@ use crate::error::ExtractError;
 use crate::types::{ObjectKind, ObjectRef, Permission, PermissionSet, Privilege};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement};
 use std::cell::OnceCell;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// What a step of the walk returns: nothing, or why extraction stops here.
@@ -81,6 +81,18 @@ pub(crate) struct Pending {
     pub text: String,
     /// The script's search_path where it was reached.
     pub search_path: Option<Vec<String>>,
+    /// Reached under `EXPLAIN` without ANALYZE: planned, never run.
+    pub explain_only: bool,
+}
+
+/// A statement `PREPARE` named, for the `EXECUTE`s after it.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub statement: Statement,
+    /// The search_path at `PREPARE`, where its names were bound.
+    pub search_path: Option<Vec<String>>,
+    /// Whether an `EXECUTE` walked it.
+    pub executed: bool,
 }
 
 /// Where the walk goes back up. SQL nests queries in expressions and statements in queries,
@@ -106,6 +118,17 @@ pub(crate) struct Walker<'a> {
     pub search_path: Option<Vec<String>>,
     /// Tables whose rows the statements lock (`FOR UPDATE/SHARE`).
     pub locked: BTreeSet<ObjectRef>,
+    /// Walking the statement of an `EXPLAIN` without ANALYZE: the server checks its
+    /// privileges and plans it, but evaluates no default, calls no function at run time and
+    /// fires no trigger.
+    pub explain_only: bool,
+    /// Walking a stored expression (a column default): its names were bound when it was
+    /// created, so looking them up needs no schema USAGE.
+    pub in_stored_expression: bool,
+    /// Resolving the routine `CALL` names: a procedure.
+    pub calling_procedure: bool,
+    /// The statements `PREPARE` named so far, by name.
+    pub prepared: HashMap<String, Prepared>,
     pub limits: Limits,
     deadline: Instant,
     /// Catalog lookups so far.
@@ -144,6 +167,10 @@ impl<'a> Walker<'a> {
             scopes: Scopes::default(),
             search_path: None,
             locked: BTreeSet::new(),
+            explain_only: false,
+            in_stored_expression: false,
+            calling_procedure: false,
+            prepared: HashMap::new(),
             limits,
             deadline: Instant::now() + limits.time_budget,
             lookups: 0,
@@ -237,14 +264,17 @@ impl<'a> Walker<'a> {
             lang,
             text: text.to_string(),
             search_path: self.search_path.clone(),
+            explain_only: self.explain_only,
         });
     }
 
     // ----- identifiers -----
 
+    /// An identifier as the server names it: unquoted, PostgreSQL folds only ASCII `A`–`Z`
+    /// to lower case (in UTF8, `Ä` stays `Ä`); quoted, it is exact.
     pub fn ident(&self, id: &Ident) -> String {
         if id.quote_style.is_none() && self.rules.fold_lower {
-            id.value.to_lowercase()
+            id.value.to_ascii_lowercase()
         } else {
             id.value.clone()
         }
@@ -265,7 +295,10 @@ impl<'a> Walker<'a> {
     pub fn grant(&mut self, privilege: Privilege, object: ObjectRef, columns: Option<Vec<String>>) {
         if self.rules.schema_usage {
             match object.kind {
-                ObjectKind::Table | ObjectKind::Sequence | ObjectKind::Function => {
+                ObjectKind::Table
+                | ObjectKind::Sequence
+                | ObjectKind::Function
+                | ObjectKind::Procedure => {
                     if let Some(s) = &object.schema {
                         if !crate::guard::is_system_schema(s) {
                             self.out.insert(Permission::new(

@@ -21,8 +21,10 @@ pub enum ObjectKind {
     Table,
     /// A sequence.
     Sequence,
-    /// A function or procedure.
+    /// A function (aggregates and window functions included).
     Function,
+    /// A procedure: what `CALL` runs, granted `EXECUTE ON PROCEDURE`.
+    Procedure,
 }
 
 /// A reference to one database object.
@@ -93,6 +95,25 @@ impl ObjectRef {
     }
 }
 
+impl ObjectRef {
+    /// A procedure in a schema with its argument types.
+    pub fn procedure(
+        schema: impl Into<String>,
+        name: impl Into<String>,
+        signature: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: ObjectKind::Procedure,
+            ..Self::function(schema, name, signature)
+        }
+    }
+
+    /// Whether it is a routine (a function or a procedure): EXECUTE, and a signature.
+    pub fn is_routine(&self) -> bool {
+        matches!(self.kind, ObjectKind::Function | ObjectKind::Procedure)
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = format!("{:?}", self.kind).to_lowercase();
@@ -159,7 +180,7 @@ impl Privilege {
                 Select | Insert | Update | Delete | Truncate | References | Trigger
             ),
             Sequence => matches!(self, Usage | Select | Update),
-            Function => matches!(self, Execute),
+            Function | Procedure => matches!(self, Execute),
         }
     }
 
@@ -306,5 +327,20 @@ mod tests {
             let e = a.parse::<Privilege>().unwrap_err().to_string();
             assert!(e.contains("never granted"), "{a}: {e}");
         }
+    }
+
+    #[test]
+    fn procedures_are_their_own_kind_in_json() {
+        let p = Permission::new(
+            Privilege::Execute,
+            ObjectRef::procedure("app", "add_log", "text"),
+        );
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["object"]["type"], "procedure");
+        let back: Permission = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+        assert!(Privilege::Execute.applies_to(ObjectKind::Procedure));
+        assert!(!Privilege::Select.applies_to(ObjectKind::Procedure));
+        assert_eq!(p.object.to_string(), "procedure app.add_log(text)");
     }
 }

@@ -96,6 +96,14 @@ refuses! {
     superuser_role: role("boss");
     bypassrls_role: role("rls");
     role_inheriting_pg_execute_server_program: role("sneaky");
+    function_grant_on_a_procedure: with(Permission::new(
+        Privilege::Execute,
+        ObjectRef::function("public", "noop", "integer"),
+    ));
+    procedure_grant_on_a_function: with(Permission::new(
+        Privilege::Execute,
+        ObjectRef::procedure("public", "add", "integer, integer"),
+    ));
     security_definer_function: with(Permission::new(
         Privilege::Execute,
         ObjectRef::function("public", "definer", ""),

@@ -20,7 +20,9 @@ pub fn setup(opts: PgOptions) -> PgServer {
         "CREATE TABLE public.orders (id serial PRIMARY KEY, total int); INSERT INTO orders (total) VALUES (1), (2);
          CREATE TABLE public.secrets (id int, s text); INSERT INTO secrets VALUES (1, 'top');
          CREATE FUNCTION public.definer() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
-         CREATE FUNCTION public.add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';",
+         CREATE FUNCTION public.add(a int, b int) RETURNS int LANGUAGE sql AS 'SELECT a + b';
+         CREATE PROCEDURE public.noop(n int) LANGUAGE sql AS 'SELECT n';
+         REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA public FROM PUBLIC;",
     )
     .unwrap();
     pg

@@ -24,7 +24,15 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                 t.token = Token::RArrow;
             }
         }
+        super::table::table_as_select(tokens, &sig);
     }
+    // `TABLE name` became `SELECT * FROM name`: the indices moved.
+    let sig: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_)))
+        .map(|(i, _)| i)
+        .collect();
     let mut drop = Vec::new();
     // Tokens to insert before a token (by index, in increasing order).
     let mut insert: Vec<(usize, Vec<Token>)> = Vec::new();

@@ -76,10 +76,17 @@ pub(super) async fn render(
                 ident(&obj.name)?
             ))
         }
-        ObjectKind::Function => {
-            let row = sqlx::query("SELECT ROUTINE_TYPE, SECURITY_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ?")
+        ObjectKind::Function | ObjectKind::Procedure => {
+            let wanted = if obj.kind == ObjectKind::Procedure {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            };
+            // A function and a procedure may share a name: the one of the kind asked for.
+            let row = sqlx::query("SELECT ROUTINE_TYPE, SECURITY_TYPE FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_NAME = ? AND ROUTINE_TYPE = ?")
                 .bind(db)
                 .bind(&obj.name)
+                .bind(wanted)
                 .fetch_optional(&mut *conn)
                 .await?
                 .ok_or_else(|| GuardError::Missing(obj.to_string()))?;

@@ -86,7 +86,7 @@ pub fn render_grant(p: &Permission, grantee: &str) -> Result<String, GuardError>
         ObjectKind::Schema => format!("SCHEMA {}", ident(&obj.name)?),
         ObjectKind::Table => format!("TABLE {}", qualified()?),
         ObjectKind::Sequence => format!("SEQUENCE {}", qualified()?),
-        ObjectKind::Function => {
+        ObjectKind::Function | ObjectKind::Procedure => {
             let args = obj.signature.as_deref().unwrap_or_default();
             if ["'", ";", "--", "/*", "\0"]
                 .iter()
@@ -94,7 +94,12 @@ pub fn render_grant(p: &Permission, grantee: &str) -> Result<String, GuardError>
             {
                 return Err(GuardError::BadName(obj.to_string()));
             }
-            format!("FUNCTION {}({args})", qualified()?)
+            let keyword = if obj.kind == ObjectKind::Procedure {
+                "PROCEDURE"
+            } else {
+                "FUNCTION"
+            };
+            format!("{keyword} {}({args})", qualified()?)
         }
     };
     Ok(format!(
@@ -157,7 +162,7 @@ async fn target(
                 ident(&obj.name)?
             ))
         }
-        ObjectKind::Function => {
+        ObjectKind::Function | ObjectKind::Procedure => {
             let text = format!(
                 "{}.{}({})",
                 ident(obj.schema.as_deref().unwrap_or_default())?,
@@ -167,22 +172,33 @@ async fn target(
             // The signature is parsed by PostgreSQL from a bound parameter, and the name
             // rendered back by the catalog (schema-qualified: search_path is pg_catalog).
             let row = sqlx::query(
-                "SELECT p.oid::regprocedure::text AS name, p.prosecdef, n.nspname::text AS nspname \
+                "SELECT p.oid::regprocedure::text AS name, p.prosecdef, n.nspname::text AS nspname, \
+                        p.prokind = 'p' AS procedure \
                  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = to_regprocedure($1)",
             )
             .bind(&text)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| GuardError::Missing(obj.to_string()))?;
-            let (name, secdef, nsp): (String, bool, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let (name, secdef, nsp, procedure): (String, bool, String, bool) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
+            // A procedure is granted as one, and a function as a function: never one for
+            // the other.
+            if procedure != (obj.kind == ObjectKind::Procedure) {
+                return Err(GuardError::Mismatch(p.privilege.to_string(), obj.to_string()).into());
+            }
             if is_system_schema(&nsp) {
                 return Err(GuardError::SystemSchema(nsp).into());
             }
             if secdef {
                 return Err(GuardError::SecurityDefiner(name).into());
             }
-            Ok(format!("{privilege} ON ROUTINE {name}"))
+            let keyword = if procedure { "PROCEDURE" } else { "ROUTINE" };
+            Ok(format!("{privilege} ON {keyword} {name}"))
         }
     }
 }
@@ -208,5 +224,25 @@ mod tests {
             ObjectRef::function("public", "add", "int); DROP TABLE t; --"),
         );
         assert!(render_grant(&f, "mig").is_err());
+    }
+
+    #[test]
+    fn procedures_are_granted_as_procedures() {
+        let p = Permission::new(
+            Privilege::Execute,
+            ObjectRef::procedure("app", "add_log", "text"),
+        );
+        assert_eq!(
+            render_grant(&p, "mig").unwrap(),
+            r#"GRANT EXECUTE ON PROCEDURE "app"."add_log"(text) TO "mig""#
+        );
+        let f = Permission::new(
+            Privilege::Execute,
+            ObjectRef::function("app", "f", "integer"),
+        );
+        assert_eq!(
+            render_grant(&f, "mig").unwrap(),
+            r#"GRANT EXECUTE ON FUNCTION "app"."f"(integer) TO "mig""#
+        );
     }
 }

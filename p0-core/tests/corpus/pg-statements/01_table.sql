@@ -1,0 +1,2 @@
+-- expect: ok
+TABLE film

@@ -1,0 +1,2 @@
+-- expect: ok
+TABLE film ORDER BY film_id LIMIT 1

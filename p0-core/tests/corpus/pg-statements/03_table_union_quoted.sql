@@ -1,0 +1,2 @@
+-- expect: ok
+TABLE app.mixed UNION ALL TABLE app."Mixed"

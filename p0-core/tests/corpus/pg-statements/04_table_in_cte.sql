@@ -1,0 +1,2 @@
+-- expect: ok
+WITH c AS (TABLE category) SELECT count(*) FROM c

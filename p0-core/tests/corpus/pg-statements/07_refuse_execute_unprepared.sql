@@ -1,0 +1,2 @@
+-- expect: refuse
+EXECUTE q(1)

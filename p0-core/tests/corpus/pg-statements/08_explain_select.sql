@@ -1,0 +1,2 @@
+-- expect: ok
+EXPLAIN SELECT title FROM film

@@ -1,0 +1,2 @@
+-- expect: ok
+EXPLAIN INSERT INTO app.log (msg) VALUES ('x')

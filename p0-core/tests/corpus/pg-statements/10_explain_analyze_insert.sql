@@ -1,0 +1,2 @@
+-- expect: ok
+EXPLAIN ANALYZE INSERT INTO app.log (msg) VALUES ('x')

@@ -1,0 +1,2 @@
+-- expect: refuse
+LISTEN channel

@@ -1,0 +1,2 @@
+-- expect: refuse
+DO $$BEGIN PERFORM 1; END$$

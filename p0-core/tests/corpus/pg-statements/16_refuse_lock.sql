@@ -1,0 +1,2 @@
+-- expect: refuse
+LOCK TABLE film

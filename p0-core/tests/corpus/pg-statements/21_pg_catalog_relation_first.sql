@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT relname FROM pg_class LIMIT 1

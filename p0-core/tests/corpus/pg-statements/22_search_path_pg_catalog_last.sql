@@ -1,0 +1,2 @@
+-- expect: ok
+SET search_path = public, pg_catalog; SELECT now()

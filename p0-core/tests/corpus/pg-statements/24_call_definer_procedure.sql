@@ -1,0 +1,2 @@
+-- expect: ok
+CALL app.touch(1)

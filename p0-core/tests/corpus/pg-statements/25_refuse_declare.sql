@@ -1,0 +1,2 @@
+-- expect: refuse
+DECLARE c CURSOR FOR SELECT 1

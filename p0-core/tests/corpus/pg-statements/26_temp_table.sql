@@ -1,0 +1,2 @@
+-- expect: ok
+CREATE TEMP TABLE scratch (a int DEFAULT 0, b text)

@@ -1,0 +1,2 @@
+-- expect: refuse
+CREATE TEMP TABLE scratch (LIKE film)

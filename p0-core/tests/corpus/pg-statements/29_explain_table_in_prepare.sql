@@ -1,0 +1,2 @@
+-- expect: ok
+PREPARE t AS TABLE app.mixed; EXPLAIN EXECUTE t
