@@ -46,7 +46,8 @@ pub struct RelInfo {
 /// One user-defined function or procedure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FuncInfo {
-    /// Identity arguments, e.g. `integer, integer`.
+    /// The input argument types, e.g. `integer, integer` (no parameter names: what
+    /// `GRANT ... ON FUNCTION` and `to_regprocedure` take).
     pub signature: String,
     /// Number of declared arguments.
     pub nargs: usize,
@@ -63,6 +64,32 @@ pub struct FuncInfo {
     pub body: Option<(String, String)>,
 }
 
+/// What an ordinary view's rule reaches, bound by OID when the view was created: its
+/// relations are checked as the view's owner, but the functions it calls as the querying user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewDeps {
+    /// The views it reads, by (schema, name).
+    pub views: Vec<(String, String)>,
+    /// The user functions it calls (aggregates and operators' functions included).
+    pub functions: Vec<ViewCall>,
+    /// Its definition (`pg_get_viewdef`) when it calls user functions: which output column
+    /// calls which, since the planner drops the columns a query does not read.
+    pub definition: Option<String>,
+}
+
+/// A user function an ordinary view's rule calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewCall {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// Its argument types.
+    pub signature: String,
+    /// VOLATILE: the planner keeps it even in a column no query reads.
+    pub volatile: bool,
+}
+
 /// The snapshot: what a fresh session of the requester could name. Other sessions'
 /// temporary schemas (`pg_temp_N`, `pg_toast_temp_N`) are left out.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +104,8 @@ pub struct Catalog {
     pub functions: HashMap<(String, String), Vec<FuncInfo>>,
     /// Names of built-in functions (PostgreSQL `pg_catalog`).
     pub builtins: HashSet<String>,
+    /// What each view's rule reaches, by (schema, name) of the view.
+    pub views: HashMap<(String, String), ViewDeps>,
 }
 
 impl Catalog {
@@ -108,7 +137,7 @@ impl Catalog {
         let mut relations = HashMap::new();
         let rows = sqlx::query(
             "SELECT n.nspname::text, c.relname::text, c.relkind::text, \
-                    CASE WHEN c.relkind = 'v' AND coalesce(c.reloptions::text[] && ARRAY['security_invoker=true','security_invoker=on','security_invoker=1'], false) \
+                    CASE WHEN c.relkind = 'v' AND coalesce(c.reloptions::text[] && ARRAY['security_invoker=true','security_invoker=on','security_invoker=1','security_invoker=yes'], false) \
                          THEN pg_get_viewdef(c.oid) END \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r','p','f','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') \
@@ -156,7 +185,7 @@ impl Catalog {
         }
         let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
         let funcs = sqlx::query(
-            "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), p.pronargs::int4, \
+            "SELECT n.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.pronargs::int4, \
                     p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc, \
                     ARRAY(SELECT coalesce(a.name, '') \
                           FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", ARRAY[cardinality(coalesce(p.proargnames, ARRAY[]::text[]))]))) \
@@ -193,6 +222,7 @@ impl Catalog {
         .fetch_all(&mut conn)
         .await
         .map_err(err)?;
+        let views = load_view_deps(&mut conn).await.map_err(err)?;
         let _ = conn.close().await;
         Ok(Self {
             database,
@@ -200,6 +230,59 @@ impl Catalog {
             relations,
             functions,
             builtins: builtins.into_iter().collect(),
+            views,
         })
     }
+}
+
+/// The views and user functions each view's rule depends on (`pg_depend` of its
+/// `pg_rewrite` rule; an operator counts as its function).
+#[cfg(feature = "postgres")]
+async fn load_view_deps(
+    conn: &mut sqlx::PgConnection,
+) -> Result<HashMap<(String, String), ViewDeps>, sqlx::Error> {
+    const RULE_DEPS: &str = "SELECT DISTINCT vn.nspname::text AS vs, v.relname::text AS vn, d.refclassid, d.refobjid \
+         FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace \
+         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+         WHERE v.relkind = 'v' AND vn.nspname NOT IN ('pg_catalog','information_schema') \
+           AND vn.nspname NOT LIKE 'pg\\_toast%' AND vn.nspname NOT LIKE 'pg\\_temp\\_%'";
+    let mut views: HashMap<(String, String), ViewDeps> = HashMap::new();
+    let rels = sqlx::query(&format!(
+        "SELECT d.vs, d.vn, n.nspname::text, c.relname::text FROM ({RULE_DEPS}) d \
+         JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'v' AND NOT (n.nspname = d.vs AND c.relname::text = d.vn) \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rels {
+        views
+            .entry((r.get(0), r.get(1)))
+            .or_default()
+            .views
+            .push((r.get(2), r.get(3)));
+    }
+    let funcs = sqlx::query(&format!(
+        "SELECT d.vs, d.vn, n.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.provolatile = 'v', \
+                pg_get_viewdef(format('%I.%I', d.vs, d.vn)::regclass) FROM ({RULE_DEPS}) d \
+         LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid \
+         JOIN pg_proc p ON p.oid = CASE WHEN d.refclassid = 'pg_proc'::regclass THEN d.refobjid ELSE o.oprcode END \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname NOT IN ('pg_catalog','information_schema') \
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in funcs {
+        let deps = views.entry((r.get(0), r.get(1))).or_default();
+        deps.functions.push(ViewCall {
+            schema: r.get(2),
+            name: r.get(3),
+            signature: r.get(4),
+            volatile: r.get(5),
+        });
+        deps.definition = r.get(6);
+    }
+    Ok(views)
 }

@@ -41,7 +41,7 @@ mod statement;
 mod walker;
 
 pub use bounds::Limits;
-pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
+pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
@@ -326,5 +326,7 @@ impl PermissionExtractor for MySqlExtractor {
     }
 }
 
+#[cfg(test)]
+mod implicit_tests;
 #[cfg(test)]
 mod tests;

@@ -11,11 +11,18 @@ use sqlparser::dialect::PostgreSqlDialect;
 
 impl Walker<'_> {
     /// Walks everything queued so far, and what that queues in turn, each at most once.
+    /// Views read first: what their rules call, for the columns read of each.
     pub fn expand_all_pending(&mut self) -> Walked {
-        while let Some(p) = self.pending.pop_front() {
+        loop {
+            if let Some((view, cols)) = self.views_read.pop() {
+                self.view_reaches(&view, cols.as_deref())?;
+                continue;
+            }
+            let Some(p) = self.pending.pop_front() else {
+                return Ok(());
+            };
             self.expand_pending(p)?;
         }
-        Ok(())
     }
 
     /// Walks a body or default reached from the catalog, as the caller: no scope of the
@@ -24,11 +31,13 @@ impl Walker<'_> {
         self.check_time()?;
         self.expanded += 1;
         let saved = std::mem::replace(&mut self.search_path, p.search_path);
+        let saved_bound = std::mem::replace(&mut self.bound, p.bound);
         let result = match p.lang.as_deref() {
             Some(lang) => self.expand_body(&p.what, lang, &p.text),
             None => self.expand_expression(&p.what, &p.text),
         };
         self.search_path = saved;
+        self.bound = saved_bound;
         result
     }
 

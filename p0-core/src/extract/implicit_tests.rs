@@ -1,0 +1,164 @@
+//! What the server runs for the invoker, from a catalog snapshot: functions reached through
+//! views, `security_invoker` views, and what else the catalog calls implicitly.
+
+use super::catalog::{ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
+use super::*;
+use crate::types::ObjectKind;
+
+fn key(s: &str, n: &str) -> (String, String) {
+    (s.into(), n.into())
+}
+
+fn rel(kind: RelKind, cols: &[&str], invoker_body: Option<&str>) -> RelInfo {
+    RelInfo {
+        kind,
+        columns: cols
+            .iter()
+            .map(|c| ColumnInfo {
+                name: (*c).into(),
+                default: None,
+            })
+            .collect(),
+        invoker_body: invoker_body.map(Into::into),
+    }
+}
+
+fn call(name: &str) -> ViewCall {
+    ViewCall {
+        schema: "fx".into(),
+        name: name.into(),
+        signature: "integer".into(),
+        volatile: false,
+    }
+}
+
+fn func(signature: &str, body: Option<(&str, &str)>) -> FuncInfo {
+    FuncInfo {
+        signature: signature.into(),
+        nargs: 1,
+        ndefaults: 0,
+        variadic: false,
+        arg_names: vec![String::new()],
+        security_definer: body.is_none(),
+        body: body.map(|(l, b)| (l.into(), b.into())),
+    }
+}
+
+/// Tables in `base`, functions in `fx`, views in `imp` (as the pg-implicit corpus has them).
+fn catalog() -> Arc<Catalog> {
+    let mut c = Catalog {
+        database: "app".into(),
+        search_path: vec!["public".into()],
+        ..Catalog::default()
+    };
+    c.relations.insert(
+        key("base", "items"),
+        rel(RelKind::Table, &["id", "name"], None),
+    );
+    c.relations.insert(
+        key("base", "notes"),
+        rel(RelKind::Table, &["id", "note"], None),
+    );
+    for v in ["v_func", "v_nested", "v_over_inv"] {
+        c.relations
+            .insert(key("imp", v), rel(RelKind::View, &["id", "b", "n"], None));
+    }
+    c.relations.insert(
+        key("imp", "v_inv"),
+        rel(
+            RelKind::View,
+            &["id", "name"],
+            Some("SELECT items.id, items.name FROM base.items"),
+        ),
+    );
+    c.functions
+        .insert(key("fx", "bump"), vec![func("integer", None)]);
+    c.functions.insert(
+        key("fx", "note_inv"),
+        vec![func(
+            "integer",
+            Some(("sql", "SELECT note FROM base.notes WHERE id = $1")),
+        )],
+    );
+    c.views.insert(
+        key("imp", "v_func"),
+        ViewDeps {
+            views: vec![],
+            functions: vec![call("bump"), call("note_inv")],
+            definition: Some(
+                "SELECT items.id, fx.bump(items.id) AS b, fx.note_inv(items.id) AS n FROM base.items"
+                    .into(),
+            ),
+        },
+    );
+    c.views.insert(
+        key("imp", "v_nested"),
+        ViewDeps {
+            views: vec![key("imp", "v_func")],
+            ..ViewDeps::default()
+        },
+    );
+    c.views.insert(
+        key("imp", "v_over_inv"),
+        ViewDeps {
+            views: vec![key("imp", "v_inv")],
+            ..ViewDeps::default()
+        },
+    );
+    Arc::new(c)
+}
+
+fn pg(sql: &str) -> Extraction {
+    PostgresExtractor::new()
+        .with_catalog(catalog())
+        .extract(sql)
+        .unwrap()
+}
+
+fn has(ex: &Extraction, privilege: &str, kind: ObjectKind, schema: &str, name: &str) -> bool {
+    ex.permissions.iter().any(|p| {
+        p.privilege.as_str() == privilege
+            && p.object.kind == kind
+            && p.object.name == name
+            && (kind == ObjectKind::Schema || p.object.schema.as_deref() == Some(schema))
+    })
+}
+
+fn schema_usage(ex: &Extraction, schema: &str) -> bool {
+    has(ex, "USAGE", ObjectKind::Schema, "", schema)
+}
+
+#[test]
+fn functions_in_a_nested_view_need_execute_of_the_caller_and_no_schema_usage() {
+    let ex = pg("SELECT * FROM imp.v_nested");
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "imp", "v_nested"));
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "bump"));
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "note_inv"));
+    assert!(!schema_usage(&ex, "fx"), "{:?}", ex.permissions);
+    // The invoker-rights body runs as the caller and names its table: schema USAGE too.
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "base", "notes"));
+    assert!(schema_usage(&ex, "base"));
+    // The view's own relations are checked as its owner.
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "base", "items"));
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "imp", "v_func"));
+}
+
+#[test]
+fn a_security_invoker_view_under_an_ordinary_view_checks_its_tables_as_the_caller() {
+    let ex = pg("SELECT * FROM imp.v_over_inv");
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "base", "items"));
+    assert!(!schema_usage(&ex, "base"), "{:?}", ex.permissions);
+    let ex = pg("SELECT * FROM imp.v_inv");
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "base", "items"));
+    assert!(!schema_usage(&ex, "base"), "{:?}", ex.permissions);
+}
+
+#[test]
+fn a_function_only_in_columns_the_query_does_not_read_needs_nothing() {
+    let ex = pg("SELECT id, b FROM imp.v_func");
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "bump"));
+    assert!(!has(&ex, "EXECUTE", ObjectKind::Function, "fx", "note_inv"));
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "base", "notes"));
+    let ex = pg("SELECT * FROM imp.v_func");
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "note_inv"));
+}
