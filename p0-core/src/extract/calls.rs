@@ -3,7 +3,7 @@
 //! and the calls a view makes for whoever reads it.
 
 use super::bounds::{parse_statements, Syntax};
-use super::catalog::{FuncInfo, RelKind};
+use super::catalog::{FuncInfo, RelKind, ViewCall};
 use super::names::{split_qualified, string_literal};
 use super::scope::RelKey;
 use super::walker::{Walked, Walker};
@@ -188,32 +188,94 @@ impl Walker<'_> {
                         continue;
                     }
                 }
-                let saved = std::mem::replace(&mut self.bound, true);
-                self.grant(
-                    Privilege::Execute,
-                    ObjectRef::function(
-                        call.schema.clone(),
-                        call.name.clone(),
-                        call.signature.clone(),
-                    ),
-                    None,
-                );
-                self.bound = saved;
-                let body = cat
-                    .functions
-                    .get(&(call.schema.clone(), call.name.clone()))
-                    .and_then(|fs| fs.iter().find(|f| f.signature == call.signature))
-                    .and_then(|f| f.body.as_ref());
-                if let Some((lang, body)) = body {
-                    self.enqueue(
-                        format!(
-                            "body of function `{}.{}({})`",
-                            call.schema, call.name, call.signature
-                        ),
-                        Some(lang.clone()),
-                        body,
+                self.call_for_caller(call);
+            }
+        }
+        Ok(())
+    }
+
+    /// A function the catalog calls by OID as the querying user: EXECUTE (no schema USAGE),
+    /// and its body, when it runs with the caller's privileges, walked as the caller.
+    pub fn call_for_caller(&mut self, call: &ViewCall) {
+        let saved = std::mem::replace(&mut self.bound, true);
+        self.grant(
+            Privilege::Execute,
+            ObjectRef::function(
+                call.schema.clone(),
+                call.name.clone(),
+                call.signature.clone(),
+            ),
+            None,
+        );
+        self.bound = saved;
+        let Some(cat) = self.catalog else { return };
+        let body = cat
+            .functions
+            .get(&(call.schema.clone(), call.name.clone()))
+            .and_then(|fs| fs.iter().find(|f| f.signature == call.signature))
+            .and_then(|f| f.body.as_ref());
+        if let Some((lang, body)) = body {
+            self.enqueue(
+                format!(
+                    "body of function `{}.{}({})`",
+                    call.schema, call.name, call.signature
+                ),
+                Some(lang.clone()),
+                body,
+            );
+        }
+    }
+
+    /// What writing rows of `key` calls for the caller: `inserted` rows (every column is
+    /// written; `supplied` are the columns given), or an UPDATE of `supplied`. Through an
+    /// auto-updatable view, its base relation is written as well: the defaults of the base's
+    /// columns not supplied run as the caller, bound by OID (a sequence needs USAGE, its
+    /// schema nothing). Then the domain CHECKs and generated columns of what is written.
+    pub fn written(&mut self, key: &RelKey, supplied: &[String], inserted: bool) -> Walked {
+        let Some(cat) = self.catalog else {
+            return Ok(());
+        };
+        let mut target = (key.schema.clone(), key.name.clone());
+        for level in 0..=self.limits.max_depth {
+            self.lookup()?;
+            if level > 0 && inserted {
+                let defaults: Vec<(String, String)> = cat
+                    .relations
+                    .get(&target)
+                    .map(|r| {
+                        r.columns
+                            .iter()
+                            .filter(|c| !supplied.contains(&c.name))
+                            .filter_map(|c| Some((c.name.clone(), c.default.clone()?)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for (name, expr) in defaults {
+                    self.enqueue_as(
+                        format!("default of `{}.{}.{name}`", target.0, target.1),
+                        None,
+                        &expr,
+                        true,
                     );
                 }
+            }
+            for col in cat.writes.get(&target).into_iter().flatten() {
+                let runs = inserted
+                    || match &col.generated_from {
+                        Some(from) => from.iter().any(|c| supplied.contains(c)),
+                        None => supplied.contains(&col.column),
+                    };
+                if runs {
+                    for call in &col.functions {
+                        self.call_for_caller(call);
+                    }
+                }
+            }
+            match cat.views.get(&target).and_then(|v| v.base.clone()) {
+                Some(base) if cat.relations.get(&target).map(|r| r.kind) == Some(RelKind::View) => {
+                    target = base
+                }
+                _ => break,
             }
         }
         Ok(())

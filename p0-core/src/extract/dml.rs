@@ -57,6 +57,7 @@ impl Walker<'_> {
                     return Ok(());
                 };
                 let cols = self.assignment_columns(assignments);
+                self.written(&key, &cols, false)?;
                 self.grant(
                     Privilege::Update,
                     ObjectRef::table(key.schema, key.name),

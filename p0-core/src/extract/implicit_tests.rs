@@ -1,7 +1,7 @@
 //! What the server runs for the invoker, from a catalog snapshot: functions reached through
 //! views, `security_invoker` views, and what else the catalog calls implicitly.
 
-use super::catalog::{ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
+use super::catalog::{ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
 use super::*;
 use crate::types::ObjectKind;
 
@@ -85,6 +85,7 @@ fn catalog() -> Arc<Catalog> {
         ViewDeps {
             views: vec![],
             functions: vec![call("bump"), call("note_inv")],
+            base: Some(key("base", "items")),
             definition: Some(
                 "SELECT items.id, fx.bump(items.id) AS b, fx.note_inv(items.id) AS n FROM base.items"
                     .into(),
@@ -102,6 +103,38 @@ fn catalog() -> Arc<Catalog> {
         key("imp", "v_over_inv"),
         ViewDeps {
             views: vec![key("imp", "v_inv")],
+            ..ViewDeps::default()
+        },
+    );
+    // Writes: a domain CHECK on priced.amount, a generated column, a view over a table whose
+    // default takes a sequence.
+    c.relations.insert(
+        key("imp", "priced"),
+        rel(RelKind::Table, &["id", "amount"], None),
+    );
+    c.writes.insert(
+        key("imp", "priced"),
+        vec![ColumnCalls {
+            column: "amount".into(),
+            functions: vec![call("is_pos")],
+            generated_from: None,
+        }],
+    );
+    let mut tickets = rel(RelKind::Table, &["id", "title"], None);
+    tickets.columns[0].default = Some("nextval('base.tickets_id_seq'::regclass)".into());
+    c.relations.insert(key("base", "tickets"), tickets);
+    c.relations.insert(
+        key("base", "tickets_id_seq"),
+        rel(RelKind::Sequence, &[], None),
+    );
+    c.relations.insert(
+        key("imp", "v_tickets"),
+        rel(RelKind::View, &["id", "title"], None),
+    );
+    c.views.insert(
+        key("imp", "v_tickets"),
+        ViewDeps {
+            base: Some(key("base", "tickets")),
             ..ViewDeps::default()
         },
     );
@@ -161,4 +194,36 @@ fn a_function_only_in_columns_the_query_does_not_read_needs_nothing() {
     assert!(!has(&ex, "SELECT", ObjectKind::Table, "base", "notes"));
     let ex = pg("SELECT * FROM imp.v_func");
     assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "note_inv"));
+}
+
+#[test]
+fn a_domain_check_runs_on_insert_and_on_update_of_its_column_only() {
+    let ex = pg("INSERT INTO imp.priced VALUES (2, 7)");
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "is_pos"));
+    assert!(!schema_usage(&ex, "fx"), "{:?}", ex.permissions);
+    let ex = pg("UPDATE imp.priced SET amount = 3");
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "is_pos"));
+    let ex = pg("UPDATE imp.priced SET id = 3");
+    assert!(!has(&ex, "EXECUTE", ObjectKind::Function, "fx", "is_pos"));
+}
+
+#[test]
+fn an_insert_through_a_view_runs_the_base_tables_defaults_as_the_caller() {
+    let ex = pg("INSERT INTO imp.v_tickets (title) VALUES ('x')");
+    assert!(has(
+        &ex,
+        "USAGE",
+        ObjectKind::Sequence,
+        "base",
+        "tickets_id_seq"
+    ));
+    assert!(!schema_usage(&ex, "base"), "{:?}", ex.permissions);
+    let ex = pg("INSERT INTO imp.v_tickets (id, title) VALUES (9, 'x')");
+    assert!(!has(
+        &ex,
+        "USAGE",
+        ObjectKind::Sequence,
+        "base",
+        "tickets_id_seq"
+    ));
 }

@@ -41,7 +41,9 @@ mod statement;
 mod walker;
 
 pub use bounds::Limits;
-pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
+pub use catalog::{
+    Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps,
+};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
