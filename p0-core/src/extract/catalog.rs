@@ -123,6 +123,9 @@ pub struct Catalog {
     pub views: HashMap<(String, String), ViewDeps>,
     /// What writing the columns of each table calls, by (schema, name) of the table.
     pub writes: HashMap<(String, String), Vec<ColumnCalls>>,
+    /// The USING expressions of the row-level security policies that apply to every role
+    /// (`TO PUBLIC`) when rows are read, by (schema, name) of the table (row security on).
+    pub read_policies: HashMap<(String, String), Vec<String>>,
 }
 
 impl Catalog {
@@ -241,6 +244,22 @@ impl Catalog {
         .map_err(err)?;
         let views = load_view_deps(&mut conn).await.map_err(err)?;
         let writes = load_column_calls(&mut conn).await.map_err(err)?;
+        let mut read_policies: HashMap<(String, String), Vec<String>> = HashMap::new();
+        let policies = sqlx::query(
+            "SELECT n.nspname::text, c.relname::text, pg_get_expr(p.polqual, p.polrelid) \
+             FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relrowsecurity AND p.polcmd IN ('r', '*') AND p.polroles = '{0}' AND p.polqual IS NOT NULL \
+             ORDER BY 1, 2, p.polname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        for r in policies {
+            read_policies
+                .entry((r.get(0), r.get(1)))
+                .or_default()
+                .push(r.get(2));
+        }
         let _ = conn.close().await;
         Ok(Self {
             database,
@@ -250,6 +269,7 @@ impl Catalog {
             builtins: builtins.into_iter().collect(),
             views,
             writes,
+            read_policies,
         })
     }
 }

@@ -138,6 +138,23 @@ fn catalog() -> Arc<Catalog> {
             ..ViewDeps::default()
         },
     );
+    c.relations.insert(
+        key("imp", "docs"),
+        rel(RelKind::Table, &["id", "owner", "body"], None),
+    );
+    c.relations.insert(
+        key("base", "acl"),
+        rel(RelKind::Table, &["doc_id", "ok"], None),
+    );
+    c.functions
+        .insert(key("fx", "visible"), vec![func("text", None)]);
+    c.read_policies.insert(
+        key("imp", "docs"),
+        vec![
+            "fx.visible(owner)".into(),
+            "(id IN ( SELECT acl.doc_id FROM base.acl WHERE acl.ok))".into(),
+        ],
+    );
     Arc::new(c)
 }
 
@@ -226,4 +243,29 @@ fn an_insert_through_a_view_runs_the_base_tables_defaults_as_the_caller() {
         "base",
         "tickets_id_seq"
     ));
+}
+
+#[test]
+fn row_security_policies_run_as_the_caller_bound_by_oid() {
+    let ex = PostgresExtractor::new()
+        .with_catalog(catalog())
+        .with_columns(true)
+        .extract("SELECT body FROM imp.docs")
+        .unwrap();
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "visible"));
+    assert!(!schema_usage(&ex, "fx"), "{:?}", ex.permissions);
+    let acl = ex
+        .permissions
+        .iter()
+        .find(|p| p.object.name == "acl")
+        .expect("SELECT on base.acl");
+    assert_eq!(acl.privilege.as_str(), "SELECT");
+    assert!(!schema_usage(&ex, "base"), "{:?}", ex.permissions);
+    // The columns only the policies read need no privilege.
+    let docs = ex
+        .permissions
+        .iter()
+        .find(|p| p.object.name == "docs")
+        .expect("SELECT on imp.docs");
+    assert_eq!(docs.columns.as_deref(), Some(&["body".to_string()][..]));
 }

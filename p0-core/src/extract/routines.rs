@@ -5,6 +5,7 @@
 
 use super::bounds::{parse_expression, parse_statements, Syntax};
 use super::plpgsql;
+use super::scope::RelKey;
 use super::walker::{Pending, Walked, Walker};
 use crate::error::ExtractError;
 use sqlparser::dialect::PostgreSqlDialect;
@@ -14,8 +15,9 @@ impl Walker<'_> {
     /// Views read first: what their rules call, for the columns read of each.
     pub fn expand_all_pending(&mut self) -> Walked {
         loop {
-            if let Some((view, cols)) = self.views_read.pop() {
-                self.view_reaches(&view, cols.as_deref())?;
+            if let Some((rel, cols)) = self.views_read.pop() {
+                self.view_reaches(&rel, cols.as_deref())?;
+                self.policies_reached(&rel)?;
                 continue;
             }
             let Some(p) = self.pending.pop_front() else {
@@ -81,6 +83,49 @@ impl Walker<'_> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The row-level security policies that filter the rows read of `rel`: their expressions
+    /// run as the caller, bound by OID (no schema USAGE): functions need EXECUTE, sub-queries
+    /// SELECT; the columns of `rel` they read need no privilege.
+    fn policies_reached(&mut self, rel: &RelKey) -> Walked {
+        let Some(cat) = self.catalog else {
+            return Ok(());
+        };
+        let Some(policies) = cat
+            .read_policies
+            .get(&(rel.schema.clone(), rel.name.clone()))
+        else {
+            return Ok(());
+        };
+        for (i, text) in policies.iter().enumerate() {
+            let what = format!("policy {i} of `{}.{}`", rel.schema, rel.name);
+            if !self.first_time(&what) {
+                continue;
+            }
+            self.lookup()?;
+            let limits = self.limits;
+            let e = match parse_expression(&PostgreSqlDialect {}, text, &what, &limits) {
+                Ok(e) => e,
+                Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                    return Err(e)
+                }
+                Err(_) => {
+                    self.unresolved.insert(format!("{what} `{text}`"));
+                    continue;
+                }
+            };
+            let saved = std::mem::replace(&mut self.bound, true);
+            let result = self.isolated(|w| {
+                w.scoped(|w| {
+                    w.bind_pseudo(&rel.name);
+                    w.expr(&e)
+                })
+            });
+            self.bound = saved;
+            result?;
         }
         Ok(())
     }

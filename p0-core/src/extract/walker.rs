@@ -115,8 +115,9 @@ pub(crate) struct Walker<'a> {
     nodes: usize,
     /// The schemas of the catalog that hold something (for `SET search_path`).
     pub schemas: OnceCell<HashSet<String>>,
-    /// Views read and the columns read of each (`None`: all), expanded after the statement
-    /// (`routines`): what their rules call for the caller.
+    /// Views and tables under row security read, and the columns read of each (`None`:
+    /// all), expanded after the statement (`routines`): what their rules and policies call
+    /// for the caller.
     pub views_read: Vec<(RelKey, Option<Vec<String>>)>,
     /// Walking a text bound by OID ([`Pending::bound`]): grants add no schema USAGE.
     pub bound: bool,
@@ -245,6 +246,12 @@ impl<'a> Walker<'a> {
         });
     }
 
+    /// Whether `what` is met for the first time in this extraction (each catalog object
+    /// reached is walked at most once).
+    pub fn first_time(&mut self, what: &str) -> bool {
+        self.queued.insert(format!("once\u{0}{what}"))
+    }
+
     // ----- identifiers -----
 
     pub fn ident(&self, id: &Ident) -> String {
@@ -299,9 +306,9 @@ impl<'a> Walker<'a> {
         let result = f(self);
         for (rel, cols) in self.scopes.pop() {
             let view = self.catalog.is_some_and(|c| {
-                c.relations
-                    .get(&(rel.schema.clone(), rel.name.clone()))
-                    .is_some_and(|r| r.kind == RelKind::View)
+                let k = (rel.schema.clone(), rel.name.clone());
+                c.read_policies.contains_key(&k)
+                    || c.relations.get(&k).is_some_and(|r| r.kind == RelKind::View)
             });
             if view {
                 self.views_read.push((rel.clone(), cols.clone()));
