@@ -259,6 +259,7 @@ impl Walker<'_> {
                     );
                 }
             }
+            self.triggers_fired(&target, if inserted { 4 } else { 16 });
             for col in cat.writes.get(&target).into_iter().flatten() {
                 let runs = inserted
                     || match &col.generated_from {
@@ -279,6 +280,44 @@ impl Walker<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The row triggers an event fires on `rel` (bits of `tgtype`): their WHEN clauses and the
+    /// bodies of functions that are not SECURITY DEFINER run as the caller; EXECUTE on the
+    /// trigger function itself is not checked. A body in another language cannot be read: it
+    /// is reported, and nothing is assumed for it beyond what the statement needs.
+    fn triggers_fired(&mut self, rel: &(String, String), event: i32) {
+        let Some(cat) = self.catalog else { return };
+        for t in cat.triggers.get(rel).into_iter().flatten() {
+            if t.events & event == 0 {
+                continue;
+            }
+            for call in &t.when_calls {
+                self.call_for_caller(call);
+            }
+            match &t.body {
+                Some(body) => self.enqueue(
+                    format!("body of trigger function `{}`", t.function),
+                    Some(t.language.clone()),
+                    body,
+                ),
+                None if !t.security_definer => {
+                    self.unresolved.insert(format!(
+                        "trigger `{}` on `{}.{}` runs `{}` (LANGUAGE {}) as the caller: its body \
+                         cannot be read, assumed to need nothing more",
+                        t.name, rel.0, rel.1, t.function, t.language
+                    ));
+                }
+                None => {}
+            }
+            if t.language == "plpgsql" && !t.security_definer {
+                self.unresolved.insert(format!(
+                    "trigger `{}` on `{}.{}`: the PL/pgSQL body of `{}` is read statically \
+                     (dynamic SQL in EXECUTE is not followed)",
+                    t.name, rel.0, rel.1, t.function
+                ));
+            }
+        }
     }
 
     /// The definition's text, and the texts of the output columns not in `read`, when the

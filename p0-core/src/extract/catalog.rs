@@ -92,6 +92,26 @@ pub struct ColumnCalls {
     pub generated_from: Option<Vec<String>>,
 }
 
+/// A row trigger on a table or view (enabled, not internal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggerInfo {
+    /// Its name.
+    pub name: String,
+    /// The events that fire it: bits of `pg_trigger.tgtype` (4 INSERT, 8 DELETE, 16 UPDATE).
+    pub events: i32,
+    /// Its function, `schema.name`, for messages (EXECUTE on it is not checked).
+    pub function: String,
+    /// The function's language.
+    pub language: String,
+    /// Its body when it runs with the caller's privileges (not SECURITY DEFINER) in SQL or
+    /// PL/pgSQL.
+    pub body: Option<String>,
+    /// Whether the function is SECURITY DEFINER.
+    pub security_definer: bool,
+    /// The user functions its WHEN clause calls (as the caller).
+    pub when_calls: Vec<ViewCall>,
+}
+
 /// A user function an ordinary view's rule calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewCall {
@@ -126,6 +146,8 @@ pub struct Catalog {
     /// The USING expressions of the row-level security policies that apply to every role
     /// (`TO PUBLIC`) when rows are read, by (schema, name) of the table (row security on).
     pub read_policies: HashMap<(String, String), Vec<String>>,
+    /// The triggers of each table or view, by (schema, name).
+    pub triggers: HashMap<(String, String), Vec<TriggerInfo>>,
 }
 
 impl Catalog {
@@ -244,6 +266,7 @@ impl Catalog {
         .map_err(err)?;
         let views = load_view_deps(&mut conn).await.map_err(err)?;
         let writes = load_column_calls(&mut conn).await.map_err(err)?;
+        let triggers = load_triggers(&mut conn).await.map_err(err)?;
         let mut read_policies: HashMap<(String, String), Vec<String>> = HashMap::new();
         let policies = sqlx::query(
             "SELECT n.nspname::text, c.relname::text, pg_get_expr(p.polqual, p.polrelid) \
@@ -270,6 +293,7 @@ impl Catalog {
             views,
             writes,
             read_policies,
+            triggers,
         })
     }
 }
@@ -408,4 +432,58 @@ async fn load_column_calls(
         });
     }
     Ok(writes)
+}
+
+/// The enabled, user-defined triggers, with their functions and what their WHEN clauses call.
+#[cfg(feature = "postgres")]
+async fn load_triggers(
+    conn: &mut sqlx::PgConnection,
+) -> Result<HashMap<(String, String), Vec<TriggerInfo>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, \
+                format('%s.%s', pn.nspname, p.proname), l.lanname::text, p.prosecdef, p.prosrc, \
+                ARRAY(SELECT format('%s\x1f%s\x1f%s\x1f%s', wn.nspname, w.proname, oidvectortypes(w.proargtypes), w.provolatile = 'v') \
+                      FROM pg_depend d JOIN pg_proc w ON w.oid = d.refobjid JOIN pg_namespace wn ON wn.oid = w.pronamespace \
+                      WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass \
+                        AND w.oid <> t.tgfoid AND wn.nspname NOT IN ('pg_catalog','information_schema')) \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace \
+         JOIN pg_language l ON l.oid = p.prolang \
+         WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut triggers: HashMap<(String, String), Vec<TriggerInfo>> = HashMap::new();
+    for r in rows {
+        let language: String = r.get(5);
+        let security_definer: bool = r.get(6);
+        let body = (!security_definer && (language == "sql" || language == "plpgsql"))
+            .then(|| r.get::<String, _>(7));
+        let when_calls = r
+            .get::<Vec<String>, _>(8)
+            .iter()
+            .filter_map(|w| {
+                let mut parts = w.split('\u{1f}');
+                Some(ViewCall {
+                    schema: parts.next()?.into(),
+                    name: parts.next()?.into(),
+                    signature: parts.next()?.into(),
+                    volatile: parts.next()? == "true",
+                })
+            })
+            .collect();
+        triggers
+            .entry((r.get(0), r.get(1)))
+            .or_default()
+            .push(TriggerInfo {
+                name: r.get(2),
+                events: r.get(3),
+                function: r.get(4),
+                language,
+                body,
+                security_definer,
+                when_calls,
+            });
+    }
+    Ok(triggers)
 }

@@ -1,7 +1,9 @@
 //! What the server runs for the invoker, from a catalog snapshot: functions reached through
 //! views, `security_invoker` views, and what else the catalog calls implicitly.
 
-use super::catalog::{ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps};
+use super::catalog::{
+    ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
+};
 use super::*;
 use crate::types::ObjectKind;
 
@@ -155,6 +157,26 @@ fn catalog() -> Arc<Catalog> {
             "(id IN ( SELECT acl.doc_id FROM base.acl WHERE acl.ok))".into(),
         ],
     );
+    c.relations.insert(
+        key("imp", "tracked"),
+        rel(RelKind::Table, &["id", "v"], None),
+    );
+    c.relations
+        .insert(key("base", "audit"), rel(RelKind::Table, &["what"], None));
+    c.triggers.insert(
+        key("imp", "tracked"),
+        vec![TriggerInfo {
+            name: "t_log".into(),
+            events: 4,
+            function: "fx.log_it".into(),
+            language: "plpgsql".into(),
+            body: Some(
+                "BEGIN INSERT INTO base.audit (what) VALUES (TG_OP); RETURN NEW; END".into(),
+            ),
+            security_definer: false,
+            when_calls: vec![call("bump")],
+        }],
+    );
     Arc::new(c)
 }
 
@@ -268,4 +290,24 @@ fn row_security_policies_run_as_the_caller_bound_by_oid() {
         .find(|p| p.object.name == "docs")
         .expect("SELECT on imp.docs");
     assert_eq!(docs.columns.as_deref(), Some(&["body".to_string()][..]));
+}
+
+#[test]
+fn an_insert_fires_its_triggers_as_the_caller_and_says_what_it_assumed() {
+    let ex = pg("INSERT INTO imp.tracked VALUES (1, 'a')");
+    // What the body does, as the caller; the WHEN clause's function; not the trigger function.
+    assert!(has(&ex, "INSERT", ObjectKind::Table, "base", "audit"));
+    assert!(schema_usage(&ex, "base"));
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "bump"));
+    assert!(!has(&ex, "EXECUTE", ObjectKind::Function, "fx", "log_it"));
+    assert!(
+        ex.unresolved
+            .iter()
+            .any(|u| u.contains("t_log") && u.contains("PL/pgSQL")),
+        "{:?}",
+        ex.unresolved
+    );
+    // An UPDATE does not fire an INSERT trigger.
+    let ex = pg("UPDATE imp.tracked SET v = 'b'");
+    assert!(!has(&ex, "INSERT", ObjectKind::Table, "base", "audit"));
 }

@@ -42,7 +42,7 @@ mod walker;
 
 pub use bounds::Limits;
 pub use catalog::{
-    Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, ViewCall, ViewDeps,
+    Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
 };
 
 use crate::error::ExtractError;
