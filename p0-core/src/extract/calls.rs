@@ -282,6 +282,11 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// What deleting rows of `key` fires: its DELETE triggers.
+    pub fn deleted(&mut self, key: &RelKey) {
+        self.triggers_fired(&(key.schema.clone(), key.name.clone()), 8);
+    }
+
     /// The row triggers an event fires on `rel` (bits of `tgtype`): their WHEN clauses and the
     /// bodies of functions that are not SECURITY DEFINER run as the caller; EXECUTE on the
     /// trigger function itself is not checked. A body in another language cannot be read: it

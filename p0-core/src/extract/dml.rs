@@ -135,6 +135,7 @@ impl Walker<'_> {
                 if let Some((key, _, _)) =
                     self.bind_target(name, alias.as_ref().map(|a| &a.name))?
                 {
+                    self.deleted(&key);
                     self.grant(
                         Privilege::Delete,
                         ObjectRef::table(key.schema, key.name),

@@ -65,6 +65,10 @@ CREATE TABLE imp.tracked_def (id int, v text);
 CREATE TRIGGER t_def AFTER INSERT ON imp.tracked_def FOR EACH ROW EXECUTE FUNCTION fx.log_def();
 CREATE TABLE imp.tracked_when (id int, v text);
 CREATE TRIGGER t_when AFTER INSERT ON imp.tracked_when FOR EACH ROW WHEN (fx.bump(NEW.id) > 0) EXECUTE FUNCTION fx.log_def();
+CREATE TABLE imp.tracked_del (id int, v text);
+INSERT INTO imp.tracked_del VALUES (1, 'a');
+CREATE FUNCTION fx.log_del() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO base.audit (what) VALUES (TG_OP); RETURN OLD; END$$;
+CREATE TRIGGER t_del BEFORE DELETE ON imp.tracked_del FOR EACH ROW EXECUTE FUNCTION fx.log_del();
 
 -- 6. named parameters
 CREATE FUNCTION fx.named_fn(p_id int, p_k int DEFAULT 1) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT p_id + p_k $$;
