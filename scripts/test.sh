@@ -88,6 +88,7 @@ shared="${P0_SHARED:-../shared}"
 if [ -f "$shared/tools/pgcheck.py" ]; then
   python3 "$shared/tools/pgcheck.py" --p0 target/debug/p0 --corpus "$shared/corpus/pg-cases" --shared "$shared"
   python3 "$shared/tools/pgcheck.py" --p0 target/debug/p0 --corpus p0-core/tests/corpus/pg-statements --shared "$shared"
+  python3 "$shared/tools/pgcheck.py" --p0 target/debug/p0 --corpus p0-core/tests/corpus/pg-implicit --shared "$shared"
 else
   echo "pgcheck: $shared/tools/pgcheck.py not found; skipped"
 fi

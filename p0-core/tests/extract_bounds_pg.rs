@@ -173,6 +173,8 @@ async fn another_sessions_temporary_objects_are_never_resolved() {
 /// Issue 13, part 6: `f(a => 1)` and `f(a := 1)` resolve, by the arguments' names, to the
 /// overload PostgreSQL calls; its signature is granted and the call runs with nothing else.
 #[tokio::test(flavor = "multi_thread")]
+/// Signatures are argument types only, as `to_regprocedure` and `GRANT ... ON FUNCTION` take
+/// them (parameter names are refused by `to_regprocedure`, so the agent could not grant them).
 async fn named_arguments_resolve_to_a_grantable_signature() {
     let pg = PgServer::start().unwrap();
     let mut admin = hardened(&pg).await;
@@ -188,18 +190,12 @@ async fn named_arguments_resolve_to_a_grantable_signature() {
     let catalog = Arc::new(Catalog::load_postgres(&pg.url("app")).await.unwrap());
     let x = PostgresExtractor::new().with_catalog(catalog);
     for (i, (sql, signature)) in [
-        ("SELECT nf(a => 1)", "a integer"),
-        ("SELECT nf(a := 1)", "a integer"),
-        ("SELECT nf(b => 'x')", "b text, c integer"),
-        ("SELECT nf('x', c => 2)", "b text, c integer"),
-        (
-            "SELECT nf(d => 2, a => 1)",
-            "a integer, d integer, e integer",
-        ),
-        (
-            "SELECT nf(1, d := 2, e := 3)",
-            "a integer, d integer, e integer",
-        ),
+        ("SELECT nf(a => 1)", "integer"),
+        ("SELECT nf(a := 1)", "integer"),
+        ("SELECT nf(b => 'x')", "text, integer"),
+        ("SELECT nf('x', c => 2)", "text, integer"),
+        ("SELECT nf(d => 2, a => 1)", "integer, integer, integer"),
+        ("SELECT nf(1, d := 2, e := 3)", "integer, integer, integer"),
     ]
     .into_iter()
     .enumerate()
@@ -212,6 +208,12 @@ async fn named_arguments_resolve_to_a_grantable_signature() {
             .filter_map(|p| p.object.signature.clone())
             .collect();
         assert_eq!(functions, [signature], "{sql}");
+        let known: bool = sqlx::query_scalar("SELECT to_regprocedure($1) IS NOT NULL")
+            .bind(format!("public.nf({signature})"))
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert!(known, "to_regprocedure refuses `{signature}`");
         let perms: Vec<Permission> = ex.permissions.iter().collect();
         run_with(&pg, &format!("named_{i}"), &perms, sql)
             .await

@@ -46,7 +46,8 @@ pub struct RelInfo {
 /// One user-defined function or procedure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FuncInfo {
-    /// Identity arguments, e.g. `integer, integer`.
+    /// The input argument types, e.g. `integer, integer` (no parameter names: what
+    /// `GRANT ... ON FUNCTION` and `to_regprocedure` take).
     pub signature: String,
     /// Number of declared arguments.
     pub nargs: usize,
@@ -63,6 +64,67 @@ pub struct FuncInfo {
     pub body: Option<(String, String)>,
 }
 
+/// What an ordinary view's rule reaches, bound by OID when the view was created: its
+/// relations are checked as the view's owner, but the functions it calls as the querying user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewDeps {
+    /// The views it reads, by (schema, name).
+    pub views: Vec<(String, String)>,
+    /// The user functions it calls (aggregates and operators' functions included).
+    pub functions: Vec<ViewCall>,
+    /// The one relation an INSERT or UPDATE through it writes (an auto-updatable view).
+    pub base: Option<(String, String)>,
+    /// Its definition (`pg_get_viewdef`) when it calls user functions: which output column
+    /// calls which, since the planner drops the columns a query does not read.
+    pub definition: Option<String>,
+}
+
+/// What writing one column of a table calls for the caller, bound by OID: the functions of
+/// its domain's CHECK constraints, or of its expression when it is a stored generated column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnCalls {
+    /// The column.
+    pub column: String,
+    /// The functions called.
+    pub functions: Vec<ViewCall>,
+    /// For a generated column: the columns it is computed from (an UPDATE of one of them
+    /// computes it again).
+    pub generated_from: Option<Vec<String>>,
+}
+
+/// A row trigger on a table or view (enabled, not internal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggerInfo {
+    /// Its name.
+    pub name: String,
+    /// The events that fire it: bits of `pg_trigger.tgtype` (4 INSERT, 8 DELETE, 16 UPDATE).
+    pub events: i32,
+    /// Its function, `schema.name`, for messages (EXECUTE on it is not checked).
+    pub function: String,
+    /// The function's language.
+    pub language: String,
+    /// Its body when it runs with the caller's privileges (not SECURITY DEFINER) in SQL or
+    /// PL/pgSQL.
+    pub body: Option<String>,
+    /// Whether the function is SECURITY DEFINER.
+    pub security_definer: bool,
+    /// The user functions its WHEN clause calls (as the caller).
+    pub when_calls: Vec<ViewCall>,
+}
+
+/// A user function an ordinary view's rule calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewCall {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// Its argument types.
+    pub signature: String,
+    /// VOLATILE: the planner keeps it even in a column no query reads.
+    pub volatile: bool,
+}
+
 /// The snapshot: what a fresh session of the requester could name. Other sessions'
 /// temporary schemas (`pg_temp_N`, `pg_toast_temp_N`) are left out.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +139,15 @@ pub struct Catalog {
     pub functions: HashMap<(String, String), Vec<FuncInfo>>,
     /// Names of built-in functions (PostgreSQL `pg_catalog`).
     pub builtins: HashSet<String>,
+    /// What each view's rule reaches, by (schema, name) of the view.
+    pub views: HashMap<(String, String), ViewDeps>,
+    /// What writing the columns of each table calls, by (schema, name) of the table.
+    pub writes: HashMap<(String, String), Vec<ColumnCalls>>,
+    /// The USING expressions of the row-level security policies that apply to every role
+    /// (`TO PUBLIC`) when rows are read, by (schema, name) of the table (row security on).
+    pub read_policies: HashMap<(String, String), Vec<String>>,
+    /// The triggers of each table or view, by (schema, name).
+    pub triggers: HashMap<(String, String), Vec<TriggerInfo>>,
 }
 
 impl Catalog {
@@ -108,7 +179,7 @@ impl Catalog {
         let mut relations = HashMap::new();
         let rows = sqlx::query(
             "SELECT n.nspname::text, c.relname::text, c.relkind::text, \
-                    CASE WHEN c.relkind = 'v' AND coalesce(c.reloptions::text[] && ARRAY['security_invoker=true','security_invoker=on','security_invoker=1'], false) \
+                    CASE WHEN c.relkind = 'v' AND coalesce(c.reloptions::text[] && ARRAY['security_invoker=true','security_invoker=on','security_invoker=1','security_invoker=yes'], false) \
                          THEN pg_get_viewdef(c.oid) END \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r','p','f','v','m','S') AND n.nspname NOT IN ('pg_catalog','information_schema') \
@@ -156,7 +227,7 @@ impl Catalog {
         }
         let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
         let funcs = sqlx::query(
-            "SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), p.pronargs::int4, \
+            "SELECT n.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.pronargs::int4, \
                     p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc, \
                     ARRAY(SELECT coalesce(a.name, '') \
                           FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", ARRAY[cardinality(coalesce(p.proargnames, ARRAY[]::text[]))]))) \
@@ -193,6 +264,25 @@ impl Catalog {
         .fetch_all(&mut conn)
         .await
         .map_err(err)?;
+        let views = load_view_deps(&mut conn).await.map_err(err)?;
+        let writes = load_column_calls(&mut conn).await.map_err(err)?;
+        let triggers = load_triggers(&mut conn).await.map_err(err)?;
+        let mut read_policies: HashMap<(String, String), Vec<String>> = HashMap::new();
+        let policies = sqlx::query(
+            "SELECT n.nspname::text, c.relname::text, pg_get_expr(p.polqual, p.polrelid) \
+             FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relrowsecurity AND p.polcmd IN ('r', '*') AND p.polroles = '{0}' AND p.polqual IS NOT NULL \
+             ORDER BY 1, 2, p.polname",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .map_err(err)?;
+        for r in policies {
+            read_policies
+                .entry((r.get(0), r.get(1)))
+                .or_default()
+                .push(r.get(2));
+        }
         let _ = conn.close().await;
         Ok(Self {
             database,
@@ -200,6 +290,200 @@ impl Catalog {
             relations,
             functions,
             builtins: builtins.into_iter().collect(),
+            views,
+            writes,
+            read_policies,
+            triggers,
         })
     }
+}
+
+/// The views and user functions each view's rule depends on (`pg_depend` of its
+/// `pg_rewrite` rule; an operator counts as its function).
+#[cfg(feature = "postgres")]
+async fn load_view_deps(
+    conn: &mut sqlx::PgConnection,
+) -> Result<HashMap<(String, String), ViewDeps>, sqlx::Error> {
+    const RULE_DEPS: &str = "SELECT DISTINCT vn.nspname::text AS vs, v.relname::text AS vn, d.refclassid, d.refobjid \
+         FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace \
+         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+         WHERE v.relkind = 'v' AND vn.nspname NOT IN ('pg_catalog','information_schema') \
+           AND vn.nspname NOT LIKE 'pg\\_toast%' AND vn.nspname NOT LIKE 'pg\\_temp\\_%'";
+    let mut views: HashMap<(String, String), ViewDeps> = HashMap::new();
+    let rels = sqlx::query(&format!(
+        "SELECT d.vs, d.vn, n.nspname::text, c.relname::text FROM ({RULE_DEPS}) d \
+         JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'v' AND NOT (n.nspname = d.vs AND c.relname::text = d.vn) \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rels {
+        views
+            .entry((r.get(0), r.get(1)))
+            .or_default()
+            .views
+            .push((r.get(2), r.get(3)));
+    }
+    let bases = sqlx::query(&format!(
+        "SELECT d.vs, d.vn, min(n.nspname::text), min(c.relname::text) FROM ({RULE_DEPS}) d \
+         JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r','p','f','v') AND NOT (n.nspname = d.vs AND c.relname::text = d.vn) \
+         GROUP BY 1, 2 HAVING count(DISTINCT c.oid) = 1"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in bases {
+        views.entry((r.get(0), r.get(1))).or_default().base = Some((r.get(2), r.get(3)));
+    }
+    let funcs = sqlx::query(&format!(
+        "SELECT d.vs, d.vn, n.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.provolatile = 'v', \
+                pg_get_viewdef(format('%I.%I', d.vs, d.vn)::regclass) FROM ({RULE_DEPS}) d \
+         LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid \
+         JOIN pg_proc p ON p.oid = CASE WHEN d.refclassid = 'pg_proc'::regclass THEN d.refobjid ELSE o.oprcode END \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname NOT IN ('pg_catalog','information_schema') \
+         GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in funcs {
+        let deps = views.entry((r.get(0), r.get(1))).or_default();
+        deps.functions.push(ViewCall {
+            schema: r.get(2),
+            name: r.get(3),
+            signature: r.get(4),
+            volatile: r.get(5),
+        });
+        deps.definition = r.get(6);
+    }
+    Ok(views)
+}
+
+/// What writing each column calls: the functions of its domain's CHECK constraints (through
+/// domains over domains), and of its expression when it is a stored generated column.
+#[cfg(feature = "postgres")]
+async fn load_column_calls(
+    conn: &mut sqlx::PgConnection,
+) -> Result<HashMap<(String, String), Vec<ColumnCalls>>, sqlx::Error> {
+    const FUNC: &str =
+        "pn.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.provolatile = 'v'";
+    const TABLE: &str =
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace";
+    const PROC: &str =
+        "JOIN pg_proc p ON p.oid = dp.refobjid JOIN pg_namespace pn ON pn.oid = p.pronamespace";
+    const WHERE: &str = "a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','f') \
+         AND pn.nspname NOT IN ('pg_catalog','information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'";
+    let domains = sqlx::query(&format!(
+        "WITH RECURSIVE dom(top, d) AS ( \
+           SELECT t.oid, t.oid FROM pg_type t WHERE t.typtype = 'd' \
+           UNION SELECT dom.top, b.oid FROM dom JOIN pg_type t ON t.oid = dom.d \
+             JOIN pg_type b ON b.oid = t.typbasetype AND b.typtype = 'd') \
+         SELECT DISTINCT n.nspname::text, c.relname::text, a.attname::text, {FUNC}, NULL::text[] \
+         FROM pg_attribute a {TABLE} JOIN dom ON dom.top = a.atttypid \
+         JOIN pg_constraint k ON k.contypid = dom.d \
+         JOIN pg_depend dp ON dp.classid = 'pg_constraint'::regclass AND dp.objid = k.oid \
+           AND dp.refclassid = 'pg_proc'::regclass {PROC} \
+         WHERE {WHERE}"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let generated = sqlx::query(&format!(
+        "SELECT DISTINCT n.nspname::text, c.relname::text, a.attname::text, {FUNC}, \
+                ARRAY(SELECT ra.attname::text FROM pg_depend dc JOIN pg_attribute ra \
+                        ON ra.attrelid = dc.refobjid AND ra.attnum = dc.refobjsubid \
+                      WHERE dc.classid = 'pg_attrdef'::regclass AND dc.objid = d.oid \
+                        AND dc.refclassid = 'pg_class'::regclass AND dc.refobjsubid > 0 \
+                      ORDER BY 1) \
+         FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum {TABLE} \
+         JOIN pg_depend dp ON dp.classid = 'pg_attrdef'::regclass AND dp.objid = d.oid \
+           AND dp.refclassid = 'pg_proc'::regclass {PROC} \
+         WHERE a.attgenerated = 's' AND {WHERE}"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut writes: HashMap<(String, String), Vec<ColumnCalls>> = HashMap::new();
+    for r in domains.into_iter().chain(generated) {
+        let column: String = r.get(2);
+        let generated_from: Option<Vec<String>> = r.get(7);
+        let cols = writes.entry((r.get(0), r.get(1))).or_default();
+        let at = match cols
+            .iter()
+            .position(|c| c.column == column && c.generated_from == generated_from)
+        {
+            Some(i) => i,
+            None => {
+                cols.push(ColumnCalls {
+                    column,
+                    functions: Vec::new(),
+                    generated_from,
+                });
+                cols.len() - 1
+            }
+        };
+        cols[at].functions.push(ViewCall {
+            schema: r.get(3),
+            name: r.get(4),
+            signature: r.get(5),
+            volatile: r.get(6),
+        });
+    }
+    Ok(writes)
+}
+
+/// The enabled, user-defined triggers, with their functions and what their WHEN clauses call.
+#[cfg(feature = "postgres")]
+async fn load_triggers(
+    conn: &mut sqlx::PgConnection,
+) -> Result<HashMap<(String, String), Vec<TriggerInfo>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, \
+                format('%s.%s', pn.nspname, p.proname), l.lanname::text, p.prosecdef, p.prosrc, \
+                ARRAY(SELECT format('%s\x1f%s\x1f%s\x1f%s', wn.nspname, w.proname, oidvectortypes(w.proargtypes), w.provolatile = 'v') \
+                      FROM pg_depend d JOIN pg_proc w ON w.oid = d.refobjid JOIN pg_namespace wn ON wn.oid = w.pronamespace \
+                      WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass \
+                        AND w.oid <> t.tgfoid AND wn.nspname NOT IN ('pg_catalog','information_schema')) \
+         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace \
+         JOIN pg_language l ON l.oid = p.prolang \
+         WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut triggers: HashMap<(String, String), Vec<TriggerInfo>> = HashMap::new();
+    for r in rows {
+        let language: String = r.get(5);
+        let security_definer: bool = r.get(6);
+        let body = (!security_definer && (language == "sql" || language == "plpgsql"))
+            .then(|| r.get::<String, _>(7));
+        let when_calls = r
+            .get::<Vec<String>, _>(8)
+            .iter()
+            .filter_map(|w| {
+                let mut parts = w.split('\u{1f}');
+                Some(ViewCall {
+                    schema: parts.next()?.into(),
+                    name: parts.next()?.into(),
+                    signature: parts.next()?.into(),
+                    volatile: parts.next()? == "true",
+                })
+            })
+            .collect();
+        triggers
+            .entry((r.get(0), r.get(1)))
+            .or_default()
+            .push(TriggerInfo {
+                name: r.get(2),
+                events: r.get(3),
+                function: r.get(4),
+                language,
+                body,
+                security_definer,
+                when_calls,
+            });
+    }
+    Ok(triggers)
 }

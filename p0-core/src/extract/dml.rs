@@ -57,6 +57,7 @@ impl Walker<'_> {
                     return Ok(());
                 };
                 let cols = self.assignment_columns(assignments);
+                self.written(&key, &cols, false)?;
                 self.grant(
                     Privilege::Update,
                     ObjectRef::table(key.schema, key.name),
@@ -137,6 +138,7 @@ impl Walker<'_> {
                 if let Some((key, _, _)) =
                     self.bind_target(name, alias.as_ref().map(|a| &a.name))?
                 {
+                    self.deleted(&key);
                     self.grant(
                         Privilege::Delete,
                         ObjectRef::table(key.schema, key.name),

@@ -188,7 +188,12 @@ impl Walker<'_> {
                 );
             }
         }
-        Ok(())
+        let given: Vec<String> = supplied
+            .iter()
+            .filter(|c| !explicit_defaults.contains(c))
+            .cloned()
+            .collect();
+        self.written(key, &given, true)
     }
 
     /// `COPY`: to the client reads (SELECT), from the client inserts; server files and

@@ -41,7 +41,9 @@ mod statement;
 mod walker;
 
 pub use bounds::Limits;
-pub use catalog::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
+pub use catalog::{
+    Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
+};
 
 use crate::error::ExtractError;
 use crate::types::{Engine, ObjectRef, Permission, PermissionSet, Privilege};
@@ -360,6 +362,8 @@ impl PermissionExtractor for MySqlExtractor {
     }
 }
 
+#[cfg(test)]
+mod implicit_tests;
 #[cfg(test)]
 mod stmt_tests;
 #[cfg(test)]

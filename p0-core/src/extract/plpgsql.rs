@@ -14,6 +14,10 @@ pub(crate) fn statements(body: &str) -> Vec<String> {
             }
             continue;
         }
+        if let Some(expr) = returned_expression(&piece, &upper) {
+            out.push(format!("SELECT {expr}"));
+            continue;
+        }
         let Some(start) = find_keyword(
             &upper,
             &[
@@ -36,6 +40,30 @@ pub(crate) fn statements(body: &str) -> Vec<String> {
         out.push(stmt);
     }
     out
+}
+
+/// The expression of `RETURN expr` when it may call or read something (`RETURN QUERY` and
+/// `RETURN NEXT` are statements of their own; `RETURN NEW` reads nothing).
+fn returned_expression<'a>(piece: &'a str, upper: &str) -> Option<&'a str> {
+    let at = find_keyword(upper, &["RETURN"])?;
+    let first = find_keyword(
+        upper,
+        &[
+            "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "PERFORM", "MERGE", "TRUNCATE",
+        ],
+    );
+    if first.is_some_and(|f| f < at) {
+        return None;
+    }
+    let rest = piece[at + "RETURN".len()..].trim();
+    let rest_up = rest.to_ascii_uppercase();
+    if rest.is_empty()
+        || find_keyword(&rest_up, &["QUERY", "NEXT"]) == Some(0)
+        || !rest.contains('(')
+    {
+        return None;
+    }
+    Some(rest)
 }
 
 fn strip_comments(s: &str) -> String {
@@ -120,5 +148,13 @@ mod tests {
             stmts.iter().any(|s| s.trim() == "SELECT * FROM u"),
             "{stmts:?}"
         );
+    }
+
+    #[test]
+    fn a_returned_subquery_is_read() {
+        let stmts = statements("BEGIN RETURN (SELECT note FROM notes WHERE id = $1); END");
+        assert_eq!(stmts, vec!["SELECT (SELECT note FROM notes WHERE id = $1)"]);
+        let stmts = statements("BEGIN RETURN QUERY SELECT a FROM t; RETURN NEW; END");
+        assert_eq!(stmts, vec!["SELECT a FROM t"]);
     }
 }

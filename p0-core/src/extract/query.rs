@@ -3,7 +3,7 @@
 
 use super::catalog::RelKind;
 use super::names::table_privilege_object;
-use super::scope::{Binding, RelKey};
+use super::scope::Binding;
 use super::walker::{Reenter, Walked, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
@@ -338,29 +338,9 @@ impl Walker<'_> {
             self.bind_pseudo(&alias);
             return Ok(());
         }
-        if kind == Some(RelKind::View) {
-            self.expand_invoker_view(&key);
-        }
         let alias = alias.unwrap_or_else(|| key.name.clone());
         self.scopes.bind(Binding::read(alias, key, columns));
         Ok(())
-    }
-
-    /// Queues the definition of a view that runs with the caller's privileges.
-    fn expand_invoker_view(&mut self, key: &RelKey) {
-        let Some(cat) = self.catalog else { return };
-        let Some(body) = cat
-            .relations
-            .get(&(key.schema.clone(), key.name.clone()))
-            .and_then(|r| r.invoker_body.as_deref())
-        else {
-            return;
-        };
-        self.enqueue(
-            format!("definition of view `{}.{}`", key.schema, key.name),
-            Some("sql".into()),
-            body,
-        );
     }
 }
 

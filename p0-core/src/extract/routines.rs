@@ -5,17 +5,26 @@
 
 use super::bounds::{parse_expression, parse_statements, Syntax};
 use super::plpgsql;
+use super::scope::RelKey;
 use super::walker::{Pending, Walked, Walker};
 use crate::error::ExtractError;
 use sqlparser::dialect::PostgreSqlDialect;
 
 impl Walker<'_> {
     /// Walks everything queued so far, and what that queues in turn, each at most once.
+    /// Views read first: what their rules call, for the columns read of each.
     pub fn expand_all_pending(&mut self) -> Walked {
-        while let Some(p) = self.pending.pop_front() {
+        loop {
+            if let Some((rel, cols)) = self.views_read.pop() {
+                self.view_reaches(&rel, cols.as_deref())?;
+                self.policies_reached(&rel)?;
+                continue;
+            }
+            let Some(p) = self.pending.pop_front() else {
+                return Ok(());
+            };
             self.expand_pending(p)?;
         }
-        Ok(())
     }
 
     /// Walks a body or default reached from the catalog, as the caller: no scope of the
@@ -25,6 +34,7 @@ impl Walker<'_> {
         self.expanded += 1;
         let saved = std::mem::replace(&mut self.search_path, p.search_path);
         let explain_only = std::mem::replace(&mut self.explain_only, p.explain_only);
+        let saved_bound = std::mem::replace(&mut self.bound, p.bound);
         let result = match p.lang.as_deref() {
             Some(lang) => self.expand_body(&p.what, lang, &p.text),
             None => {
@@ -36,6 +46,7 @@ impl Walker<'_> {
         };
         self.search_path = saved;
         self.explain_only = explain_only;
+        self.bound = saved_bound;
         result
     }
 
@@ -79,6 +90,49 @@ impl Walker<'_> {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The row-level security policies that filter the rows read of `rel`: their expressions
+    /// run as the caller, bound by OID (no schema USAGE): functions need EXECUTE, sub-queries
+    /// SELECT; the columns of `rel` they read need no privilege.
+    fn policies_reached(&mut self, rel: &RelKey) -> Walked {
+        let Some(cat) = self.catalog else {
+            return Ok(());
+        };
+        let Some(policies) = cat
+            .read_policies
+            .get(&(rel.schema.clone(), rel.name.clone()))
+        else {
+            return Ok(());
+        };
+        for (i, text) in policies.iter().enumerate() {
+            let what = format!("policy {i} of `{}.{}`", rel.schema, rel.name);
+            if !self.first_time(&what) {
+                continue;
+            }
+            self.lookup()?;
+            let limits = self.limits;
+            let e = match parse_expression(&PostgreSqlDialect {}, text, &what, &limits) {
+                Ok(e) => e,
+                Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                    return Err(e)
+                }
+                Err(_) => {
+                    self.unresolved.insert(format!("{what} `{text}`"));
+                    continue;
+                }
+            };
+            let saved = std::mem::replace(&mut self.bound, true);
+            let result = self.isolated(|w| {
+                w.scoped(|w| {
+                    w.bind_pseudo(&rel.name);
+                    w.expr(&e)
+                })
+            });
+            self.bound = saved;
+            result?;
         }
         Ok(())
     }

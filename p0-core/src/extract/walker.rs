@@ -5,8 +5,8 @@
 //! through [`Walker::enter`], which bounds its depth.
 
 use super::bounds::{Limits, Syntax, PARSER_RECURSION_LIMIT};
-use super::catalog::Catalog;
-use super::scope::{Binding, Scopes};
+use super::catalog::{Catalog, RelKind};
+use super::scope::{Binding, RelKey, Scopes};
 use crate::error::ExtractError;
 use crate::types::{ObjectKind, ObjectRef, Permission, PermissionSet, Privilege};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement};
@@ -83,6 +83,9 @@ pub(crate) struct Pending {
     pub search_path: Option<Vec<String>>,
     /// Reached under `EXPLAIN` without ANALYZE: planned, never run.
     pub explain_only: bool,
+    /// Bound by OID when it was stored (a `security_invoker` view's definition): what it
+    /// names needs no USAGE on its schema.
+    pub bound: bool,
 }
 
 /// A statement `PREPARE` named, for the `EXECUTE`s after it.
@@ -145,6 +148,12 @@ pub(crate) struct Walker<'a> {
     nodes: usize,
     /// The schemas of the catalog that hold something (for `SET search_path`).
     pub schemas: OnceCell<HashSet<String>>,
+    /// Views and tables under row security read, and the columns read of each (`None`:
+    /// all), expanded after the statement (`routines`): what their rules and policies call
+    /// for the caller.
+    pub views_read: Vec<(RelKey, Option<Vec<String>>)>,
+    /// Walking a text bound by OID ([`Pending::bound`]): grants add no schema USAGE.
+    pub bound: bool,
     /// Levels of the walk entered and not left.
     depth: usize,
     /// The most levels the walk may enter: [`walk_depth_bound`].
@@ -180,6 +189,8 @@ impl<'a> Walker<'a> {
             used_databases: Vec::new(),
             nodes: 0,
             schemas: OnceCell::new(),
+            views_read: Vec::new(),
+            bound: false,
             depth: 0,
             max_depth: walk_depth_bound(&limits),
         }
@@ -255,7 +266,12 @@ impl<'a> Walker<'a> {
     /// Queues a body or default reached from the catalog, unless this extraction already
     /// queued it for the same search_path: each is walked at most once.
     pub fn enqueue(&mut self, what: String, lang: Option<String>, text: &str) {
-        let key = format!("{what}\u{0}{:?}", self.search_path);
+        self.enqueue_as(what, lang, text, false);
+    }
+
+    /// Queues a text bound by OID when it was stored ([`Pending::bound`]).
+    pub fn enqueue_as(&mut self, what: String, lang: Option<String>, text: &str, bound: bool) {
+        let key = format!("{what}\u{0}{:?}\u{0}{bound}", self.search_path);
         if !self.queued.insert(key) {
             return;
         }
@@ -265,7 +281,14 @@ impl<'a> Walker<'a> {
             text: text.to_string(),
             search_path: self.search_path.clone(),
             explain_only: self.explain_only,
+            bound,
         });
+    }
+
+    /// Whether `what` is met for the first time in this extraction (each catalog object
+    /// reached is walked at most once).
+    pub fn first_time(&mut self, what: &str) -> bool {
+        self.queued.insert(format!("once\u{0}{what}"))
     }
 
     // ----- identifiers -----
@@ -293,7 +316,7 @@ impl<'a> Walker<'a> {
     // ----- permissions -----
 
     pub fn grant(&mut self, privilege: Privilege, object: ObjectRef, columns: Option<Vec<String>>) {
-        if self.rules.schema_usage {
+        if self.rules.schema_usage && !self.bound {
             match object.kind {
                 ObjectKind::Table
                 | ObjectKind::Sequence
@@ -326,6 +349,14 @@ impl<'a> Walker<'a> {
         self.scopes.push();
         let result = f(self);
         for (rel, cols) in self.scopes.pop() {
+            let view = self.catalog.is_some_and(|c| {
+                let k = (rel.schema.clone(), rel.name.clone());
+                c.read_policies.contains_key(&k)
+                    || c.relations.get(&k).is_some_and(|r| r.kind == RelKind::View)
+            });
+            if view {
+                self.views_read.push((rel.clone(), cols.clone()));
+            }
             self.grant(
                 Privilege::Select,
                 ObjectRef::table(rel.schema, rel.name),

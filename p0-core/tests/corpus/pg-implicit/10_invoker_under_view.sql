@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT * FROM imp.v_over_inv

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.priced VALUES (2, 7)

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.gen (a) VALUES (3)

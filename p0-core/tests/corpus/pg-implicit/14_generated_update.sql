@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE imp.gen SET a = 4

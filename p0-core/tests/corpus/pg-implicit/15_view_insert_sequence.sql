@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.v_tickets (title) VALUES ('x')

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT body FROM imp.docs

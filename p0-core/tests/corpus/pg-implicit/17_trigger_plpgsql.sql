@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.tracked VALUES (1, 'a')

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.tracked_def VALUES (1, 'a')

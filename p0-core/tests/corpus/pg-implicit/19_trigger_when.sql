@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.tracked_when VALUES (1, 'a')

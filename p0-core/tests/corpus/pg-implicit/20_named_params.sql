@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT fx.named_fn(3)

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT id FROM imp.v_op

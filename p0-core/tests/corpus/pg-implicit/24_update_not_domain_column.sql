@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE imp.priced SET id = 3

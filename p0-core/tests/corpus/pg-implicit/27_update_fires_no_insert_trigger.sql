@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE imp.tracked SET v = 'b'
