@@ -8,6 +8,11 @@ use crate::error::ExtractError;
 use sqlx::{Connection, Row};
 use std::collections::{HashMap, HashSet};
 
+#[cfg(feature = "postgres")]
+mod triggers;
+#[cfg(feature = "postgres")]
+use triggers::load_triggers;
+
 /// What kind of relation a name denotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,6 +47,10 @@ pub struct RelInfo {
     /// For views that run with the caller's privileges (`security_invoker`): the definition.
     pub invoker_body: Option<String>,
 }
+
+/// The language p0 gives a SQL-standard body (`BEGIN ATOMIC ... END`, `RETURN expr`): SQL whose
+/// names were bound when the function was created, so they need no schema USAGE.
+pub const SQL_STANDARD: &str = "sql-standard";
 
 /// One user-defined function or procedure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,9 +235,24 @@ impl Catalog {
             }
         }
         let mut functions: HashMap<(String, String), Vec<FuncInfo>> = HashMap::new();
-        let funcs = sqlx::query(
+        // A SQL-standard body (PostgreSQL 14+: `BEGIN ATOMIC`, `RETURN`) is in `prosqlbody`.
+        let v14: bool =
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int4 >= 140000")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(err)?;
+        let (lang, src) = match v14 {
+            true => (
+                format!(
+                    "CASE WHEN p.prosqlbody IS NULL THEN l.lanname::text ELSE '{SQL_STANDARD}' END"
+                ),
+                "coalesce(pg_get_function_sqlbody(p.oid), p.prosrc)",
+            ),
+            false => ("l.lanname::text".to_string(), "p.prosrc"),
+        };
+        let funcs = sqlx::query(&format!(
             "SELECT n.nspname::text, p.proname::text, oidvectortypes(p.proargtypes), p.pronargs::int4, \
-                    p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, l.lanname::text, p.prosrc, \
+                    p.pronargdefaults::int4, p.provariadic <> 0, p.prosecdef, {lang}, {src}, \
                     ARRAY(SELECT coalesce(a.name, '') \
                           FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", ARRAY[cardinality(coalesce(p.proargnames, ARRAY[]::text[]))]))) \
                                WITH ORDINALITY AS a(name, mode, ord) \
@@ -236,14 +260,14 @@ impl Catalog {
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang \
              WHERE n.nspname NOT IN ('pg_catalog','information_schema') \
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
-        )
+        ))
         .fetch_all(&mut conn)
         .await
         .map_err(err)?;
         for r in funcs {
             let secdef: bool = r.get(6);
             let lang: String = r.get(7);
-            let body = (!secdef && (lang == "sql" || lang == "plpgsql"))
+            let body = (!secdef && ["sql", "plpgsql", SQL_STANDARD].contains(&lang.as_str()))
                 .then(|| (lang, r.get::<String, _>(8)));
             functions
                 .entry((r.get(0), r.get(1)))
@@ -432,58 +456,4 @@ async fn load_column_calls(
         });
     }
     Ok(writes)
-}
-
-/// The enabled, user-defined triggers, with their functions and what their WHEN clauses call.
-#[cfg(feature = "postgres")]
-async fn load_triggers(
-    conn: &mut sqlx::PgConnection,
-) -> Result<HashMap<(String, String), Vec<TriggerInfo>>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT n.nspname::text, c.relname::text, t.tgname::text, t.tgtype::int4, \
-                format('%s.%s', pn.nspname, p.proname), l.lanname::text, p.prosecdef, p.prosrc, \
-                ARRAY(SELECT format('%s\x1f%s\x1f%s\x1f%s', wn.nspname, w.proname, oidvectortypes(w.proargtypes), w.provolatile = 'v') \
-                      FROM pg_depend d JOIN pg_proc w ON w.oid = d.refobjid JOIN pg_namespace wn ON wn.oid = w.pronamespace \
-                      WHERE d.classid = 'pg_trigger'::regclass AND d.objid = t.oid AND d.refclassid = 'pg_proc'::regclass \
-                        AND w.oid <> t.tgfoid AND wn.nspname NOT IN ('pg_catalog','information_schema')) \
-         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace \
-         JOIN pg_language l ON l.oid = p.prolang \
-         WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' ORDER BY 1, 2, 3",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut triggers: HashMap<(String, String), Vec<TriggerInfo>> = HashMap::new();
-    for r in rows {
-        let language: String = r.get(5);
-        let security_definer: bool = r.get(6);
-        let body = (!security_definer && (language == "sql" || language == "plpgsql"))
-            .then(|| r.get::<String, _>(7));
-        let when_calls = r
-            .get::<Vec<String>, _>(8)
-            .iter()
-            .filter_map(|w| {
-                let mut parts = w.split('\u{1f}');
-                Some(ViewCall {
-                    schema: parts.next()?.into(),
-                    name: parts.next()?.into(),
-                    signature: parts.next()?.into(),
-                    volatile: parts.next()? == "true",
-                })
-            })
-            .collect();
-        triggers
-            .entry((r.get(0), r.get(1)))
-            .or_default()
-            .push(TriggerInfo {
-                name: r.get(2),
-                events: r.get(3),
-                function: r.get(4),
-                language,
-                body,
-                security_definer,
-                when_calls,
-            });
-    }
-    Ok(triggers)
 }

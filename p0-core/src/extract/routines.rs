@@ -4,6 +4,7 @@
 //! nested, so the stack stays as shallow as one text allows).
 
 use super::bounds::{parse_expression, parse_statements, Syntax};
+use super::catalog::SQL_STANDARD;
 use super::plpgsql;
 use super::scope::RelKey;
 use super::walker::{Pending, Walked, Walker};
@@ -62,6 +63,8 @@ impl Walker<'_> {
         }
         let texts = if lang == "plpgsql" {
             plpgsql::statements(body)
+        } else if lang == SQL_STANDARD {
+            vec![sql_standard(body)]
         } else {
             vec![body.to_string()]
         };
@@ -149,4 +152,25 @@ impl Walker<'_> {
             }
         }
     }
+}
+
+/// A SQL-standard body as PostgreSQL prints it (`BEGIN ATOMIC` statements `END`, or
+/// `RETURN expr`), as statements sqlparser reads: each `RETURN expr` is `SELECT expr`.
+fn sql_standard(body: &str) -> String {
+    let body = body.trim();
+    let inner = body
+        .strip_prefix("BEGIN ATOMIC")
+        .and_then(|b| b.trim_end().strip_suffix("END"))
+        .unwrap_or(body);
+    inner
+        .lines()
+        .map(|line| {
+            let code = line.trim_start();
+            match code.strip_prefix("RETURN ") {
+                Some(expr) => format!("SELECT {expr}"),
+                None => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

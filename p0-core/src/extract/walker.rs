@@ -266,7 +266,8 @@ impl<'a> Walker<'a> {
     /// Queues a body or default reached from the catalog, unless this extraction already
     /// queued it for the same search_path: each is walked at most once.
     pub fn enqueue(&mut self, what: String, lang: Option<String>, text: &str) {
-        self.enqueue_as(what, lang, text, false);
+        let bound = lang.as_deref() == Some(super::catalog::SQL_STANDARD);
+        self.enqueue_as(what, lang, text, bound);
     }
 
     /// Queues a text bound by OID when it was stored ([`Pending::bound`]).

@@ -73,6 +73,13 @@ CREATE TRIGGER t_del BEFORE DELETE ON imp.tracked_del FOR EACH ROW EXECUTE FUNCT
 -- 6. named parameters
 CREATE FUNCTION fx.named_fn(p_id int, p_k int DEFAULT 1) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT p_id + p_k $$;
 
+-- SQL-standard bodies (PostgreSQL 14+): bound when created, kept in prosqlbody, not prosrc.
+CREATE SCHEMA atomic_s;
+CREATE TABLE atomic_s.t (x int);
+INSERT INTO atomic_s.t VALUES (1), (2);
+CREATE FUNCTION fx.atomic_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM atomic_s.t; END;
+CREATE FUNCTION fx.atomic_plus(a int) RETURNS int LANGUAGE sql RETURN a + (SELECT max(x) FROM atomic_s.t);
+
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE pagila FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
