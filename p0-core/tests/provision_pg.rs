@@ -2,6 +2,9 @@
 //! each, are in `provision_pg/guard.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/grant_pg.rs"]
+#[allow(dead_code)]
+mod grant_pg;
 #[path = "provision_pg/guard.rs"]
 mod guard;
 #[path = "provision_pg/support.rs"]

@@ -1,16 +1,12 @@
 //! The fixture and helpers of the PostgreSQL provisioner tests.
 
-use chrono::{Duration as TimeDelta, Utc};
-use p0_core::provision::PostgresProvisioner;
-use p0_core::{
-    Access, GuardPolicy, ObjectRef, Permission, PermissionSet, Privilege, ProvisionPlan, RequestId,
-    ResourceId,
-};
+use chrono::Duration as TimeDelta;
+use p0_core::{Access, ProvisionPlan};
 use p0_testkit::{PgOptions, PgServer};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection};
 
-pub const DB: &str = "app";
+pub use crate::grant_pg::{policy, provisioner, read_orders, DB};
 
 pub fn setup(opts: PgOptions) -> PgServer {
     let pg = PgServer::start_with(opts).unwrap();
@@ -28,34 +24,9 @@ pub fn setup(opts: PgOptions) -> PgServer {
     pg
 }
 
-pub async fn provisioner(pg: &PgServer, policy: GuardPolicy) -> PostgresProvisioner {
-    PostgresProvisioner::connect(&pg.url(DB), policy)
-        .await
-        .unwrap()
-}
-
-pub fn policy() -> GuardPolicy {
-    GuardPolicy::for_database(DB, "postgres")
-}
-
-pub fn read_orders() -> PermissionSet {
-    [
-        Permission::new(Privilege::Connect, ObjectRef::database(DB)),
-        Permission::new(Privilege::Usage, ObjectRef::schema("public")),
-        Permission::new(Privilege::Select, ObjectRef::table("public", "orders")),
-    ]
-    .into_iter()
-    .collect()
-}
-
+/// A plan of alice's for `access`, expiring `ttl` from now.
 pub fn plan(access: Access, ttl: TimeDelta) -> ProvisionPlan {
-    ProvisionPlan {
-        request_id: RequestId::generate(),
-        requester: "alice@example.com".into(),
-        resource: ResourceId::new("pg/app").unwrap(),
-        access,
-        expires_at: Utc::now() + ttl,
-    }
+    crate::grant_pg::plan_for("alice@example.com", access, ttl)
 }
 
 pub async fn login(pg: &PgServer, user: &str, password: &str) -> Result<PgConnection, sqlx::Error> {
