@@ -5,6 +5,9 @@
 # short fuzz run of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No incremental caches: a one-shot run gains nothing from them, and they cost gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk() { printf 'disk (%s): %s\n' "$1" "$(df -h . | awk 'NR==2 {print $4 " free of " $2}')"; }
 
 scripts/setup.sh
 # Python tools, in a venv: a real OIDC provider for the login tests, cargo-lambda (the Lambda
@@ -24,6 +27,7 @@ if [ ! -f .node/node_modules/oidc-provider/lib/index.js ]; then
   npm install --silent --no-audit --no-fund --prefix .node oidc-provider@8.8.1
 fi
 export P0_OIDC_PROVIDER_MODULE="$PWD/.node/node_modules/oidc-provider/lib/index.js"
+disk "before building"
 cargo fmt --all --check
 # Layout: no source file over 500 lines, no two modules importing each other.
 python3 scripts/layout_check.py
@@ -39,6 +43,7 @@ if cargo tree --locked -p p0-cli -e normal --prefix none | grep -E '^p0-(server|
   exit 1
 fi
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
+disk "after the workspace's tests"
 
 # The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
@@ -82,6 +87,7 @@ expect_output "| Linus | 310.25 |" "SELECT command denied" "p0r_" \
   "user and role are gone (0 p0 accounts left)" "Access denied" "chain verified (3 entries)" -- \
   target/debug/p0 demo --engine mysql
 echo "demo: ok"
+disk "after the demo"
 
 # The shared corpus, measured by the shared tool against a hardened PostgreSQL.
 shared="${P0_SHARED:-../shared}"
@@ -96,3 +102,4 @@ fi
 if [ "${P0_SKIP_FUZZ:-0}" != 1 ]; then
   scripts/fuzz.sh "${P0_FUZZ_SECONDS:-10}"
 fi
+disk "at the end"
