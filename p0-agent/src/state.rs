@@ -74,9 +74,7 @@ impl AgentState {
             hmac_secret,
             Some(&database_url),
         )?;
-        if config.engine == Engine::Postgres {
-            settings = settings.postgres_catalog(database_url);
-        }
+        settings = settings.live_catalog(database_url);
         Ok(Self::from_agent(Agent::new(settings)?))
     }
 

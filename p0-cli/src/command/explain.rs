@@ -12,7 +12,7 @@ pub struct Args {
     #[arg(long, default_value = "postgres")]
     engine: Engine,
     /// Resolve names against this live database (views, sequences behind defaults, function
-    /// bodies, search_path). Only the catalog is read.
+    /// and procedure bodies, search_path). Only the catalog is read.
     #[arg(long, env = "P0_DATABASE_URL")]
     database_url: Option<String>,
     /// The database name for CONNECT (PostgreSQL) or of unqualified tables (MySQL) when no URL
@@ -63,9 +63,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .database
                 .clone()
                 .or_else(|| args.database_url.as_deref().and_then(url_database));
-            MySqlExtractor::new(db)
-                .with_columns(args.columns)
-                .extract(&sql)
+            let mut x = MySqlExtractor::new(db).with_columns(args.columns);
+            if let Some(url) = &args.database_url {
+                let catalog = rt
+                    .block_on(Catalog::load_mysql(url, args.database.as_deref()))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                x = x.with_catalog(Arc::new(catalog));
+            }
+            x.extract(&sql)
         }
         _ => bail!("unsupported engine"),
     };

@@ -19,7 +19,7 @@ const CATALOG_TTL: Duration = Duration::from_secs(5);
 pub(crate) struct QueryExtractor {
     engine: Engine,
     default_database: Option<String>,
-    /// Where the live catalog is read (PostgreSQL); none for a custom provisioner, whose
+    /// Where the live catalog is read; none for a custom provisioner, whose
     /// agent extracts from the SQL alone.
     catalog_url: Option<String>,
     /// The last catalog snapshot and when it was read.
@@ -51,11 +51,11 @@ impl QueryExtractor {
                 return Ok(Some(c.clone()));
             }
         }
-        let c = Arc::new(
-            Catalog::load_postgres(url)
-                .await
-                .map_err(|e| unavailable(format!("cannot read the catalog: {e}")))?,
-        );
+        let loaded = match self.engine {
+            Engine::MySql => Catalog::load_mysql(url, self.default_database.as_deref()).await,
+            _ => Catalog::load_postgres(url).await,
+        };
+        let c = Arc::new(loaded.map_err(|e| unavailable(format!("cannot read the catalog: {e}")))?);
         *slot = Some((Instant::now(), c.clone()));
         Ok(Some(c))
     }
@@ -64,9 +64,14 @@ impl QueryExtractor {
     pub(crate) async fn extract(&self, sql: &str) -> Result<Extraction, Refusal> {
         let refused = |e: ExtractError| unprocessable(e.to_string());
         match self.engine {
-            Engine::MySql => MySqlExtractor::new(self.default_database.clone())
-                .extract(sql)
-                .map_err(refused),
+            Engine::MySql => {
+                let x = MySqlExtractor::new(self.default_database.clone());
+                let x = match self.catalog().await? {
+                    Some(c) => x.with_catalog(c),
+                    None => x,
+                };
+                x.extract(sql).map_err(refused)
+            }
             _ => {
                 let x = PostgresExtractor::new();
                 let x = match self.catalog().await? {

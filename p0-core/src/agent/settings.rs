@@ -115,7 +115,7 @@ impl AgentSettings {
     /// the ID tokens `verifier` accepts, seals grants to `endpoint` and signs them with
     /// `signing_key`. Without [`Self::hmac_secret`] it authenticates no server (for a transport
     /// that authenticates the caller itself, such as IAM on Lambda); without
-    /// [`Self::postgres_catalog`] it extracts queries from their text alone.
+    /// [`Self::live_catalog`] it extracts queries from their text alone.
     pub fn new(
         resource: ResourceId,
         engine: Engine,
@@ -153,10 +153,10 @@ impl AgentSettings {
         self
     }
 
-    /// Reads the live PostgreSQL catalog at `url` (a snapshot reused for a few seconds) to
-    /// resolve the names of query requests.
+    /// Reads the live catalog at `url`, in the agent's engine (a snapshot reused for a few
+    /// seconds), to resolve the names of query requests.
     #[must_use]
-    pub fn postgres_catalog(mut self, url: impl Into<String>) -> Self {
+    pub fn live_catalog(mut self, url: impl Into<String>) -> Self {
         self.catalog_url = Some(url.into());
         self
     }

@@ -1,17 +1,12 @@
 //! Function calls: refused, built in, a sequence function, or a user function whose overloads
-//! need EXECUTE and whose bodies, run with the caller's privileges, are queued for the walk;
-//! and the calls a view makes for whoever reads it.
+//! need EXECUTE and whose bodies, run with the caller's privileges, are queued for the walk.
 
-use super::bounds::{parse_statements, Syntax};
-use super::catalog::{FuncInfo, RelKind, ViewCall};
+use super::catalog::{FuncInfo, RelKind, MYSQL_ROUTINE};
 use super::names::{split_qualified, string_literal};
-use super::scope::RelKey;
 use super::walker::{Walked, Walker};
 use crate::error::ExtractError;
 use crate::types::{ObjectKind, ObjectRef, Privilege};
-use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Ident, SelectItem, SetExpr, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use std::collections::HashSet;
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, Ident};
 
 /// The arguments of a call, as overload resolution sees them.
 #[derive(Debug, Default)]
@@ -151,10 +146,22 @@ impl Walker<'_> {
             self.grant(Privilege::Execute, object, None);
             return Ok(());
         };
-        if schema.is_none()
-            && (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))
-            && !self.user_function_before_pg_catalog(cat, name)
-        {
+        // MySQL's routine names are case-insensitive (the catalog keeps them in lower case).
+        let lower;
+        let name = if self.rules.native_first {
+            lower = name.to_lowercase();
+            lower.as_str()
+        } else {
+            name
+        };
+        let builtin = if self.rules.native_first {
+            cat.builtins.contains(name) || self.resolve_function(cat, None, name).is_none()
+        } else {
+            (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))
+                && !self.user_function_before_pg_catalog(cat, name)
+        };
+        // No procedure is built in: what CALL names is always a user's.
+        if schema.is_none() && builtin && !self.calling_procedure {
             return Ok(());
         }
         self.lookup()?;
@@ -163,11 +170,27 @@ impl Walker<'_> {
                 "function `{name}` does not exist"
             )));
         };
-        let fitting: Vec<&FuncInfo> = candidates.iter().filter(|f| fits(f, call)).collect();
+        // CALL names a procedure, anything else a function (in MariaDB the two may share a
+        // name).
+        let kind = if self.calling_procedure {
+            "procedure"
+        } else {
+            "function"
+        };
+        let candidates: Vec<&FuncInfo> = candidates
+            .iter()
+            .filter(|f| f.procedure == self.calling_procedure)
+            .collect();
+        if candidates.is_empty() {
+            return Err(ExtractError::Unsupported(format!(
+                "{kind} `{schema}.{name}` does not exist"
+            )));
+        }
+        let fitting: Vec<&FuncInfo> = candidates.iter().copied().filter(|f| fits(f, call)).collect();
         let chosen = if !fitting.is_empty() {
             fitting
         } else if call.named.is_empty() {
-            candidates.iter().collect()
+            candidates
         } else {
             // PostgreSQL would refuse the call; so does p0, rather than grant every overload.
             return Err(ExtractError::Unsupported(format!(
@@ -176,17 +199,27 @@ impl Walker<'_> {
             )));
         };
         for f in chosen {
+            // MariaDB's routines have no overloads: they are granted by name alone.
             let object = ObjectRef {
                 kind: self.routine_kind(),
-                ..ObjectRef::function(schema.clone(), name, f.signature.clone())
+                signature: (!f.signature.is_empty()).then(|| f.signature.clone()),
+                ..ObjectRef::function(schema.clone(), name, "")
             };
             self.grant(Privilege::Execute, object, None);
-            if let Some((lang, body)) = &f.body {
-                self.enqueue(
+            match &f.body {
+                // Unqualified names in a MariaDB routine's body belong to its own database.
+                Some((lang, body)) if lang == MYSQL_ROUTINE => self.enqueue_in(
+                    format!("body of {kind} `{schema}.{name}`"),
+                    lang,
+                    body,
+                    &schema,
+                ),
+                Some((lang, body)) => self.enqueue(
                     format!("body of function `{schema}.{name}({})`", f.signature),
                     Some(lang.clone()),
                     body,
-                );
+                ),
+                None => {}
             }
         }
         Ok(())
@@ -222,251 +255,6 @@ impl Walker<'_> {
             ObjectKind::Function
         }
     }
-}
-
-impl Walker<'_> {
-    /// What reading a view runs as the querying user, given the columns read of it (`None`:
-    /// all). A `security_invoker` view's definition is walked as the caller, bound by OID (no
-    /// schema USAGE). An ordinary view's relations are checked as its owner, but the functions
-    /// its rule calls need EXECUTE of the caller (bound by OID: no schema USAGE) and run as the
-    /// caller, and so does every view under it. A function only in output columns that no
-    /// query reads is dropped by the planner and needs nothing (unless VOLATILE).
-    pub fn view_reaches(&mut self, key: &RelKey, read: Option<&[String]>) -> Walked {
-        let Some(cat) = self.catalog else {
-            return Ok(());
-        };
-        let mut todo = vec![((key.schema.clone(), key.name.clone()), read)];
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        while let Some((view, read)) = todo.pop() {
-            if !seen.insert(view.clone()) {
-                continue;
-            }
-            self.lookup()?;
-            if let Some(body) = cat
-                .relations
-                .get(&view)
-                .and_then(|r| r.invoker_body.as_deref())
-            {
-                self.enqueue_as(
-                    format!("definition of view `{}.{}`", view.0, view.1),
-                    Some("sql".into()),
-                    body,
-                    true,
-                );
-                continue;
-            }
-            let Some(deps) = cat.views.get(&view) else {
-                continue;
-            };
-            // Views under this one: every column of theirs is taken as read.
-            todo.extend(deps.views.iter().map(|v| (v.clone(), None)));
-            let unread = match (read, deps.definition.as_deref()) {
-                (Some(read), Some(def)) => self.unread_columns(def, read),
-                _ => None,
-            };
-            for call in &deps.functions {
-                if let Some(items) = &unread {
-                    if !call.volatile && only_in(items, &call.name) {
-                        continue;
-                    }
-                }
-                self.call_for_caller(call);
-            }
-        }
-        Ok(())
-    }
-
-    /// A function the catalog calls by OID as the querying user: EXECUTE (no schema USAGE),
-    /// and its body, when it runs with the caller's privileges, walked as the caller.
-    pub fn call_for_caller(&mut self, call: &ViewCall) {
-        let saved = std::mem::replace(&mut self.bound, true);
-        self.grant(
-            Privilege::Execute,
-            ObjectRef::function(
-                call.schema.clone(),
-                call.name.clone(),
-                call.signature.clone(),
-            ),
-            None,
-        );
-        self.bound = saved;
-        let Some(cat) = self.catalog else { return };
-        let body = cat
-            .functions
-            .get(&(call.schema.clone(), call.name.clone()))
-            .and_then(|fs| fs.iter().find(|f| f.signature == call.signature))
-            .and_then(|f| f.body.as_ref());
-        if let Some((lang, body)) = body {
-            self.enqueue(
-                format!(
-                    "body of function `{}.{}({})`",
-                    call.schema, call.name, call.signature
-                ),
-                Some(lang.clone()),
-                body,
-            );
-        }
-    }
-
-    /// What writing rows of `key` calls for the caller: `inserted` rows (every column is
-    /// written; `supplied` are the columns given), or an UPDATE of `supplied`. Through an
-    /// auto-updatable view, its base relation is written as well: the defaults of the base's
-    /// columns not supplied run as the caller, bound by OID (a sequence needs USAGE, its
-    /// schema nothing). Then the domain CHECKs and generated columns of what is written.
-    pub fn written(&mut self, key: &RelKey, supplied: &[String], inserted: bool) -> Walked {
-        let Some(cat) = self.catalog else {
-            return Ok(());
-        };
-        let mut target = (key.schema.clone(), key.name.clone());
-        for level in 0..=self.limits.max_depth {
-            self.lookup()?;
-            if level > 0 && inserted {
-                let defaults: Vec<(String, String)> = cat
-                    .relations
-                    .get(&target)
-                    .map(|r| {
-                        r.columns
-                            .iter()
-                            .filter(|c| !supplied.contains(&c.name))
-                            .filter_map(|c| Some((c.name.clone(), c.default.clone()?)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for (name, expr) in defaults {
-                    self.enqueue_as(
-                        format!("default of `{}.{}.{name}`", target.0, target.1),
-                        None,
-                        &expr,
-                        true,
-                    );
-                }
-            }
-            self.triggers_fired(&target, if inserted { 4 } else { 16 });
-            for col in cat.writes.get(&target).into_iter().flatten() {
-                let runs = inserted
-                    || match &col.generated_from {
-                        Some(from) => from.iter().any(|c| supplied.contains(c)),
-                        None => supplied.contains(&col.column),
-                    };
-                if runs {
-                    for call in &col.functions {
-                        self.call_for_caller(call);
-                    }
-                }
-            }
-            match cat.views.get(&target).and_then(|v| v.base.clone()) {
-                Some(base) if cat.relations.get(&target).map(|r| r.kind) == Some(RelKind::View) => {
-                    target = base
-                }
-                _ => break,
-            }
-        }
-        Ok(())
-    }
-
-    /// What deleting rows of `key` fires: its DELETE triggers.
-    pub fn deleted(&mut self, key: &RelKey) {
-        self.triggers_fired(&(key.schema.clone(), key.name.clone()), 8);
-    }
-
-    /// The row triggers an event fires on `rel` (bits of `tgtype`): their WHEN clauses and the
-    /// bodies of functions that are not SECURITY DEFINER run as the caller; EXECUTE on the
-    /// trigger function itself is not checked. A body in another language cannot be read: it
-    /// is reported, and nothing is assumed for it beyond what the statement needs.
-    fn triggers_fired(&mut self, rel: &(String, String), event: i32) {
-        let Some(cat) = self.catalog else { return };
-        for t in cat.triggers.get(rel).into_iter().flatten() {
-            if t.events & event == 0 {
-                continue;
-            }
-            for call in &t.when_calls {
-                self.call_for_caller(call);
-            }
-            match &t.body {
-                Some(body) => self.enqueue(
-                    format!("body of trigger function `{}`", t.function),
-                    Some(t.language.clone()),
-                    body,
-                ),
-                None if !t.security_definer => {
-                    self.unresolved.insert(format!(
-                        "trigger `{}` on `{}.{}` runs `{}` (LANGUAGE {}) as the caller: its body \
-                         cannot be read, assumed to need nothing more",
-                        t.name, rel.0, rel.1, t.function, t.language
-                    ));
-                }
-                None => {}
-            }
-            if t.language == "plpgsql" && !t.security_definer {
-                self.unresolved.insert(format!(
-                    "trigger `{}` on `{}.{}`: the PL/pgSQL body of `{}` is read statically \
-                     (dynamic SQL in EXECUTE is not followed)",
-                    t.name, rel.0, rel.1, t.function
-                ));
-            }
-        }
-    }
-
-    /// The definition's text, and the texts of the output columns not in `read`, when the
-    /// planner may drop those: a plain SELECT without DISTINCT. `None` when it may not (or
-    /// the definition does not parse): every function is then taken as called.
-    fn unread_columns(&self, definition: &str, read: &[String]) -> Option<(String, Vec<String>)> {
-        let limits = self.limits;
-        let stmts = parse_statements(
-            &PostgreSqlDialect {},
-            definition,
-            "view definition",
-            &limits,
-            Syntax::Postgres,
-        )
-        .ok()?;
-        let [Statement::Query(q)] = stmts.as_slice() else {
-            return None;
-        };
-        let SetExpr::Select(sel) = q.body.as_ref() else {
-            return None;
-        };
-        if sel.distinct.is_some() {
-            return None;
-        }
-        let mut unread = Vec::new();
-        for item in &sel.projection {
-            let name = match item {
-                SelectItem::ExprWithAlias { alias, .. } => self.ident(alias),
-                SelectItem::UnnamedExpr(Expr::Identifier(id)) => self.ident(id),
-                SelectItem::UnnamedExpr(Expr::CompoundIdentifier(ids)) => {
-                    ids.last().map(|id| self.ident(id))?
-                }
-                _ => return None,
-            };
-            if !read.contains(&name) {
-                unread.push(item.to_string());
-            }
-        }
-        Some((q.to_string(), unread))
-    }
-}
-
-/// Whether every mention of `name` in a view's definition is in one of its unread columns.
-fn only_in((whole, unread): &(String, Vec<String>), name: &str) -> bool {
-    let total = mentions(whole, name);
-    total > 0 && total == unread.iter().map(|t| mentions(t, name)).sum::<usize>()
-}
-
-/// How often `name` occurs in `text` as a word (case-insensitive; more is only safer).
-fn mentions(text: &str, name: &str) -> usize {
-    let text = text.to_lowercase();
-    let name = name.to_lowercase();
-    let bytes = text.as_bytes();
-    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
-    text.match_indices(&name)
-        .filter(|(i, _)| {
-            let before = *i == 0 || !word(bytes[i - 1]);
-            let end = i + name.len();
-            let after = end >= bytes.len() || !word(bytes[end]);
-            before && after
-        })
-        .count()
 }
 
 /// Whether a call fits an overload: by arity, and with named arguments (`f(a => 1)`) by

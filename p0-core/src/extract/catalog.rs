@@ -12,6 +12,13 @@ use std::collections::{HashMap, HashSet};
 mod triggers;
 #[cfg(feature = "postgres")]
 use triggers::load_triggers;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "mysql")]
+pub use mysql::MYSQL_ROUTINE;
+/// The language p0 gives a MariaDB / MySQL routine body (a compound statement).
+#[cfg(not(feature = "mysql"))]
+pub const MYSQL_ROUTINE: &str = "mysql";
 
 /// What kind of relation a name denotes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +76,8 @@ pub struct FuncInfo {
     pub arg_names: Vec<String>,
     /// Whether it runs with its owner's privileges.
     pub security_definer: bool,
+    /// Whether it is a procedure (named by CALL) rather than a function.
+    pub procedure: bool,
     /// For LANGUAGE sql / plpgsql functions that run with the caller's privileges: the body.
     pub body: Option<(String, String)>,
 }
@@ -157,9 +166,21 @@ pub struct Catalog {
     pub read_policies: HashMap<(String, String), Vec<String>>,
     /// The triggers of each table or view, by (schema, name).
     pub triggers: HashMap<(String, String), Vec<TriggerInfo>>,
+    /// The server's version (major, minor, patch), where it decides how SQL reads (MariaDB's
+    /// versioned executable comments).
+    pub server_version: Option<(u32, u32, u32)>,
 }
 
 impl Catalog {
+    /// Loads a snapshot from a MariaDB or MySQL server. Built without the `mysql` feature, it
+    /// refuses: there is no driver to read one with.
+    #[cfg(not(feature = "mysql"))]
+    pub async fn load_mysql(_url: &str, _database: Option<&str>) -> Result<Self, ExtractError> {
+        Err(ExtractError::Catalog(
+            "built without the `mysql` feature, p0-core cannot read a live catalog".into(),
+        ))
+    }
+
     /// Loads a snapshot from a PostgreSQL database. Only catalog tables are read. Built without
     /// the `postgres` feature, it refuses: there is no driver to read one with.
     #[cfg(not(feature = "postgres"))]
@@ -256,7 +277,7 @@ impl Catalog {
                     ARRAY(SELECT coalesce(a.name, '') \
                           FROM unnest(p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", ARRAY[cardinality(coalesce(p.proargnames, ARRAY[]::text[]))]))) \
                                WITH ORDINALITY AS a(name, mode, ord) \
-                          WHERE a.mode IN ('i','b','v') ORDER BY a.ord)::text[] \
+                          WHERE a.mode IN ('i','b','v') ORDER BY a.ord)::text[], p.prokind = 'p' \
              FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang \
              WHERE n.nspname NOT IN ('pg_catalog','information_schema') \
                AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'",
@@ -279,6 +300,7 @@ impl Catalog {
                     variadic: r.get(5),
                     arg_names: r.get(9),
                     security_definer: secdef,
+                    procedure: r.get(10),
                     body,
                 });
         }
@@ -318,6 +340,7 @@ impl Catalog {
             writes,
             read_policies,
             triggers,
+            server_version: None,
         })
     }
 }

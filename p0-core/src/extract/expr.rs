@@ -73,7 +73,9 @@ impl Walker<'_> {
                 },
                 None,
             ),
-            // Without parentheses (CURRENT_TIMESTAMP, CURRENT_USER, ...) it is built in.
+            // `CALL p` without parentheses names a procedure; elsewhere a name without them
+            // (CURRENT_TIMESTAMP, CURRENT_USER, ...) is built in.
+            FunctionArguments::None if self.calling_procedure => (CallArgs::default(), None),
             FunctionArguments::None => return Ok(()),
         };
         self.function(&parts, &call, first)

@@ -42,6 +42,7 @@ fn func(signature: &str, body: Option<(&str, &str)>) -> FuncInfo {
         variadic: false,
         arg_names: vec![String::new()],
         security_definer: body.is_none(),
+        procedure: false,
         body: body.map(|(l, b)| (l.into(), b.into())),
     }
 }

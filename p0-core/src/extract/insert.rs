@@ -178,8 +178,12 @@ impl Walker<'_> {
             object,
             (!supplied.is_empty()).then(|| supplied.clone()),
         );
+        // MariaDB prepares every default of the table, given or not: only a sequence's
+        // (`nextval`) needs a privilege there, and then for every INSERT.
+        let every_default = self.mysql();
         for (name, default) in &table_cols {
-            let uses_default = !supplied.contains(name) || explicit_defaults.contains(&name);
+            let uses_default =
+                every_default || !supplied.contains(name) || explicit_defaults.contains(&name);
             if let (true, Some(expr)) = (uses_default, default) {
                 self.enqueue(
                     format!("default of `{}.{}.{name}`", key.schema, key.name),

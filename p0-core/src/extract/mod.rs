@@ -13,10 +13,13 @@
 //! - `functions`: which function names are built in, and which are refused.
 //! - `refuse`: which statements are refused, and why.
 //! - `plpgsql`: the SQL statements inside a PL/pgSQL body, as text.
+//! - `compound`: the SQL statements inside a MariaDB routine's compound statement, as text.
 //! - `scope`: the relations each query level binds, and the columns read through them.
 //! - `walker`: the walk's state, output and bounds (time, catalog lookups, recursion depth).
 //! - `names`: relations and functions by name, through schemas and the search path.
 //! - `calls`: function calls: refused, built in, sequences, overloads and their bodies.
+//! - `implicit`: what the catalog runs for the caller: views' calls and definitions, and
+//!   what writes run (defaults through views, domain CHECKs, generated columns, triggers).
 //! - `expr`: expressions (sqlparser's visitor): column references and calls.
 //! - `query`: queries by hand: CTEs, set operations, SELECT, FROM items, joins, locks.
 //! - `insert`: INSERT and COPY, and the column defaults they reach.
@@ -27,9 +30,11 @@
 mod bounds;
 mod calls;
 mod catalog;
+mod compound;
 mod dml;
 mod expr;
 mod functions;
+mod implicit;
 mod insert;
 mod names;
 mod plpgsql;
@@ -43,6 +48,7 @@ mod walker;
 pub use bounds::Limits;
 pub use catalog::{
     Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
+    MYSQL_ROUTINE, SQL_STANDARD,
 };
 
 use crate::error::ExtractError;
@@ -214,6 +220,7 @@ impl PostgresExtractor {
                 refused_function: functions::pg_refused,
                 refused_set: refuse::set_refusal,
                 builtin_function: functions::pg_builtin,
+                native_first: false,
                 defaults_need_privileges: true,
                 truncate_grantable: true,
                 delete_from_names_using: false,
@@ -301,6 +308,7 @@ impl MySqlExtractor {
                 refused_function: functions::mysql_refused,
                 refused_set: refuse::mysql_set_refusal,
                 builtin_function: functions::mysql_builtin,
+                native_first: true,
                 defaults_need_privileges: false,
                 truncate_grantable: false,
                 delete_from_names_using: true,
@@ -314,6 +322,24 @@ impl MySqlExtractor {
     /// Column-level grants where they are smaller than table grants.
     pub fn with_columns(mut self, columns: bool) -> Self {
         self.opts.columns = columns;
+        self
+    }
+
+    /// Resolves names against a snapshot of the live catalog ([`Catalog::load_mysql`]): its
+    /// database is the default one, and its server's version decides how comments read.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        if !catalog.database.is_empty() {
+            self.rules.default_schema = Some(catalog.database.clone());
+            self.opts.database = Some(catalog.database.clone());
+        }
+        if let Some((major, minor, patch)) = catalog.server_version {
+            // MySQL is 5.x, 8.x and 9.x; MariaDB 10 and later.
+            if (8..10).contains(&major) {
+                self = self.for_mysql8();
+            }
+            self = self.with_server_version(major, minor, patch);
+        }
+        self.opts.catalog = Some(catalog);
         self
     }
 

@@ -4,12 +4,21 @@
 //! nested, so the stack stays as shallow as one text allows).
 
 use super::bounds::{parse_expression, parse_statements, Syntax};
-use super::catalog::SQL_STANDARD;
+use super::catalog::{MYSQL_ROUTINE, SQL_STANDARD};
+use super::compound;
 use super::plpgsql;
 use super::scope::RelKey;
 use super::walker::{Pending, Walked, Walker};
 use crate::error::ExtractError;
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::dialect::{Dialect, MySqlDialect, PostgreSqlDialect};
+
+/// The dialect the catalog's texts are in: the server's own.
+fn dialect(syntax: Syntax) -> &'static dyn Dialect {
+    match syntax {
+        Syntax::Postgres => &PostgreSqlDialect {},
+        Syntax::MySql(_) => &MySqlDialect {},
+    }
+}
 
 impl Walker<'_> {
     /// Walks everything queued so far, and what that queues in turn, each at most once.
@@ -63,6 +72,8 @@ impl Walker<'_> {
         }
         let texts = if lang == "plpgsql" {
             plpgsql::statements(body)
+        } else if lang == MYSQL_ROUTINE {
+            compound::statements(body)
         } else if lang == SQL_STANDARD {
             vec![sql_standard(body)]
         } else {
@@ -70,13 +81,8 @@ impl Walker<'_> {
         };
         for text in texts {
             let limits = self.limits;
-            match parse_statements(
-                &PostgreSqlDialect {},
-                &text,
-                what,
-                &limits,
-                Syntax::Postgres,
-            ) {
+            let syntax = self.rules.syntax;
+            match parse_statements(dialect(syntax), &text, what, &limits, syntax) {
                 Ok(stmts) => self.isolated(|w| {
                     for s in &stmts {
                         w.statement(s)?;
@@ -143,7 +149,7 @@ impl Walker<'_> {
     /// Parses a default or other stored expression and walks it (functions, sequences).
     fn expand_expression(&mut self, what: &str, expr: &str) -> Walked {
         let limits = self.limits;
-        match parse_expression(&PostgreSqlDialect {}, expr, what, &limits) {
+        match parse_expression(dialect(self.rules.syntax), expr, what, &limits) {
             Ok(e) => self.isolated(|w| w.expr(&e)),
             Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => Err(e),
             Err(_) => {

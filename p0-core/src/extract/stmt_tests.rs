@@ -63,6 +63,7 @@ fn catalog() -> Arc<Catalog> {
             variadic: false,
             arg_names: Vec::new(),
             security_definer: false,
+            procedure: false,
             body: None,
         }],
     );

@@ -52,6 +52,10 @@ pub(crate) struct Rules {
     pub refused_set: fn(&sqlparser::ast::Set) -> Option<ExtractError>,
     /// Which unqualified function names are built in (need no privilege) without a catalog.
     pub builtin_function: fn(&str) -> bool,
+    /// With a catalog, an unqualified call is a stored function's only when the default
+    /// database has one of that name (case-insensitive) that is no native function's name
+    /// (MySQL); otherwise built-ins are known by name and the search path decides (PostgreSQL).
+    pub native_first: bool,
     /// Column defaults can need privileges (PostgreSQL: sequences, functions). MySQL's
     /// AUTO_INCREMENT and defaults need none.
     pub defaults_need_privileges: bool,
@@ -272,7 +276,26 @@ impl<'a> Walker<'a> {
 
     /// Queues a text bound by OID when it was stored ([`Pending::bound`]).
     pub fn enqueue_as(&mut self, what: String, lang: Option<String>, text: &str, bound: bool) {
-        let key = format!("{what}\u{0}{:?}\u{0}{bound}", self.search_path);
+        let path = self.search_path.clone();
+        self.enqueue_with(what, lang, text, bound, path);
+    }
+
+    /// Queues a routine body whose unqualified names belong to `schema` (MariaDB's routines
+    /// resolve names in their own database, whoever calls them).
+    pub fn enqueue_in(&mut self, what: String, lang: &str, text: &str, schema: &str) {
+        let path = Some(vec![schema.to_string()]);
+        self.enqueue_with(what, Some(lang.into()), text, false, path);
+    }
+
+    fn enqueue_with(
+        &mut self,
+        what: String,
+        lang: Option<String>,
+        text: &str,
+        bound: bool,
+        search_path: Option<Vec<String>>,
+    ) {
+        let key = format!("{what}\u{0}{search_path:?}\u{0}{bound}");
         if !self.queued.insert(key) {
             return;
         }
@@ -280,7 +303,7 @@ impl<'a> Walker<'a> {
             what,
             lang,
             text: text.to_string(),
-            search_path: self.search_path.clone(),
+            search_path,
             explain_only: self.explain_only,
             bound,
         });
@@ -290,6 +313,11 @@ impl<'a> Walker<'a> {
     /// reached is walked at most once).
     pub fn first_time(&mut self, what: &str) -> bool {
         self.queued.insert(format!("once\u{0}{what}"))
+    }
+
+    /// Whether the SQL is MySQL's (MariaDB's) rather than PostgreSQL's.
+    pub fn mysql(&self) -> bool {
+        matches!(self.rules.syntax, Syntax::MySql(_))
     }
 
     // ----- identifiers -----

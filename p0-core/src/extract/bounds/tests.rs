@@ -243,6 +243,7 @@ fn func(signature: &str, names: &[&str], ndefaults: usize, body: Option<&str>) -
         variadic: false,
         arg_names: names.iter().map(|s| s.to_string()).collect(),
         security_definer: false,
+        procedure: false,
         body: body.map(|b| ("sql".to_string(), b.to_string())),
     }
 }

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT f_inv_calls_inv(1)

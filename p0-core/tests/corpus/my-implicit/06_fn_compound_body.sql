@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT f_block(1)

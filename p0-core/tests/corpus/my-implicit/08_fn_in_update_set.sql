@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE items SET name = f_inv(id) WHERE id = 1

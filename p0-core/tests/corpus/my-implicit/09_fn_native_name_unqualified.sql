@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT reverse(name) FROM items WHERE id = 1

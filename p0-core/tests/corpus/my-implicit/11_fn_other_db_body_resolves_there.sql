@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT other.f_inv(1)

@@ -1,0 +1,2 @@
+-- expect: ok
+CALL shop.p_inv(5)

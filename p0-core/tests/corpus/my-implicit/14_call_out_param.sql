@@ -1,0 +1,2 @@
+-- expect: ok
+CALL p_inv_read(1, @r)

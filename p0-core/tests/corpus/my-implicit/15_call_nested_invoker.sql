@@ -1,0 +1,2 @@
+-- expect: ok
+CALL p_inv_nested(1)

@@ -1,0 +1,2 @@
+-- expect: ok
+CALL p_def_calls_inv(1)

@@ -1,0 +1,2 @@
+-- expect: ok
+CALL other.p_uses_f(1)

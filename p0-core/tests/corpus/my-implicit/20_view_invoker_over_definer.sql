@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT * FROM v_inv_over_def

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT * FROM v_def_fn_inv

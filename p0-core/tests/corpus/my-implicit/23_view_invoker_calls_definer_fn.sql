@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT n FROM v_inv_fn_def

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT name FROM v_inv_fn_pure

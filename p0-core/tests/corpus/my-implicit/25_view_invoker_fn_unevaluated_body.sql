@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT id FROM v_inv_fn_inv

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT n FROM other.v_fn WHERE item = 1

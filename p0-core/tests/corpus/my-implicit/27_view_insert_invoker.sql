@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO v_inv (id, name) VALUES (9, 'z')

@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE v_inv SET price = price + 1 WHERE id = 2

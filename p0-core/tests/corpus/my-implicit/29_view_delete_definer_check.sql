@@ -1,0 +1,2 @@
+-- expect: ok
+DELETE FROM v_def_check WHERE qty = 0

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT NEXT VALUE FOR seq

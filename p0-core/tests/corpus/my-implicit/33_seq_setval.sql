@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT SETVAL(seq, 500)

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO orders (item) VALUES (1)

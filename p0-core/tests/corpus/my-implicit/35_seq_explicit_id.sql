@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO orders (id, item) VALUES (5, 1)

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO tracked (id, v) VALUES (10, 1)

@@ -1,0 +1,2 @@
+-- expect: ok
+DELETE FROM tracked WHERE id = 2

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO olines (id, qty) VALUES (7, 1)

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO stamped (id, v) VALUES (1, 4)

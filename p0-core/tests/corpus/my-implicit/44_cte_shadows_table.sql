@@ -1,0 +1,2 @@
+-- expect: ok
+WITH items AS (SELECT id, note FROM notes) SELECT note FROM items

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT id /*!, name */ FROM items

@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT id FROM items /*M!999999 JOIN secret USING (id) */

@@ -1,0 +1,2 @@
+-- expect: ok
+/*!50003 CALL p_inv(7) */

@@ -1,0 +1,2 @@
+-- expect: refuse
+SET GLOBAL max_connections = 500

@@ -1,0 +1,2 @@
+-- expect: refuse
+GRANT SELECT ON shop.secret TO CURRENT_USER

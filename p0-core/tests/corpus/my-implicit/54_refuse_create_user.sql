@@ -1,0 +1,2 @@
+-- expect: refuse
+CREATE USER 'evil'@'%' IDENTIFIED BY 'x'

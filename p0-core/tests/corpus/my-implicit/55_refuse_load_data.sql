@@ -1,0 +1,2 @@
+-- expect: refuse
+LOAD DATA INFILE '/etc/hostname' INTO TABLE notes

@@ -1,0 +1,2 @@
+-- expect: refuse
+SELECT LOAD_FILE('/etc/hostname')

@@ -1,0 +1,2 @@
+-- expect: refuse
+KILL CONNECTION 1
