@@ -186,7 +186,11 @@ impl Walker<'_> {
                 "{kind} `{schema}.{name}` does not exist"
             )));
         }
-        let fitting: Vec<&FuncInfo> = candidates.iter().copied().filter(|f| fits(f, call)).collect();
+        let fitting: Vec<&FuncInfo> = candidates
+            .iter()
+            .copied()
+            .filter(|f| fits(f, call))
+            .collect();
         let chosen = if !fitting.is_empty() {
             fitting
         } else if call.named.is_empty() {
@@ -210,7 +214,7 @@ impl Walker<'_> {
                 // Unqualified names in a MariaDB routine's body belong to its own database.
                 Some((lang, body)) if lang == MYSQL_ROUTINE => self.enqueue_in(
                     format!("body of {kind} `{schema}.{name}`"),
-                    lang,
+                    Some(lang),
                     body,
                     &schema,
                 ),

@@ -91,8 +91,7 @@ fn piece(tokens: &[Token], out: &mut Vec<String>) {
     loop {
         let Some(first) = t.first().and_then(word) else {
             // A label (`l1: LOOP`) is a word and a colon.
-            if matches!(t.first(), Some(Token::Word(_))) && matches!(t.get(1), Some(Token::Colon))
-            {
+            if matches!(t.first(), Some(Token::Word(_))) && matches!(t.get(1), Some(Token::Colon)) {
                 t = &t[2..];
                 continue;
             }
@@ -196,7 +195,10 @@ fn set(t: &[Token], out: &mut Vec<String>) {
     }
     assignments.push(&t[start..]);
     for a in assignments {
-        match a.iter().position(|x| matches!(x, Token::Eq | Token::Assignment)) {
+        match a
+            .iter()
+            .position(|x| matches!(x, Token::Eq | Token::Assignment))
+        {
             Some(eq) => evaluate(&a[eq + 1..], out),
             // Not an assignment p0 knows: kept, for the walk to judge.
             None => return out.push(text(t)),

@@ -4,11 +4,13 @@
 
 use super::bounds::{parse_statements, Syntax};
 use super::catalog::{RelKind, ViewCall};
+use super::names::table_privilege_object;
 use super::scope::RelKey;
 use super::walker::{Walked, Walker};
+use crate::error::ExtractError;
 use crate::types::{ObjectRef, Privilege};
-use sqlparser::ast::{Expr, SelectItem, SetExpr, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::ast::{Expr, SelectItem, SetExpr, Statement, TableFactor};
+use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
 use std::collections::HashSet;
 
 impl Walker<'_> {
@@ -37,7 +39,7 @@ impl Walker<'_> {
                 let what = format!("definition of view `{}.{}`", view.0, view.1);
                 if self.mysql() {
                     // MySQL: unqualified routine names resolve in the view's database.
-                    self.enqueue_in(what, "sql", body, &view.0);
+                    self.enqueue_in(what, Some("sql"), body, &view.0);
                 } else {
                     self.enqueue_as(what, Some("sql".into()), body, true);
                 }
@@ -105,6 +107,12 @@ impl Walker<'_> {
         let Some(cat) = self.catalog else {
             return Ok(());
         };
+        let privilege = if inserted {
+            Privilege::Insert
+        } else {
+            Privilege::Update
+        };
+        self.through_invoker_view(key, privilege)?;
         let mut target = (key.schema.clone(), key.name.clone());
         for level in 0..=self.limits.max_depth {
             self.lookup()?;
@@ -153,8 +161,106 @@ impl Walker<'_> {
     }
 
     /// What deleting rows of `key` fires: its DELETE triggers.
-    pub fn deleted(&mut self, key: &RelKey) {
+    pub fn deleted(&mut self, key: &RelKey) -> Walked {
+        self.through_invoker_view(key, Privilege::Delete)?;
         self.triggers_fired(&(key.schema.clone(), key.name.clone()), 8);
+        Ok(())
+    }
+
+    /// MySQL: writing through an `SQL SECURITY INVOKER` view writes its base tables as the
+    /// caller: `privilege` on each relation its definition reads from (through INVOKER views
+    /// under it; a DEFINER view under it is written as its definer). An INSERT or UPDATE also
+    /// reads the view's definition as the caller (SELECT on its base columns) and an INSERT
+    /// runs the base table's defaults; a DELETE needs neither (verified on MariaDB 10.11).
+    fn through_invoker_view(&mut self, key: &RelKey, privilege: Privilege) -> Walked {
+        let Some(cat) = self.catalog else {
+            return Ok(());
+        };
+        if !self.mysql() {
+            return Ok(());
+        }
+        let mut todo = vec![(key.schema.clone(), key.name.clone())];
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        while let Some(view) = todo.pop() {
+            if seen.len() > self.limits.max_depth || !seen.insert(view.clone()) {
+                continue;
+            }
+            self.lookup()?;
+            let Some(body) = cat
+                .relations
+                .get(&view)
+                .and_then(|r| r.invoker_body.as_deref())
+            else {
+                continue;
+            };
+            if privilege != Privilege::Delete {
+                let what = format!("definition of view `{}.{}`", view.0, view.1);
+                self.enqueue_in(what, Some("sql"), body, &view.0);
+            }
+            for (base, kind) in self.definition_relations(body)? {
+                self.grant(privilege, table_privilege_object(&base, kind), None);
+                match kind {
+                    Some(RelKind::View) => todo.push((base.schema, base.name)),
+                    _ if privilege == Privilege::Insert => {
+                        let defaults: Vec<(String, String)> = cat
+                            .relations
+                            .get(&(base.schema.clone(), base.name.clone()))
+                            .map(|r| {
+                                r.columns
+                                    .iter()
+                                    .filter_map(|c| Some((c.name.clone(), c.default.clone()?)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        for (name, expr) in defaults {
+                            let what = format!("default of `{}.{}.{name}`", base.schema, base.name);
+                            self.enqueue_in(what, None, &expr, &base.schema);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The relations a view's definition reads FROM (its top-level FROM list and joins).
+    fn definition_relations(&mut self, body: &str) -> Walked<Vec<(RelKey, Option<RelKind>)>> {
+        let limits = self.limits;
+        let syntax = self.rules.syntax;
+        let stmts =
+            match parse_statements(&MySqlDialect {}, body, "view definition", &limits, syntax) {
+                Ok(s) => s,
+                Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                    return Err(e)
+                }
+                Err(_) => {
+                    return Err(ExtractError::Unsupported(
+                        "writing through a view whose definition p0 cannot read".into(),
+                    ))
+                }
+            };
+        let mut names = Vec::new();
+        if let [Statement::Query(q)] = stmts.as_slice() {
+            if let SetExpr::Select(sel) = q.body.as_ref() {
+                for twj in &sel.from {
+                    let factors =
+                        std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation));
+                    for f in factors {
+                        if let TableFactor::Table { name, .. } = f {
+                            names.push(self.name_parts(name));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for parts in names {
+            if let Some((key, kind, _)) = self.resolve_rel(&parts)? {
+                out.push((key, kind));
+            }
+        }
+        Ok(out)
     }
 
     /// The row triggers an event fires on `rel` (bits of `tgtype`): their WHEN clauses and the

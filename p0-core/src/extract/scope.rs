@@ -35,6 +35,8 @@ pub(crate) struct Binding {
     reads: ColUse,
     /// A DML target: SELECT is needed only when its columns are read.
     target: bool,
+    /// Reads through it need no SELECT (MariaDB's UPDATE of a view).
+    free: bool,
 }
 
 impl Binding {
@@ -60,6 +62,7 @@ impl Binding {
             columns,
             reads: ColUse::default(),
             target,
+            free: false,
         }
     }
 }
@@ -91,7 +94,7 @@ impl Scopes {
         let mut reads = Vec::new();
         for b in scope.bindings {
             let Some(rel) = b.rel else { continue };
-            if b.target && !b.reads.any() {
+            if (b.target && !b.reads.any()) || b.free {
                 continue;
             }
             let cols = if b.reads.all || b.reads.cols.is_empty() {
@@ -123,6 +126,17 @@ impl Scopes {
     pub fn bind(&mut self, b: Binding) {
         if let Some(s) = self.0.last_mut() {
             s.bindings.push(b);
+        }
+    }
+
+    /// Reads through the binding called `alias` in the innermost scope need no SELECT.
+    pub fn mark_free(&mut self, alias: &str) {
+        if let Some(b) = self
+            .0
+            .last_mut()
+            .and_then(|s| s.bindings.iter_mut().find(|b| b.alias == alias))
+        {
+            b.free = true;
         }
     }
 

@@ -282,9 +282,10 @@ impl<'a> Walker<'a> {
 
     /// Queues a routine body whose unqualified names belong to `schema` (MariaDB's routines
     /// resolve names in their own database, whoever calls them).
-    pub fn enqueue_in(&mut self, what: String, lang: &str, text: &str, schema: &str) {
+    /// `lang` as for [`Pending::lang`].
+    pub fn enqueue_in(&mut self, what: String, lang: Option<&str>, text: &str, schema: &str) {
         let path = Some(vec![schema.to_string()]);
-        self.enqueue_with(what, Some(lang.into()), text, false, path);
+        self.enqueue_with(what, lang.map(str::to_string), text, false, path);
     }
 
     fn enqueue_with(

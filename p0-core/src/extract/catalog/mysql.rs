@@ -176,7 +176,11 @@ async fn natives(
     names.dedup();
     let mut natives = std::collections::HashSet::new();
     for name in names {
-        let call = format!("SELECT `{}`({})", name.replace('`', "``"), ["NULL"; 13].join(","));
+        let call = format!(
+            "SELECT `{}`({})",
+            name.replace('`', "``"),
+            ["NULL"; 13].join(",")
+        );
         let probe = format!(
             "PREPARE p0_probe FROM '{}'",
             call.replace('\\', "\\\\").replace('\'', "''")
@@ -216,7 +220,10 @@ mod tests {
 
     #[test]
     fn versions_are_read_from_the_servers_text() {
-        assert_eq!(server_version("10.11.6-MariaDB-0+deb12u1"), Some((10, 11, 6)));
+        assert_eq!(
+            server_version("10.11.6-MariaDB-0+deb12u1"),
+            Some((10, 11, 6))
+        );
         assert_eq!(server_version("8.0.36"), Some((8, 0, 36)));
         assert_eq!(server_version("garbage"), None);
     }
