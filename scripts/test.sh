@@ -98,6 +98,13 @@ if [ -f "$shared/tools/pgcheck.py" ]; then
 else
   echo "pgcheck: $shared/tools/pgcheck.py not found; skipped"
 fi
+# The MariaDB corpus (routines, views, sequences, triggers, executable comments), measured by
+# the shared tool against a throwaway MariaDB.
+if [ -f "$shared/tools/mycheck.py" ]; then
+  python3 "$shared/tools/mycheck.py" --p0 target/debug/p0 --corpus p0-core/tests/corpus/my-implicit
+else
+  echo "mycheck: $shared/tools/mycheck.py not found; skipped"
+fi
 
 if [ "${P0_SKIP_FUZZ:-0}" != 1 ]; then
   scripts/fuzz.sh "${P0_FUZZ_SECONDS:-10}"

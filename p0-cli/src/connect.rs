@@ -164,15 +164,25 @@ pub fn mysql_defaults(
 /// The MySQL client's command-line options for `target` at `host:port`: they beat every option
 /// file the client reads after ours (`~/.my.cnf`, `~/.mylogin.cnf`), so nothing local can send
 /// it elsewhere, turn TLS checks off or file loading on.
-pub fn mysql_args(host: &str, port: u16, target: &ConnectTarget, ca: &CaFile) -> Vec<String> {
+/// The sealed database is selected when `select_database` (not when the grant has nothing in
+/// it: a user with no privilege in the selected database is refused at connect).
+pub fn mysql_args(
+    host: &str,
+    port: u16,
+    target: &ConnectTarget,
+    ca: &CaFile,
+    select_database: bool,
+) -> Vec<String> {
     let mut args = vec![
         format!("--host={host}"),
         format!("--port={port}"),
         "--protocol=TCP".to_string(),
         format!("--user={}", target.username),
-        format!("--database={}", target.database),
         "--local-infile=0".to_string(),
     ];
+    if select_database {
+        args.push(format!("--database={}", target.database));
+    }
     match (&target.tls, ca) {
         (TlsExpectation::VerifyFull { .. }, Some(f)) => {
             args.push("--ssl-verify-server-cert".into());

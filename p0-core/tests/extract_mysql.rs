@@ -1,11 +1,13 @@
 //! Every MySQL case of `cases/mysql.sql` against a real MariaDB: sound, minimal, refusals
-//! refused with a one-line reason. Each case is a trial of its own — `sound_and_minimal::…`,
-//! `refused::…` — against one server started once; the cases take turns on it.
+//! refused with a one-line reason, both from the text alone and against the server's live
+//! catalog (as the agent and `p0 explain --database-url` extract). Each case is a trial of its
+//! own — `sound_and_minimal::…`, `refused::…`, `with_catalog::…` — against one server started
+//! once; the cases take turns on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use p0_core::extract::MySqlExtractor;
+use p0_core::extract::{Catalog, MySqlExtractor};
 use p0_core::{ObjectKind, Permission, PermissionExtractor};
 use p0_testkit::MariaDbServer;
 use std::process::Command;
@@ -78,6 +80,8 @@ fn run_as(
 struct Corpus {
     /// One case at a time: cases grant, revoke and run statements on shared tables.
     db: Mutex<MariaDbServer>,
+    /// The server's catalog, read once after the setup.
+    catalog: Arc<Catalog>,
     granted: AtomicUsize,
     necessary: AtomicUsize,
 }
@@ -85,7 +89,9 @@ struct Corpus {
 async fn start() -> Corpus {
     let db = MariaDbServer::start().unwrap();
     db.sql(include_str!("cases/mysql_setup.sql")).unwrap();
+    let catalog = Catalog::load_mysql(&db.url("shop"), None).await.unwrap();
     Corpus {
+        catalog: Arc::new(catalog),
         db: Mutex::new(db),
         granted: AtomicUsize::new(0),
         necessary: AtomicUsize::new(0),
@@ -153,20 +159,26 @@ fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let suite = Suite::new(2, start);
     let cases = support::cases::parse(include_str!("cases/mysql.sql"));
+    let with_catalog = cases.iter().cloned().map(|case| (true, case));
     let trials = cases
         .iter()
         .cloned()
+        .map(|case| (false, case))
+        .chain(with_catalog)
         .enumerate()
-        .map(|(i, case)| {
-            let group = if case.expect_ok {
-                "sound_and_minimal"
-            } else {
-                "refused"
+        .map(|(i, (catalog, case))| {
+            let group = match (catalog, case.expect_ok) {
+                (true, _) => "with_catalog",
+                (false, true) => "sound_and_minimal",
+                (false, false) => "refused",
             };
             suite.trial(
                 format!("{group}::{}", slug(&case.name)),
                 move |c: Arc<Corpus>| async move {
-                    let x = MySqlExtractor::new(Some("shop".into()));
+                    let mut x = MySqlExtractor::new(Some("shop".into()));
+                    if catalog {
+                        x = x.with_catalog(c.catalog.clone());
+                    }
                     let outcome = if case.expect_ok {
                         sound_and_minimal(&c, &x, i, &case)
                     } else {

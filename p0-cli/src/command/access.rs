@@ -80,6 +80,9 @@ pub struct PsqlArgs {
 struct Granted {
     grant: GrantView,
     opened: Opened,
+    /// What the query request needs, as the server says (`None` for a role): only decides
+    /// whether the client selects the sealed database, which the grant may not cover.
+    permissions: Option<p0_core::PermissionSet>,
 }
 
 async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<Granted, ExitCode>> {
@@ -161,7 +164,11 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
         (None, None) => bail!("no request"),
     };
     let opened = open_grant(&session, &server, &key, &id, &resource, &grant)?;
-    Ok(Ok(Granted { grant, opened }))
+    Ok(Ok(Granted {
+        grant,
+        opened,
+        permissions: view.permissions,
+    }))
 }
 
 /// The requests made from this login, by id, with their resource (the latest 500).
@@ -411,9 +418,28 @@ pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
         "--defaults-extra-file={}",
         defaults.path().display()
     ))
-    .args(mysql_args(&host, port, target, &ca))
+    .args(mysql_args(
+        &host,
+        port,
+        target,
+        &ca,
+        selects_database(g.permissions.as_ref(), &target.database),
+    ))
     .args(&pass);
     run_client(cmd, client, relay).await
+}
+
+/// Whether the MySQL client should select the sealed database: unless the query's set has
+/// nothing in it (a user with no privilege in a database is refused at connect when it is
+/// selected; the query then names its tables with their database).
+fn selects_database(set: Option<&p0_core::PermissionSet>, database: &str) -> bool {
+    let Some(set) = set else {
+        return true;
+    };
+    set.iter().any(|p| {
+        p.object.schema.as_deref() == Some(database)
+            || (p.object.kind == p0_core::ObjectKind::Database && p.object.name == database)
+    })
 }
 
 fn which(program: &str) -> bool {
@@ -424,6 +450,25 @@ fn which(program: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mysql_client_selects_the_database_only_when_the_set_has_something_in_it() {
+        use p0_core::{ObjectRef, Permission, PermissionSet, Privilege};
+        let mut other = PermissionSet::default();
+        other.insert(Permission::new(
+            Privilege::Select,
+            ObjectRef::table("other", "audit"),
+        ));
+        assert!(!selects_database(Some(&other), "app"));
+        let mut both = other.clone();
+        both.insert(Permission::new(
+            Privilege::Select,
+            ObjectRef::table("app", "orders"),
+        ));
+        assert!(selects_database(Some(&both), "app"));
+        // A role: what it covers is the agent's to know; the database is selected.
+        assert!(selects_database(None, "app"));
+    }
 
     #[test]
     fn psql_arguments_are_split() {

@@ -391,6 +391,8 @@ impl PermissionExtractor for MySqlExtractor {
 #[cfg(test)]
 mod implicit_tests;
 #[cfg(test)]
+mod mysql_tests;
+#[cfg(test)]
 mod stmt_tests;
 #[cfg(test)]
 mod tests;

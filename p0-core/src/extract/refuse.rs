@@ -102,15 +102,15 @@ pub(crate) fn refusal_for_text(text: &str) -> Option<ExtractError> {
                 .into(),
         ));
     }
-    if matches!(
-        first,
-        "LOAD" | "INSTALL" | "UNINSTALL" | "FLUSH" | "KILL" | "SHUTDOWN" | "PURGE"
-    ) {
-        return Some(ExtractError::Refused(format!(
-            "`{head}` reads server files or loads code; it needs superuser or FILE"
-        )));
-    }
-    None
+    let why = match first {
+        "LOAD" => "reads server or client files; it needs the FILE privilege",
+        "INSTALL" | "UNINSTALL" => "loads or unloads server code; it needs superuser",
+        "FLUSH" | "PURGE" => "acts on the whole server; it needs RELOAD or BINLOG ADMIN",
+        "KILL" => "ends other sessions or queries; it needs CONNECTION ADMIN",
+        "SHUTDOWN" => "stops the server; it needs SHUTDOWN",
+        _ => return None,
+    };
+    Some(ExtractError::Refused(format!("`{head}` {why}")))
 }
 
 /// MariaDB's session variables that only SUPER or an administrative privilege may set

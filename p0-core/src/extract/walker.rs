@@ -345,7 +345,16 @@ impl<'a> Walker<'a> {
 
     // ----- permissions -----
 
-    pub fn grant(&mut self, privilege: Privilege, object: ObjectRef, columns: Option<Vec<String>>) {
+    pub fn grant(
+        &mut self,
+        privilege: Privilege,
+        mut object: ObjectRef,
+        columns: Option<Vec<String>>,
+    ) {
+        // MariaDB grants on a sequence as on a table.
+        if self.rules.sequences_are_tables && object.kind == ObjectKind::Sequence {
+            object.kind = ObjectKind::Table;
+        }
         if self.rules.schema_usage && !self.bound {
             match object.kind {
                 ObjectKind::Table
