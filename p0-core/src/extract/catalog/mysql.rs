@@ -4,7 +4,7 @@
 
 use super::{Catalog, ColumnInfo, FuncInfo, RelInfo, RelKind};
 use crate::error::ExtractError;
-use sqlx::{Connection, Row};
+use sqlx::{Connection, Executor, Row};
 use std::collections::HashMap;
 
 /// The language p0 gives a MariaDB / MySQL routine body (a compound statement).
@@ -146,9 +146,11 @@ async fn read(
     let builtins = natives(conn, &functions).await?;
     Ok(Catalog {
         builtins,
-        search_path: (!database.is_empty())
-            .then(|| vec![database.clone()])
-            .unwrap_or_default(),
+        search_path: if database.is_empty() {
+            Vec::new()
+        } else {
+            vec![database.clone()]
+        },
         database,
         relations,
         functions,
@@ -167,10 +169,10 @@ async fn natives(
     conn: &mut sqlx::MySqlConnection,
     functions: &HashMap<(String, String), Vec<FuncInfo>>,
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut names: Vec<&String> = functions
+    let mut names: Vec<String> = functions
         .iter()
         .filter(|(_, fs)| fs.iter().any(|f| !f.procedure))
-        .map(|((_, name), _)| name)
+        .map(|((_, name), _)| name.clone())
         .collect();
     names.sort();
     names.dedup();
@@ -185,18 +187,17 @@ async fn natives(
             "PREPARE p0_probe FROM '{}'",
             call.replace('\\', "\\\\").replace('\'', "''")
         );
-        match sqlx::raw_sql(&probe).execute(&mut *conn).await {
+        // Text protocol (no arguments): PREPARE cannot itself be prepared.
+        match conn.execute(probe.as_str()).await {
             Ok(_) => {
-                sqlx::raw_sql("DEALLOCATE PREPARE p0_probe")
-                    .execute(&mut *conn)
-                    .await?;
+                conn.execute("DEALLOCATE PREPARE p0_probe").await?;
             }
             Err(sqlx::Error::Database(e)) => {
                 let number = e
                     .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
                     .map(|e| e.number());
                 if matches!(number, Some(1582 | 1630)) {
-                    natives.insert(name.clone());
+                    natives.insert(name);
                 }
             }
             Err(e) => return Err(e),
