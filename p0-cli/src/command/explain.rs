@@ -87,10 +87,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !extraction.locked.is_empty() {
             out["locked"] = serde_json::json!(extraction.locked);
         }
+        out["provenance"] = serde_json::json!(extraction.provenance);
         println!("{out}");
     } else {
         for p in extraction.permissions.iter() {
-            println!("{p}");
+            // What needs it, when that is more than the statement itself.
+            let because = extraction
+                .provenance
+                .iter()
+                .find(|v| v.privilege == p.privilege && v.object == p.object)
+                .map(|v| &v.because)
+                .filter(|b| b.iter().any(|x| x != "the statement"));
+            match because {
+                Some(b) => println!("{p}    -- for {}", b.join("; ")),
+                None => println!("{p}"),
+            }
         }
         for u in &extraction.unresolved {
             println!("unresolved: {u}");

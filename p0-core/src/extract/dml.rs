@@ -2,6 +2,7 @@
 //! MySQL's multi-table forms), MERGE and TRUNCATE. A target needs SELECT only when the
 //! statement reads its columns.
 
+use super::casts::untyped;
 use super::catalog::RelKind;
 use super::refuse::truncate_refusal;
 use super::walker::{Walked, Walker};
@@ -68,6 +69,16 @@ impl Walker<'_> {
                     self.scopes.mark_free(&alias);
                 }
                 let cols = self.assignment_columns(assignments);
+                let values: Vec<(String, bool)> = assignments
+                    .iter()
+                    .filter_map(|a| match &a.target {
+                        AssignmentTarget::ColumnName(n) => {
+                            Some((self.name_parts(n).pop()?, untyped(&a.value)))
+                        }
+                        AssignmentTarget::Tuple(_) => None,
+                    })
+                    .collect();
+                self.assignment_casts(&key, &values);
                 self.written(&key, &cols, false)?;
                 self.grant(
                     Privilege::Update,
@@ -242,6 +253,7 @@ impl Walker<'_> {
                         ));
                     };
                     let cols = self.assignment_columns(assignments);
+                    self.written(&key, &cols, false)?;
                     self.grant(Privilege::Update, object.clone(), Some(cols));
                     for a in assignments {
                         self.expr(&a.value)?;
@@ -253,10 +265,14 @@ impl Walker<'_> {
                         self.expr(p)?;
                     }
                     if up.delete_predicate.is_some() {
+                        self.deleted(&key)?;
                         self.grant(Privilege::Delete, object.clone(), None);
                     }
                 }
-                MergeAction::Delete { .. } => self.grant(Privilege::Delete, object.clone(), None),
+                MergeAction::Delete { .. } => {
+                    self.deleted(&key)?;
+                    self.grant(Privilege::Delete, object.clone(), None)
+                }
                 MergeAction::DoNothing { .. } => {}
                 MergeAction::Insert(ins) => {
                     let cols = self.column_names(&ins.columns);
@@ -294,6 +310,7 @@ impl Walker<'_> {
         for t in &t.table_names {
             let parts = self.name_parts(&t.name);
             if let Some((key, _, _)) = self.resolve_rel(&parts)? {
+                self.truncated(&key);
                 self.grant(
                     Privilege::Truncate,
                     ObjectRef::table(key.schema, key.name),

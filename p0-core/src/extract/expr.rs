@@ -173,6 +173,9 @@ impl<'w, 'a> ExprVisitor<'w, 'a> {
                 self.skip_argument_names(f);
                 self.w.call(f)?;
             }
+            Expr::Cast {
+                expr, data_type, ..
+            } => self.w.explicit_cast(expr, data_type),
             _ => {}
         }
         Ok(())

@@ -60,7 +60,8 @@ impl Walker<'_> {
                         continue;
                     }
                 }
-                self.call_for_caller(call);
+                let origin = format!("view `{}.{}`", view.0, view.1);
+                self.from_origin(origin, |w| w.call_for_caller(call));
             }
         }
         Ok(())
@@ -137,7 +138,9 @@ impl Walker<'_> {
                     );
                 }
             }
-            self.triggers_fired(&target, if inserted { 4 } else { 16 });
+            let event = if inserted { 4 } else { 16 };
+            self.triggers_fired(&target, event);
+            self.policies_due(&target, event);
             for col in cat.writes.get(&target).into_iter().flatten() {
                 let runs = inserted
                     || match &col.generated_from {
@@ -145,9 +148,18 @@ impl Walker<'_> {
                         None => supplied.contains(&col.column),
                     };
                 if runs {
-                    for call in &col.functions {
-                        self.call_for_caller(call);
-                    }
+                    let origin = match col.generated_from {
+                        Some(_) => format!(
+                            "generated column `{}.{}.{}`",
+                            target.0, target.1, col.column
+                        ),
+                        None => format!("the domain of `{}.{}.{}`", target.0, target.1, col.column),
+                    };
+                    self.from_origin(origin, |w| {
+                        for call in &col.functions {
+                            w.call_for_caller(call);
+                        }
+                    });
                 }
             }
             match cat.views.get(&target).and_then(|v| v.base.clone()) {
@@ -163,8 +175,29 @@ impl Walker<'_> {
     /// What deleting rows of `key` fires: its DELETE triggers.
     pub fn deleted(&mut self, key: &RelKey) -> Walked {
         self.through_invoker_view(key, Privilege::Delete)?;
-        self.triggers_fired(&(key.schema.clone(), key.name.clone()), 8);
+        let target = (key.schema.clone(), key.name.clone());
+        self.triggers_fired(&target, 8);
+        self.policies_due(&target, 8);
         Ok(())
+    }
+
+    /// What truncating `key` fires: its TRUNCATE triggers (statement-level; no policy applies).
+    pub fn truncated(&mut self, key: &RelKey) {
+        self.triggers_fired(&(key.schema.clone(), key.name.clone()), 32);
+    }
+
+    /// Queues the write policies an event runs on `rel` (walked after the statement).
+    fn policies_due(&mut self, rel: &(String, String), event: i32) {
+        if self
+            .catalog
+            .is_some_and(|c| c.write_policies.contains_key(rel))
+        {
+            let key = RelKey {
+                schema: rel.0.clone(),
+                name: rel.1.clone(),
+            };
+            self.rows_written.push((key, event));
+        }
     }
 
     /// MySQL: writing through an `SQL SECURITY INVOKER` view writes its base tables as the
@@ -273,9 +306,12 @@ impl Walker<'_> {
             if t.events & event == 0 {
                 continue;
             }
-            for call in &t.when_calls {
-                self.call_for_caller(call);
-            }
+            let origin = format!("WHEN of trigger `{}` on `{}.{}`", t.name, rel.0, rel.1);
+            self.from_origin(origin, |w| {
+                for call in &t.when_calls {
+                    w.call_for_caller(call);
+                }
+            });
             match &t.body {
                 Some(body) => self.enqueue(
                     format!("body of trigger function `{}`", t.function),

@@ -3,6 +3,7 @@
 
 use super::catalog::{
     ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
+    WritePolicy,
 };
 use super::*;
 use crate::types::ObjectKind;
@@ -159,6 +160,27 @@ fn catalog() -> Arc<Catalog> {
         ],
     );
     c.relations.insert(
+        key("imp", "wdocs"),
+        rel(RelKind::Table, &["id", "owner"], None),
+    );
+    c.functions
+        .insert(key("fx", "may_write"), vec![func("text", None)]);
+    c.write_policies.insert(
+        key("imp", "wdocs"),
+        vec![
+            WritePolicy {
+                command: 'a',
+                using: None,
+                check: Some("fx.may_write(owner)".into()),
+            },
+            WritePolicy {
+                command: 'd',
+                using: Some("(id IN ( SELECT acl.doc_id FROM base.acl))".into()),
+                check: None,
+            },
+        ],
+    );
+    c.relations.insert(
         key("imp", "tracked"),
         rel(RelKind::Table, &["id", "v"], None),
     );
@@ -311,4 +333,54 @@ fn an_insert_fires_its_triggers_as_the_caller_and_says_what_it_assumed() {
     // An UPDATE does not fire an INSERT trigger.
     let ex = pg("UPDATE imp.tracked SET v = 'b'");
     assert!(!has(&ex, "INSERT", ObjectKind::Table, "base", "audit"));
+}
+
+#[test]
+fn write_policies_run_for_their_command_as_the_caller() {
+    let ex = pg("INSERT INTO imp.wdocs (id, owner) VALUES (1, 'a')");
+    assert!(has(&ex, "EXECUTE", ObjectKind::Function, "fx", "may_write"));
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "base", "acl"));
+    let ex = pg("DELETE FROM imp.wdocs");
+    assert!(has(&ex, "SELECT", ObjectKind::Table, "base", "acl"));
+    assert!(!has(
+        &ex,
+        "EXECUTE",
+        ObjectKind::Function,
+        "fx",
+        "may_write"
+    ));
+    // UPDATE runs neither (no policy FOR UPDATE or ALL).
+    let ex = pg("UPDATE imp.wdocs SET owner = 'b'");
+    assert!(!has(&ex, "SELECT", ObjectKind::Table, "base", "acl"));
+    assert!(!has(
+        &ex,
+        "EXECUTE",
+        ObjectKind::Function,
+        "fx",
+        "may_write"
+    ));
+}
+
+#[test]
+fn provenance_names_what_needs_each_permission() {
+    let ex = pg("SELECT * FROM imp.v_nested");
+    let because = |privilege: &str, name: &str| -> Vec<String> {
+        ex.provenance
+            .iter()
+            .find(|p| p.privilege.as_str() == privilege && p.object.name == name)
+            .map(|p| p.because.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(because("SELECT", "v_nested"), ["the statement"]);
+    assert_eq!(because("EXECUTE", "bump"), ["view `imp.v_func`"]);
+    let notes = because("SELECT", "notes");
+    assert!(
+        notes.len() == 1
+            && notes[0].starts_with("body of function `fx.note_inv(integer)`")
+            && notes[0].ends_with("reached from the view `imp.v_func`"),
+        "{notes:?}"
+    );
+    // Every permission has its reasons.
+    assert_eq!(ex.provenance.len(), ex.permissions.len());
+    assert!(ex.provenance.iter().all(|p| !p.because.is_empty()));
 }

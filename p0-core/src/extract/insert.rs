@@ -1,6 +1,7 @@
 //! Writing rows in: INSERT (with ON CONFLICT, ON DUPLICATE KEY UPDATE, REPLACE) and COPY,
 //! and what the defaults of the columns not supplied need.
 
+use super::casts::untyped;
 use super::refuse::copy_refusal;
 use super::scope::RelKey;
 use super::walker::{Walked, Walker};
@@ -33,16 +34,24 @@ impl Walker<'_> {
         };
         let mut cols = self.column_names(&ins.columns);
         let mut defaults_at: Vec<usize> = Vec::new();
+        // Positions where some row has a value with a type of its own (an assignment cast
+        // may run for it); every position when the rows come from a query.
+        let mut typed_at: Option<Vec<usize>> = None;
         let width = match &ins.source {
             Some(src) => match src.body.as_ref() {
                 SetExpr::Values(v) => {
+                    let mut typed = Vec::new();
                     for row in &v.rows {
                         for (i, e) in row.content.iter().enumerate() {
                             if is_default(e) && !defaults_at.contains(&i) {
                                 defaults_at.push(i);
                             }
+                            if !untyped(e) && !typed.contains(&i) {
+                                typed.push(i);
+                            }
                         }
                     }
+                    typed_at = Some(typed);
                     v.rows.first().map(|r| r.content.len())
                 }
                 SetExpr::Select(s)
@@ -72,6 +81,24 @@ impl Walker<'_> {
             Some(cols.len())
         };
         self.insert_columns(&key, &cols, width, &defaults_at)?;
+        if ins.source.is_some() {
+            let names = match (cols.is_empty(), self.catalog) {
+                (false, _) => cols.clone(),
+                (true, Some(cat)) => cat
+                    .relations
+                    .get(&(key.schema.clone(), key.name.clone()))
+                    .map(|r| r.columns.iter().map(|c| c.name.clone()).collect())
+                    .unwrap_or_default(),
+                (true, None) => Vec::new(),
+            };
+            let written: Vec<(String, bool)> = names
+                .into_iter()
+                .take(width.unwrap_or(usize::MAX))
+                .enumerate()
+                .map(|(i, c)| (c, typed_at.as_ref().is_some_and(|t| !t.contains(&i))))
+                .collect();
+            self.assignment_casts(&key, &written);
+        }
         if ins.replace_into {
             self.grant(
                 Privilege::Delete,

@@ -19,7 +19,9 @@
 //! - `names`: relations and functions by name, through schemas and the search path.
 //! - `calls`: function calls: refused, built in, sequences, overloads and their bodies.
 //! - `implicit`: what the catalog runs for the caller: views' calls and definitions, and
-//!   what writes run (defaults through views, domain CHECKs, generated columns, triggers).
+//!   what writes run (defaults through views, domain CHECKs, generated columns, triggers,
+//!   write policies).
+//! - `casts`: user-defined casts, explicit and in assignment.
 //! - `expr`: expressions (sqlparser's visitor): column references and calls.
 //! - `query`: queries by hand: CTEs, set operations, SELECT, FROM items, joins, locks.
 //! - `insert`: INSERT and COPY, and the column defaults they reach.
@@ -29,6 +31,7 @@
 
 mod bounds;
 mod calls;
+mod casts;
 mod catalog;
 mod compound;
 mod dml;
@@ -47,8 +50,8 @@ mod walker;
 
 pub use bounds::Limits;
 pub use catalog::{
-    Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall, ViewDeps,
-    MYSQL_ROUTINE, SQL_STANDARD,
+    CastInfo, Catalog, ColumnCalls, ColumnInfo, FuncInfo, RelInfo, RelKind, TriggerInfo, ViewCall,
+    ViewDeps, WritePolicy, MYSQL_ROUTINE, SQL_STANDARD,
 };
 
 use crate::error::ExtractError;
@@ -73,6 +76,23 @@ pub struct Extraction {
     /// it calls. Locking a row blocks writers: routing treats these as writes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub locked: Vec<ObjectRef>,
+    /// Why each permission is needed: the statement itself, or the catalog objects whose code
+    /// runs for the caller (a view, a function's body, a default, a trigger, a policy, a
+    /// domain), for approvers to read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<Provenance>,
+}
+
+/// Why one permission (a privilege on an object, whatever its columns) is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The privilege.
+    pub privilege: Privilege,
+    /// The object.
+    pub object: ObjectRef,
+    /// What needs it: `the statement`, ``view `s.v` ``, ``body of function `s.f(integer)` ``,
+    /// ``default of `s.t.c` ``, each once.
+    pub because: Vec<String>,
 }
 
 impl Extraction {
@@ -181,17 +201,35 @@ fn walk_all(
     if connect {
         match database {
             Some(db) => {
-                permissions.insert(Permission::new(Privilege::Connect, ObjectRef::database(db)))
+                let object = ObjectRef::database(db);
+                w.provenance
+                    .entry((Privilege::Connect, object.clone()))
+                    .or_default()
+                    .insert("connecting to the database".into());
+                permissions.insert(Permission::new(Privilege::Connect, object))
             }
             None => {
                 w.unresolved.insert("database name (for CONNECT)".into());
             }
         }
     }
+    let provenance = permissions
+        .iter()
+        .map(|p| Provenance {
+            privilege: p.privilege,
+            object: p.object.clone(),
+            because: w
+                .provenance
+                .get(&(p.privilege, p.object.clone()))
+                .map(|b| b.iter().cloned().collect())
+                .unwrap_or_default(),
+        })
+        .collect();
     Ok(Extraction {
         permissions,
         unresolved: std::mem::take(&mut w.unresolved).into_iter().collect(),
         locked: std::mem::take(&mut w.locked).into_iter().collect(),
+        provenance,
     })
 }
 

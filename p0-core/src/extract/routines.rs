@@ -30,6 +30,10 @@ impl Walker<'_> {
                 self.policies_reached(&rel)?;
                 continue;
             }
+            if let Some((rel, event)) = self.rows_written.pop() {
+                self.write_policies_reached(&rel, event)?;
+                continue;
+            }
             let Some(p) = self.pending.pop_front() else {
                 return Ok(());
             };
@@ -45,15 +49,19 @@ impl Walker<'_> {
         let saved = std::mem::replace(&mut self.search_path, p.search_path);
         let explain_only = std::mem::replace(&mut self.explain_only, p.explain_only);
         let saved_bound = std::mem::replace(&mut self.bound, p.bound);
-        let result = match p.lang.as_deref() {
-            Some(lang) => self.expand_body(&p.what, lang, &p.text),
+        let origin = match &p.via {
+            Some(via) => format!("{}, reached from the {via}", p.what),
+            None => p.what.clone(),
+        };
+        let result = self.from_origin(origin, |w| match p.lang.as_deref() {
+            Some(lang) => w.expand_body(&p.what, lang, &p.text),
             None => {
-                self.in_stored_expression = true;
-                let r = self.expand_expression(&p.what, &p.text);
-                self.in_stored_expression = false;
+                w.in_stored_expression = true;
+                let r = w.expand_expression(&p.what, &p.text);
+                w.in_stored_expression = false;
                 r
             }
-        };
+        });
         self.search_path = saved;
         self.explain_only = explain_only;
         self.bound = saved_bound;
@@ -118,32 +126,64 @@ impl Walker<'_> {
         };
         for (i, text) in policies.iter().enumerate() {
             let what = format!("policy {i} of `{}.{}`", rel.schema, rel.name);
-            if !self.first_time(&what) {
-                continue;
+            self.policy_expression(rel, what, text)?;
+        }
+        Ok(())
+    }
+
+    /// The write policies an event (bits of `tgtype`) runs on `rel`, as for reads.
+    fn write_policies_reached(&mut self, rel: &RelKey, event: i32) -> Walked {
+        let Some(cat) = self.catalog else {
+            return Ok(());
+        };
+        let Some(policies) = cat
+            .write_policies
+            .get(&(rel.schema.clone(), rel.name.clone()))
+        else {
+            return Ok(());
+        };
+        let command = match event {
+            4 => "INSERT",
+            8 => "DELETE",
+            _ => "UPDATE",
+        };
+        for (i, p) in policies.iter().enumerate() {
+            for (j, text) in p.expressions(event).into_iter().enumerate() {
+                let what = format!("{command} policy {i}.{j} of `{}.{}`", rel.schema, rel.name);
+                self.policy_expression(rel, what, text)?;
             }
-            self.lookup()?;
-            let limits = self.limits;
-            let e = match parse_expression(&PostgreSqlDialect {}, text, &what, &limits) {
-                Ok(e) => e,
-                Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
-                    return Err(e)
-                }
-                Err(_) => {
-                    self.unresolved.insert(format!("{what} `{text}`"));
-                    continue;
-                }
-            };
-            let saved = std::mem::replace(&mut self.bound, true);
-            let result = self.isolated(|w| {
+        }
+        Ok(())
+    }
+
+    /// One policy expression of `rel`, walked once, as the caller, bound by OID.
+    fn policy_expression(&mut self, rel: &RelKey, what: String, text: &str) -> Walked {
+        if !self.first_time(&what) {
+            return Ok(());
+        }
+        self.lookup()?;
+        let limits = self.limits;
+        let e = match parse_expression(&PostgreSqlDialect {}, text, &what, &limits) {
+            Ok(e) => e,
+            Err(e @ (ExtractError::TooLarge { .. } | ExtractError::TooDeep { .. })) => {
+                return Err(e)
+            }
+            Err(_) => {
+                self.unresolved.insert(format!("{what} `{text}`"));
+                return Ok(());
+            }
+        };
+        let saved = std::mem::replace(&mut self.bound, true);
+        let result = self.from_origin(what, |w| {
+            w.isolated(|w| {
                 w.scoped(|w| {
                     w.bind_pseudo(&rel.name);
                     w.expr(&e)
                 })
-            });
-            self.bound = saved;
-            result?;
-        }
-        Ok(())
+            })
+        });
+        self.bound = saved;
+        result
     }
 
     /// Parses a default or other stored expression and walks it (functions, sequences).

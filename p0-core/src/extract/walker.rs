@@ -11,7 +11,7 @@ use crate::error::ExtractError;
 use crate::types::{ObjectKind, ObjectRef, Permission, PermissionSet, Privilege};
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Query, Statement};
 use std::cell::OnceCell;
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 /// What a step of the walk returns: nothing, or why extraction stops here.
@@ -90,6 +90,8 @@ pub(crate) struct Pending {
     /// Bound by OID when it was stored (a `security_invoker` view's definition): what it
     /// names needs no USAGE on its schema.
     pub bound: bool,
+    /// What reached it ([`Walker::origin`] when it was queued).
+    pub via: Option<String>,
 }
 
 /// A statement `PREPARE` named, for the `EXECUTE`s after it.
@@ -156,8 +158,16 @@ pub(crate) struct Walker<'a> {
     /// all), expanded after the statement (`routines`): what their rules and policies call
     /// for the caller.
     pub views_read: Vec<(RelKey, Option<Vec<String>>)>,
+    /// Tables written, with the event (bits of `tgtype`), whose write policies run for the
+    /// caller, expanded after the statement (`routines`).
+    pub rows_written: Vec<(RelKey, i32)>,
     /// Walking a text bound by OID ([`Pending::bound`]): grants add no schema USAGE.
     pub bound: bool,
+    /// What the walk is in: `None` for the statement itself, else the catalog object whose
+    /// code runs for the caller (``body of function `s.f(integer)` ``), for provenance.
+    pub origin: Option<String>,
+    /// Why each privilege on each object is needed: the origins that granted it.
+    pub provenance: BTreeMap<(Privilege, ObjectRef), BTreeSet<String>>,
     /// Levels of the walk entered and not left.
     depth: usize,
     /// The most levels the walk may enter: [`walk_depth_bound`].
@@ -194,7 +204,10 @@ impl<'a> Walker<'a> {
             nodes: 0,
             schemas: OnceCell::new(),
             views_read: Vec::new(),
+            rows_written: Vec::new(),
             bound: false,
+            origin: None,
+            provenance: BTreeMap::new(),
             depth: 0,
             max_depth: walk_depth_bound(&limits),
         }
@@ -307,6 +320,7 @@ impl<'a> Walker<'a> {
             search_path,
             explain_only: self.explain_only,
             bound,
+            via: self.origin.clone(),
         });
     }
 
@@ -363,22 +377,42 @@ impl<'a> Walker<'a> {
                 | ObjectKind::Procedure => {
                     if let Some(s) = &object.schema {
                         if !crate::guard::is_system_schema(s) {
-                            self.out.insert(Permission::new(
-                                Privilege::Usage,
-                                ObjectRef::schema(s.clone()),
-                            ));
+                            let schema = ObjectRef::schema(s.clone());
+                            self.note_origin(Privilege::Usage, &schema);
+                            self.out.insert(Permission::new(Privilege::Usage, schema));
                         }
                     }
                 }
                 _ => {}
             }
         }
+        self.note_origin(privilege, &object);
         let columns = if self.columns_mode { columns } else { None };
         self.out.insert(Permission {
             privilege,
             object,
             columns,
         });
+    }
+
+    /// Records why `privilege` on `object` is granted: where the walk is.
+    fn note_origin(&mut self, privilege: Privilege, object: &ObjectRef) {
+        let origin = self.origin.as_deref().unwrap_or("the statement");
+        let reasons = self
+            .provenance
+            .entry((privilege, object.clone()))
+            .or_default();
+        if !reasons.contains(origin) {
+            reasons.insert(origin.to_string());
+        }
+    }
+
+    /// Runs `f` with the walk in `origin` (a catalog object whose code runs for the caller).
+    pub fn from_origin<T>(&mut self, origin: String, f: impl FnOnce(&mut Self) -> T) -> T {
+        let saved = self.origin.replace(origin);
+        let result = f(self);
+        self.origin = saved;
+        result
     }
 
     // ----- scopes -----

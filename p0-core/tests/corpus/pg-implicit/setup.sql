@@ -80,6 +80,43 @@ INSERT INTO atomic_s.t VALUES (1), (2);
 CREATE FUNCTION fx.atomic_count() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM atomic_s.t; END;
 CREATE FUNCTION fx.atomic_plus(a int) RETURNS int LANGUAGE sql RETURN a + (SELECT max(x) FROM atomic_s.t);
 
+-- 7. row-level security on writes (policies TO PUBLIC run as the writer)
+CREATE FUNCTION fx.may_write(text) RETURNS boolean LANGUAGE plpgsql STABLE AS $$BEGIN RETURN $1 <> 'z'; END$$;
+CREATE TABLE imp.wdocs (id int, owner text, body text);
+INSERT INTO imp.wdocs VALUES (1, 'a', 'one'), (2, 'b', 'two');
+ALTER TABLE imp.wdocs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY w_sel ON imp.wdocs FOR SELECT USING (true);
+CREATE POLICY w_ins ON imp.wdocs FOR INSERT WITH CHECK (fx.may_write(owner));
+CREATE POLICY w_upd ON imp.wdocs FOR UPDATE USING (id IN (SELECT doc_id FROM base.acl)) WITH CHECK (fx.may_write(owner));
+CREATE POLICY w_del ON imp.wdocs FOR DELETE USING (fx.may_write(owner));
+CREATE TABLE imp.adocs (id int, owner text);
+INSERT INTO imp.adocs VALUES (1, 'a');
+ALTER TABLE imp.adocs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY a_all ON imp.adocs USING (fx.may_write(owner));
+
+-- 8. triggers on TRUNCATE, through MERGE, INSTEAD OF on a view
+CREATE TABLE imp.trunc (id int);
+CREATE FUNCTION fx.log_stmt() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO base.audit (what) VALUES (TG_OP); RETURN NULL; END$$;
+CREATE TRIGGER t_trunc BEFORE TRUNCATE ON imp.trunc FOR EACH STATEMENT EXECUTE FUNCTION fx.log_stmt();
+CREATE TABLE imp.merged (id int PRIMARY KEY, v text);
+INSERT INTO imp.merged VALUES (1, 'a');
+CREATE TRIGGER t_merge_upd AFTER UPDATE ON imp.merged FOR EACH ROW EXECUTE FUNCTION fx.log_it();
+CREATE TABLE base.vt (id int, v text);
+CREATE VIEW imp.v_instead AS SELECT id, v FROM base.vt;
+CREATE FUNCTION fx.vt_ins() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO base.vt (id, v) VALUES (NEW.id, NEW.v); RETURN NEW; END$$;
+CREATE TRIGGER t_instead INSTEAD OF INSERT ON imp.v_instead FOR EACH ROW EXECUTE FUNCTION fx.vt_ins();
+
+-- 9. user-defined casts (the cast's function runs for the caller)
+CREATE TYPE imp.money_t AS (amount numeric);
+CREATE FUNCTION fx.int_to_money(int) RETURNS imp.money_t LANGUAGE plpgsql IMMUTABLE AS $$BEGIN RETURN ROW($1::numeric)::imp.money_t; END$$;
+CREATE CAST (int AS imp.money_t) WITH FUNCTION fx.int_to_money(int) AS ASSIGNMENT;
+CREATE TABLE base.rates (r numeric);
+INSERT INTO base.rates VALUES (2);
+CREATE FUNCTION fx.text_to_money(text) RETURNS imp.money_t LANGUAGE sql STABLE AS $$ SELECT ROW(length($1) * (SELECT max(r) FROM base.rates))::imp.money_t $$;
+CREATE CAST (text AS imp.money_t) WITH FUNCTION fx.text_to_money(text);
+CREATE TABLE imp.wallet (id int, m imp.money_t);
+INSERT INTO imp.wallet VALUES (1, ROW(1));
+
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 REVOKE ALL ON DATABASE pagila FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;

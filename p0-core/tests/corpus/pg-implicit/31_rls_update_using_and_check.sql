@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE imp.wdocs SET body = 'x' WHERE id = 1

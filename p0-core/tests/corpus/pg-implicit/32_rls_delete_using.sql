@@ -1,0 +1,2 @@
+-- expect: ok
+DELETE FROM imp.wdocs WHERE id = 2

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.adocs (id, owner) VALUES (2, 'b')

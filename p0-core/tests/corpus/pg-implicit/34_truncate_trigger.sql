@@ -1,0 +1,2 @@
+-- expect: ok
+TRUNCATE imp.trunc

@@ -1,0 +1,2 @@
+-- expect: ok
+INSERT INTO imp.v_instead (id, v) VALUES (5, 'e')

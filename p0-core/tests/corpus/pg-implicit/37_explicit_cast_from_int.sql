@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT 5::imp.money_t

@@ -1,0 +1,2 @@
+-- expect: ok
+UPDATE imp.wallet SET m = 9 WHERE id = 1

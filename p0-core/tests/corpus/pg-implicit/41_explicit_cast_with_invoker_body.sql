@@ -1,0 +1,2 @@
+-- expect: ok
+SELECT CAST('abc'::text AS imp.money_t)
