@@ -26,6 +26,16 @@ pub(crate) fn untyped(e: &Expr) -> bool {
     }
 }
 
+/// `ROW(...)` or `(a, b)`: cast to a composite type field by field, never by a cast function.
+fn row_constructor(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => f.name.to_string().eq_ignore_ascii_case("row"),
+        Expr::Tuple(_) => true,
+        Expr::Nested(e) => row_constructor(e),
+        _ => false,
+    }
+}
+
 /// A type's name as the casts are matched: the last part of a qualified name, lower case,
 /// without modifiers, PostgreSQL's aliases spelled as `format_type` spells them.
 fn type_key(name: &str) -> String {
@@ -65,7 +75,7 @@ impl Walker<'_> {
             }
         }
         let Some(cat) = self.catalog else { return };
-        if cat.casts.is_empty() || untyped(operand) {
+        if cat.casts.is_empty() || untyped(operand) || row_constructor(operand) {
             return;
         }
         let target = type_key(&data_type.to_string());

@@ -159,6 +159,7 @@ pub(crate) fn pg_builtin(name: &str) -> bool {
         "decode",
         "gen_random_uuid",
         "exists",
+        "row",
         "cast",
         "array_to_string",
         "string_to_array",
