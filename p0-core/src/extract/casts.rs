@@ -150,6 +150,6 @@ impl Walker<'_> {
 
     fn cast_runs(&mut self, c: &CastInfo) {
         let origin = format!("cast from `{}` to `{}`", c.source, c.target);
-        self.from_origin(origin, |w| w.call_for_caller(&c.function));
+        self.within_origin(origin, |w| w.call_for_caller(&c.function));
     }
 }

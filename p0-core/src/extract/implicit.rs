@@ -61,7 +61,7 @@ impl Walker<'_> {
                     }
                 }
                 let origin = format!("view `{}.{}`", view.0, view.1);
-                self.from_origin(origin, |w| w.call_for_caller(call));
+                self.within_origin(origin, |w| w.call_for_caller(call));
             }
         }
         Ok(())
@@ -155,7 +155,7 @@ impl Walker<'_> {
                         ),
                         None => format!("the domain of `{}.{}.{}`", target.0, target.1, col.column),
                     };
-                    self.from_origin(origin, |w| {
+                    self.within_origin(origin, |w| {
                         for call in &col.functions {
                             w.call_for_caller(call);
                         }
@@ -307,7 +307,7 @@ impl Walker<'_> {
                 continue;
             }
             let origin = format!("WHEN of trigger `{}` on `{}.{}`", t.name, rel.0, rel.1);
-            self.from_origin(origin, |w| {
+            self.within_origin(origin, |w| {
                 for call in &t.when_calls {
                     w.call_for_caller(call);
                 }

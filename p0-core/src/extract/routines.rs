@@ -53,7 +53,7 @@ impl Walker<'_> {
             Some(via) => format!("{}, reached from the {via}", p.what),
             None => p.what.clone(),
         };
-        let result = self.from_origin(origin, |w| match p.lang.as_deref() {
+        let result = self.within_origin(origin, |w| match p.lang.as_deref() {
             Some(lang) => w.expand_body(&p.what, lang, &p.text),
             None => {
                 w.in_stored_expression = true;
@@ -174,7 +174,7 @@ impl Walker<'_> {
             }
         };
         let saved = std::mem::replace(&mut self.bound, true);
-        let result = self.from_origin(what, |w| {
+        let result = self.within_origin(what, |w| {
             w.isolated(|w| {
                 w.scoped(|w| {
                     w.bind_pseudo(&rel.name);

@@ -408,7 +408,7 @@ impl<'a> Walker<'a> {
     }
 
     /// Runs `f` with the walk in `origin` (a catalog object whose code runs for the caller).
-    pub fn from_origin<T>(&mut self, origin: String, f: impl FnOnce(&mut Self) -> T) -> T {
+    pub fn within_origin<T>(&mut self, origin: String, f: impl FnOnce(&mut Self) -> T) -> T {
         let saved = self.origin.replace(origin);
         let result = f(self);
         self.origin = saved;
