@@ -46,3 +46,41 @@ fn explain_warns_about_definer_functions_reachable_through_schema_usage() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+#[test]
+fn explain_says_which_catalog_object_needs_each_permission() {
+    let pg = PgServer::start().unwrap();
+    pg.create_hardened_db("app").unwrap();
+    pg.psql(
+        "app",
+        "CREATE TABLE public.notes (id int, note text); \
+         CREATE TABLE public.items (id int); \
+         CREATE FUNCTION public.note_of(i int) RETURNS text LANGUAGE sql STABLE \
+           AS 'SELECT note FROM public.notes WHERE id = i'; \
+         CREATE VIEW public.v AS SELECT id, public.note_of(id) AS n FROM public.items;",
+    )
+    .unwrap();
+    let out = explain(&pg.url("app"), "SELECT n FROM v");
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let because = |privilege: &str, name: &str| -> Vec<String> {
+        json["provenance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["privilege"] == privilege && p["object"]["name"] == name)
+            .map(|p| serde_json::from_value(p["because"].clone()).unwrap())
+            .unwrap_or_default()
+    };
+    assert_eq!(because("SELECT", "v"), ["the statement"], "{json}");
+    assert_eq!(because("EXECUTE", "note_of"), ["view `public.v`"], "{json}");
+    let notes = because("SELECT", "notes");
+    assert!(
+        notes.len() == 1 && notes[0].starts_with("body of function `public.note_of(integer)`"),
+        "{json}"
+    );
+    assert_eq!(
+        json["provenance"].as_array().unwrap().len(),
+        json["permissions"].as_array().unwrap().len()
+    );
+}
