@@ -232,3 +232,13 @@ fn unknown_names_stop_extraction_against_a_catalog() {
     assert!(x.extract("SELECT * FROM nowhere").is_err());
     assert!(x.extract("CALL nowhere()").is_err());
 }
+
+#[test]
+fn explain_of_a_view_is_refused_naming_show_view() {
+    let err = MySqlExtractor::new(None)
+        .with_catalog(catalog())
+        .extract("EXPLAIN SELECT * FROM v_inv")
+        .unwrap_err();
+    assert!(err.to_string().contains("SHOW VIEW"), "{err}");
+    assert!(my("EXPLAIN SELECT * FROM items").permissions.len() == 1);
+}

@@ -327,6 +327,13 @@ impl Walker<'_> {
         let Some((key, kind, columns)) = self.resolve_rel(parts)? else {
             return Ok(());
         };
+        if self.explain_only && self.mysql() && kind == Some(RelKind::View) {
+            // MariaDB shows a view's plan only to who may see its definition.
+            return Err(ExtractError::Refused(format!(
+                "`EXPLAIN` of a statement that reads the view `{}.{}` needs SHOW VIEW on it, which p0 does not grant",
+                key.schema, key.name
+            )));
+        }
         if kind == Some(RelKind::Sequence) {
             // SELECT * FROM seq reads the sequence: SELECT on it.
             self.grant(

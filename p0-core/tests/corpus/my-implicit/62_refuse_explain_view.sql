@@ -1,0 +1,2 @@
+-- expect: refuse
+EXPLAIN SELECT * FROM v_def
