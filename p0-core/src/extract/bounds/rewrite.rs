@@ -7,7 +7,8 @@ use sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 /// Rewrites what sqlparser does not parse into what it does, with the same privileges:
 /// PostgreSQL `FOR NO KEY UPDATE` / `FOR KEY SHARE` and `name := value` arguments, MySQL
-/// `LOCK IN SHARE MODE`, `UPDATE a, b SET`, `FOR SYSTEM_TIME`, `HANDLER` and `NEXT VALUE FOR`.
+/// `LOCK IN SHARE MODE`, `UPDATE a, b SET`, `FOR SYSTEM_TIME`, `HANDLER`, `NEXT VALUE FOR`,
+/// `SET STATEMENT ... FOR` and `SET CHARACTER SET`.
 pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
     let is = |t: &TokenWithSpan, k: Keyword| matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
     // Indices of the significant tokens.
@@ -187,6 +188,45 @@ pub(super) fn rewrite(tokens: &mut Vec<TokenWithSpan>, syntax: Syntax) {
                 ));
                 i = k + 1;
                 continue;
+            }
+            // MariaDB's `SET STATEMENT a = 1, b = 2 FOR stmt` sets the variables for one
+            // statement, with the privileges `SET SESSION` of them needs: read as
+            // `SET SESSION a = 1, b = 2; stmt`. `SET CHARACTER SET x` is `SET NAMES x`.
+            Syntax::MySql(_)
+                if kw(0, Keyword::SET)
+                    && (i == 0 || tokens[sig[i - 1]].token == Token::SemiColon) =>
+            {
+                if at(1).is_some_and(|t| is_word(t, "STATEMENT")) {
+                    tokens[sig[i + 1]].token = Token::make_keyword("SESSION");
+                    let mut depth = 0usize;
+                    let mut k = i + 2;
+                    while let Some(&j) = sig.get(k) {
+                        match &tokens[j].token {
+                            Token::LParen => depth += 1,
+                            Token::RParen => depth = depth.saturating_sub(1),
+                            Token::SemiColon => break,
+                            _ if depth == 0 && is(&tokens[j], Keyword::FOR) => {
+                                tokens[j].token = Token::SemiColon;
+                                break;
+                            }
+                            _ => {}
+                        }
+                        k += 1;
+                    }
+                    i = k + 1;
+                    continue;
+                }
+                if kw(1, Keyword::CHARACTER) && kw(2, Keyword::SET) {
+                    tokens[sig[i + 1]].token = Token::make_keyword("NAMES");
+                    drop.push(sig[i + 2]);
+                    i += 3;
+                    continue;
+                }
+                if kw(1, Keyword::CHARSET) {
+                    tokens[sig[i + 1]].token = Token::make_keyword("NAMES");
+                    i += 2;
+                    continue;
+                }
             }
             Syntax::MySql(_)
                 if kw(0, Keyword::LOCK)
