@@ -87,10 +87,14 @@ impl From<Refusal> for AppError {
     }
 }
 
-/// A store failure is internal.
+/// A store failure is internal, but for a record another request (or server replica) changed
+/// first: 409, for the client to try again.
 impl From<anyhow::Error> for AppError {
     fn from(e: anyhow::Error) -> Self {
-        internal(e)
+        match e.downcast_ref::<crate::store::Conflict>() {
+            Some(c) => conflict(c.to_string()),
+            None => internal(e),
+        }
     }
 }
 

@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let rules = std::fs::read_to_string(&config.rules)
         .with_context(|| format!("reading rules `{}`", config.rules))?;
     let router = Arc::new(p0_core::RulesRouter::from_toml(&rules)?);
-    let store = Arc::new(p0_server::store::SqliteStore::open(&config.store).await?);
+    let store = p0_server::store::open(&config.store).await?;
     let verifier = Arc::new(p0_core::JwksVerifier::new(
         &config.issuer,
         &config.audience,

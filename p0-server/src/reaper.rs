@@ -38,8 +38,11 @@ pub async fn reap_once(state: &AppState) {
                     tracing::warn!(request = %rec.id, error = %e, "reaper cannot expire");
                     continue;
                 }
-                if let Err(e) = state.store.update(&rec).await {
-                    tracing::warn!(error = %e, "reaper cannot save");
+                if let Err(e) = state.store.update(&mut rec).await {
+                    // Another replica expired (or someone ended) it first: nothing to add.
+                    if e.downcast_ref::<crate::store::Conflict>().is_none() {
+                        tracing::warn!(error = %e, "reaper cannot save");
+                    }
                     continue;
                 }
                 let detail = revoked_detail(&grant.username, &report);
@@ -64,7 +67,7 @@ pub async fn reap_once(state: &AppState) {
                         )
                         .await;
                 }
-                let _ = state.store.update(&rec).await;
+                let _ = state.store.update(&mut rec).await;
             }
         }
     }

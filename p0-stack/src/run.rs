@@ -91,8 +91,7 @@ impl Stack {
             Some(r) => r.clone(),
             None => Arc::new(p0_core::RulesRouter::from_toml(&self.rules)?),
         };
-        let store =
-            Arc::new(p0_server::store::SqliteStore::open(&self.store.display().to_string()).await?);
+        let store = p0_server::store::open(&self.store.display().to_string()).await?;
         let verifier = Arc::new(p0_core::JwksVerifier::new(
             &config.issuer,
             &config.audience,

@@ -174,12 +174,15 @@ fn walk_all(
     }
     for s in &statements {
         w.statement(s)?;
+        w.note_statement();
         // Bodies and defaults the statement reached, one after the other (never nested, so
         // the stack stays as shallow as one text allows), each at most once.
         w.expand_all_pending()?;
     }
     w.unexecuted_prepared()?;
+    w.note_statement();
     w.expand_all_pending()?;
+    w.note_statement();
     let database = opts
         .catalog
         .as_ref()

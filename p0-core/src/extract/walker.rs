@@ -14,6 +14,9 @@ use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
+/// The provenance of what the SQL itself needs.
+pub(crate) const STATEMENT: &str = "the statement";
+
 /// What a step of the walk returns: nothing, or why extraction stops here.
 pub(crate) type Walked<T = ()> = Result<T, ExtractError>;
 
@@ -395,15 +398,33 @@ impl<'a> Walker<'a> {
         });
     }
 
-    /// Records why `privilege` on `object` is granted: where the walk is.
+    /// Records why `privilege` on `object` is granted when the walk is in a catalog object
+    /// (the statement's own grants are noted after it, [`Walker::note_statement`]: nothing
+    /// on the common path).
     fn note_origin(&mut self, privilege: Privilege, object: &ObjectRef) {
-        let origin = self.origin.as_deref().unwrap_or("the statement");
+        let Some(origin) = self.origin.as_deref() else {
+            return;
+        };
         let reasons = self
             .provenance
             .entry((privilege, object.clone()))
             .or_default();
         if !reasons.contains(origin) {
             reasons.insert(origin.to_string());
+        }
+    }
+
+    /// Notes every permission granted so far that no catalog object gave as the statement's
+    /// own: called after a statement's walk, before what it reached in the catalog.
+    pub fn note_statement(&mut self) {
+        for p in self.out.iter() {
+            let reasons = self
+                .provenance
+                .entry((p.privilege, p.object.clone()))
+                .or_default();
+            if reasons.is_empty() {
+                reasons.insert(STATEMENT.into());
+            }
         }
     }
 

@@ -24,7 +24,7 @@ pub async fn approve(
     if approved.complete() {
         state.webhook(shown::decided(&rec, &me, "approved"));
     }
-    state.store.update(&rec).await?;
+    state.store.update(&mut rec).await?;
     let detail = serde_json::json!({
         "approvals": approved.valid,
         "needed": approved.needed,
@@ -51,7 +51,7 @@ pub async fn deny(
     let me = caller.me().to_string();
     let mut rec = load(&state, &caller, &id).await?;
     lifecycle::deny(&mut rec, caller.actor())?;
-    state.store.update(&rec).await?;
+    state.store.update(&mut rec).await?;
     state
         .store
         .audit(&me, "request.denied", Some(rec.id.as_str()), "")

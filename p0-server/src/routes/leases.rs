@@ -39,7 +39,7 @@ pub async fn revoke(
         .await
         .map_err(|e| unavailable(e.to_string()))?;
     lifecycle::revoked(&mut rec)?;
-    state.store.update(&rec).await?;
+    state.store.update(&mut rec).await?;
     let detail = format!("by {me}: {}", revoked_detail(&grant.username, &report));
     state
         .store

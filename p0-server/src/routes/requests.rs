@@ -84,8 +84,9 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         created_at: Utc::now(),
         revoke_attempts: 0,
         next_attempt_at: None,
+        version: 0,
     };
-    state.store.insert(&rec).await?;
+    state.store.insert(&mut rec).await?;
     let detail = shown::created_detail(&rec);
     state
         .store

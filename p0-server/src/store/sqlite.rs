@@ -1,0 +1,180 @@
+//! The SQLite store: one file, one server process (one writer keeps the audit chain ordered).
+
+use super::{
+    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Embedded,
+    RequestRecord, Store, StoreResult,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use p0_core::RequestId;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+use std::str::FromStr;
+
+/// SQLite store (one file, zero set-up).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// The schema, in order. The first is what stores made before migrations had (created only
+/// where missing), so an older file migrates in place.
+const MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "requests and audit",
+        "CREATE TABLE IF NOT EXISTS requests (
+            id TEXT PRIMARY KEY, requester TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,
+            expires_at INTEGER, next_attempt_at INTEGER, body TEXT NOT NULL);
+         CREATE INDEX IF NOT EXISTS requests_due ON requests (status, expires_at);
+         CREATE TABLE IF NOT EXISTS audit (
+            seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            request_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    ),
+    (
+        2,
+        "record versions",
+        "ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+         CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, created_at);",
+    ),
+]);
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_string()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        // One writer keeps the audit chain's append strictly ordered.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate::Migrator::new(MIGRATIONS)
+            .await?
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn parse(rows: Vec<sqlx::sqlite::SqliteRow>) -> StoreResult<Vec<RequestRecord>> {
+        rows.into_iter()
+            .map(|r| record(&r.try_get::<String, _>(0)?, r.try_get(1)?))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert(&self, r: &mut RequestRecord) -> StoreResult<()> {
+        let (body, exp, next) = columns(r)?;
+        sqlx::query("INSERT INTO requests (id, requester, status, created_at, expires_at, next_attempt_at, body, version) VALUES (?, ?, ?, ?, ?, ?, ?, 1)")
+            .bind(r.id.as_str())
+            .bind(&r.requester)
+            .bind(r.status.as_str())
+            .bind(r.created_at.to_rfc3339())
+            .bind(exp)
+            .bind(next)
+            .bind(body)
+            .execute(&self.pool)
+            .await?;
+        r.version = 1;
+        Ok(())
+    }
+
+    async fn update(&self, r: &mut RequestRecord) -> StoreResult<()> {
+        let (body, exp, next) = columns(r)?;
+        let done = sqlx::query("UPDATE requests SET status = ?, expires_at = ?, next_attempt_at = ?, body = ?, version = version + 1 WHERE id = ? AND version = ?")
+            .bind(r.status.as_str())
+            .bind(exp)
+            .bind(next)
+            .bind(body)
+            .bind(r.id.as_str())
+            .bind(r.version)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Conflict(r.id.to_string()).into());
+        }
+        r.version += 1;
+        Ok(())
+    }
+
+    async fn get(&self, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
+        let rows = sqlx::query("SELECT body, version FROM requests WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(Self::parse(rows)?.into_iter().next())
+    }
+
+    async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>> {
+        let rows = match requester {
+            Some(r) => sqlx::query(
+                "SELECT body, version FROM requests WHERE requester = ? ORDER BY created_at DESC",
+            )
+            .bind(r)
+            .fetch_all(&self.pool)
+            .await?,
+            None => {
+                sqlx::query("SELECT body, version FROM requests ORDER BY created_at DESC")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Self::parse(rows)
+    }
+
+    async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT body, version FROM requests WHERE status = 'active' AND expires_at <= ? AND coalesce(next_attempt_at, 0) <= ? ORDER BY expires_at",
+        )
+        .bind(now.timestamp())
+        .bind(now.timestamp())
+        .fetch_all(&self.pool)
+        .await?;
+        Self::parse(rows)
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        request_id: Option<&str>,
+        detail: &str,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let e = next_entry(last, actor, action, request_id, detail);
+        sqlx::query("INSERT INTO audit (seq, at, actor, action, request_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(e.seq)
+            .bind(e.at.to_rfc3339())
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.request_id)
+            .bind(&e.detail)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT seq, at, actor, action, request_id, detail, prev_hash, hash FROM audit ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(audit_entry).collect()
+    }
+}

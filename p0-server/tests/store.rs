@@ -1,0 +1,219 @@
+//! The same store tests on both back-ends: SQLite (one server) and PostgreSQL (replicas). On
+//! PostgreSQL two stores opened on one database stand for two server replicas.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{Duration, Utc};
+use p0_core::api::{GrantView, RequestStatus};
+use p0_core::route::Decision;
+use p0_core::{Intent, RequestId, ResourceId, SignedRequest};
+use p0_server::store::{self, Approval, Conflict, RequestRecord, Store};
+use p0_testkit::PgServer;
+use std::sync::Arc;
+
+fn record(id: &str, requester: &str) -> RequestRecord {
+    RequestRecord {
+        id: RequestId::new(id.to_string()).unwrap(),
+        requester: requester.into(),
+        groups: vec![],
+        signed: SignedRequest {
+            request_id: RequestId::new(id.to_string()).unwrap(),
+            resource: ResourceId::new("pg/app".to_string()).unwrap(),
+            intent: Intent::Query("SELECT 1".into()),
+            reason: "r".into(),
+            duration_secs: 60,
+            issued_at: Utc::now().timestamp(),
+        },
+        signature: "s".into(),
+        public_key: "k".into(),
+        status: RequestStatus::PendingApproval,
+        permissions: None,
+        decision: Some(Decision::Deny { reason: "r".into() }),
+        rule: None,
+        approvals: vec![],
+        grant: None,
+        message: None,
+        created_at: Utc::now(),
+        revoke_attempts: 0,
+        next_attempt_at: None,
+        version: 0,
+    }
+}
+
+/// A back-end's name and two handles on one store.
+type Case = (&'static str, Arc<dyn Store>, Arc<dyn Store>);
+
+/// Each back-end: two handles on one store (two replicas on PostgreSQL; one SQLite file).
+struct Backends {
+    _pg: PgServer,
+    /// The SQLite file's directory, removed with it.
+    _dir: Box<dyn std::any::Any + Send + Sync>,
+    cases: Vec<Case>,
+}
+
+async fn backends() -> Backends {
+    let pg = PgServer::start().unwrap();
+    pg.psql("postgres", "CREATE DATABASE store").unwrap();
+    let url = pg.url("store");
+    let (a, b) = (
+        store::open(&url).await.unwrap(),
+        store::open(&url).await.unwrap(),
+    );
+    let dir = p0_testkit::private_tempdir("p0-store.").unwrap();
+    let file = dir.path().join("p0.db").display().to_string();
+    let s = store::open(&file).await.unwrap();
+    Backends {
+        _pg: pg,
+        _dir: Box::new(dir),
+        cases: vec![("postgres", a, b), ("sqlite", s.clone(), s)],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn records_round_trip_and_list_by_requester_and_due_time() {
+    let b = backends().await;
+    for (name, s, _) in &b.cases {
+        let mut r = record("request-0001", "alice");
+        s.insert(&mut r).await.unwrap();
+        assert_eq!(r.version, 1, "{name}");
+        let mut other = record("request-0002", "bob");
+        s.insert(&mut other).await.unwrap();
+        assert!(
+            s.insert(&mut record("request-0001", "alice"))
+                .await
+                .is_err(),
+            "{name}: duplicate id"
+        );
+        let got = s.get(&r.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.requester.as_str(), got.version),
+            ("alice", 1),
+            "{name}"
+        );
+        assert_eq!(s.list(Some("alice")).await.unwrap().len(), 1, "{name}");
+        assert_eq!(s.list(None).await.unwrap().len(), 2, "{name}");
+        // An active lease past its expiry is due; one in the future is not.
+        r.status = RequestStatus::Active;
+        r.grant = Some(GrantView {
+            username: p0_core::Username::new("p0_x".to_string()).unwrap(),
+            sealed_password: "sealed".into(),
+            role: "p0r_x".into(),
+            expires_at: Utc::now() - Duration::seconds(5),
+        });
+        s.update(&mut r).await.unwrap();
+        let due = s.due_leases(Utc::now()).await.unwrap();
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].version, 2, "{name}");
+        assert!(s
+            .due_leases(Utc::now() - Duration::seconds(60))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_update_from_a_stale_read_is_a_conflict_and_writes_nothing() {
+    let b = backends().await;
+    for (name, a, replica) in &b.cases {
+        let mut r = record("request-conflict", "alice");
+        a.insert(&mut r).await.unwrap();
+        let mut mine = a.get(&r.id).await.unwrap().unwrap();
+        let mut theirs = replica.get(&r.id).await.unwrap().unwrap();
+        theirs.status = RequestStatus::Denied;
+        replica.update(&mut theirs).await.unwrap();
+        mine.status = RequestStatus::Provisioning;
+        let e = a.update(&mut mine).await.unwrap_err();
+        assert!(e.downcast_ref::<Conflict>().is_some(), "{name}: {e}");
+        let now = a.get(&r.id).await.unwrap().unwrap();
+        assert_eq!(now.status, RequestStatus::Denied, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_lose_no_change_and_keep_one_audit_chain() {
+    let b = backends().await;
+    for (name, a, replica) in &b.cases {
+        let mut r = record("req-many", "alice");
+        a.insert(&mut r).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let s = if i % 2 == 0 {
+                a.clone()
+            } else {
+                replica.clone()
+            };
+            let id = r.id.clone();
+            tasks.push(tokio::spawn(async move {
+                // Read, change, write; on a conflict read again.
+                loop {
+                    let mut rec = s.get(&id).await.unwrap().unwrap();
+                    rec.approvals.push(Approval {
+                        by: format!("approver-{i}"),
+                        digest: "d".into(),
+                        at: Utc::now(),
+                    });
+                    match s.update(&mut rec).await {
+                        Ok(()) => break,
+                        Err(e) if e.downcast_ref::<Conflict>().is_some() => continue,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                for k in 0..5 {
+                    s.audit(
+                        "system",
+                        "test.append",
+                        Some(id.as_str()),
+                        &format!("{i}.{k}"),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rec = a.get(&r.id).await.unwrap().unwrap();
+        assert_eq!(rec.approvals.len(), 16, "{name}: a change was lost");
+        assert_eq!(rec.version, 17, "{name}");
+        let log = replica.audit_log().await.unwrap();
+        assert_eq!(log.len(), 80, "{name}");
+        p0_core::audit::verify_chain(&log).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_store_made_before_migrations_migrates_in_place() {
+    let dir = p0_testkit::private_tempdir("p0-store.").unwrap();
+    let file = dir.path().join("old.db");
+    // The schema stores had before versions: no `version` column, no migrations table.
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE requests (id TEXT PRIMARY KEY, requester TEXT NOT NULL, status TEXT NOT NULL, \
+         created_at TEXT NOT NULL, expires_at INTEGER, next_attempt_at INTEGER, body TEXT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let body = serde_json::to_string(&record("request-old-0001", "alice")).unwrap();
+    sqlx::query("INSERT INTO requests VALUES ('request-old-0001', 'alice', 'pending_approval', '2026-01-01T00:00:00Z', NULL, NULL, ?)")
+        .bind(body)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = store::open(&file.display().to_string()).await.unwrap();
+    let mut old = s
+        .get(&RequestId::new("request-old-0001".to_string()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.version, 1);
+    old.status = RequestStatus::Denied;
+    s.update(&mut old).await.unwrap();
+    // Opening again (a restart) applies nothing twice.
+    drop(s);
+    let again = store::open(&file.display().to_string()).await.unwrap();
+    assert_eq!(again.list(None).await.unwrap().len(), 1);
+}
