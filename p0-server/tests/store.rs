@@ -35,6 +35,7 @@ fn record(id: &str, requester: &str) -> RequestRecord {
         created_at: Utc::now(),
         revoke_attempts: 0,
         next_attempt_at: None,
+        claimed_until: None,
         version: 0,
     }
 }

@@ -152,6 +152,7 @@ pub(crate) mod tests {
             created_at: Utc::now(),
             revoke_attempts: 0,
             next_attempt_at: None,
+            claimed_until: None,
             version: 0,
         }
     }

@@ -1,7 +1,7 @@
 //! Provisioning, on the requester's behalf only: at creation of an automatically approved
 //! request, or at the requester's poll that picks up an approved one.
 
-use crate::error::{internal, not_found, ApiResult};
+use crate::error::{conflict, internal, not_found, ApiResult};
 use crate::lifecycle::{self, Pickup};
 use crate::shown;
 use crate::state::AppState;
@@ -10,6 +10,9 @@ use chrono::Utc;
 use p0_core::api::{GrantView, ProvisionCall, ProvisionResult};
 use p0_core::provision::{Access, ProvisionPlan};
 use p0_core::Intent;
+
+/// How long a replica's claim on asking the agent lasts: past the agent call's own timeout.
+const CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(120);
 
 /// Asks the agent for the user, with the requester's own token. Called only on the
 /// requester's behalf (creation or their poll), never with stored credentials. `pickup_proof`
@@ -59,6 +62,17 @@ async fn provision_locked(
             return Ok(());
         }
     };
+    // Claim the call: of the replicas picking the request up at once, only the one whose
+    // conditional update lands asks the agent (the others answer 409, and the client's next
+    // poll sees the outcome). A claim left by a replica that died ends after CLAIM.
+    let now = Utc::now();
+    if rec.claimed_until.is_some_and(|t| t > now) {
+        return Err(conflict(
+            "the request is being provisioned; try again shortly",
+        ));
+    }
+    rec.claimed_until = Some(now + CLAIM);
+    state.store.update(rec).await?;
     let access = match (&rec.signed.intent, &rec.permissions) {
         (Intent::Query(_), Some(set)) => Access::Permissions(set.clone()),
         (Intent::Role(r), _) => Access::Role(r.clone()),
@@ -91,6 +105,7 @@ async fn provision_locked(
                 expires_at: r.expires_at,
             };
             lifecycle::provisioned(rec, grant)?;
+            rec.claimed_until = None;
             state.store.update(rec).await?;
             state
                 .store
@@ -99,6 +114,7 @@ async fn provision_locked(
         }
         Err(e) => {
             lifecycle::failed(rec, e.to_string())?;
+            rec.claimed_until = None;
             state.store.update(rec).await?;
             state
                 .store

@@ -84,6 +84,7 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         created_at: Utc::now(),
         revoke_attempts: 0,
         next_attempt_at: None,
+        claimed_until: None,
         version: 0,
     };
     state.store.insert(&mut rec).await?;

@@ -58,6 +58,10 @@ pub struct RequestRecord {
     pub revoke_attempts: u32,
     /// Earliest next revocation attempt.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// While a server replica asks the agent for the user, until when (another replica does
+    /// not ask meanwhile; a replica that died mid-call holds it no longer than this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
     /// The store's version of the record when it was read (not part of the stored body): an
     /// update applies only to this version.
     #[serde(skip)]
