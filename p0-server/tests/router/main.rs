@@ -3,6 +3,7 @@
 //! requests for a role route without asking an agent, so a whole approval can run here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod replicas;
 mod support;
 
 use axum::http::StatusCode;

@@ -57,6 +57,12 @@ pub struct App {
 }
 
 pub async fn app(dev_issuer: bool) -> App {
+    let store = p0_server::store::open("sqlite::memory:").await.unwrap();
+    app_on(dev_issuer, store)
+}
+
+/// The app over `store`: two apps over one PostgreSQL store are two server replicas.
+pub fn app_on(dev_issuer: bool, store: Arc<dyn p0_server::store::Store>) -> App {
     let mut who = HashMap::new();
     let mut claims = HashMap::new();
     for (&(name, group), kp) in USERS.iter().zip(keys()) {
@@ -90,11 +96,6 @@ pub async fn app(dev_issuer: bool) -> App {
         "[[rule]]\nname = \"reporting\"\nroles = [\"reporting\"]\naction = \"approval\"\napprovers = [\"group:dba\"]\n",
     )
     .unwrap();
-    let store = Arc::new(
-        p0_server::store::SqliteStore::open("sqlite::memory:")
-            .await
-            .unwrap(),
-    );
     let dev = dev_issuer
         .then(|| Arc::new(p0_core::DangerousDevIssuer::new("http://issuer.test").unwrap()));
     let state = p0_server::AppState::new(
