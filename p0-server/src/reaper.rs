@@ -4,6 +4,7 @@
 
 use crate::lifecycle;
 use crate::state::AppState;
+use crate::store::RequestRecord;
 use chrono::Utc;
 use p0_core::api::RevokeCall;
 use p0_core::provision::{RevokeReport, SweepReport};
@@ -11,64 +12,95 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One pass: every due lease.
-pub async fn reap_once(state: &AppState) {
+/// How many leases one pass revokes at once.
+const CONCURRENT_REVOKES: usize = 16;
+
+/// How long a reaper's claim on a due lease lasts: other replicas' reapers leave the lease
+/// alone until then, and take it over after if this one died mid-revoke.
+const REVOKE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// One pass: every due lease, [`CONCURRENT_REVOKES`] at a time.
+pub async fn reap_once(state: &Arc<AppState>) {
     let due = match state.store.due_leases(Utc::now()).await {
         Ok(d) => d,
         Err(e) => return tracing::warn!(error = %e, "reaper cannot read the store"),
     };
-    for mut rec in due {
-        let Some(grant) = rec.grant.clone() else {
-            continue;
+    let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVOKES));
+    let mut tasks = tokio::task::JoinSet::new();
+    for rec in due {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
         };
-        let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
-            continue;
-        };
-        match agent
-            .call::<_, RevokeReport>(
-                "/v1/revoke",
-                &RevokeCall {
-                    username: grant.username.clone(),
-                },
-            )
-            .await
-        {
-            Ok(report) => {
-                if let Err(e) = lifecycle::expired(&mut rec) {
-                    tracing::warn!(request = %rec.id, error = %e, "reaper cannot expire");
-                    continue;
+        let state = state.clone();
+        tasks.spawn(async move {
+            reap_one(&state, rec).await;
+            drop(permit);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Revokes one due lease, if this replica's claim on it lands first.
+async fn reap_one(state: &AppState, mut rec: RequestRecord) {
+    let Some(grant) = rec.grant.clone() else {
+        return;
+    };
+    let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
+        return;
+    };
+    // Claim it: of the replicas whose reapers found it due, only the one whose update lands
+    // revokes it now.
+    rec.next_attempt_at = Some(Utc::now() + REVOKE_CLAIM);
+    if let Err(e) = state.store.update(&mut rec).await {
+        if e.downcast_ref::<crate::store::Conflict>().is_none() {
+            tracing::warn!(error = %e, "reaper cannot claim a lease");
+        }
+        return;
+    }
+    match agent
+        .call::<_, RevokeReport>(
+            "/v1/revoke",
+            &RevokeCall {
+                username: grant.username.clone(),
+            },
+        )
+        .await
+    {
+        Ok(report) => {
+            if let Err(e) = lifecycle::expired(&mut rec) {
+                tracing::warn!(request = %rec.id, error = %e, "reaper cannot expire");
+                return;
+            }
+            if let Err(e) = state.store.update(&mut rec).await {
+                // Another replica expired (or someone ended) it first: nothing to add.
+                if e.downcast_ref::<crate::store::Conflict>().is_none() {
+                    tracing::warn!(error = %e, "reaper cannot save");
                 }
-                if let Err(e) = state.store.update(&mut rec).await {
-                    // Another replica expired (or someone ended) it first: nothing to add.
-                    if e.downcast_ref::<crate::store::Conflict>().is_none() {
-                        tracing::warn!(error = %e, "reaper cannot save");
-                    }
-                    continue;
-                }
-                let detail = revoked_detail(&grant.username, &report);
+                return;
+            }
+            let detail = revoked_detail(&grant.username, &report);
+            let _ = state
+                .store
+                .audit("system", "lease.expired", Some(rec.id.as_str()), &detail)
+                .await;
+            tracing::info!(request = %rec.id, user = %grant.username, "lease expired and revoked");
+            state.notify();
+        }
+        Err(e) => {
+            let first = lifecycle::revoke_failed(&mut rec, Utc::now());
+            tracing::warn!(request = %rec.id, attempt = rec.revoke_attempts, error = %e, "revocation failed; retrying");
+            if first {
                 let _ = state
                     .store
-                    .audit("system", "lease.expired", Some(rec.id.as_str()), &detail)
+                    .audit(
+                        "system",
+                        "lease.revoke_failed",
+                        Some(rec.id.as_str()),
+                        &e.to_string(),
+                    )
                     .await;
-                tracing::info!(request = %rec.id, user = %grant.username, "lease expired and revoked");
-                state.notify();
             }
-            Err(e) => {
-                let first = lifecycle::revoke_failed(&mut rec, Utc::now());
-                tracing::warn!(request = %rec.id, attempt = rec.revoke_attempts, error = %e, "revocation failed; retrying");
-                if first {
-                    let _ = state
-                        .store
-                        .audit(
-                            "system",
-                            "lease.revoke_failed",
-                            Some(rec.id.as_str()),
-                            &e.to_string(),
-                        )
-                        .await;
-                }
-                let _ = state.store.update(&mut rec).await;
-            }
+            let _ = state.store.update(&mut rec).await;
         }
     }
 }
