@@ -158,6 +158,9 @@ pub async fn sweep_once(state: &AppState, reported: &mut HashSet<(String, String
     }
 }
 
+/// The shortest time between two passes of the reaper.
+const MIN_PASS: Duration = Duration::from_millis(100);
+
 /// How often the reaper also asks the agents to sweep.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -171,6 +174,19 @@ pub async fn run_reaper(state: Arc<AppState>, every: Duration) {
             sweep_once(&state, &mut reported).await;
             last_sweep = Some(tokio::time::Instant::now());
         }
-        tokio::time::sleep(every).await;
+        // Until the next lease is due, if that is sooner than `every`; a change on this
+        // replica (a lease made or ended) wakes it to look again.
+        let until_due = match state.store.next_due().await {
+            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            _ => every,
+        };
+        let mut changed = state.changed.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(until_due.clamp(MIN_PASS, every)) => {}
+            _ = changed.changed() => {
+                // However busy the server, no more than one pass per MIN_PASS.
+                tokio::time::sleep(MIN_PASS).await;
+            }
+        }
     }
 }

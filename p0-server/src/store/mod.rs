@@ -127,6 +127,9 @@ pub trait Store: Send + Sync {
     async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>>;
     /// Active leases whose expiry has passed and whose next attempt is due.
     async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>>;
+    /// When the next active lease is due (its expiry or its next attempt, whichever is
+    /// later), if any: the reaper sleeps until then.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
     /// Appends to the audit log.
     async fn audit(
         &self,

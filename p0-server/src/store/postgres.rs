@@ -127,6 +127,15 @@ impl Store for PostgresStore {
         Self::parse(rows)
     }
 
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT min(greatest(expires_at, coalesce(next_attempt_at, 0))) FROM requests WHERE status = 'active'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at.and_then(|t| DateTime::from_timestamp(t, 0)))
+    }
+
     async fn audit(
         &self,
         actor: &str,

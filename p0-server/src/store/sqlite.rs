@@ -141,6 +141,15 @@ impl Store for SqliteStore {
         Self::parse(rows)
     }
 
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT min(max(expires_at, coalesce(next_attempt_at, 0))) FROM requests WHERE status = 'active'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at.and_then(|t| DateTime::from_timestamp(t, 0)))
+    }
+
     async fn audit(
         &self,
         actor: &str,
