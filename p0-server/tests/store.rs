@@ -109,6 +109,13 @@ async fn records_round_trip_and_list_by_requester_and_due_time() {
             .await
             .unwrap()
             .is_empty());
+        // The reaper's next wake-up: that lease's expiry (to the second).
+        let next = s.next_due().await.unwrap().unwrap();
+        let expiry = r.grant.as_ref().unwrap().expires_at;
+        assert!(
+            (next - expiry).num_seconds().abs() <= 1,
+            "{name}: {next} vs {expiry}"
+        );
     }
 }
 
