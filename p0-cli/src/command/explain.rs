@@ -47,7 +47,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .build()?;
     let extraction = match args.engine {
         Engine::Postgres => {
-            let mut x = PostgresExtractor::new().with_columns(args.columns);
+            let mut x = PostgresExtractor::new()
+                .with_columns(args.columns)
+                .with_provenance(true);
             if let Some(url) = &args.database_url {
                 let catalog = rt
                     .block_on(Catalog::load_postgres(url))
@@ -63,7 +65,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .database
                 .clone()
                 .or_else(|| args.database_url.as_deref().and_then(url_database));
-            let mut x = MySqlExtractor::new(db).with_columns(args.columns);
+            let mut x = MySqlExtractor::new(db)
+                .with_columns(args.columns)
+                .with_provenance(true);
             if let Some(url) = &args.database_url {
                 let catalog = rt
                     .block_on(Catalog::load_mysql(url, args.database.as_deref()))

@@ -363,7 +363,13 @@ fn write_policies_run_for_their_command_as_the_caller() {
 
 #[test]
 fn provenance_names_what_needs_each_permission() {
-    let ex = pg("SELECT * FROM imp.v_nested");
+    // Not asked for, none is kept.
+    assert!(pg("SELECT * FROM imp.v_nested").provenance.is_empty());
+    let ex = PostgresExtractor::new()
+        .with_catalog(catalog())
+        .with_provenance(true)
+        .extract("SELECT * FROM imp.v_nested")
+        .unwrap();
     let because = |privilege: &str, name: &str| -> Vec<String> {
         ex.provenance
             .iter()

@@ -78,7 +78,7 @@ pub struct Extraction {
     pub locked: Vec<ObjectRef>,
     /// Why each permission is needed: the statement itself, or the catalog objects whose code
     /// runs for the caller (a view, a function's body, a default, a trigger, a policy, a
-    /// domain), for approvers to read.
+    /// domain, a cast), for approvers to read. Empty unless asked for (`with_provenance`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provenance: Vec<Provenance>,
 }
@@ -132,6 +132,8 @@ pub trait PermissionExtractor: Send + Sync {
 struct Options {
     catalog: Option<Arc<Catalog>>,
     columns: bool,
+    /// Whether to say why each permission is needed ([`Extraction::provenance`]).
+    provenance: bool,
     database: Option<String>,
     limits: Limits,
 }
@@ -144,6 +146,7 @@ fn run(
     connect: bool,
 ) -> (Result<Extraction, ExtractError>, ExtractStats) {
     let mut w = Walker::new(rules, opts.catalog.as_deref(), opts.columns, opts.limits);
+    w.track_provenance = opts.provenance;
     let result = walk_all(sql, dialect, opts, connect, &mut w);
     let stats = ExtractStats {
         catalog_lookups: w.lookups,
@@ -205,10 +208,12 @@ fn walk_all(
         match database {
             Some(db) => {
                 let object = ObjectRef::database(db);
-                w.provenance
-                    .entry((Privilege::Connect, object.clone()))
-                    .or_default()
-                    .insert("connecting to the database".into());
+                if w.track_provenance {
+                    w.provenance
+                        .entry((Privilege::Connect, object.clone()))
+                        .or_default()
+                        .insert("connecting to the database".into());
+                }
                 permissions.insert(Permission::new(Privilege::Connect, object))
             }
             None => {
@@ -216,18 +221,22 @@ fn walk_all(
             }
         }
     }
-    let provenance = permissions
-        .iter()
-        .map(|p| Provenance {
-            privilege: p.privilege,
-            object: p.object.clone(),
-            because: w
-                .provenance
-                .get(&(p.privilege, p.object.clone()))
-                .map(|b| b.iter().cloned().collect())
-                .unwrap_or_default(),
-        })
-        .collect();
+    let provenance = if !w.track_provenance {
+        Vec::new()
+    } else {
+        permissions
+            .iter()
+            .map(|p| Provenance {
+                privilege: p.privilege,
+                object: p.object.clone(),
+                because: w
+                    .provenance
+                    .get(&(p.privilege, p.object.clone()))
+                    .map(|b| b.iter().cloned().collect())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    };
     Ok(Extraction {
         permissions,
         unresolved: std::mem::take(&mut w.unresolved).into_iter().collect(),
@@ -286,6 +295,12 @@ impl PostgresExtractor {
     /// Column-level grants where they are smaller than table grants.
     pub fn with_columns(mut self, columns: bool) -> Self {
         self.opts.columns = columns;
+        self
+    }
+
+    /// Says why each permission is needed ([`Extraction::provenance`]), for approvers.
+    pub fn with_provenance(mut self, provenance: bool) -> Self {
+        self.opts.provenance = provenance;
         self
     }
 
@@ -363,6 +378,12 @@ impl MySqlExtractor {
     /// Column-level grants where they are smaller than table grants.
     pub fn with_columns(mut self, columns: bool) -> Self {
         self.opts.columns = columns;
+        self
+    }
+
+    /// Says why each permission is needed ([`Extraction::provenance`]), for approvers.
+    pub fn with_provenance(mut self, provenance: bool) -> Self {
+        self.opts.provenance = provenance;
         self
     }
 

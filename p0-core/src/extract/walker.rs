@@ -169,8 +169,11 @@ pub(crate) struct Walker<'a> {
     /// What the walk is in: `None` for the statement itself, else the catalog object whose
     /// code runs for the caller (``body of function `s.f(integer)` ``), for provenance.
     pub origin: Option<String>,
-    /// Why each privilege on each object is needed: the origins that granted it.
+    /// Why each privilege on each object is needed: the origins that granted it, when
+    /// asked for ([`Walker::track_provenance`]).
     pub provenance: BTreeMap<(Privilege, ObjectRef), BTreeSet<String>>,
+    /// Whether to note provenance (it costs a clone per grant; routing does not need it).
+    pub track_provenance: bool,
     /// Levels of the walk entered and not left.
     depth: usize,
     /// The most levels the walk may enter: [`walk_depth_bound`].
@@ -211,6 +214,7 @@ impl<'a> Walker<'a> {
             bound: false,
             origin: None,
             provenance: BTreeMap::new(),
+            track_provenance: false,
             depth: 0,
             max_depth: walk_depth_bound(&limits),
         }
@@ -402,7 +406,7 @@ impl<'a> Walker<'a> {
     /// (the statement's own grants are noted after it, [`Walker::note_statement`]: nothing
     /// on the common path).
     fn note_origin(&mut self, privilege: Privilege, object: &ObjectRef) {
-        let Some(origin) = self.origin.as_deref() else {
+        let Some(origin) = self.origin.as_deref().filter(|_| self.track_provenance) else {
             return;
         };
         let reasons = self
@@ -417,6 +421,9 @@ impl<'a> Walker<'a> {
     /// Notes every permission granted so far that no catalog object gave as the statement's
     /// own: called after a statement's walk, before what it reached in the catalog.
     pub fn note_statement(&mut self) {
+        if !self.track_provenance {
+            return;
+        }
         for p in self.out.iter() {
             let reasons = self
                 .provenance
