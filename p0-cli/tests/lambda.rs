@@ -135,7 +135,7 @@ async fn run(cargo_lambda: String, moto: String) {
 
     let invoke_port = free_port();
     let invoke = format!("http://127.0.0.1:{invoke_port}");
-    let stack = Stack::start_with_lambda_agent(DEMO_RULES, 3600, FUNCTION, &invoke)
+    let mut stack = Stack::start_with_lambda_agent(DEMO_RULES, 3600, FUNCTION, &invoke)
         .await
         .unwrap();
     let admin = reqwest::Url::parse(&stack.pg.url(DATABASE)).unwrap();
@@ -265,12 +265,14 @@ async fn run(cargo_lambda: String, moto: String) {
     assert!(out.status.success(), "{}\n{}", text(&out), logs());
     assert_eq!(stack.managed_roles().unwrap(), Vec::<String>::new());
 
-    // Sweep through Invoke: a lease left to expire (the server's reaper runs hourly here) is
-    // removed by the agent's own sweep, as an EventBridge schedule would call it.
+    // Sweep through Invoke: a lease left to expire with no server to revoke it (stopped here;
+    // its reaper would wake at the expiry) is removed by the agent's own sweep, as an
+    // EventBridge schedule would call it.
     let out = query("2s");
     assert!(out.status.success(), "{}\n{}", text(&out), logs());
     let users = stack.managed_users().unwrap();
     assert_eq!(users.len(), 1);
+    stack.stop_server();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rid = p0_core::ResourceId::new(RESOURCE).unwrap();
     let agent = AgentClient::lambda(&rid, FUNCTION.into(), Some(invoke.clone()), 1).unwrap();
