@@ -234,6 +234,9 @@ pub struct Catalog {
     /// The USING expressions of the row-level security policies that apply to every role
     /// (`TO PUBLIC`) when rows are read, by (schema, name) of the table (row security on).
     pub read_policies: HashMap<(String, String), Vec<String>>,
+    /// The tables with row security on (their owner aside, a user sees only the rows a
+    /// policy that applies to them lets through; p0's users are under `TO PUBLIC` ones only).
+    pub row_security: HashSet<(String, String)>,
     /// The row-level security policies that apply to every role (`TO PUBLIC`) when rows are
     /// written, by (schema, name) of the table (row security on).
     pub write_policies: HashMap<(String, String), Vec<WritePolicy>>,
@@ -391,7 +394,8 @@ impl Catalog {
         let views = load_view_deps(&mut conn).await.map_err(err)?;
         let writes = load_column_calls(&mut conn).await.map_err(err)?;
         let triggers = load_triggers(&mut conn).await.map_err(err)?;
-        let (read_policies, write_policies) = load_policies(&mut conn).await.map_err(err)?;
+        let (read_policies, write_policies, row_security) =
+            load_policies(&mut conn).await.map_err(err)?;
         let (casts, cast_columns) = load_casts(&mut conn).await.map_err(err)?;
         let _ = conn.close().await;
         Ok(Self {
@@ -403,6 +407,7 @@ impl Catalog {
             views,
             writes,
             read_policies,
+            row_security,
             write_policies,
             casts,
             cast_columns,

@@ -390,3 +390,24 @@ fn provenance_names_what_needs_each_permission() {
     assert_eq!(ex.provenance.len(), ex.permissions.len());
     assert!(ex.provenance.iter().all(|p| !p.because.is_empty()));
 }
+
+#[test]
+fn a_table_under_row_security_with_no_policy_for_every_role_is_reported() {
+    let mut c = (*catalog()).clone();
+    c.relations
+        .insert(key("imp", "sealed"), rel(RelKind::Table, &["id"], None));
+    c.row_security.insert(key("imp", "sealed"));
+    c.row_security.insert(key("imp", "docs"));
+    let x = PostgresExtractor::new().with_catalog(Arc::new(c));
+    let ex = x.extract("SELECT id FROM imp.sealed").unwrap();
+    assert!(
+        ex.unresolved
+            .iter()
+            .any(|u| u.contains("`imp.sealed`") && u.contains("none of its rows")),
+        "{:?}",
+        ex.unresolved
+    );
+    // A table with a policy for every role is not reported.
+    let ex = x.extract("SELECT id FROM imp.docs").unwrap();
+    assert!(ex.unresolved.is_empty(), "{:?}", ex.unresolved);
+}

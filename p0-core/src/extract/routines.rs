@@ -118,10 +118,15 @@ impl Walker<'_> {
         let Some(cat) = self.catalog else {
             return Ok(());
         };
-        let Some(policies) = cat
-            .read_policies
-            .get(&(rel.schema.clone(), rel.name.clone()))
-        else {
+        let key = (rel.schema.clone(), rel.name.clone());
+        let Some(policies) = cat.read_policies.get(&key) else {
+            if cat.row_security.contains(&key) {
+                self.unresolved.insert(format!(
+                    "row security is on for `{}.{}` and no policy applies to every role: p0's \
+                     user will see none of its rows",
+                    rel.schema, rel.name
+                ));
+            }
             return Ok(());
         };
         for (i, text) in policies.iter().enumerate() {

@@ -453,6 +453,7 @@ impl<'a> Walker<'a> {
             let view = self.catalog.is_some_and(|c| {
                 let k = (rel.schema.clone(), rel.name.clone());
                 c.read_policies.contains_key(&k)
+                    || c.row_security.contains(&k)
                     || c.relations.get(&k).is_some_and(|r| r.kind == RelKind::View)
             });
             if view {

@@ -2,10 +2,11 @@
 
 use super::WritePolicy;
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The policies `TO PUBLIC` of tables with row security on: the USING expressions of those
-/// for reading (SELECT, ALL), and every policy for writing (INSERT, UPDATE, DELETE, ALL).
+/// for reading (SELECT, ALL), and every policy for writing (INSERT, UPDATE, DELETE, ALL); and
+/// the tables with row security on.
 #[allow(clippy::type_complexity)]
 pub(super) async fn load_policies(
     conn: &mut sqlx::PgConnection,
@@ -13,9 +14,16 @@ pub(super) async fn load_policies(
     (
         HashMap<(String, String), Vec<String>>,
         HashMap<(String, String), Vec<WritePolicy>>,
+        HashSet<(String, String)>,
     ),
     sqlx::Error,
 > {
+    let secured: Vec<(String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relrowsecurity",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let rows = sqlx::query(
         "SELECT n.nspname::text, c.relname::text, p.polcmd::text, \
                 pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid) \
@@ -45,5 +53,5 @@ pub(super) async fn load_policies(
             });
         }
     }
-    Ok((read, write))
+    Ok((read, write, secured.into_iter().collect()))
 }
