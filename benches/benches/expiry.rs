@@ -6,16 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Utc};
-use p0_core::api::{CreateRequest, RequestStatus, RequestView};
+use p0_core::api::RequestStatus;
 use p0_core::audit::AuditEntry;
-use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_core::KeyPair;
 use p0_stack::{Stack, DEMO_RULES, RESOURCE};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{dev_token, proven};
+use support::{dev_token, proven, request_query};
 
 fn pct(v: &[f64], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
@@ -51,33 +51,8 @@ fn main() {
                 (http.clone(), kp.clone(), token.clone(), server.clone());
             tasks.spawn(async move {
                 let secs = (target - Utc::now()).num_milliseconds().max(1000) as u64 / 1000;
-                let signed = SignedRequest {
-                    request_id: RequestId::generate(),
-                    resource: ResourceId::new(RESOURCE).unwrap(),
-                    intent: Intent::Query("SELECT count(*) FROM sales.orders".into()),
-                    reason: "expiry bench".into(),
-                    duration_secs: secs,
-                    issued_at: Utc::now().timestamp(),
-                };
-                let signature = signed.sign(&kp.private_pem).unwrap();
-                let body = serde_json::to_vec(&CreateRequest {
-                    signed,
-                    signature,
-                    public_key: kp.public_pem.clone(),
-                })
-                .unwrap();
-                let v: RequestView = http
-                    .post(format!("{server}/v1/requests"))
-                    .bearer_auth(token.as_str())
-                    .headers(proven(&kp, "POST", "/v1/requests", &body, &token))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let sql = "SELECT count(*) FROM sales.orders";
+                let v = request_query(&http, &server, &kp, &token, RESOURCE, sql, secs).await;
                 drop(permit);
                 assert_eq!(v.status, RequestStatus::Active, "{:?}", v.message);
                 (v.id.to_string(), v.grant.unwrap().expires_at)

@@ -4,14 +4,14 @@
 //! over one connection. Prints p50 / p99 and the ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use p0_core::api::{CreateRequest, RequestStatus, RequestView};
-use p0_core::{Intent, KeyPair, RequestId, ResourceId, SignedRequest};
+use p0_core::api::RequestStatus;
+use p0_core::KeyPair;
 use p0_stack::{Stack, DATABASE, DEMO_RULES, RESOURCE};
 use sqlx::{Connection, Executor};
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{dev_token, proven};
+use support::{dev_token, proven, request_query};
 
 const N: usize = 60;
 
@@ -32,34 +32,12 @@ fn main() {
         let http = reqwest::Client::new();
         let kp = KeyPair::generate().unwrap();
         let token = dev_token(&http, &stack.server_url, "bench@example.com", &kp).await;
-        let resource = ResourceId::new(RESOURCE).unwrap();
         let sql = "SELECT c.name, o.total FROM sales.orders o JOIN sales.customers c ON c.id = o.customer_id";
 
         let mut flow = Vec::new();
         for i in 0..N + 5 {
             let start = Instant::now();
-            let signed = SignedRequest {
-                request_id: RequestId::generate(),
-                resource: resource.clone(),
-                intent: Intent::Query(sql.into()),
-                reason: "bench".into(),
-                duration_secs: 600,
-                issued_at: chrono::Utc::now().timestamp(),
-            };
-            let signature = signed.sign(&kp.private_pem).unwrap();
-            let body = serde_json::to_vec(&CreateRequest { signed, signature, public_key: kp.public_pem.clone() }).unwrap();
-            let v: RequestView = http
-                .post(format!("{}/v1/requests", stack.server_url))
-                .bearer_auth(&token)
-                .headers(proven(&kp, "POST", "/v1/requests", &body, &token))
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = request_query(&http, &stack.server_url, &kp, &token, RESOURCE, sql, 600).await;
             let t = start.elapsed();
             assert_eq!(v.status, RequestStatus::Active, "{:?}", v.message);
             if i >= 5 {

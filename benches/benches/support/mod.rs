@@ -1,5 +1,6 @@
-//! What the benches that call the server share: a development-issuer login and the
-//! proof-of-possession headers every API call carries.
+//! What the benches that call the server share: a development-issuer login, the
+//! proof-of-possession headers every API call carries, and a query request made as the CLI
+//! makes it.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use p0_core::seal::key_fingerprint;
@@ -36,4 +37,43 @@ pub fn proven(
     let p = proof::sign(&kp.private_pem, method, path, body, token, now).unwrap();
     h.insert(proof::PROOF_HEADER, p.parse().unwrap());
     h
+}
+
+/// A query request for `sql` on `resource`, for `secs` seconds, signed by `kp` as the CLI signs
+/// it and posted to `server`: the server's answer.
+pub async fn request_query(
+    http: &reqwest::Client,
+    server: &str,
+    kp: &KeyPair,
+    token: &str,
+    resource: &str,
+    sql: &str,
+    secs: u64,
+) -> p0_core::api::RequestView {
+    let signed = p0_core::SignedRequest {
+        request_id: p0_core::RequestId::generate(),
+        resource: p0_core::ResourceId::new(resource).unwrap(),
+        intent: p0_core::Intent::Query(sql.into()),
+        reason: "bench".into(),
+        duration_secs: secs,
+        issued_at: chrono::Utc::now().timestamp(),
+    };
+    let signature = signed.sign(&kp.private_pem).unwrap();
+    let body = serde_json::to_vec(&p0_core::api::CreateRequest {
+        signed,
+        signature,
+        public_key: kp.public_pem.clone(),
+    })
+    .unwrap();
+    http.post(format!("{server}/v1/requests"))
+        .bearer_auth(token)
+        .headers(proven(kp, "POST", "/v1/requests", &body, token))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -146,15 +146,18 @@ impl Walker<'_> {
             self.grant(Privilege::Execute, object, None);
             return Ok(());
         };
-        // MySQL's routine names are case-insensitive (the catalog keeps them in lower case).
+        // MySQL's routine names are case-insensitive (the catalog keeps them in lower case),
+        // and an unqualified call is a stored function's only when the default database has
+        // one of that name that is no native function's; in PostgreSQL built-ins are known by
+        // name and the search path decides.
         let lower;
-        let name = if self.rules.native_first {
+        let name = if self.mysql() {
             lower = name.to_lowercase();
             lower.as_str()
         } else {
             name
         };
-        let builtin = if self.rules.native_first {
+        let builtin = if self.mysql() {
             cat.builtins.contains(name) || self.resolve_function(cat, None, name).is_none()
         } else {
             (cat.builtins.contains(name) || (self.rules.builtin_function)(&name.to_lowercase()))

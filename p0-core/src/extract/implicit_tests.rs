@@ -210,7 +210,14 @@ fn pg(sql: &str) -> Extraction {
         .unwrap()
 }
 
-fn has(ex: &Extraction, privilege: &str, kind: ObjectKind, schema: &str, name: &str) -> bool {
+/// Whether `ex` holds `privilege` on the object (a schema by its name alone).
+pub(super) fn has(
+    ex: &Extraction,
+    privilege: &str,
+    kind: ObjectKind,
+    schema: &str,
+    name: &str,
+) -> bool {
     ex.permissions.iter().any(|p| {
         p.privilege.as_str() == privilege
             && p.object.kind == kind

@@ -3,6 +3,7 @@
 //! were verified on MariaDB 10.11; `tests/corpus/my-implicit` checks them on a live server).
 
 use super::catalog::{ColumnInfo, FuncInfo, RelInfo, RelKind, MYSQL_ROUTINE};
+use super::implicit_tests::has;
 use super::*;
 use crate::types::ObjectKind;
 
@@ -109,15 +110,6 @@ fn my(sql: &str) -> Extraction {
         .with_catalog(catalog())
         .extract(sql)
         .unwrap()
-}
-
-fn has(ex: &Extraction, privilege: &str, kind: ObjectKind, schema: &str, name: &str) -> bool {
-    ex.permissions.iter().any(|p| {
-        p.privilege.as_str() == privilege
-            && p.object.kind == kind
-            && p.object.name == name
-            && p.object.schema.as_deref() == Some(schema)
-    })
 }
 
 use ObjectKind::{Function, Procedure, Table};

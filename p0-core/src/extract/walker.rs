@@ -55,10 +55,6 @@ pub(crate) struct Rules {
     pub refused_set: fn(&sqlparser::ast::Set) -> Option<ExtractError>,
     /// Which unqualified function names are built in (need no privilege) without a catalog.
     pub builtin_function: fn(&str) -> bool,
-    /// With a catalog, an unqualified call is a stored function's only when the default
-    /// database has one of that name (case-insensitive) that is no native function's name
-    /// (MySQL); otherwise built-ins are known by name and the search path decides (PostgreSQL).
-    pub native_first: bool,
     /// Column defaults can need privileges (PostgreSQL: sequences, functions). MySQL's
     /// AUTO_INCREMENT and defaults need none.
     pub defaults_need_privileges: bool,
