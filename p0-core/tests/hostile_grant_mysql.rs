@@ -146,3 +146,57 @@ async fn provisioning_is_refused_while_event_scheduler_is_off_and_resumes_when_o
     // Revocation does not need the scheduler.
     assert!(p.revoke(&c.username).await.unwrap().user_dropped);
 }
+
+/// A holder of TRIGGER creates a trigger, which runs as its DEFINER: revocation reports it,
+/// though it reads `information_schema` only for users that could have made one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_definer_is_reported() {
+    use sqlx::{Connection, Executor};
+    let db = setup();
+    let p = provisioner(&db, &[]).await;
+    let set: PermissionSet = [
+        Permission::new(Privilege::Select, ObjectRef::table("app", "orders")),
+        Permission::new(Privilege::Trigger, ObjectRef::table("app", "orders")),
+    ]
+    .into_iter()
+    .collect();
+    let c = p.provision(&plan(Access::Permissions(set))).await.unwrap();
+    let url = format!(
+        "mysql://{}:{}@127.0.0.1:{}/app",
+        c.username,
+        c.password.expose_secret(),
+        db.port
+    );
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap();
+    conn.execute(
+        "CREATE TRIGGER app.planted BEFORE INSERT ON app.orders FOR EACH ROW SET NEW.total = 0",
+    )
+    .await
+    .unwrap();
+    let r = p.revoke(&c.username).await.unwrap();
+    let expected = format!("1 object(s) have DEFINER `{}@%`", c.username);
+    assert!(r.notes.iter().any(|n| n.contains(&expected)), "{r:?}");
+    // A reader of the same table could not have made one: nothing to report.
+    let c = p.provision(&plan(read_orders())).await.unwrap();
+    assert!(p.revoke(&c.username).await.unwrap().notes.is_empty());
+}
+
+/// Someone pre-creates the role name p0 would use for a set, to capture its grants: refused,
+/// and nothing changes (their role included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_squatted_role_name_is_refused_and_left_alone() {
+    let db = setup();
+    let Access::Permissions(set) = read_orders() else {
+        unreachable!()
+    };
+    let squat = p0_core::provision::role_name_for(&ResourceId::new("db/app").unwrap(), &set);
+    db.sql(&format!("CREATE ROLE {squat}")).unwrap();
+    let p = provisioner(&db, &[]).await;
+    let before = snapshot(&db);
+    let e = p.provision(&plan(read_orders())).await.unwrap_err();
+    assert!(
+        matches!(e, ProvisionError::Guard(GuardError::ExistingRole(_))),
+        "{e}"
+    );
+    assert_eq!(snapshot(&db), before, "{e}");
+}

@@ -195,8 +195,9 @@ async fn sixteen_concurrent_loops_on_one_table_are_clean() {
     let pg = setup(PgOptions::default());
     let p = Arc::new(provisioner(&pg, policy()).await);
     let mut tasks = Vec::new();
+    let pg = Arc::new(pg);
     for i in 0..16 {
-        let p = p.clone();
+        let (p, pg) = (p.clone(), pg.clone());
         tasks.push(tokio::spawn(async move {
             let mut errors = Vec::new();
             for j in 0..4 {
@@ -214,6 +215,19 @@ async fn sixteen_concurrent_loops_on_one_table_are_clean() {
                     .await
                 {
                     Ok(c) => {
+                        // Every user holds its grant: none joined a role dropped meanwhile.
+                        let pw = c.password.expose_secret().to_string();
+                        match login(&pg, c.username.as_str(), &pw).await {
+                            Ok(mut conn) => {
+                                if let Err(e) = sqlx::query("SELECT count(*) FROM public.orders")
+                                    .execute(&mut conn)
+                                    .await
+                                {
+                                    errors.push(format!("{}: {e}", c.username));
+                                }
+                            }
+                            Err(e) => errors.push(format!("{}: {e}", c.username)),
+                        }
                         if let Err(e) = p.revoke(&c.username).await {
                             errors.push(e.to_string());
                         }

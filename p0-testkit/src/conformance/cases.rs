@@ -172,19 +172,34 @@ pub async fn logs_hold_no_password<H: Harness>() {
     }
 }
 
-/// Sixteen tasks provisioning and revoking at once: no error, nothing left.
+/// Sixteen tasks provisioning and revoking at once, sharing one permission set (so its
+/// shared role is created, joined and dropped under their feet): every user can read what it
+/// was granted, no error, nothing left.
 pub async fn sixteen_concurrent_loops_are_clean<H: Harness>() {
-    let db: H = start(false).await;
+    let db: Arc<H> = Arc::new(start(false).await);
     let p = db.provisioner().await;
     let set = db.read("orders");
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let (p, set) = (p.clone(), set.clone());
+        let (p, set, db) = (p.clone(), set.clone(), db.clone());
         tasks.push(tokio::spawn(async move {
             let mut errors = Vec::new();
             for _ in 0..3 {
                 match p.provision(&plan(set.clone(), TimeDelta::minutes(5))).await {
                     Ok(c) => {
+                        let read = match db
+                            .login(c.username.as_str(), c.password.expose_secret())
+                            .await
+                        {
+                            Ok(mut conn) => conn
+                                .run(Op::Read("orders"))
+                                .await
+                                .map_err(|e| format!("{e:?}")),
+                            Err(e) => Err(format!("{e:?}")),
+                        };
+                        if let Err(e) = read {
+                            errors.push(format!("{}: {e}", c.username));
+                        }
                         if let Err(e) = p.revoke(&c.username).await {
                             errors.push(e.to_string());
                         }

@@ -3,7 +3,7 @@
 
 use crate::error::{GuardError, ProvisionError};
 use sha1::{Digest, Sha1};
-use sqlx::mysql::{MySqlConnection, MySqlPool};
+use sqlx::mysql::MySqlConnection;
 use sqlx::{Executor, Row};
 
 /// The agent's own database, holding `managed` (MariaDB has no comments on accounts) and the
@@ -61,11 +61,9 @@ pub(super) async fn exec(conn: &mut MySqlConnection, sql: &str) -> Result<(), Pr
     Ok(())
 }
 
-/// A connection holding p0's provisioning lock; give it back with [`unlock`].
-pub(super) async fn locked(
-    pool: &MySqlPool,
-) -> Result<sqlx::pool::PoolConnection<sqlx::MySql>, ProvisionError> {
-    let mut conn = pool.acquire().await?;
+/// Takes p0's provisioning lock on `conn`; give it back with [`unlock`]. It covers only what
+/// must not interleave: whether a shared role exists, creating it, joining it and dropping it.
+pub(super) async fn lock(conn: &mut MySqlConnection) -> Result<(), ProvisionError> {
     let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
         .bind(LOCK)
         .fetch_one(&mut *conn)
@@ -75,7 +73,7 @@ pub(super) async fn locked(
             "timed out waiting for the provisioning lock".into(),
         ));
     }
-    Ok(conn)
+    Ok(())
 }
 
 pub(super) async fn unlock(conn: &mut MySqlConnection) {

@@ -1,8 +1,8 @@
 //! MySQL / MariaDB.
 //!
-//! DDL in MySQL commits implicitly, so "one transaction" becomes: a named lock (`GET_LOCK`)
-//! held on one connection for the whole operation, every check before the first change, and a
-//! compensating cleanup if a later step fails. Users and roles are recorded in the agent's own
+//! DDL in MySQL commits implicitly, so "one transaction" becomes: every check before the first
+//! change, a compensating cleanup if a later step fails, and a named lock (`GET_LOCK`) around
+//! the only steps that must not interleave: creating, joining and dropping a shared role. Users and roles are recorded in the agent's own
 //! bookkeeping table (`p0_agent.managed`), since MariaDB has no comments on accounts.
 
 mod conn;
@@ -20,7 +20,7 @@ use crate::types::{RoleName, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conn::{
-    account, account_exists, check_backstop, exec, literal_plain, locked, native_hash, record,
+    account, account_exists, check_backstop, exec, literal_plain, lock, native_hash, record,
     unlock, BOOKKEEPING_DB,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
@@ -97,7 +97,7 @@ impl Managed<MySqlBackend> {
     }
 }
 
-/// What inspection leaves for creation: the connection holding p0's lock, and the shared
+/// What inspection leaves for creation: the connection it checked on, and the shared
 /// role's grants when the role is to be created.
 #[derive(Debug)]
 pub struct MySqlChecked {
@@ -124,9 +124,8 @@ impl MySqlBackend {
             Access::Permissions(set) => match record(conn, role.as_str()).await? {
                 Some((kind, _)) if kind == "role" => Ok(None),
                 Some(_) => Err(GuardError::ExistingRole(role.to_string()).into()),
-                None if account_exists(conn, role.as_str()).await? => {
-                    Err(GuardError::ExistingRole(role.to_string()).into())
-                }
+                // An account of that name without p0's record may be the role another
+                // provisioning is creating right now: creation decides, under p0's lock.
                 None => {
                     let mut grants = Vec::new();
                     for p in set.iter() {
@@ -150,8 +149,9 @@ impl MySqlBackend {
         }
     }
 
-    /// Creates the role (when new) with its grants, the user with its record, role, default
-    /// role and expiry event.
+    /// Creates the user with its record and expiry event, then, under p0's lock, the shared
+    /// role when it is new and the user's membership of it. The record comes first: from then
+    /// on no revocation of another user drops the role this one is joining.
     async fn create(
         &self,
         conn: &mut MySqlConnection,
@@ -161,19 +161,6 @@ impl MySqlBackend {
         let role = &user.role;
         // p0's own role names are plain; an allowlisted role may need backtick quoting.
         let r = literal_plain(role.as_str()).or_else(|_| ident(role.as_str()))?;
-        if let Some(grants) = new_role {
-            exec(conn, &format!("CREATE ROLE {r}")).await?;
-            sqlx::query("INSERT INTO p0_agent.managed (name, kind) VALUES (?, 'role')")
-                .bind(role.as_str())
-                .execute(&mut *conn)
-                .await?;
-            // MariaDB makes the creator a member of the role WITH ADMIN OPTION, and granting a
-            // role needs exactly that, so the agent keeps it: it is never a default role of the
-            // agent's user (so never active), and that user is an administrator already.
-            for g in grants {
-                exec(conn, &format!("GRANT {g} TO {r}")).await?;
-            }
-        }
         let name = user.username.as_str();
         let acct = account(name, &self.host)?;
         let expires = user.expires_at.format("%Y-%m-%d %H:%M:%S").to_string();
@@ -192,10 +179,6 @@ impl MySqlBackend {
             format!("IDENTIFIED WITH mysql_native_password AS {hash}")
         };
         exec(conn, &format!("CREATE USER {acct} {identified}")).await?;
-        exec(conn, &format!("GRANT {r} TO {acct}")).await?;
-        // Role activation: MariaDB `SET DEFAULT ROLE r FOR u`, MySQL 8 `SET DEFAULT ROLE r TO u`.
-        let to = if self.mariadb { "FOR" } else { "TO" };
-        exec(conn, &format!("SET DEFAULT ROLE {r} {to} {acct}")).await?;
         exec(
             conn,
             &format!(
@@ -205,30 +188,97 @@ impl MySqlBackend {
                 literal_plain(&expires)?
             ),
         )
-        .await
+        .await?;
+        if matches!(user.access, Access::Permissions(_)) {
+            lock(conn).await?;
+            let made = self.ensure_role(conn, role, &r, new_role).await;
+            let joined = match made {
+                Ok(()) => self.join(conn, &r, &acct).await,
+                Err(e) => Err(e),
+            };
+            unlock(conn).await;
+            joined
+        } else {
+            // An allowlisted role is never dropped by p0: joining it needs no lock.
+            self.join(conn, &r, &acct).await
+        }
     }
 
-    /// After a failure: undoes what may have been created (unless the guard refused, before
-    /// any change), then gives the lock back.
-    async fn fail(&self, conn: &mut MySqlConnection, user: &NewUser, e: &ProvisionError) {
-        if !matches!(e, ProvisionError::Guard(_)) {
-            let role = match &user.access {
-                Access::Permissions(_) => Some(&user.role),
-                Access::Role(_) => None,
-            };
-            let shared = match role {
-                Some(r) => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM p0_agent.managed WHERE role = ? AND kind = 'user' AND name <> ?")
-                    .bind(r.as_str())
-                    .bind(user.username.as_str())
-                    .fetch_one(&mut *conn)
-                    .await
-                    .unwrap_or(1),
-                None => 1,
-            };
-            let role: Option<&RoleName> = if shared == 0 { role } else { None };
-            revoke::undo_create(conn, &self.host, &user.username, role).await;
+    /// Under p0's lock: the shared role exists and is p0's, created now with `new_role`'s
+    /// grants when it is new.
+    async fn ensure_role(
+        &self,
+        conn: &mut MySqlConnection,
+        role: &RoleName,
+        r: &str,
+        new_role: Option<Vec<String>>,
+    ) -> Result<(), ProvisionError> {
+        match record(conn, role.as_str()).await? {
+            Some((kind, _)) if kind == "role" => return Ok(()),
+            Some(_) => return Err(GuardError::ExistingRole(role.to_string()).into()),
+            None if account_exists(conn, role.as_str()).await? => {
+                return Err(GuardError::ExistingRole(role.to_string()).into())
+            }
+            None => {}
         }
-        unlock(conn).await;
+        // Inspection saw the role; its last user was revoked since: start again.
+        let Some(grants) = new_role else {
+            return Err(ProvisionError::Database(format!(
+                "p0's role `{role}` was dropped while a user joined it (SQLSTATE 40001)"
+            )));
+        };
+        exec(conn, &format!("CREATE ROLE {r}")).await?;
+        sqlx::query("INSERT INTO p0_agent.managed (name, kind) VALUES (?, 'role')")
+            .bind(role.as_str())
+            .execute(&mut *conn)
+            .await?;
+        // MariaDB makes the creator a member of the role WITH ADMIN OPTION, and granting a
+        // role needs exactly that, so the agent keeps it: it is never a default role of the
+        // agent's user (so never active), and that user is an administrator already.
+        for g in grants {
+            exec(conn, &format!("GRANT {g} TO {r}")).await?;
+        }
+        Ok(())
+    }
+
+    /// The user joins role `r`, active at login.
+    async fn join(
+        &self,
+        conn: &mut MySqlConnection,
+        r: &str,
+        acct: &str,
+    ) -> Result<(), ProvisionError> {
+        exec(conn, &format!("GRANT {r} TO {acct}")).await?;
+        // Role activation: MariaDB `SET DEFAULT ROLE r FOR u`, MySQL 8 `SET DEFAULT ROLE r TO u`.
+        let to = if self.mariadb { "FOR" } else { "TO" };
+        exec(conn, &format!("SET DEFAULT ROLE {r} {to} {acct}")).await
+    }
+
+    /// After a failed creation: undoes what it may have made (the user, its record and
+    /// event, and the shared role when p0 made it and no other user holds it), under p0's
+    /// lock, since it may drop a role.
+    async fn fail(&self, conn: &mut MySqlConnection, user: &NewUser) {
+        let locked = lock(conn).await.is_ok();
+        let mut role = None;
+        if locked && matches!(user.access, Access::Permissions(_)) {
+            let r = user.role.as_str();
+            let ours = matches!(record(conn, r).await, Ok(Some((k, _))) if k == "role");
+            let others = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM p0_agent.managed WHERE role = ? AND kind = 'user' AND name <> ?",
+            )
+            .bind(r)
+            .bind(user.username.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or(1);
+            if ours && others == 0 {
+                role = Some(&user.role);
+            }
+        }
+        revoke::undo_create(conn, &self.host, &user.username, role).await;
+        if locked {
+            unlock(conn).await;
+        }
     }
 }
 
@@ -244,18 +294,11 @@ impl Backend for MySqlBackend {
         policy: &GuardPolicy,
         user: &NewUser,
     ) -> Result<MySqlChecked, ProvisionError> {
-        let mut conn = locked(&self.pool).await?;
-        if let Err(e) = check_backstop(&mut conn).await {
-            unlock(&mut conn).await;
-            return Err(e);
-        }
-        match self.check(&mut conn, policy, user).await {
-            Ok(new_role) => Ok(MySqlChecked { conn, new_role }),
-            Err(e) => {
-                self.fail(&mut conn, user, &e).await;
-                Err(e)
-            }
-        }
+        // No lock: inspection only reads, and creation checks the shared role again under it.
+        let mut conn = self.pool.acquire().await?;
+        check_backstop(&mut conn).await?;
+        let new_role = self.check(&mut conn, policy, user).await?;
+        Ok(MySqlChecked { conn, new_role })
     }
 
     async fn create_user(
@@ -265,9 +308,8 @@ impl Backend for MySqlBackend {
     ) -> Result<(), ProvisionError> {
         let MySqlChecked { mut conn, new_role } = checked;
         let result = self.create(&mut conn, user, new_role).await;
-        match &result {
-            Ok(()) => unlock(&mut conn).await,
-            Err(e) => self.fail(&mut conn, user, e).await,
+        if result.is_err() {
+            self.fail(&mut conn, user).await;
         }
         result
     }
@@ -295,10 +337,8 @@ impl Backend for MySqlBackend {
         username: &Username,
         _marker: &Marker,
     ) -> Result<RevokeReport, ProvisionError> {
-        let mut conn = locked(&self.pool).await?;
-        let result = revoke::revoke_locked(&mut conn, &self.host, username).await;
-        unlock(&mut conn).await;
-        result
+        let mut conn = self.pool.acquire().await?;
+        revoke::revoke(&mut conn, &self.host, self.mariadb, username).await
     }
 
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
@@ -322,5 +362,10 @@ impl Backend for MySqlBackend {
                 })
             })
             .collect()
+    }
+
+    fn is_transient(&self, e: &ProvisionError) -> bool {
+        // Deadlocks, lock wait timeouts, and a shared role dropped while a user joined it.
+        matches!(e, ProvisionError::Database(m) if m.ends_with("(SQLSTATE 40001)") || m.ends_with("(SQLSTATE HY000)") && m.contains("Lock wait timeout"))
     }
 }

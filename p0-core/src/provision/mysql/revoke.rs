@@ -1,18 +1,22 @@
 //! Revocation, and undoing a creation that failed half-way (MySQL commits DDL at once).
 
-use super::conn::{account, account_exists, exec, literal_plain, record, BOOKKEEPING_DB};
+use super::conn::{
+    account, account_exists, exec, literal_plain, lock, record, unlock, BOOKKEEPING_DB,
+};
 use crate::error::ProvisionError;
 use crate::provision::plan::RevokeReport;
 use crate::sql::mysql::ident;
 use crate::types::{RoleName, Username};
 use sqlx::mysql::MySqlConnection;
 
-/// Revokes `username` on a connection holding p0's lock: checks p0's record again (the user
-/// may be gone meanwhile), locks the account, kills its sessions, reports what it defined,
-/// drops it with its expiry event and record, then its role once no user of p0's holds it.
-pub(super) async fn revoke_locked(
+/// Revokes `username`: checks p0's record (the user may be gone meanwhile), locks the
+/// account, kills its sessions, reports what it defined, drops it with its expiry event and
+/// record, then, under p0's lock, its role once no user of p0's holds it. Only that last
+/// step takes the lock.
+pub(super) async fn revoke(
     conn: &mut MySqlConnection,
     host: &str,
+    mariadb: bool,
     username: &Username,
 ) -> Result<RevokeReport, ProvisionError> {
     let role = match record(conn, username.as_str()).await? {
@@ -44,22 +48,10 @@ pub(super) async fn revoke_locked(
     }
     if exists {
         report.user_dropped = true;
-        let definer = format!("{}@{}", username, host);
-        let defined: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE DEFINER = ?) + \
-                    (SELECT COUNT(*) FROM information_schema.VIEWS WHERE DEFINER = ?) + \
-                    (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE DEFINER = ?) + \
-                    (SELECT COUNT(*) FROM information_schema.EVENTS WHERE DEFINER = ?)",
-        )
-        .bind(&definer)
-        .bind(&definer)
-        .bind(&definer)
-        .bind(&definer)
-        .fetch_one(&mut *conn)
-        .await?;
+        let defined = defined_by(conn, username, host, role.as_deref(), mariadb).await?;
         if defined > 0 {
             report.notes.push(format!(
-                "{defined} object(s) have DEFINER `{definer}` and will fail until redefined"
+                "{defined} object(s) have DEFINER `{username}@{host}` and will fail until redefined"
             ));
         }
         exec(conn, &format!("DROP USER IF EXISTS {acct}")).await?;
@@ -78,31 +70,108 @@ pub(super) async fn revoke_locked(
         .execute(&mut *conn)
         .await?;
     if let Some(role) = role {
-        let left: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM p0_agent.managed WHERE role = ? AND kind = 'user'",
-        )
-        .bind(&role)
-        .fetch_one(&mut *conn)
-        .await?;
-        let managed = matches!(record(conn, &role).await?, Some((k, _)) if k == "role");
-        if managed && left == 0 {
-            exec(
-                conn,
-                &format!("DROP ROLE IF EXISTS {}", literal_plain(&role)?),
-            )
-            .await?;
-            sqlx::query("DELETE FROM p0_agent.managed WHERE name = ?")
-                .bind(&role)
-                .execute(&mut *conn)
-                .await?;
-            report.role_dropped = true;
+        if users_of(conn, &role).await? == 0 {
+            lock(conn).await?;
+            let dropped = drop_role_if_unused(conn, &role).await;
+            unlock(conn).await;
+            report.role_dropped = dropped?;
         }
     }
     Ok(report)
 }
 
-/// Undoes a failed creation: drops the account, its record, and `role` (a role created for it
-/// that no other user shares), ignoring what is not there.
+/// p0's users whose record names `role`.
+async fn users_of(conn: &mut MySqlConnection, role: &str) -> Result<i64, ProvisionError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM p0_agent.managed WHERE role = ? AND kind = 'user'",
+        )
+        .bind(role)
+        .fetch_one(&mut *conn)
+        .await?,
+    )
+}
+
+/// Under p0's lock: drops `role` when it is p0's and no user of p0's holds it (one may have
+/// joined since it was last counted).
+async fn drop_role_if_unused(
+    conn: &mut MySqlConnection,
+    role: &str,
+) -> Result<bool, ProvisionError> {
+    let managed = matches!(record(conn, role).await?, Some((k, _)) if k == "role");
+    if !managed || users_of(conn, role).await? > 0 {
+        return Ok(false);
+    }
+    exec(
+        conn,
+        &format!("DROP ROLE IF EXISTS {}", literal_plain(role)?),
+    )
+    .await?;
+    sqlx::query("DELETE FROM p0_agent.managed WHERE name = ?")
+        .bind(role)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// How many stored objects name the user as their DEFINER. Routines and events are counted
+/// from their own tables, which is cheap. Views and triggers live in files that only a scan
+/// of `information_schema` opens, which costs milliseconds on an empty server and grows with
+/// it, so they are counted only where the user could have created one: an allowlisted role
+/// (anything it may), or one of p0's shared roles holding TRIGGER (p0 grants no other
+/// privilege that creates anything).
+async fn defined_by(
+    conn: &mut MySqlConnection,
+    username: &Username,
+    host: &str,
+    role: Option<&str>,
+    mariadb: bool,
+) -> Result<i64, ProvisionError> {
+    let definer = format!("{username}@{host}");
+    // MariaDB keeps routines and events in tables of its own; MySQL 8 in its data
+    // dictionary, which `information_schema` reads without opening files.
+    let cheap = if mariadb {
+        "SELECT (SELECT COUNT(*) FROM mysql.proc WHERE definer = ?) + \
+                (SELECT COUNT(*) FROM mysql.event WHERE definer = ?)"
+    } else {
+        "SELECT (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE DEFINER = ?) + \
+                (SELECT COUNT(*) FROM information_schema.EVENTS WHERE DEFINER = ?)"
+    };
+    let mut defined: i64 = sqlx::query_scalar(cheap)
+        .bind(&definer)
+        .bind(&definer)
+        .fetch_one(&mut *conn)
+        .await?;
+    let shared = match role {
+        Some(r) => matches!(record(conn, r).await?, Some((k, _)) if k == "role"),
+        None => false,
+    };
+    let could_create = !shared
+        || {
+            let triggers: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mysql.tables_priv WHERE User = ? AND FIND_IN_SET('Trigger', Table_priv) > 0",
+        )
+        .bind(role)
+        .fetch_one(&mut *conn)
+        .await?;
+            triggers > 0
+        };
+    if could_create {
+        let files: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM information_schema.VIEWS WHERE DEFINER = ?) + \
+                    (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE DEFINER = ?)",
+        )
+        .bind(&definer)
+        .bind(&definer)
+        .fetch_one(&mut *conn)
+        .await?;
+        defined += files;
+    }
+    Ok(defined)
+}
+
+/// Undoes a failed creation: drops the account, its expiry event, its record, and `role` (a
+/// role created for it that no other user shares), ignoring what is not there.
 pub(super) async fn undo_create(
     conn: &mut MySqlConnection,
     host: &str,
@@ -111,6 +180,9 @@ pub(super) async fn undo_create(
 ) {
     if let Ok(acct) = account(user.as_str(), host) {
         let _ = exec(conn, &format!("DROP USER IF EXISTS {acct}")).await;
+    }
+    if let (Ok(db), Ok(event)) = (ident(BOOKKEEPING_DB), ident(&format!("expire_{user}"))) {
+        let _ = exec(conn, &format!("DROP EVENT IF EXISTS {db}.{event}")).await;
     }
     let _ = sqlx::query("DELETE FROM p0_agent.managed WHERE name = ?")
         .bind(user.as_str())

@@ -10,11 +10,24 @@ use sqlx::PgConnection;
 /// concurrent role creation across databases, and "tuple concurrently updated" (XX000).
 const RETRY_SQLSTATES: &[&str] = &["40001", "40P01", "55P03", "23505", "XX000"];
 
-/// The pool of the agent's admin connections and the key of p0's advisory lock.
+/// The pool of the agent's admin connections and the keys of p0's advisory locks.
+///
+/// Two locks, taken only where statements really conflict, always in this order:
+/// - the ACL lock (exclusive): granting to or revoking from a shared role rewrites the ACLs
+///   of the objects it names, and two such changes to one object at once fail ("tuple
+///   concurrently updated"); creating and dropping a shared role take it.
+/// - a role's lock: shared while a user joins an existing shared role, exclusive while the
+///   role is created or dropped, so no user joins a role that is being dropped.
+///
+/// Creating a login user (where the server checks its SCRAM verifier, thousands of hash
+/// rounds), dropping one, and ending sessions take neither.
 pub(super) struct Admin {
     pub(super) pool: PgPool,
     lock_key: i64,
 }
+
+/// The first half of a role lock's two-part key: p0's own class of locks.
+const ROLE_LOCK_CLASS: i32 = i32::from_be_bytes(*b"p0r\0");
 
 impl Admin {
     pub(super) fn new(pool: PgPool) -> Self {
@@ -23,9 +36,9 @@ impl Admin {
         Self { pool, lock_key }
     }
 
-    /// A transaction holding p0's lock, resolving nothing through a search_path someone else
-    /// controls.
-    pub(super) async fn begin_locked(
+    /// A transaction that resolves nothing through a search_path someone else controls, and
+    /// waits at most 30 s for a lock.
+    pub(super) async fn begin(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
         let mut tx = self.pool.begin().await?;
@@ -34,11 +47,35 @@ impl Admin {
             "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
         )
         .await?;
+        Ok(tx)
+    }
+
+    /// Takes the ACL lock until the end of the transaction.
+    pub(super) async fn lock_acls(&self, tx: &mut PgConnection) -> Result<(), ProvisionError> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(self.lock_key)
             .execute(&mut *tx)
             .await?;
-        Ok(tx)
+        Ok(())
+    }
+
+    /// Takes `role`'s lock until the end of the transaction, shared or exclusive.
+    pub(super) async fn lock_role(
+        tx: &mut PgConnection,
+        role: &str,
+        shared: bool,
+    ) -> Result<(), ProvisionError> {
+        let sql = if shared {
+            "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
+        } else {
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+        };
+        sqlx::query(sql)
+            .bind(ROLE_LOCK_CLASS)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 }
 
@@ -82,6 +119,14 @@ pub(super) async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), Provi
 
 pub(super) fn is_retryable(e: &ProvisionError) -> bool {
     RETRY_SQLSTATES.iter().any(|s| has_sqlstate(e, s))
+}
+
+/// The shared role a user was about to join was dropped meanwhile (its last member revoked):
+/// worth another attempt, which creates it afresh.
+pub(super) fn role_dropped_meanwhile(role: &str) -> ProvisionError {
+    ProvisionError::Database(format!(
+        "p0's role `{role}` was dropped while a user joined it (SQLSTATE 40001)"
+    ))
 }
 
 pub(super) fn has_sqlstate(e: &ProvisionError, code: &str) -> bool {

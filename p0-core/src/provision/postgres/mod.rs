@@ -1,6 +1,6 @@
 //! PostgreSQL: one database through an admin connection of the agent's own. Users and roles
-//! carry p0's marker as their comment; creation runs in one transaction under an advisory
-//! lock, inspection included.
+//! carry p0's marker as their comment; creation runs in one transaction, under advisory
+//! locks only where statements conflict (see `conn::Admin`).
 
 mod conn;
 mod inspect;
@@ -18,7 +18,7 @@ use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
 use crate::types::Username;
 use async_trait::async_trait;
-use conn::{exec, is_retryable, marker_of, Admin};
+use conn::{exec, is_managed_role, is_retryable, marker_of, role_dropped_meanwhile, Admin};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
@@ -128,11 +128,11 @@ impl Backend for PgBackend {
         policy: &GuardPolicy,
         user: &NewUser,
     ) -> Result<PgChecked, ProvisionError> {
-        let mut tx = self.admin.begin_locked().await?;
-        if marker_of(&mut tx, user.username.as_str()).await? != Lookup::Absent {
-            // The id is unique per request: an existing user means a replay.
-            return Err(GuardError::ExistingRole(user.username.to_string()).into());
-        }
+        // No lock: inspection only reads, and creation checks again under the locks what
+        // another provisioning could change meanwhile (whether the shared role exists).
+        // The wrapper found no account under the user's name; one created since makes
+        // `CREATE ROLE` fail.
+        let mut tx = self.admin.begin().await?;
         let new_role = match &user.access {
             Access::Permissions(set) => {
                 // Also when the shared role exists: a definer function may have appeared since.
@@ -154,12 +154,36 @@ impl Backend for PgBackend {
 
     async fn create_user(&self, user: &NewUser, checked: PgChecked) -> Result<(), ProvisionError> {
         let PgChecked { mut tx, new_role } = checked;
-        if let Some(targets) = new_role {
-            exec(&mut tx, &render::create_role(&user.role, &targets)?).await?;
-        }
+        // The login user first, under no lock: here the server checks the verifier.
         let verifier =
             postgres_protocol::password::scram_sha_256(user.password.expose_secret().as_bytes());
         exec(&mut tx, &render::create_user(user, &verifier)?).await?;
+        if matches!(user.access, Access::Permissions(_)) {
+            let role = user.role.as_str();
+            match new_role {
+                None => {
+                    // Joining a shared role that exists: only its dropping conflicts.
+                    Admin::lock_role(&mut tx, role, true).await?;
+                    if !is_managed_role(&mut tx, role).await? {
+                        return Err(role_dropped_meanwhile(role));
+                    }
+                }
+                Some(targets) => {
+                    self.admin.lock_acls(&mut tx).await?;
+                    Admin::lock_role(&mut tx, role, false).await?;
+                    // Another provisioning of the same set may have created it meanwhile.
+                    match marker_of(&mut tx, role).await? {
+                        Lookup::Managed(m) if m.kind == AccountKind::Role => {}
+                        Lookup::Absent => {
+                            exec(&mut tx, &render::create_role(&user.role, &targets)?).await?
+                        }
+                        _ => return Err(GuardError::ExistingRole(role.to_string()).into()),
+                    }
+                }
+            }
+        }
+        // An allowlisted role is never dropped by p0: joining it needs no lock.
+        exec(&mut tx, &render::grant_membership(user)?).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -24,7 +24,7 @@ pub(super) fn create_role(role: &RoleName, targets: &[String]) -> Result<String,
 }
 
 /// The login user: no attribute, a SCRAM verifier (never the password), `VALID UNTIL` the
-/// expiry, member of its role, and the marker as its comment.
+/// expiry, and the marker as its comment. It joins its role in [`grant_membership`].
 pub(super) fn create_user(user: &NewUser, verifier: &str) -> Result<String, ProvisionError> {
     let expires = user
         .expires_at
@@ -32,11 +32,19 @@ pub(super) fn create_user(user: &NewUser, verifier: &str) -> Result<String, Prov
     let name = ident(user.username.as_str())?;
     Ok(format!(
         "CREATE ROLE {name} WITH LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS \
-         PASSWORD {} VALID UNTIL {} IN ROLE {}; COMMENT ON ROLE {name} IS {}",
+         PASSWORD {} VALID UNTIL {}; COMMENT ON ROLE {name} IS {}",
         literal(verifier)?,
         literal(&expires)?,
-        ident(user.role.as_str())?,
         literal(&user.marker.render())?,
+    ))
+}
+
+/// `GRANT role TO user`: the user joins its role.
+pub(super) fn grant_membership(user: &NewUser) -> Result<String, ProvisionError> {
+    Ok(format!(
+        "GRANT {} TO {}",
+        ident(user.role.as_str())?,
+        ident(user.username.as_str())?
     ))
 }
 

@@ -1,11 +1,11 @@
 //! Revocation: no new logins, open sessions ended, then everything the user and its unshared
 //! role own or hold removed from every database of the cluster, and the roles dropped.
 
-use super::conn::{exec, has_sqlstate, is_managed_role, is_retryable, marker_of, Admin};
+use super::conn::{exec, has_sqlstate, is_retryable, Admin};
 use crate::error::ProvisionError;
 use crate::provision::managed::backoff;
-use crate::provision::marker::Lookup;
-use crate::provision::plan::RevokeReport;
+use crate::provision::marker::Marker;
+use crate::provision::plan::{AccountKind, RevokeReport};
 use crate::sql::pg::ident;
 use crate::types::Username;
 use sqlx::PgConnection;
@@ -67,65 +67,118 @@ pub(super) async fn delete(
 /// Removes the user, and its role once no other member is left, from every database of
 /// the cluster: first the databases other than the managed one where either owns
 /// something or holds a privilege (a large object in `template1`, default privileges, a
-/// grant from another user), then, under the provisioning lock, the managed one, where
-/// the roles themselves are dropped.
+/// grant from another user), then the managed one, where the roles themselves are dropped.
+/// A user that owns and holds nothing here (the usual case: its privileges are its role's)
+/// is dropped under no lock; what rewrites others' ACLs takes the ACL lock, and the role is
+/// dropped under its own lock, so no user joins it meanwhile.
 async fn try_drop(
     admin: &Admin,
     username: &Username,
     role: Option<&str>,
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
-    let mut names = vec![username.as_str()];
-    if let Some(role) = role {
-        if role_goes_with(admin, role, username).await? {
-            names.push(role);
+    clean_other_databases(admin, username, role, report).await?;
+    let mut tx = admin.begin().await?;
+    let (marked, holds): (Option<String>, bool) = sqlx::query_as(
+        "SELECT shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
+           WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = r.oid \
+             AND d.dbid IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))) \
+         FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(username.as_str())
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or((None, false));
+    if marked.as_deref().and_then(Marker::parse).is_some() {
+        // What it owns or holds here is in others' ACLs: that takes the ACL lock.
+        if holds {
+            admin.lock_acls(&mut tx).await?;
+            drop_owned(&mut tx, username.as_str(), "", report).await?;
         }
-    }
-    clean_other_databases(admin, &names, report).await?;
-    let mut tx = admin.begin_locked().await?;
-    if marker_of(&mut tx, username.as_str()).await? != Lookup::Absent {
-        drop_owned(&mut tx, username.as_str(), "", report).await?;
         exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await?;
     }
-    if let Some(role) = role {
-        if is_managed_role(&mut tx, role).await? && members(&mut tx, role, None).await? == 0 {
-            drop_owned(&mut tx, role, "", report).await?;
-            exec(&mut tx, &format!("DROP ROLE {}", ident(role)?)).await?;
-            report.role_dropped = true;
-        }
+    tx.commit().await?;
+    let Some(role) = role else {
+        return Ok(());
+    };
+    if !role_goes_with(&admin.pool, role, username).await? {
+        return Ok(());
+    }
+    let mut tx = admin.begin().await?;
+    admin.lock_acls(&mut tx).await?;
+    Admin::lock_role(&mut tx, role, false).await?;
+    // Checked again under the lock: a user may have joined since.
+    if role_goes_with(&mut *tx, role, username).await? {
+        drop_owned(&mut tx, role, "", report).await?;
+        exec(&mut tx, &format!("DROP ROLE {}", ident(role)?)).await?;
+        report.role_dropped = true;
     }
     tx.commit().await?;
     Ok(())
 }
 
 /// Whether `role` is p0's and has no member but `user`: it is dropped with the user.
-async fn role_goes_with(
-    admin: &Admin,
-    role: &str,
-    user: &Username,
-) -> Result<bool, ProvisionError> {
-    let mut conn = admin.pool.acquire().await?;
-    Ok(is_managed_role(&mut conn, role).await?
-        && members(&mut conn, role, Some(user.as_str())).await? == 0)
+async fn role_goes_with<'c, C>(conn: C, role: &str, user: &Username) -> Result<bool, ProvisionError>
+where
+    C: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    let (comment, others): (Option<String>, i64) = sqlx::query_as(
+        "SELECT shobj_description(r.oid, 'pg_authid'), (SELECT count(*) FROM pg_catalog.pg_auth_members m \
+           JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE m.roleid = r.oid AND u.rolname <> $2) \
+         FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(role)
+    .bind(user.as_str())
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or((None, 1));
+    let managed_role = comment
+        .as_deref()
+        .and_then(Marker::parse)
+        .is_some_and(|m| m.kind == AccountKind::Role);
+    Ok(managed_role && others == 0)
 }
 
-/// `DROP OWNED` for `names` in every other database where the catalog's shared
-/// dependencies show they own something or hold a privilege: exactly where `DROP ROLE`
-/// would otherwise fail. A database that allows no connections cannot be cleaned and
-/// is reported (the sweeper retries).
+/// `DROP OWNED` in every other database where the catalog's shared dependencies show the
+/// user, or its role when the role goes with it, owns something or holds a privilege:
+/// exactly where `DROP ROLE` would otherwise fail. A database that allows no connections
+/// cannot be cleaned and is reported (the sweeper retries).
 async fn clean_other_databases(
     admin: &Admin,
-    names: &[&str],
+    username: &Username,
+    role: Option<&str>,
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
     use sqlx::Connection;
-    let names_owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let dbs: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT DISTINCT d.datname::text, d.datallowconn FROM pg_catalog.pg_shdepend s              JOIN pg_catalog.pg_database d ON d.oid = s.dbid JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid              WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1)                AND d.datname <> current_database() ORDER BY 1",
+    let candidates: Vec<String> = std::iter::once(username.as_str())
+        .chain(role)
+        .map(str::to_string)
+        .collect();
+    let rows: Vec<(String, bool, String)> = sqlx::query_as(
+        "SELECT DISTINCT d.datname::text, d.datallowconn, r.rolname::text FROM pg_catalog.pg_shdepend s \
+         JOIN pg_catalog.pg_database d ON d.oid = s.dbid JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid \
+         WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1) \
+           AND d.datname <> current_database() ORDER BY 1",
     )
-    .bind(&names_owned)
+    .bind(&candidates)
     .fetch_all(&admin.pool)
     .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The role is cleaned elsewhere only when it goes: its other members keep what it holds.
+    let mut names = vec![username.as_str()];
+    if let Some(role) = role {
+        if rows.iter().any(|r| r.2 == role) && role_goes_with(&admin.pool, role, username).await? {
+            names.push(role);
+        }
+    }
+    let mut dbs: Vec<(String, bool)> = rows
+        .into_iter()
+        .filter(|r| names.contains(&r.2.as_str()))
+        .map(|r| (r.0, r.1))
+        .collect();
+    dbs.dedup();
     for (db, allows_connections) in dbs {
         if !allows_connections {
             return Err(ProvisionError::Database(format!(
@@ -143,7 +196,7 @@ async fn clean_other_databases(
                 "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
             )
             .await?;
-            for name in names {
+            for name in &names {
                 drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
             }
             tx.commit().await?;
@@ -154,22 +207,6 @@ async fn clean_other_databases(
         result?;
     }
     Ok(())
-}
-
-/// Members of `role`, leaving out `except`.
-async fn members(
-    conn: &mut PgConnection,
-    role: &str,
-    except: Option<&str>,
-) -> Result<i64, ProvisionError> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
-         JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname IS DISTINCT FROM $2",
-    )
-    .bind(role)
-    .bind(except)
-    .fetch_one(&mut *conn)
-    .await?)
 }
 
 /// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
