@@ -8,7 +8,10 @@
 //! The workload is the common one: every cycle asks for the same permission set (one query
 //! run by many), while one lease of that set stays live, so the shared role exists throughout
 //! and each cycle creates and removes one login user. `P0_LOAD_CYCLES` (default 160) sets the
-//! cycles per cell; `P0_LOAD_ENGINES` (`postgres,mysql` by default) the engines.
+//! cycles per cell; `P0_LOAD_ENGINES` (`postgres,mysql` by default) the engines;
+//! `P0_LOAD_TRACE=1` logs every PostgreSQL statement with its duration to
+//! `/tmp/p0-load-pg.log` (where the time goes). Before the table, what the SCRAM iteration
+//! count costs at creation and at login.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::Utc;
@@ -95,8 +98,7 @@ struct PgFloor {
 impl FloorDdl for PgFloor {
     fn create_sql(&self, user: &str) -> String {
         let password = Password::generate();
-        let verifier =
-            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let verifier = p0_core::provision::scram_verifier(&password);
         let until = (Utc::now() + chrono::TimeDelta::minutes(5)).to_rfc3339();
         format!(
             "CREATE ROLE {user} WITH LOGIN INHERIT PASSWORD '{verifier}' VALID UNTIL '{until}' IN ROLE {}; \
@@ -244,6 +246,66 @@ async fn http_flow(stack: &Stack, sql: &'static str, c: usize, n: usize) -> Cell
     .await
 }
 
+/// What the SCRAM iteration count costs: `CREATE ROLE` (the server checks each verifier
+/// against the empty password) and a login (the client runs the iterations), at PostgreSQL's
+/// default 4,096 and at p0's count. Prints mean ms of each.
+async fn scram_costs(pg: &p0_testkit::PgServer) {
+    use sqlx::{ConnectOptions, Executor};
+    let admin = sqlx::PgPool::connect(&pg.url(DATABASE)).await.unwrap();
+    println!("\nSCRAM iterations | CREATE ROLE ms | login ms (sqlx, loopback)");
+    for (label, count) in [
+        ("4096 (default)", 4096u32),
+        ("p0", p0_core::provision::SCRAM_ITERATIONS),
+    ] {
+        let n = 60;
+        let password = Password::generate();
+        let mut created = Duration::ZERO;
+        for i in 0..n {
+            let v = if count == 4096 {
+                postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes())
+            } else {
+                p0_core::provision::scram_verifier(&password)
+            };
+            let t = Instant::now();
+            admin
+                .execute(format!("CREATE ROLE scram_{count}_{i} LOGIN PASSWORD '{v}'").as_str())
+                .await
+                .unwrap();
+            created += t.elapsed();
+        }
+        let mut login = Duration::ZERO;
+        for i in 0..n {
+            let opts = sqlx::postgres::PgConnectOptions::new()
+                .host("127.0.0.1")
+                .port(pg.port)
+                .username(&format!("scram_{count}_{i}"))
+                .password(password.expose_secret())
+                .database("postgres");
+            let t = Instant::now();
+            let c = opts.connect().await.unwrap();
+            login += t.elapsed();
+            drop(c);
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+        println!("{label:<17}| {:>14.2} | {:>8.2}", ms(created), ms(login));
+    }
+}
+
+/// What the client's own work costs per call: one RSA-2048 PKCS#1 v1.5 signature (the
+/// request's, and each call's proof of possession).
+fn client_costs() {
+    let kp = KeyPair::generate().unwrap();
+    let n = 50;
+    let t = Instant::now();
+    for _ in 0..n {
+        p0_core::proof::sign(&kp.private_pem, "POST", "/v1/requests", b"{}", "tok", 0).unwrap();
+    }
+    println!(
+        "\nclient: one proof-of-possession signature {:.2} ms",
+        t.elapsed().as_secs_f64() * 1e3 / n as f64
+    );
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -260,6 +322,7 @@ fn main() {
         .build()
         .unwrap();
     let mut rows: Vec<(String, &'static str, Vec<Cell>)> = Vec::new();
+    client_costs();
     rt.block_on(async {
         for name in engines.split(',') {
             let engine = match name {
@@ -304,6 +367,9 @@ fn main() {
             if std::env::var("P0_LOAD_TRACE").is_ok() && !mysql {
                 stack.pg.psql(DATABASE, "ALTER SYSTEM SET log_min_duration_statement = 0").unwrap(); stack.pg.psql(DATABASE, "SELECT pg_reload_conf()").unwrap();
             }
+            if !mysql {
+                scram_costs(&stack.pg).await;
+            }
             // The anchor lease keeps the shared role alive for the whole run.
             let anchor = p.provision(&plan(&resource, &set)).await.unwrap();
             let role = anchor.role.to_string();
@@ -343,7 +409,7 @@ fn main() {
             rows.push((name.to_string(), "HTTP flow", http_row));
             p.revoke(&anchor.username).await.unwrap();
             if std::env::var("P0_LOAD_TRACE").is_ok() && !mysql {
-                std::fs::write("/tmp/pglog.txt", stack.pg.log().unwrap()).unwrap();
+                std::fs::write("/tmp/p0-load-pg.log", stack.pg.log().unwrap()).unwrap();
             }
         }
     });

@@ -8,13 +8,13 @@
 //! with the caller's public key (SPKI DER, base64url) in [`KEY_HEADER`].
 
 use crate::error::SealError;
-use crate::seal::{parse_private, parse_public};
+use crate::seal::{parse_public, sign_pkcs1_sha256};
 use crate::secret::SecretBytes;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -104,14 +104,8 @@ pub fn sign(
         jti: URL_SAFE_NO_PAD.encode(jti),
     };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(|_| SealError::Seal)?);
-    let key = SigningKey::<Sha256>::new(parse_private(private_key.expose_secret())?);
-    let sig = key
-        .try_sign(payload.as_bytes())
-        .map_err(|_| SealError::Seal)?;
-    Ok(format!(
-        "{payload}.{}",
-        URL_SAFE_NO_PAD.encode(sig.to_bytes())
-    ))
+    let sig = sign_pkcs1_sha256(private_key.expose_secret(), payload.as_bytes())?;
+    Ok(format!("{payload}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
 /// Verifies the signature of a proof with `public_key` and returns its claims, unchecked

@@ -2,13 +2,13 @@
 //! the agent can tell the server did not change the request on the way.
 
 use crate::error::SealError;
-use crate::seal::{parse_private, parse_public};
+use crate::seal::{parse_public, sign_pkcs1_sha256};
 use crate::secret::SecretBytes;
 use crate::types::{Intent, RequestId, ResourceId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -38,11 +38,8 @@ impl SignedRequest {
 
     /// Signs with the requester's private key (PKCS#8). Returns base64url.
     pub fn sign(&self, private_key: &SecretBytes) -> Result<String, SealError> {
-        let key = SigningKey::<Sha256>::new(parse_private(private_key.expose_secret())?);
-        let sig = key
-            .try_sign(&self.canonical())
-            .map_err(|_| SealError::Seal)?;
-        Ok(URL_SAFE_NO_PAD.encode(sig.to_bytes()))
+        let sig = sign_pkcs1_sha256(private_key.expose_secret(), &self.canonical())?;
+        Ok(URL_SAFE_NO_PAD.encode(sig))
     }
 
     /// Verifies a signature with the requester's public key (SPKI).

@@ -3,7 +3,7 @@
 //! every instance.
 
 use super::reply::{replayed, unavailable, Refusal};
-use crate::provision::DatabaseProvisioner;
+use crate::provision::{DatabaseProvisioner, ProvisionPlan};
 use crate::types::RequestId;
 use std::collections::HashMap;
 use tokio::sync::Mutex;
@@ -20,11 +20,12 @@ impl ReplayGuard {
     /// manages.
     pub(crate) async fn claim(
         &self,
-        id: &RequestId,
+        plan: &ProvisionPlan,
         until: i64,
         now: i64,
         provisioner: &dyn DatabaseProvisioner,
     ) -> Result<(), Refusal> {
+        let id = &plan.request_id;
         {
             let mut seen = self.seen.lock().await;
             seen.retain(|_, u| *u > now);
@@ -33,10 +34,10 @@ impl ReplayGuard {
             }
             seen.insert(id.clone(), until);
         }
-        let managed = provisioner.list_managed().await.map_err(unavailable)?;
-        if managed
-            .iter()
-            .any(|a| a.request_id.as_deref() == Some(id.as_str()))
+        if provisioner
+            .serves_request(plan)
+            .await
+            .map_err(unavailable)?
         {
             return Err(replayed());
         }

@@ -158,12 +158,7 @@ impl Agent {
         // 5. A request id is used once.
         let until = plan.expires_at.timestamp().max(claims.exp);
         self.replay
-            .claim(
-                &plan.request_id,
-                until,
-                Utc::now().timestamp(),
-                &*self.provisioner,
-            )
+            .claim(plan, until, Utc::now().timestamp(), &*self.provisioner)
             .await?;
         // 6. The provisioner runs the escalation guard itself.
         let creds = self

@@ -169,6 +169,12 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
         self.backend.list_managed().await
     }
+
+    async fn serves_request(&self, plan: &ProvisionPlan) -> Result<bool, ProvisionError> {
+        // The request id names the user: one lookup, whatever the number of live leases.
+        let name = username_for(&plan.requester, &plan.request_id, B::MAX_USERNAME_LEN);
+        Ok(self.backend.lookup(name.as_str()).await? != Lookup::Absent)
+    }
 }
 
 /// MySQL has no CONNECT or schema USAGE: an extraction never asks for them, and the guard

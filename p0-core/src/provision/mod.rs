@@ -30,8 +30,8 @@ pub use plan::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    reachable_definer_functions, reachable_definer_functions_at, render_grant, PgBackend,
-    PgChecked, PostgresProvisioner,
+    reachable_definer_functions, reachable_definer_functions_at, render_grant, scram_verifier,
+    PgBackend, PgChecked, PostgresProvisioner, SCRAM_ITERATIONS,
 };
 pub use provisioner::DatabaseProvisioner;
 pub use sweep::Sweeper;

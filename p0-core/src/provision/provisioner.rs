@@ -36,6 +36,19 @@ pub trait DatabaseProvisioner: Send + Sync {
     /// Every user and role that this provisioner created and that still exists.
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError>;
 
+    /// Whether a user made for `plan`'s request still exists: the agent's durable replay
+    /// check, which survives restarts and is shared by every agent instance. This default
+    /// reads every managed account; [`Managed`](super::Managed) looks up the one name the
+    /// request maps to.
+    async fn serves_request(&self, plan: &ProvisionPlan) -> Result<bool, ProvisionError> {
+        let id = plan.request_id.as_str();
+        Ok(self
+            .list_managed()
+            .await?
+            .iter()
+            .any(|a| a.request_id.as_deref() == Some(id)))
+    }
+
     /// Revokes every managed user whose expiry is at or before `now`, going on past any it
     /// cannot remove: those are reported with their error, and the next sweep tries them
     /// again ([`Sweeper`](super::Sweeper) spaces those attempts out).

@@ -58,7 +58,8 @@ impl Managed<MySqlBackend> {
             .map_err(|_| ProvisionError::Database("invalid MySQL connection URL".into()))?
             .timezone(Some("+00:00".into()));
         let pool = MySqlPoolOptions::new()
-            .max_connections(8)
+            // Enough for the agent's concurrent requests and the reaper's concurrent revokes.
+            .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;

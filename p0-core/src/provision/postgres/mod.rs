@@ -6,9 +6,11 @@ mod conn;
 mod inspect;
 mod render;
 mod revoke;
+mod scram;
 
 pub use inspect::{reachable_definer_functions, reachable_definer_functions_at};
 pub use render::render_grant;
+pub use scram::{scram_verifier, SCRAM_ITERATIONS};
 
 use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;
@@ -49,7 +51,8 @@ impl Managed<PgBackend> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(8)
+            // Enough for the agent's concurrent requests and the reaper's concurrent revokes.
+            .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
@@ -155,8 +158,7 @@ impl Backend for PgBackend {
     async fn create_user(&self, user: &NewUser, checked: PgChecked) -> Result<(), ProvisionError> {
         let PgChecked { mut tx, new_role } = checked;
         // The login user first, under no lock: here the server checks the verifier.
-        let verifier =
-            postgres_protocol::password::scram_sha_256(user.password.expose_secret().as_bytes());
+        let verifier = scram_verifier(&user.password);
         exec(&mut tx, &render::create_user(user, &verifier)?).await?;
         if matches!(user.access, Access::Permissions(_)) {
             let role = user.role.as_str();
