@@ -1,8 +1,9 @@
 //! Expiry lateness through the real server and agent (PostgreSQL): N leases made to expire in
-//! the same second, then how late each was revoked (the audit entry `lease.expired` against
-//! the grant's expiry), with the reaper's interval at 5 s. Prints p50 / p99 / max lateness and
-//! the time until the last was revoked. `P0_BENCH_LEASES` sets N (300 by default; the closing
-//! note's figures are from 1,000).
+//! the same second (or spread over `P0_BENCH_SPREAD_SECS` seconds), then how late each was
+//! (a) disabled, its login refused and its sessions ended (the agent's time, in the audit
+//! entry), and (b) revoked, user and role removed (the audit entry `lease.expired`), against the
+//! grant's expiry, with the reaper's interval at 5 s. Prints p50 / p99 / max lateness of each
+//! and the time until the last was revoked. `P0_BENCH_LEASES` sets N (300 by default).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ use support::{dev_token, proven, request_query};
 
 fn pct(v: &[f64], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
+    v.get(i).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -39,13 +40,22 @@ fn main() {
         let user = "alice@example.com";
         let token = Arc::new(dev_token(&http, &stack.server_url, user, &kp).await);
         let server = Arc::new(stack.server_url.clone());
-        // Every lease expires at `target` (to the second): made 16 at a time, each asking for
-        // the seconds left until then.
-        let target = Utc::now() + chrono::TimeDelta::seconds(15 + (n / 25) as i64);
+        // Every lease expires at `target` (to the second), or the i-th of them `spread * i / n`
+        // seconds after it: made 16 at a time, each asking for the seconds left until then.
+        let spread: i64 = std::env::var("P0_BENCH_SPREAD_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let target = if spread > 0 {
+            Utc::now() + chrono::TimeDelta::seconds(30)
+        } else {
+            Utc::now() + chrono::TimeDelta::seconds(15 + (n / 25) as i64)
+        };
         let made = Instant::now();
         let limit = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..n {
+        for i in 0..n {
+            let target = target + chrono::TimeDelta::seconds(spread * i as i64 / n as i64);
             let permit = limit.clone().acquire_owned().await.unwrap();
             let (http, kp, token, server) =
                 (http.clone(), kp.clone(), token.clone(), server.clone());
@@ -67,7 +77,7 @@ fn main() {
         let last_expiry = *expiry.values().max().unwrap();
         // Until every lease's `lease.expired` entry is in the audit log.
         let deadline = Instant::now() + Duration::from_secs(600);
-        let revoked: HashMap<String, DateTime<Utc>> = loop {
+        let revoked: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)> = loop {
             let log: Vec<AuditEntry> = http
                 .get(format!("{server}/v1/audit"))
                 .bearer_auth(token.as_str())
@@ -78,10 +88,18 @@ fn main() {
                 .json()
                 .await
                 .unwrap();
-            let done: HashMap<String, DateTime<Utc>> = log
+            let done: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)> = log
                 .into_iter()
                 .filter(|e| e.action == "lease.expired")
-                .filter_map(|e| Some((e.request_id?, e.at)))
+                .filter_map(|e| {
+                    let disabled = e
+                        .detail
+                        .split("login disabled and sessions ended at ")
+                        .nth(1)
+                        .and_then(|t| DateTime::parse_from_rfc3339(t.split(';').next()?).ok())
+                        .map(|t| t.with_timezone(&Utc));
+                    Some((e.request_id?, (e.at, disabled)))
+                })
                 .filter(|(id, _)| expiry.contains_key(id))
                 .collect();
             if done.len() == n || Instant::now() > deadline {
@@ -89,24 +107,44 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        let mut late: Vec<f64> = revoked
-            .iter()
-            .map(|(id, at)| (*at - expiry[id]).num_milliseconds() as f64 / 1e3)
-            .collect();
-        late.sort_by(|a, b| a.total_cmp(b));
-        let drained =
-            (*revoked.values().max().unwrap() - last_expiry).num_milliseconds() as f64 / 1e3;
+        let lateness =
+            |pick: &dyn Fn(&(DateTime<Utc>, Option<DateTime<Utc>>)) -> Option<DateTime<Utc>>| {
+                let mut v: Vec<f64> = revoked
+                    .iter()
+                    .filter_map(|(id, r)| {
+                        Some((pick(r)? - expiry[id]).num_milliseconds() as f64 / 1e3)
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.total_cmp(b));
+                v
+            };
+        let disabled = lateness(&|r| r.1);
+        let late = lateness(&|r| Some(r.0));
+        let drained = (revoked.values().map(|r| r.0).max().unwrap() - last_expiry)
+            .num_milliseconds() as f64
+            / 1e3;
+        let due = if spread > 0 {
+            format!("due over {spread} s")
+        } else {
+            "due within ~1 s".to_string()
+        };
         println!(
-            "expiry lateness ({n} leases due within ~1 s, reaper interval 5 s, made in {:.1} s)",
+            "expiry lateness ({n} leases {due}, reaper interval 5 s, made in {:.1} s)",
             making.as_secs_f64()
         );
-        println!("revoked | p50 s | p99 s | max s | last revoked after the last expiry, s");
-        println!(
-            "{:>4}/{n} | {:>5.2} | {:>5.2} | {:>5.2} | {drained:>5.2}",
-            revoked.len(),
-            pct(&late, 0.5),
-            pct(&late, 0.99),
-            late.last().copied().unwrap_or(f64::NAN)
-        );
+        println!("step                              | done      | p50 s | p99 s | max s");
+        for (step, v) in [
+            ("login disabled, sessions ended", &disabled),
+            ("user and role removed", &late),
+        ] {
+            println!(
+                "{step:<34}| {:>4}/{n} | {:>5.2} | {:>5.2} | {:>5.2}",
+                v.len(),
+                pct(v, 0.5),
+                pct(v, 0.99),
+                v.last().copied().unwrap_or(f64::NAN)
+            );
+        }
+        println!("last removed after the last expiry: {drained:.2} s");
     });
 }

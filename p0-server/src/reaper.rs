@@ -21,10 +21,15 @@ const REVOKE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// One pass: every due lease, [`CONCURRENT_REVOKES`] at a time.
 pub async fn reap_once(state: &Arc<AppState>) {
-    let due = match state.store.due_leases(Utc::now()).await {
+    let now = Utc::now();
+    let mut due = match state.store.due_leases(now).await {
         Ok(d) => d,
         Err(e) => return tracing::warn!(error = %e, "reaper cannot read the store"),
     };
+    // The store keeps expiries to the second, rounded down: a lease is never cut short, even
+    // by the fraction of a second its expiry has (the next pass, at most MIN_PASS later,
+    // takes it).
+    due.retain(|r| r.grant.as_ref().is_none_or(|g| g.expires_at <= now));
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVOKES));
     let mut tasks = tokio::task::JoinSet::new();
     for rec in due {
@@ -112,6 +117,12 @@ pub(crate) fn revoked_detail(username: &p0_core::Username, report: &RevokeReport
         "user {username} removed, {} session(s) ended",
         report.sessions_terminated
     );
+    if let Some(at) = report.disabled_at {
+        detail.push_str(&format!(
+            "; login disabled and sessions ended at {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ));
+    }
     for note in &report.notes {
         tracing::warn!(user = %username, note = %note, "revocation needs attention");
         detail.push_str("; ");
@@ -188,5 +199,28 @@ pub async fn run_reaper(state: Arc<AppState>, every: Duration) {
                 tokio::time::sleep(MIN_PASS).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_detail_says_when_login_was_disabled() {
+        let user = p0_core::Username::new("p0_alice_0123456789").unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T12:00:00.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let report = RevokeReport {
+            user_dropped: true,
+            sessions_terminated: 2,
+            disabled_at: Some(at),
+            ..RevokeReport::default()
+        };
+        assert_eq!(
+            revoked_detail(&user, &report),
+            "user p0_alice_0123456789 removed, 2 session(s) ended; login disabled and sessions ended at 2026-11-30T12:00:00.250Z"
+        );
     }
 }

@@ -154,7 +154,9 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
                 Lookup::Managed(m) if m.kind == AccountKind::User => m,
                 _ => return Err(ProvisionError::NotManaged(username.to_string())),
             };
-            let report = self.backend.delete_user(username, &marker).await?;
+            let mut report = self.backend.delete_user(username, &marker).await?;
+            // A back-end that does not say when it disabled the user did so by now.
+            report.disabled_at.get_or_insert_with(Utc::now);
             tracing::info!(
                 sessions = report.sessions_terminated,
                 role_dropped = report.role_dropped,

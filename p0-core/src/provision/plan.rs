@@ -73,6 +73,10 @@ pub struct RevokeReport {
     pub user_dropped: bool,
     /// Sessions of the user that were terminated.
     pub sessions_terminated: u64,
+    /// When the user could no longer log in and its sessions were ended: the step that
+    /// matters at expiry, taken first (removing the user and its role follows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<DateTime<Utc>>,
     /// Whether the ephemeral role was dropped (no member left).
     pub role_dropped: bool,
     /// Objects the user owned or defined that were dropped or that need attention.

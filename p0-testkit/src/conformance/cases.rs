@@ -66,10 +66,17 @@ pub async fn revoke_ends_sessions_removes_everything_twice<H: Harness>() {
         .await
         .unwrap();
     open.run(Op::Ping).await.unwrap();
+    let before = Utc::now();
     let r = p.revoke(&c.username).await.unwrap();
     let role_dropped = r.role_dropped || !db.capabilities().shared_roles;
     assert!(
         r.user_dropped && role_dropped && r.sessions_terminated >= 1,
+        "{r:?}"
+    );
+    // When the security-relevant step was done is reported (expiry lateness is measured on it).
+    assert!(
+        r.disabled_at
+            .is_some_and(|t| t >= before && t <= Utc::now()),
         "{r:?}"
     );
     assert!(

@@ -46,6 +46,7 @@ pub(super) async fn revoke(
             report.sessions_terminated += 1;
         }
     }
+    report.disabled_at = Some(chrono::Utc::now());
     if exists {
         report.user_dropped = true;
         let defined = defined_by(conn, username, host, role.as_deref(), mariadb).await?;

@@ -40,6 +40,7 @@ pub(super) async fn delete(
             break;
         }
     }
+    report.disabled_at = Some(chrono::Utc::now());
     drop(conn);
     let mut attempt = 0;
     loop {
