@@ -57,7 +57,7 @@ fn main() {
         for i in 0..N + 5 {
             let start = Instant::now();
             let password = p0_core::Password::generate();
-            let verifier = p0_core::provision::scram_verifier(&password);
+            let verifier = p0_core::provision::scram_verifier(&password).unwrap();
             let until = (chrono::Utc::now() + chrono::TimeDelta::minutes(10)).to_rfc3339();
             let sql = format!(
                 "BEGIN; CREATE ROLE fr{i} NOLOGIN; GRANT CONNECT ON DATABASE app TO fr{i}; GRANT USAGE ON SCHEMA sales TO fr{i}; \

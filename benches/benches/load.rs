@@ -98,7 +98,7 @@ struct PgFloor {
 impl FloorDdl for PgFloor {
     fn create_sql(&self, user: &str) -> String {
         let password = Password::generate();
-        let verifier = p0_core::provision::scram_verifier(&password);
+        let verifier = p0_core::provision::scram_verifier(&password).unwrap();
         let until = (Utc::now() + chrono::TimeDelta::minutes(5)).to_rfc3339();
         format!(
             "CREATE ROLE {user} WITH LOGIN INHERIT PASSWORD '{verifier}' VALID UNTIL '{until}' IN ROLE {}; \
@@ -264,7 +264,7 @@ async fn scram_costs(pg: &p0_testkit::PgServer) {
             let v = if count == 4096 {
                 postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes())
             } else {
-                p0_core::provision::scram_verifier(&password)
+                p0_core::provision::scram_verifier(&password).unwrap()
             };
             let t = Instant::now();
             admin

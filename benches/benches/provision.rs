@@ -31,7 +31,7 @@ fn plan_set() -> PermissionSet {
 /// The same statements the provisioner ends up running, without guard, lock or catalog checks.
 async fn floor_once(conn: &mut PgConnection, i: u64) {
     let password = Password::generate();
-    let verifier = p0_core::provision::scram_verifier(&password);
+    let verifier = p0_core::provision::scram_verifier(&password).unwrap();
     let until = (Utc::now() + chrono::TimeDelta::minutes(5)).to_rfc3339();
     let (r, u) = (format!("floor_r{i}"), format!("floor_u{i}"));
     let create = format!(

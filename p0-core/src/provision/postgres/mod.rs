@@ -158,7 +158,7 @@ impl Backend for PgBackend {
     async fn create_user(&self, user: &NewUser, checked: PgChecked) -> Result<(), ProvisionError> {
         let PgChecked { mut tx, new_role } = checked;
         // The login user first, under no lock: here the server checks the verifier.
-        let verifier = scram_verifier(&user.password);
+        let verifier = scram_verifier(&user.password)?;
         exec(&mut tx, &render::create_user(user, &verifier)?).await?;
         if matches!(user.access, Access::Permissions(_)) {
             let role = user.role.as_str();
