@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 mod support;
 use support::{dev_token, proven, request_query};
 
+/// When a lease's `lease.expired` entry was written, and when its login was disabled.
+type Ended = (DateTime<Utc>, Option<DateTime<Utc>>);
+
 fn pct(v: &[f64], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v.get(i).copied().unwrap_or(f64::NAN)
@@ -81,7 +84,7 @@ fn main() {
         let wait = (last_expiry - Utc::now()).to_std().unwrap_or_default() + Duration::from_secs(2);
         tokio::time::sleep(wait).await;
         let deadline = Instant::now() + Duration::from_secs(600);
-        let revoked: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)> = loop {
+        let revoked: HashMap<String, Ended> = loop {
             let log: Vec<AuditEntry> = http
                 .get(format!("{server}/v1/audit"))
                 .bearer_auth(token.as_str())
@@ -92,7 +95,7 @@ fn main() {
                 .json()
                 .await
                 .unwrap();
-            let done: HashMap<String, (DateTime<Utc>, Option<DateTime<Utc>>)> = log
+            let done: HashMap<String, Ended> = log
                 .into_iter()
                 .filter(|e| e.action == "lease.expired")
                 .filter_map(|e| {
@@ -111,17 +114,14 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         };
-        let lateness =
-            |pick: &dyn Fn(&(DateTime<Utc>, Option<DateTime<Utc>>)) -> Option<DateTime<Utc>>| {
-                let mut v: Vec<f64> = revoked
-                    .iter()
-                    .filter_map(|(id, r)| {
-                        Some((pick(r)? - expiry[id]).num_milliseconds() as f64 / 1e3)
-                    })
-                    .collect();
-                v.sort_by(|a, b| a.total_cmp(b));
-                v
-            };
+        let lateness = |pick: &dyn Fn(&Ended) -> Option<DateTime<Utc>>| {
+            let mut v: Vec<f64> = revoked
+                .iter()
+                .filter_map(|(id, r)| Some((pick(r)? - expiry[id]).num_milliseconds() as f64 / 1e3))
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v
+        };
         let disabled = lateness(&|r| r.1);
         let late = lateness(&|r| Some(r.0));
         let drained = (revoked.values().map(|r| r.0).max().unwrap() - last_expiry)
