@@ -281,7 +281,7 @@ async fn flow(f: Flavor) {
     // Something the user owned (PostgreSQL) or defined (MySQL): the revocation reports it.
     match &stack.my {
         Some(m) => m.sql(&format!(
-            "CREATE DEFINER = '{user}'@'%' VIEW app.by_user AS SELECT 1 AS one"
+            "CREATE DEFINER = '{user}'@'%' FUNCTION app.by_user() RETURNS int DETERMINISTIC RETURN 1"
         )),
         None => stack.pg.psql(
             p0_stack::DATABASE,
