@@ -9,6 +9,7 @@
 //! run by many), while one lease of that set stays live, so the shared role exists throughout
 //! and each cycle creates and removes one login user. `P0_LOAD_CYCLES` (default 160) sets the
 //! cycles per cell; `P0_LOAD_ENGINES` (`postgres,mysql` by default) the engines;
+//! `P0_LOAD_LIVE=N` keeps N more leases of the set live through the run (live-lease growth);
 //! `P0_LOAD_TRACE=1` logs every PostgreSQL statement with its duration to
 //! `/tmp/p0-load-pg.log` (where the time goes). Before the table, what the SCRAM iteration
 //! count costs at creation and at login.
@@ -370,8 +371,28 @@ fn main() {
             if !mysql {
                 scram_costs(&stack.pg).await;
             }
-            // The anchor lease keeps the shared role alive for the whole run.
+            // The anchor lease keeps the shared role alive for the whole run; `P0_LOAD_LIVE`
+            // more leases of the same set stay live through it (the live-lease growth check).
             let anchor = p.provision(&plan(&resource, &set)).await.unwrap();
+            let live = env_usize("P0_LOAD_LIVE", 0);
+            let made = Instant::now();
+            let mut held = Vec::with_capacity(live);
+            for chunk in (0..live).collect::<Vec<_>>().chunks(16) {
+                let mut batch = tokio::task::JoinSet::new();
+                for _ in chunk {
+                    let (p, plan) = (p.clone(), plan(&resource, &set));
+                    batch.spawn(async move { p.provision(&plan).await.unwrap().username });
+                }
+                while let Some(u) = batch.join_next().await {
+                    held.push(u.unwrap());
+                }
+            }
+            if live > 0 {
+                println!(
+                    "{name}: {live} leases live through the run (made in {:.1} s)",
+                    made.elapsed().as_secs_f64()
+                );
+            }
             let role = anchor.role.to_string();
             let mut floor_row = Vec::new();
             let mut prov_row = Vec::new();
@@ -408,12 +429,19 @@ fn main() {
             rows.push((name.to_string(), "provisioner", prov_row));
             rows.push((name.to_string(), "HTTP flow", http_row));
             p.revoke(&anchor.username).await.unwrap();
+            for u in held {
+                p.revoke(&u).await.unwrap();
+            }
             if std::env::var("P0_LOAD_TRACE").is_ok() && !mysql {
                 std::fs::write("/tmp/p0-load-pg.log", stack.pg.log().unwrap()).unwrap();
             }
         }
     });
-    println!("\nissue+revoke cycles ({n} per cell, one permission set, its shared role kept live)");
+    let live = env_usize("P0_LOAD_LIVE", 0);
+    println!(
+        "\nissue+revoke cycles ({n} per cell, one permission set, its shared role kept live, {} other leases live)",
+        live
+    );
     println!(
         "{:<9}| {:<19}| {:>30} | {:>30} | {:>30}",
         "engine", "path", "c=1: /s (x floor), p50 ms", "c=4", "c=16"

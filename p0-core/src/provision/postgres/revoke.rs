@@ -123,21 +123,24 @@ async fn role_goes_with<'c, C>(conn: C, role: &str, user: &Username) -> Result<b
 where
     C: sqlx::Executor<'c, Database = sqlx::Postgres>,
 {
-    let (comment, others): (Option<String>, i64) = sqlx::query_as(
-        "SELECT shobj_description(r.oid, 'pg_authid'), (SELECT count(*) FROM pg_catalog.pg_auth_members m \
-           JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE m.roleid = r.oid AND u.rolname <> $2) \
+    // Whether any other member exists, not how many: the first one found answers, whatever
+    // the number of live leases sharing the role.
+    let (comment, others): (Option<String>, bool) = sqlx::query_as(
+        "SELECT shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
+           WHERE m.roleid = r.oid AND m.member IS DISTINCT FROM \
+             (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = $2)) \
          FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
     )
     .bind(role)
     .bind(user.as_str())
     .fetch_optional(conn)
     .await?
-    .unwrap_or((None, 1));
+    .unwrap_or((None, true));
     let managed_role = comment
         .as_deref()
         .and_then(Marker::parse)
         .is_some_and(|m| m.kind == AccountKind::Role);
-    Ok(managed_role && others == 0)
+    Ok(managed_role && !others)
 }
 
 /// `DROP OWNED` in every other database where the catalog's shared dependencies show the
