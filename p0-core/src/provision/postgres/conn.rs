@@ -61,6 +61,7 @@ impl Admin {
 
     /// Takes `role`'s lock until the end of the transaction, shared or exclusive.
     pub(super) async fn lock_role(
+        &self,
         tx: &mut PgConnection,
         role: &str,
         shared: bool,

@@ -165,14 +165,14 @@ impl Backend for PgBackend {
             match new_role {
                 None => {
                     // Joining a shared role that exists: only its dropping conflicts.
-                    Admin::lock_role(&mut tx, role, true).await?;
+                    self.admin.lock_role(&mut tx, role, true).await?;
                     if !is_managed_role(&mut tx, role).await? {
                         return Err(role_dropped_meanwhile(role));
                     }
                 }
                 Some(targets) => {
                     self.admin.lock_acls(&mut tx).await?;
-                    Admin::lock_role(&mut tx, role, false).await?;
+                    self.admin.lock_role(&mut tx, role, false).await?;
                     // Another provisioning of the same set may have created it meanwhile.
                     match marker_of(&mut tx, role).await? {
                         Lookup::Managed(m) if m.kind == AccountKind::Role => {}

@@ -107,7 +107,7 @@ async fn try_drop(
     }
     let mut tx = admin.begin().await?;
     admin.lock_acls(&mut tx).await?;
-    Admin::lock_role(&mut tx, role, false).await?;
+    admin.lock_role(&mut tx, role, false).await?;
     // Checked again under the lock: a user may have joined since.
     if role_goes_with(&mut *tx, role, username).await? {
         drop_owned(&mut tx, role, "", report).await?;
