@@ -44,6 +44,10 @@ if cargo tree --locked -p p0-cli -e normal --prefix none | grep -E '^p0-(server|
 fi
 cargo test --workspace --locked -- --test-threads "${P0_TEST_THREADS:-2}"
 disk "after the workspace's tests"
+# Chaos, quick mode: 100 lifecycles against two server replicas on one PostgreSQL store and an
+# agent, one of them killed with SIGKILL and restarted every 0.3-1.5 s; every count must be 0
+# (the full run, P0_CHAOS_LIFECYCLES=1000 P0_CHAOS_CONCURRENCY=16, is run by hand).
+cargo test --locked -p p0-benches --bench chaos
 
 # The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda

@@ -176,15 +176,21 @@ impl Backend for RedisBackend {
         _: &Marker,
     ) -> Result<RevokeReport, ProvisionError> {
         let name = user.as_str();
-        let exists: Option<redis::Value> = q(&self.redis, &["ACL", "GETUSER", name]).await?;
-        let mut report = RevokeReport::default();
-        if exists.is_some() {
-            // First no new logins, then end the open connections, then remove the user.
-            q::<()>(&self.redis, &["ACL", "SETUSER", name, "off"]).await?;
-            report.sessions_terminated = q(&self.redis, &["CLIENT", "KILL", "USER", name]).await?;
-            let dropped: u64 = q(&self.redis, &["ACL", "DELUSER", name]).await?;
-            report.user_dropped = dropped > 0;
-        }
+        // `ACL DELUSER` removes the user and ends its connections in one step, so a concurrent
+        // revocation finds it gone rather than half-removed (`ACL SETUSER ... off` first
+        // would create the user again if the other had just removed it).
+        let clients: String = q(&self.redis, &["CLIENT", "LIST"]).await?;
+        let field = format!("user={name}");
+        let open = clients
+            .lines()
+            .filter(|l| l.split(' ').any(|f| f == field))
+            .count() as u64;
+        let dropped: u64 = q(&self.redis, &["ACL", "DELUSER", name]).await?;
+        let report = RevokeReport {
+            user_dropped: dropped > 0,
+            sessions_terminated: if dropped > 0 { open } else { 0 },
+            ..RevokeReport::default()
+        };
         q::<()>(&self.redis, &["HDEL", MANAGED, name]).await?;
         Ok(report)
     }

@@ -243,8 +243,13 @@ mod tests {
                     "`p0_stuck_1` owns objects in database `frozen`".into(),
                 ));
             }
-            self.0.lock().unwrap().retain(|a| a.name != user.as_str());
-            Ok(RevokeReport::default())
+            let mut accounts = self.0.lock().unwrap();
+            let before = accounts.len();
+            accounts.retain(|a| a.name != user.as_str());
+            Ok(RevokeReport {
+                user_dropped: accounts.len() < before,
+                ..RevokeReport::default()
+            })
         }
         async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
             Ok(self.0.lock().unwrap().clone())

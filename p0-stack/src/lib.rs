@@ -4,6 +4,7 @@
 //! per test.
 
 mod inspect;
+mod procs;
 mod run;
 
 use p0_core::GuardPolicy;

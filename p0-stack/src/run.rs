@@ -72,18 +72,11 @@ impl Stack {
                 }
             ),
         };
-        let text = format!(
-            "listen = \"{}\"\nstore = \"{}\"\nissuer = \"{}\"\naudience = \"{}\"\nrules = \"-\"\nreaper_interval_secs = {}\n\
-             auditors = [\"user:alice@example.com\", \"group:dba\"]\nadmins = [\"group:admins\"]\n\
-             [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\n{agent}",
-            self.server_addr,
-            self.store.display(),
-            self.issuer(),
-            self.audience(),
-            self.reaper_secs,
-            self.resource,
-            self.engine,
-            self.my.as_ref().map(|m| m.port).unwrap_or(self.pg.port),
+        let text = self.server_toml(
+            &self.server_addr.to_string(),
+            &self.store.display().to_string(),
+            "-",
+            &agent,
         );
         let mut config = p0_server::ServerConfig::from_toml(&text)?;
         config.webhook_url = self.webhook.clone();
@@ -112,6 +105,28 @@ impl Stack {
         });
         self.server = Some((serve, reaper));
         Ok(())
+    }
+
+    /// A server configuration: listening on `listen`, with `store`, the rules file `rules`
+    /// (`-`: the stack's own, in process) and the agent section `agent`.
+    pub(crate) fn server_toml(
+        &self,
+        listen: &str,
+        store: &str,
+        rules: &str,
+        agent: &str,
+    ) -> String {
+        format!(
+            "listen = \"{listen}\"\nstore = \"{store}\"\nissuer = \"{}\"\naudience = \"{}\"\nrules = \"{rules}\"\nreaper_interval_secs = {}\n\
+             auditors = [\"user:alice@example.com\", \"group:dba\"]\nadmins = [\"group:admins\"]\n\
+             [[resource]]\nname = \"{}\"\nengine = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"{DATABASE}\"\n{agent}",
+            self.issuer(),
+            self.audience(),
+            self.reaper_secs,
+            self.resource,
+            self.engine,
+            self.my.as_ref().map(|m| m.port).unwrap_or(self.pg.port),
+        )
     }
 
     /// Routes with `router` instead of the rules (takes effect at the next `start_server`).

@@ -71,11 +71,13 @@ impl DatabaseProvisioner for Memory {
         })
     }
     async fn revoke(&self, user: &Username) -> Result<RevokeReport, ProvisionError> {
-        self.accounts
-            .lock()
-            .unwrap()
-            .retain(|a| a.name != user.as_str());
-        Ok(RevokeReport::default())
+        let mut accounts = self.accounts.lock().unwrap();
+        let before = accounts.len();
+        accounts.retain(|a| a.name != user.as_str());
+        Ok(RevokeReport {
+            user_dropped: accounts.len() < before,
+            ..RevokeReport::default()
+        })
     }
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
         Ok(self.accounts.lock().unwrap().clone())

@@ -74,11 +74,16 @@ pub(crate) async fn sweep_once<P: DatabaseProvisioner + ?Sized>(
             continue;
         }
         let result = match Username::new(account.name.clone()) {
-            Ok(user) => provisioner.revoke(&user).await.map(|_| user),
+            Ok(user) => provisioner
+                .revoke(&user)
+                .await
+                .map(|r| (user, r.user_dropped)),
             Err(e) => Err(e.into()),
         };
         match result {
-            Ok(user) => report.removed.push(user),
+            Ok((user, true)) => report.removed.push(user),
+            // Removed meanwhile by another revocation: not this sweep's to report.
+            Ok((_, false)) => {}
             Err(e) => {
                 let error = e.to_string().replace('\n', " ");
                 tracing::error!(user = %account.name, error = %error, "sweeper could not remove an expired user; it stays until a later sweep removes it");

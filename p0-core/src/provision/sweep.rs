@@ -121,11 +121,13 @@ mod tests {
             if user.as_str() == "p0_stuck_1" {
                 return Err(ProvisionError::Database("held by a lock".into()));
             }
-            self.accounts
-                .lock()
-                .unwrap()
-                .retain(|a| a.name != user.as_str());
-            Ok(RevokeReport::default())
+            let mut accounts = self.accounts.lock().unwrap();
+            let before = accounts.len();
+            accounts.retain(|a| a.name != user.as_str());
+            Ok(RevokeReport {
+                user_dropped: accounts.len() < before,
+                ..RevokeReport::default()
+            })
         }
         async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
             Ok(self.accounts.lock().unwrap().clone())

@@ -225,6 +225,27 @@ pub async fn sixteen_concurrent_loops_are_clean<H: Harness>() {
     assert_eq!(db.managed_accounts(), 0);
 }
 
+/// Eight revocations of one user at once (the reaper's, the requester's and the sweeper's can
+/// meet): each succeeds, one at least says it dropped the user, and nothing is left.
+pub async fn concurrent_revocations_of_one_user_agree<H: Harness>() {
+    let db = start::<H>(false).await;
+    let (p, c) = reader(&db).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (p, user) = (p.clone(), c.username.clone());
+        tasks.push(tokio::spawn(async move { p.revoke(&user).await }));
+    }
+    let mut dropped = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => dropped += usize::from(r.user_dropped),
+            Err(e) => panic!("a concurrent revocation failed: {e}"),
+        }
+    }
+    assert!(dropped >= 1, "no revocation says it dropped the user");
+    assert_eq!(db.managed_accounts(), 0);
+}
+
 /// Provisions a reader of `orders` and `table` and reads `table` as that user.
 async fn grant_and_read<H: Harness>(db: &H, p: &dyn DatabaseProvisioner, table: &str) {
     db.create_table(table);

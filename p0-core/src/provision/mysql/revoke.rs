@@ -31,7 +31,8 @@ pub(super) async fn revoke(
     let mut report = RevokeReport::default();
     let exists = account_exists(conn, username.as_str()).await?;
     if exists {
-        exec(conn, &format!("ALTER USER {acct} ACCOUNT LOCK")).await?;
+        // IF EXISTS: a concurrent revocation (the sweeper's, say) may drop it first.
+        exec(conn, &format!("ALTER USER IF EXISTS {acct} ACCOUNT LOCK")).await?;
     }
     // DROP USER does not end sessions, and the expiry event may have dropped the account
     // already: KILL every session of that name either way.

@@ -97,6 +97,9 @@ async fn try_drop(
             drop_owned(&mut tx, username.as_str(), "", report).await?;
         }
         exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await?;
+    } else {
+        // Gone already: a concurrent revocation (the sweeper's, say) dropped it.
+        report.user_dropped = false;
     }
     tx.commit().await?;
     let Some(role) = role else {
