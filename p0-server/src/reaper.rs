@@ -8,44 +8,65 @@ use crate::store::RequestRecord;
 use chrono::Utc;
 use p0_core::api::RevokeCall;
 use p0_core::provision::{RevokeReport, SweepReport};
-use std::collections::HashSet;
+use p0_core::ResourceId;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How many leases one pass revokes at once.
-const CONCURRENT_REVOKES: usize = 16;
+/// How many revocations one replica has under way at once (claimed leases, all agents).
+const IN_FLIGHT: usize = 64;
+
+/// How many revocations one replica sends one agent at once.
+const PER_AGENT: usize = 16;
 
 /// How long a reaper's claim on a due lease lasts: other replicas' reapers leave the lease
 /// alone until then, and take it over after if this one died mid-revoke.
 const REVOKE_CLAIM: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
-/// One pass: every due lease, [`CONCURRENT_REVOKES`] at a time.
+/// One pass: claims due leases in batches as room frees up (at most [`IN_FLIGHT`] under way,
+/// [`PER_AGENT`] per agent) until none is left. Replicas claim disjoint batches, so they share
+/// the work; a claim whose replica died lapses after [`REVOKE_CLAIM`].
 pub async fn reap_once(state: &Arc<AppState>) {
-    let now = Utc::now();
-    let mut due = match state.store.due_leases(now).await {
-        Ok(d) => d,
-        Err(e) => return tracing::warn!(error = %e, "reaper cannot read the store"),
-    };
-    // The store keeps expiries to the second, rounded down: a lease is never cut short, even
-    // by the fraction of a second its expiry has (the next pass, at most MIN_PASS later,
-    // takes it).
-    due.retain(|r| r.grant.as_ref().is_none_or(|g| g.expires_at <= now));
-    let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REVOKES));
+    let mut agents: HashMap<ResourceId, Arc<tokio::sync::Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for rec in due {
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
+    loop {
+        let room = IN_FLIGHT - tasks.len();
+        let now = Utc::now();
+        let claimed = match state.store.claim_due(now, room, now + REVOKE_CLAIM).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "reaper cannot claim due leases");
+                Vec::new()
+            }
         };
-        let state = state.clone();
-        tasks.spawn(async move {
-            reap_one(&state, rec).await;
-            drop(permit);
-        });
+        let more = claimed.len() == room;
+        for rec in claimed {
+            let limit = agents
+                .entry(rec.signed.resource.clone())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_AGENT)))
+                .clone();
+            let state = state.clone();
+            tasks.spawn(async move {
+                let Ok(_permit) = limit.acquire_owned().await else {
+                    return;
+                };
+                reap_one(&state, rec).await;
+            });
+        }
+        if !more {
+            // Nothing more is due: finish what is under way.
+            while tasks.join_next().await.is_some() {}
+            return;
+        }
+        // Claim the next batch once a quarter of this one is done.
+        let target = tasks.len().saturating_sub(IN_FLIGHT / 4);
+        while tasks.len() > target {
+            tasks.join_next().await;
+        }
     }
-    while tasks.join_next().await.is_some() {}
 }
 
-/// Revokes one due lease, if this replica's claim on it lands first.
+/// Revokes one claimed lease, at its expiry to the millisecond (the store's is to the second).
 async fn reap_one(state: &AppState, mut rec: RequestRecord) {
     let Some(grant) = rec.grant.clone() else {
         return;
@@ -53,14 +74,9 @@ async fn reap_one(state: &AppState, mut rec: RequestRecord) {
     let Some((_, agent)) = state.resources.get(&rec.signed.resource) else {
         return;
     };
-    // Claim it: of the replicas whose reapers found it due, only the one whose update lands
-    // revokes it now.
-    rec.next_attempt_at = Some(Utc::now() + REVOKE_CLAIM);
-    if let Err(e) = state.store.update(&mut rec).await {
-        if e.downcast_ref::<crate::store::Conflict>().is_none() {
-            tracing::warn!(error = %e, "reaper cannot claim a lease");
-        }
-        return;
+    // Never early, even by the fraction of a second the store does not keep.
+    if let Ok(wait) = (grant.expires_at - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
     }
     match agent
         .call::<_, RevokeReport>(

@@ -101,14 +101,6 @@ async fn records_round_trip_and_list_by_requester_and_due_time() {
             expires_at: Utc::now() - Duration::seconds(5),
         });
         s.update(&mut r).await.unwrap();
-        let due = s.due_leases(Utc::now()).await.unwrap();
-        assert_eq!(due.len(), 1, "{name}");
-        assert_eq!(due[0].version, 2, "{name}");
-        assert!(s
-            .due_leases(Utc::now() - Duration::seconds(60))
-            .await
-            .unwrap()
-            .is_empty());
         // The reaper's next wake-up: that lease's expiry (to the second).
         let next = s.next_due().await.unwrap().unwrap();
         let expiry = r.grant.as_ref().unwrap().expires_at;
@@ -116,6 +108,74 @@ async fn records_round_trip_and_list_by_requester_and_due_time() {
             (next - expiry).num_seconds().abs() <= 1,
             "{name}: {next} vs {expiry}"
         );
+        let until = Utc::now() + Duration::seconds(60);
+        assert!(s
+            .claim_due(Utc::now() - Duration::seconds(60), 10, until)
+            .await
+            .unwrap()
+            .is_empty());
+        let due = s.claim_due(Utc::now(), 10, until).await.unwrap();
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].version, 3, "{name}: the claim is a new version");
+        // Claimed: nobody else takes it until the claim lapses, and the body says so too.
+        assert!(s.claim_due(Utc::now(), 10, until).await.unwrap().is_empty());
+        let got = s.get(&r.id).await.unwrap().unwrap();
+        assert_eq!(
+            got.next_attempt_at.map(|t| t.timestamp_millis()),
+            Some(until.timestamp_millis()),
+            "{name}"
+        );
+        assert_eq!(
+            s.claim_due(until + Duration::seconds(1), 10, until)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "{name}: a lapsed claim is taken over"
+        );
+    }
+}
+
+/// Two replicas' reapers claiming due leases at once, in batches of 16: every lease is claimed
+/// by exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_claim_disjoint_batches_that_cover_every_due_lease() {
+    let b = backends().await;
+    for (name, a, replica) in &b.cases {
+        let mut ids = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let mut r = record(&format!("due-lease-{i}"), "alice");
+            r.status = RequestStatus::Active;
+            r.grant = Some(GrantView {
+                username: p0_core::Username::new(format!("p0_due_{i}")).unwrap(),
+                sealed_password: "sealed".into(),
+                role: "p0r_x".into(),
+                expires_at: Utc::now() - Duration::seconds(5),
+            });
+            a.insert(&mut r).await.unwrap();
+            ids.insert(r.id.to_string());
+        }
+        let claim_all = |s: Arc<dyn Store>| async move {
+            let mut mine = Vec::new();
+            loop {
+                let until = Utc::now() + Duration::seconds(60);
+                let batch = s.claim_due(Utc::now(), 16, until).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|r| r.id.to_string()));
+            }
+        };
+        let (x, y) = tokio::join!(
+            tokio::spawn(claim_all(a.clone())),
+            tokio::spawn(claim_all(replica.clone()))
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let mut all: Vec<String> = x.iter().chain(&y).cloned().collect();
+        all.sort();
+        let claimed: std::collections::BTreeSet<String> = all.iter().cloned().collect();
+        assert_eq!(all.len(), claimed.len(), "{name}: a lease claimed twice");
+        assert_eq!(claimed, ids, "{name}: every due lease is claimed");
     }
 }
 

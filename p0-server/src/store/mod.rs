@@ -125,8 +125,17 @@ pub trait Store: Send + Sync {
     async fn get(&self, id: &RequestId) -> StoreResult<Option<RequestRecord>>;
     /// Records, newest first; only `requester`'s when given.
     async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>>;
-    /// Active leases whose expiry has passed and whose next attempt is due.
-    async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>>;
+    /// Claims up to `limit` active leases that are due at `now` (expired, to the second, and
+    /// with no attempt pending after `now`), earliest expiry first, by moving their next
+    /// attempt to `until`; returns them at their new version. Leases another replica is
+    /// claiming at the same moment are skipped, not waited for; a claim that is not followed
+    /// up (its replica died) lapses at `until`.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<RequestRecord>>;
     /// When the next active lease is due (its expiry or its next attempt, whichever is
     /// later), if any: the reaper sleeps until then.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
@@ -243,6 +252,11 @@ fn next_entry(
         prev_hash,
         hash,
     }
+}
+
+/// How a claimed record's body says when its next attempt is (as serde writes it).
+fn claim_time(until: DateTime<Utc>) -> String {
+    until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// A stored body and its version.

@@ -117,11 +117,25 @@ impl Store for PostgresStore {
         Self::parse(rows)
     }
 
-    async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<RequestRecord>> {
+        // Row locks, skipping rows another replica holds: replicas claiming at once take
+        // disjoint batches and never wait on each other.
         let rows = sqlx::query(
-            "SELECT body, version FROM requests WHERE status = 'active' AND expires_at <= $1 AND coalesce(next_attempt_at, 0) <= $1 ORDER BY expires_at",
+            "WITH due AS (SELECT id FROM requests WHERE status = 'active' AND expires_at <= $1 \
+               AND coalesce(next_attempt_at, 0) <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             UPDATE requests r SET next_attempt_at = $3, version = r.version + 1, \
+               body = jsonb_set(r.body::jsonb, '{next_attempt_at}', to_jsonb($4::text))::text \
+             FROM due WHERE r.id = due.id RETURNING r.body, r.version",
         )
         .bind(now.timestamp())
+        .bind(limit as i64)
+        .bind(until.timestamp())
+        .bind(super::claim_time(until))
         .fetch_all(&self.pool)
         .await?;
         Self::parse(rows)

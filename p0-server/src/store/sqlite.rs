@@ -130,12 +130,25 @@ impl Store for SqliteStore {
         Self::parse(rows)
     }
 
-    async fn due_leases(&self, now: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>> {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        until: DateTime<Utc>,
+    ) -> StoreResult<Vec<RequestRecord>> {
+        // One statement: SQLite runs writers one at a time, so the batch is claimed whole.
         let rows = sqlx::query(
-            "SELECT body, version FROM requests WHERE status = 'active' AND expires_at <= ? AND coalesce(next_attempt_at, 0) <= ? ORDER BY expires_at",
+            "UPDATE requests SET next_attempt_at = ?, version = version + 1, \
+               body = json_set(body, '$.next_attempt_at', ?) \
+             WHERE id IN (SELECT id FROM requests WHERE status = 'active' AND expires_at <= ? \
+               AND coalesce(next_attempt_at, 0) <= ? ORDER BY expires_at LIMIT ?) \
+             RETURNING body, version",
         )
+        .bind(until.timestamp())
+        .bind(super::claim_time(until))
         .bind(now.timestamp())
         .bind(now.timestamp())
+        .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         Self::parse(rows)
