@@ -3,7 +3,9 @@
 //! (a) disabled, its login refused and its sessions ended (the agent's time, in the audit
 //! entry), and (b) revoked, user and role removed (the audit entry `lease.expired`), against the
 //! grant's expiry, with the reaper's interval at 5 s. Prints p50 / p99 / max lateness of each
-//! and the time until the last was revoked. `P0_BENCH_LEASES` sets N (300 by default).
+//! and the time until the last was revoked; for leases due in the same second, next to the raw
+//! floor: the agent's statements for as many users issued directly at the reaper's concurrency
+//! per agent. `P0_BENCH_LEASES` sets N (300 by default).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Utc};
@@ -150,5 +152,63 @@ fn main() {
             );
         }
         println!("last removed after the last expiry: {drained:.2} s");
+        if spread == 0 {
+            let (disable, remove) = raw_floor(&stack, n).await;
+            println!(
+                "raw floor, the same statements issued directly at 16 concurrent (the reaper's per-agent bound): \
+                 all {n} disabled in {disable:.2} s, all removed in {remove:.2} s"
+            );
+        }
     });
+}
+
+/// The agent's statements for `n` users, issued directly at 16 concurrent: how long disabling
+/// them all takes (no new login, sessions ended), and then dropping them all.
+async fn raw_floor(stack: &Stack, n: usize) -> (f64, f64) {
+    use sqlx::Executor;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&stack.pg.url(p0_stack::DATABASE))
+        .await
+        .unwrap();
+    let names: Vec<String> = (0..n).map(|i| format!("floor_{i}")).collect();
+    for chunk in names.chunks(100) {
+        let sql: String = chunk
+            .iter()
+            .map(|u| format!("CREATE ROLE {u} LOGIN;"))
+            .collect();
+        pool.execute(sql.as_str()).await.unwrap();
+    }
+    let each = |stmts: fn(&str) -> Vec<String>| {
+        let (pool, names) = (pool.clone(), names.clone());
+        async move {
+            let t = Instant::now();
+            let limit = Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = tokio::task::JoinSet::new();
+            for u in names {
+                let permit = limit.clone().acquire_owned().await.unwrap();
+                let pool = pool.clone();
+                tasks.spawn(async move {
+                    for sql in stmts(&u) {
+                        pool.execute(sql.as_str()).await.unwrap();
+                    }
+                    drop(permit);
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+            t.elapsed().as_secs_f64()
+        }
+    };
+    let disable = each(|u| {
+        vec![
+            format!("ALTER ROLE {u} NOLOGIN"),
+            format!(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
+                 FROM pg_stat_activity WHERE usename = '{u}' AND pid <> pg_backend_pid()"
+            ),
+        ]
+    })
+    .await;
+    let remove = each(|u| vec![format!("DROP ROLE {u}")]).await;
+    (disable, remove)
 }

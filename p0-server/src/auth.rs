@@ -119,10 +119,14 @@ impl FromRequest<Arc<AppState>> for Caller {
             PROOF_MAX_SKEW_SECS,
         )
         .map_err(|e| refused(format_args!("proof of `{}`: {e}", claims.principal())))?;
-        if !state
-            .proofs
-            .first_use(&format!("{fingerprint}.{}", claimed.jti), now)
-        {
+        // Past twice the allowed skew the freshness check refuses the proof anyway.
+        let id = format!("{fingerprint}.{}", claimed.jti);
+        let first = state
+            .store
+            .first_use(&id, now, now + 2 * PROOF_MAX_SKEW_SECS)
+            .await
+            .map_err(crate::error::internal)?;
+        if !first {
             return Err(refused(format_args!(
                 "proof of `{}`: replayed",
                 claims.principal()

@@ -8,7 +8,6 @@ mod config;
 mod error;
 mod lifecycle;
 mod reaper;
-mod replay;
 mod routes;
 mod shown;
 mod state;

@@ -197,6 +197,9 @@ pub async fn run_reaper(state: Arc<AppState>, every: Duration) {
     let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         reap_once(&state).await;
+        if let Err(e) = state.store.forget_proofs(Utc::now().timestamp()).await {
+            tracing::warn!(error = %e, "reaper cannot forget old proofs");
+        }
         if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
             sweep_once(&state, &mut reported).await;
             last_sweep = Some(tokio::time::Instant::now());

@@ -34,8 +34,6 @@ pub struct AppState {
     pub admins: Vec<Approver>,
     /// Who may read the audit log.
     pub auditors: Vec<Approver>,
-    /// Proofs of possession accepted recently (each is accepted once).
-    pub proofs: crate::replay::SeenProofs,
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,7 +96,6 @@ impl AppState {
             webhook: config.webhook_url.clone(),
             admins,
             auditors,
-            proofs: Default::default(),
         }))
     }
 

@@ -136,6 +136,50 @@ async fn records_round_trip_and_list_by_requester_and_due_time() {
     }
 }
 
+/// A proof of possession is accepted once by all replicas together, and across a restart (a
+/// new handle on the same store); once its window has passed it is forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proof_is_accepted_once_by_every_replica() {
+    let b = backends().await;
+    for (name, a, replica) in &b.cases {
+        let (now, until) = (1_000, 1_120);
+        assert!(
+            a.first_use("key.jti-1", now, until).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !a.first_use("key.jti-1", now + 1, until + 1).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !replica
+                .first_use("key.jti-1", now + 1, until + 1)
+                .await
+                .unwrap(),
+            "{name}: replayed to the other replica"
+        );
+        assert!(
+            replica.first_use("key.jti-2", now, until).await.unwrap(),
+            "{name}"
+        );
+        // Past its window it may be recorded again (the freshness check refuses it anyway).
+        assert!(
+            replica
+                .first_use("key.jti-1", until + 1, until + 121)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        a.forget_proofs(until + 200).await.unwrap();
+        assert!(
+            a.first_use("key.jti-2", until + 200, until + 320)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+    }
+}
+
 /// Two replicas' reapers claiming due leases at once, in batches of 16: every lease is claimed
 /// by exactly one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

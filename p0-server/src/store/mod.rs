@@ -136,6 +136,13 @@ pub trait Store: Send + Sync {
         limit: usize,
         until: DateTime<Utc>,
     ) -> StoreResult<Vec<RequestRecord>>;
+    /// Records that the proof of possession `proof` (key fingerprint and id) was accepted at
+    /// `now`, to be remembered until `until` (Unix seconds): false if it was accepted before
+    /// and is still remembered — by this server or any replica on the same store, before a
+    /// restart or after.
+    async fn first_use(&self, proof: &str, now: i64, until: i64) -> StoreResult<bool>;
+    /// Forgets the proofs remembered until before `now` (the freshness check refuses them).
+    async fn forget_proofs(&self, now: i64) -> StoreResult<()>;
     /// When the next active lease is due (its expiry or its next attempt, whichever is
     /// later), if any: the reaper sleeps until then.
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;

@@ -15,10 +15,11 @@ use sqlx::Row;
 /// The advisory lock key that orders audit appends (any constant of p0's own).
 const AUDIT_LOCK: i64 = 0x7030_6175_6469_7431;
 
-const MIGRATIONS: Embedded = Embedded(&[(
-    1,
-    "requests and audit",
-    "CREATE TABLE requests (
+const MIGRATIONS: Embedded = Embedded(&[
+    (
+        1,
+        "requests and audit",
+        "CREATE TABLE requests (
         id TEXT PRIMARY KEY, requester TEXT NOT NULL, status TEXT NOT NULL,
         created_at TIMESTAMPTZ NOT NULL, expires_at BIGINT, next_attempt_at BIGINT,
         version BIGINT NOT NULL DEFAULT 1, body TEXT NOT NULL);
@@ -28,7 +29,14 @@ const MIGRATIONS: Embedded = Embedded(&[(
      CREATE TABLE audit (
         seq BIGINT PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
         request_id TEXT, detail TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
-)]);
+    ),
+    (
+        2,
+        "proofs seen",
+        "CREATE TABLE proofs (id TEXT PRIMARY KEY, until BIGINT NOT NULL);
+         CREATE INDEX proofs_until ON proofs (until);",
+    ),
+]);
 
 /// PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -139,6 +147,28 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         Self::parse(rows)
+    }
+
+    async fn first_use(&self, proof: &str, now: i64, until: i64) -> StoreResult<bool> {
+        // One row per proof for every replica: a proof one replica accepted, another refuses.
+        let done = sqlx::query(
+            "INSERT INTO proofs (id, until) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET until = excluded.until WHERE proofs.until < $3",
+        )
+        .bind(proof)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_proofs(&self, now: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM proofs WHERE until < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

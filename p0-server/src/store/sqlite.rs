@@ -37,6 +37,12 @@ const MIGRATIONS: Embedded = Embedded(&[
         "ALTER TABLE requests ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
          CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, created_at);",
     ),
+    (
+        3,
+        "proofs seen",
+        "CREATE TABLE proofs (id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+         CREATE INDEX proofs_until ON proofs (until);",
+    ),
 ]);
 
 impl SqliteStore {
@@ -152,6 +158,27 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         Self::parse(rows)
+    }
+
+    async fn first_use(&self, proof: &str, now: i64, until: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO proofs (id, until) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET until = excluded.until WHERE proofs.until < ?",
+        )
+        .bind(proof)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_proofs(&self, now: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM proofs WHERE until < ?")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {

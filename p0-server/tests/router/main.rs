@@ -11,7 +11,7 @@ use p0_core::RequestId;
 use serde_json::json;
 use support::{app, refused, Auth};
 
-const UNAUTHENTICATED: &str = "not authenticated: a valid login token and a fresh proof of its key are needed (run `p0 login` if this persists)";
+pub(crate) const UNAUTHENTICATED: &str = "not authenticated: a valid login token and a fresh proof of its key are needed (run `p0 login` if this persists)";
 
 #[tokio::test]
 async fn health_answers_without_a_token() {

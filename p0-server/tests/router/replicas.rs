@@ -2,7 +2,8 @@
 //! moment through both are all kept or refused (none is answered 200 and lost), and the audit
 //! chain they both append to verifies.
 
-use crate::support::app_on;
+use crate::support::{app_on, refused, Auth};
+use crate::UNAUTHENTICATED;
 use axum::http::StatusCode;
 use p0_testkit::PgServer;
 use serde_json::json;
@@ -59,4 +60,34 @@ async fn approvals_through_two_replicas_at_once_are_kept_or_refused_never_lost()
     let entries: Vec<p0_core::audit::AuditEntry> = serde_json::from_value(log.clone()).unwrap();
     assert!(entries.len() >= 20, "{log}");
     p0_core::audit::verify_chain(&entries).unwrap();
+}
+
+/// A proof of possession accepted by one replica is refused by the other (and by a replica
+/// started after it on the same store): a captured call cannot be replayed through a second
+/// server behind the same load balancer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proof_accepted_by_one_replica_is_refused_by_the_other() {
+    let pg = PgServer::start().unwrap();
+    pg.psql("postgres", "CREATE DATABASE p0").unwrap();
+    let url = pg.url("p0");
+    let a = app_on(false, p0_server::store::open(&url).await.unwrap());
+    let b = app_on(false, p0_server::store::open(&url).await.unwrap());
+    let h = a.headers(a.who("alice"), "GET", "/v1/requests", b"");
+    let (s, v) = a
+        .send(Auth::Headers(h.clone()), "GET", "/v1/requests", b"")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for replica in [
+        &b,
+        &app_on(false, p0_server::store::open(&url).await.unwrap()),
+    ] {
+        refused(
+            replica
+                .send(Auth::Headers(h.clone()), "GET", "/v1/requests", b"")
+                .await,
+            401,
+            "unauthenticated",
+            UNAUTHENTICATED,
+        );
+    }
 }
