@@ -2,6 +2,8 @@
 //! each, are in `provision_pg/guard.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "provision_pg/grains.rs"]
+mod grains;
 #[path = "support/grant_pg.rs"]
 #[allow(dead_code)]
 mod grant_pg;
@@ -69,10 +71,11 @@ async fn revoke_ends_sessions_removes_everything_and_is_idempotent() {
         .await
         .unwrap();
     sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
+    // The user, its set's role, and that role's three grain roles (CONNECT, USAGE, SELECT).
     assert_eq!(
         p.list_managed().await.unwrap().len(),
-        2,
-        "one user and one role"
+        5,
+        "one user, one set role, three grain roles"
     );
 
     let report = p.revoke(&creds.username).await.unwrap();

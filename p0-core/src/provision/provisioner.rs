@@ -74,16 +74,13 @@ pub(crate) async fn sweep_once<P: DatabaseProvisioner + ?Sized>(
             continue;
         }
         let result = match Username::new(account.name.clone()) {
-            Ok(user) => provisioner
-                .revoke(&user)
-                .await
-                .map(|r| (user, r.user_dropped)),
+            Ok(user) => provisioner.revoke(&user).await.map(|_| user),
             Err(e) => Err(e.into()),
         };
         match result {
-            Ok((user, true)) => report.removed.push(user),
-            // Removed meanwhile by another revocation: not this sweep's to report.
-            Ok((_, false)) => {}
+            // Gone now, whoever removed its last trace (MariaDB's expiry event may have
+            // dropped the account itself).
+            Ok(user) => report.removed.push(user),
             Err(e) => {
                 let error = e.to_string().replace('\n', " ");
                 tracing::error!(user = %account.name, error = %error, "sweeper could not remove an expired user; it stays until a later sweep removes it");

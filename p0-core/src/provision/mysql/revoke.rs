@@ -29,10 +29,16 @@ pub(super) async fn revoke(
     };
     let acct = account(username.as_str(), host)?;
     let mut report = RevokeReport::default();
-    let exists = account_exists(conn, username.as_str()).await?;
+    let mut exists = account_exists(conn, username.as_str()).await?;
     if exists {
-        // IF EXISTS: a concurrent revocation (the sweeper's, say) may drop it first.
-        exec(conn, &format!("ALTER USER IF EXISTS {acct} ACCOUNT LOCK")).await?;
+        if let Err(e) = exec(conn, &format!("ALTER USER {acct} ACCOUNT LOCK")).await {
+            // A concurrent revocation (the sweeper's, say) may have dropped it just now;
+            // an account of that name left under another host is an error, not "gone".
+            if account_exists(conn, username.as_str()).await? {
+                return Err(e);
+            }
+            exists = false;
+        }
     }
     // DROP USER does not end sessions, and the expiry event may have dropped the account
     // already: KILL every session of that name either way.

@@ -3,6 +3,7 @@
 //! locks only where statements conflict (see `conn::Admin`).
 
 mod conn;
+mod grains;
 mod inspect;
 mod render;
 mod revoke;
@@ -177,7 +178,7 @@ impl Backend for PgBackend {
                     match marker_of(&mut tx, role).await? {
                         Lookup::Managed(m) if m.kind == AccountKind::Role => {}
                         Lookup::Absent => {
-                            exec(&mut tx, &render::create_role(&user.role, &targets)?).await?
+                            grains::create_role(&mut tx, &user.role, &targets).await?
                         }
                         _ => return Err(GuardError::ExistingRole(role.to_string()).into()),
                     }

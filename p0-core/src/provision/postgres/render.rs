@@ -5,23 +5,9 @@
 use crate::error::{GuardError, ProvisionError};
 use crate::guard::is_system_schema;
 use crate::provision::backend::NewUser;
-use crate::provision::marker::Marker;
 use crate::sql::pg::{ident, literal};
-use crate::types::{ObjectKind, Permission, PermissionSet, RoleName};
+use crate::types::{ObjectKind, Permission, PermissionSet};
 use sqlx::{PgConnection, Row};
-
-/// `CREATE ROLE … NOLOGIN`, its marker, and one `GRANT <target> TO role` per rendered target.
-pub(super) fn create_role(role: &RoleName, targets: &[String]) -> Result<String, ProvisionError> {
-    let grantee = ident(role.as_str())?;
-    let mut sql = format!(
-        "CREATE ROLE {grantee} NOLOGIN; COMMENT ON ROLE {grantee} IS {};",
-        literal(&Marker::role().render())?
-    );
-    for t in targets {
-        sql.push_str(&format!("GRANT {t} TO {grantee};"));
-    }
-    Ok(sql)
-}
 
 /// The login user: no attribute, a SCRAM verifier (never the password), `VALID UNTIL` the
 /// expiry, and the marker as its comment. It joins its role in [`grant_membership`].
@@ -48,7 +34,9 @@ pub(super) fn grant_membership(user: &NewUser) -> Result<String, ProvisionError>
     ))
 }
 
-/// Every permission of `set` resolved and rendered (see [`target`]).
+/// Every permission of `set` resolved and rendered (see [`target`]), a column privilege once
+/// per column: each target is one grain (`grains`), so that an object's ACL is bounded by its
+/// columns, not by the column lists asked for.
 pub(super) async fn targets(
     tx: &mut PgConnection,
     database: &str,
@@ -56,7 +44,18 @@ pub(super) async fn targets(
 ) -> Result<Vec<String>, ProvisionError> {
     let mut out = Vec::with_capacity(set.len());
     for p in set.iter() {
-        out.push(target(tx, database, &p).await?);
+        match &p.columns {
+            Some(cols) if cols.len() > 1 => {
+                for c in cols {
+                    let one = Permission {
+                        columns: Some(vec![c.clone()]),
+                        ..p.clone()
+                    };
+                    out.push(target(tx, database, &one).await?);
+                }
+            }
+            _ => out.push(target(tx, database, &p).await?),
+        }
     }
     Ok(out)
 }

@@ -113,9 +113,12 @@ async fn try_drop(
     admin.lock_role(&mut tx, role, false).await?;
     // Checked again under the lock: a user may have joined since.
     if role_goes_with(&mut *tx, role, username).await? {
+        let grains = super::grains::grains_of(&mut tx, role).await?;
         drop_owned(&mut tx, role, "", report).await?;
         exec(&mut tx, &format!("DROP ROLE {}", ident(role)?)).await?;
         report.role_dropped = true;
+        // Its grain roles go too once no other set role is a member (the ACL lock is held).
+        super::grains::drop_unused(&mut tx, &grains, report).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -220,7 +223,7 @@ async fn clean_other_databases(
 /// it owns there (large objects included), revokes what was granted to it, and removes its
 /// default privileges. When other roles' objects depend on what it owns, those are kept and
 /// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
-async fn drop_owned(
+pub(super) async fn drop_owned(
     tx: &mut PgConnection,
     name: &str,
     where_: &str,
