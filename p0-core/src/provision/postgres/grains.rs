@@ -83,9 +83,12 @@ pub(super) async fn grains_of(
     role: &str,
 ) -> Result<Vec<String>, ProvisionError> {
     Ok(sqlx::query_scalar(
+        // By the member's oid, so the index on (member, roleid) answers, however many roles
+        // and memberships the cluster has (a join on names scanned them all).
         "SELECT g.rolname::text FROM pg_catalog.pg_auth_members m \
-         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid JOIN pg_catalog.pg_roles r ON r.oid = m.member \
-         WHERE r.rolname = $1 AND g.rolname LIKE 'p0g\\_%'",
+         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
+         WHERE m.member = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
+           AND g.rolname LIKE 'p0g\\_%'",
     )
     .bind(role)
     .fetch_all(&mut *tx)
