@@ -5,8 +5,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use p0_core::api::RequestStatus;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -17,22 +15,13 @@ pub async fn health() -> Json<serde_json::Value> {
 /// Prometheus text format: requests by status, leases active and awaiting revocation retries,
 /// audit entries. Counts only; no names, no secrets.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let recs = state.store.list(None).await?;
-    let mut by_status: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut retrying = 0u64;
-    for r in &recs {
-        *by_status.entry(r.status.as_str()).or_default() += 1;
-        if r.revoke_attempts > 0 && r.status == RequestStatus::Active {
-            retrying += 1;
-        }
-    }
-    let audit = state.store.audit_log().await?.len();
+    let counts = state.store.counts(chrono::Utc::now()).await?;
     let mut out =
         String::from("# HELP p0_requests Requests by status.\n# TYPE p0_requests gauge\n");
-    for (status, n) in by_status {
+    for (status, n) in &counts.by_status {
         let _ = writeln!(out, "p0_requests{{status=\"{status}\"}} {n}");
     }
-    let _ = writeln!(out, "# HELP p0_revocations_retrying Expired leases whose revocation is being retried.\n# TYPE p0_revocations_retrying gauge\np0_revocations_retrying {retrying}");
-    let _ = writeln!(out, "# HELP p0_audit_entries Entries in the audit log.\n# TYPE p0_audit_entries gauge\np0_audit_entries {audit}");
+    let _ = writeln!(out, "# HELP p0_revocations_retrying Expired leases whose revocation is being retried.\n# TYPE p0_revocations_retrying gauge\np0_revocations_retrying {}", counts.retrying);
+    let _ = writeln!(out, "# HELP p0_audit_entries Entries in the audit log.\n# TYPE p0_audit_entries gauge\np0_audit_entries {}", counts.audit_entries);
     Ok(([("content-type", "text/plain; version=0.0.4")], out).into_response())
 }

@@ -148,21 +148,47 @@ pub async fn get_one(
 pub struct ListQuery {
     #[serde(default)]
     mine: bool,
+    /// At most this many records are read (default [`PAGE`], at most [`MAX_PAGE`]).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Only records made before this time (the previous page's `x-p0-next-before`).
+    #[serde(default)]
+    before: Option<chrono::DateTime<Utc>>,
 }
 
-/// The requests the caller may see (their own only with `mine=true`).
+/// Records read per page by default, and at most.
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1_000;
+
+/// The header that carries the next page's `before`, when there may be one.
+pub const NEXT_PAGE: &str = "x-p0-next-before";
+
+/// The requests the caller may see (their own only with `mine=true`), newest first, one page
+/// at a time: a page reads `limit` records through an index, whatever the history's length,
+/// and says where the next one starts (`x-p0-next-before`) when it was full.
 pub async fn list(
     State(state): State<Arc<AppState>>,
     ApiQuery(q): ApiQuery<ListQuery>,
     caller: Caller,
-) -> ApiResult<Json<Vec<RequestView>>> {
+) -> ApiResult<Response> {
     let me = caller.me().to_string();
-    let recs = state.store.list(q.mine.then_some(me.as_str())).await?;
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    let recs = state
+        .store
+        .list(q.mine.then_some(me.as_str()), q.before, limit)
+        .await?;
+    let next = (recs.len() == limit)
+        .then(|| recs.last().map(|r| r.created_at.to_rfc3339()))
+        .flatten();
     let overseers = state.overseers();
-    Ok(Json(
-        recs.iter()
-            .filter(|r| lifecycle::sees(r, caller.actor(), overseers))
-            .map(|r| lifecycle::view(r, &me))
-            .collect(),
-    ))
+    let views: Vec<RequestView> = recs
+        .iter()
+        .filter(|r| lifecycle::sees(r, caller.actor(), overseers))
+        .map(|r| lifecycle::view(r, &me))
+        .collect();
+    let mut response = Json(views).into_response();
+    if let Some(next) = next.and_then(|n| n.parse().ok()) {
+        response.headers_mut().insert(NEXT_PAGE, next);
+    }
+    Ok(response)
 }

@@ -114,6 +114,17 @@ pub type StoreResult<T> = Result<T, anyhow::Error>;
 pub struct Conflict(pub String);
 
 /// Requests, leases and the audit log.
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests by status.
+    pub by_status: Vec<(String, i64)>,
+    /// Active leases past their expiry whose revocation failed at least once.
+    pub retrying: i64,
+    /// Entries in the audit log (its last sequence number: the chain has no gap).
+    pub audit_entries: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Saves a new record at version 1 (and sets `r.version`); fails if the id exists.
@@ -123,8 +134,16 @@ pub trait Store: Send + Sync {
     async fn update(&self, r: &mut RequestRecord) -> StoreResult<()>;
     /// One record.
     async fn get(&self, id: &RequestId) -> StoreResult<Option<RequestRecord>>;
-    /// Records, newest first; only `requester`'s when given.
-    async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>>;
+    /// Up to `limit` records made before `before` (all when `None`), newest first; only
+    /// `requester`'s when given. Read through an index, whatever the history's length.
+    async fn list(
+        &self,
+        requester: Option<&str>,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>>;
+    /// What `/metrics` shows, counted by the database (active leases are read, not history).
+    async fn counts(&self, now: DateTime<Utc>) -> StoreResult<Counts>;
     /// Claims up to `limit` active leases that are due at `now` (expired, to the second, and
     /// with no attempt pending after `now`), earliest expiry first, by moving their next
     /// attempt to `until`; returns them at their new version. Leases another replica is

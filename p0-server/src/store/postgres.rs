@@ -3,7 +3,7 @@
 //! lock, so appends from all replicas form one chain.
 
 use super::{
-    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Embedded,
+    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Embedded,
     RequestRecord, Store, StoreResult,
 };
 use async_trait::async_trait;
@@ -115,14 +115,44 @@ impl Store for PostgresStore {
         Ok(Self::parse(rows)?.into_iter().next())
     }
 
-    async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>> {
+    async fn list(
+        &self,
+        requester: Option<&str>,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>> {
         let rows = sqlx::query(
-            "SELECT body, version FROM requests WHERE $1::text IS NULL OR requester = $1 ORDER BY created_at DESC",
+            "SELECT body, version FROM requests WHERE ($1::text IS NULL OR requester = $1) \
+             AND ($2::timestamptz IS NULL OR created_at < $2) ORDER BY created_at DESC LIMIT $3",
         )
         .bind(requester)
+        .bind(before)
+        .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
         Self::parse(rows)
+    }
+
+    async fn counts(&self, now: DateTime<Utc>) -> StoreResult<Counts> {
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM requests GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let retrying: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= $1 \
+             AND coalesce((body::jsonb ->> 'revoke_attempts')::int, 0) > 0",
+        )
+        .bind(now.timestamp())
+        .fetch_one(&self.pool)
+        .await?;
+        let audit_entries: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Counts {
+            by_status,
+            retrying,
+            audit_entries: audit_entries.unwrap_or(0),
+        })
     }
 
     async fn claim_due(

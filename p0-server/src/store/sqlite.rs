@@ -1,7 +1,7 @@
 //! The SQLite store: one file, one server process (one writer keeps the audit chain ordered).
 
 use super::{
-    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Embedded,
+    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Embedded,
     RequestRecord, Store, StoreResult,
 };
 use async_trait::async_trait;
@@ -119,21 +119,46 @@ impl Store for SqliteStore {
         Ok(Self::parse(rows)?.into_iter().next())
     }
 
-    async fn list(&self, requester: Option<&str>) -> StoreResult<Vec<RequestRecord>> {
-        let rows = match requester {
-            Some(r) => sqlx::query(
-                "SELECT body, version FROM requests WHERE requester = ? ORDER BY created_at DESC",
-            )
-            .bind(r)
-            .fetch_all(&self.pool)
-            .await?,
-            None => {
-                sqlx::query("SELECT body, version FROM requests ORDER BY created_at DESC")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
+    async fn list(
+        &self,
+        requester: Option<&str>,
+        before: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>> {
+        // Times are compared as times (julianday), not as text.
+        let rows = sqlx::query(
+            "SELECT body, version FROM requests WHERE (?1 IS NULL OR requester = ?1) \
+             AND (?2 IS NULL OR julianday(created_at) < julianday(?2)) \
+             ORDER BY created_at DESC LIMIT ?3",
+        )
+        .bind(requester)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
         Self::parse(rows)
+    }
+
+    async fn counts(&self, now: DateTime<Utc>) -> StoreResult<Counts> {
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, count(*) FROM requests GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let retrying: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= ? \
+             AND coalesce(json_extract(body, '$.revoke_attempts'), 0) > 0",
+        )
+        .bind(now.timestamp())
+        .fetch_one(&self.pool)
+        .await?;
+        let audit_entries: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Counts {
+            by_status,
+            retrying,
+            audit_entries: audit_entries.unwrap_or(0),
+        })
     }
 
     async fn claim_due(

@@ -323,3 +323,25 @@ async fn the_dev_issuer_refuses_an_invalid_user() {
     let (s, v) = app.send(Auth::None, "GET", "/dev/jwks", b"").await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
+
+#[tokio::test]
+async fn the_list_comes_in_pages_that_say_where_the_next_starts() {
+    let app = app(false).await;
+    for _ in 0..3 {
+        app.pending("alice").await;
+    }
+    let first = app
+        .send_raw(app.who("alice"), "GET", "/v1/requests?mine=true&limit=2")
+        .await;
+    assert_eq!(first.0, StatusCode::OK);
+    assert_eq!(first.1.as_array().map(Vec::len), Some(2), "{}", first.1);
+    let next = first.2.expect("a full page names the next");
+    let path = format!(
+        "/v1/requests?mine=true&limit=2&before={}",
+        next.replace('+', "%2B")
+    );
+    let second = app.send_raw(app.who("alice"), "GET", &path).await;
+    assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+    assert_eq!(second.1.as_array().map(Vec::len), Some(1), "{}", second.1);
+    assert!(second.2.is_none(), "the last page names no next");
+}

@@ -154,6 +154,27 @@ impl App {
         path: &str,
         body: &[u8],
     ) -> (StatusCode, Value) {
+        let (s, v, _) = self.send_full(auth, method, path, body).await;
+        (s, v)
+    }
+
+    /// A proven call without a body: status, JSON and the next page's `before`, if named.
+    pub async fn send_raw(
+        &self,
+        w: &Who,
+        method: &str,
+        path: &str,
+    ) -> (StatusCode, Value, Option<String>) {
+        self.send_full(Auth::Proven(w), method, path, b"").await
+    }
+
+    async fn send_full(
+        &self,
+        auth: Auth<'_>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> (StatusCode, Value, Option<String>) {
         let headers = match auth {
             Auth::None => vec![],
             Auth::Proven(w) => self.headers(w, method, path, body),
@@ -173,12 +194,18 @@ impl App {
             .await
             .unwrap();
         let status = resp.status();
+        let next = resp
+            .headers()
+            .get("x-p0-next-before")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .unwrap();
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            next,
         )
     }
 
