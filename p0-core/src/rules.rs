@@ -91,25 +91,18 @@ pub struct RulesRouter {
 /// Parses `15s`, `15m`, `2h`, `1d`.
 pub fn parse_duration(s: &str) -> Result<Duration, RouteError> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| RouteError::Rules(format!("invalid duration `{s}`")))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => {
-            return Err(RouteError::Rules(format!(
-                "invalid duration `{s}`: use s, m, h or d"
-            )))
-        }
+    let invalid = |why: String| RouteError::Rules(format!("invalid duration `{s}`: {why}"));
+    // Bare seconds, or units as people write them (`90m`, `1h30m`, `2d`); a number too large
+    // for its unit is an error, never a wrap-around.
+    let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(s.parse().map_err(|_| invalid("too large".into()))?)
+    } else {
+        humantime::parse_duration(s).map_err(|e| invalid(e.to_string()))?
     };
-    if secs == 0 {
+    if d.is_zero() {
         return Err(RouteError::Rules(format!("duration `{s}` is zero")));
     }
-    Ok(Duration::from_secs(secs))
+    Ok(d)
 }
 
 impl RulesRouter {

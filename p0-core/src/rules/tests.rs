@@ -330,3 +330,29 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn durations_read_as_people_write_them_and_never_wrap() {
+    for (text, secs) in [
+        ("90", 90),
+        ("90m", 5400),
+        ("1h30m", 5400),
+        ("2d", 172_800),
+        (" 1h ", 3600),
+    ] {
+        assert_eq!(parse_duration(text).unwrap().as_secs(), secs, "{text}");
+    }
+    // 213,503,982,334,602 days is past u64 seconds: once a 44-second lease by wrap-around.
+    for bad in [
+        "213503982334602d",
+        "99999999999999999999",
+        "0",
+        "0m",
+        "",
+        "1x",
+        "-5m",
+    ] {
+        let e = parse_duration(bad).unwrap_err().to_string();
+        assert!(!e.contains('\n') && e.contains("duration"), "{bad}: {e}");
+    }
+}
