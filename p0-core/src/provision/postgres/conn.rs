@@ -3,6 +3,8 @@
 
 use crate::error::ProvisionError;
 use crate::provision::marker::{Lookup, Marker};
+use crate::provision::plan::RevokeReport;
+use crate::sql::pg::ident;
 use sqlx::postgres::PgPool;
 use sqlx::PgConnection;
 
@@ -132,4 +134,48 @@ pub(super) fn role_dropped_meanwhile(role: &str) -> ProvisionError {
 
 pub(super) fn has_sqlstate(e: &ProvisionError, code: &str) -> bool {
     matches!(e, ProvisionError::Database(msg) if msg.ends_with(&format!("(SQLSTATE {code})")))
+}
+
+/// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
+/// it owns there (large objects included), revokes what was granted to it, and removes its
+/// default privileges. When other roles' objects depend on what it owns, those are kept and
+/// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
+pub(super) async fn drop_owned(
+    tx: &mut PgConnection,
+    name: &str,
+    where_: &str,
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    let owned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid \
+         WHERE r.rolname = $1 AND d.deptype = 'o' \
+           AND d.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let role = ident(name)?;
+    exec(tx, "SAVEPOINT p0_drop_owned").await?;
+    match exec(tx, &format!("DROP OWNED BY {role}")).await {
+        Ok(()) => {
+            if owned > 0 {
+                report.notes.push(format!(
+                    "dropped {owned} object(s) owned by `{name}`{where_}"
+                ));
+            }
+        }
+        Err(e) if has_sqlstate(&e, "2BP01") => {
+            exec(tx, "ROLLBACK TO SAVEPOINT p0_drop_owned").await?;
+            exec(
+                tx,
+                &format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"),
+            )
+            .await?;
+            report.notes.push(format!(
+                "gave {owned} object(s) owned by `{name}`{where_} to the agent's user: other objects depend on them"
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    exec(tx, "RELEASE SAVEPOINT p0_drop_owned").await
 }

@@ -121,7 +121,7 @@ pub(super) async fn drop_unused(
         if !ours {
             continue;
         }
-        super::revoke::drop_owned(tx, &grain, "", report).await?;
+        super::conn::drop_owned(tx, &grain, "", report).await?;
         exec(tx, &format!("DROP ROLE {}", ident(&grain)?)).await?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Revocation: no new logins, open sessions ended, then everything the user and its unshared
 //! role own or hold removed from every database of the cluster, and the roles dropped.
 
-use super::conn::{exec, has_sqlstate, is_retryable, Admin};
+use super::conn::{drop_owned, exec, has_sqlstate, is_retryable, Admin};
 use crate::error::ProvisionError;
 use crate::provision::managed::backoff;
 use crate::provision::marker::Marker;
@@ -217,48 +217,4 @@ async fn clean_other_databases(
         result?;
     }
     Ok(())
-}
-
-/// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
-/// it owns there (large objects included), revokes what was granted to it, and removes its
-/// default privileges. When other roles' objects depend on what it owns, those are kept and
-/// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
-pub(super) async fn drop_owned(
-    tx: &mut PgConnection,
-    name: &str,
-    where_: &str,
-    report: &mut RevokeReport,
-) -> Result<(), ProvisionError> {
-    let owned: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid \
-         WHERE r.rolname = $1 AND d.deptype = 'o' \
-           AND d.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
-    )
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    let role = ident(name)?;
-    exec(tx, "SAVEPOINT p0_drop_owned").await?;
-    match exec(tx, &format!("DROP OWNED BY {role}")).await {
-        Ok(()) => {
-            if owned > 0 {
-                report.notes.push(format!(
-                    "dropped {owned} object(s) owned by `{name}`{where_}"
-                ));
-            }
-        }
-        Err(e) if has_sqlstate(&e, "2BP01") => {
-            exec(tx, "ROLLBACK TO SAVEPOINT p0_drop_owned").await?;
-            exec(
-                tx,
-                &format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"),
-            )
-            .await?;
-            report.notes.push(format!(
-                "gave {owned} object(s) owned by `{name}`{where_} to the agent's user: other objects depend on them"
-            ));
-        }
-        Err(e) => return Err(e),
-    }
-    exec(tx, "RELEASE SAVEPOINT p0_drop_owned").await
 }
