@@ -18,5 +18,7 @@ mod state;
 pub use config::{AgentConfig, ConnectConfig};
 pub use p0_core::agent::{Op, Reply};
 pub use router::build_router;
-pub use serve::{is_loopback_listen, serve, tls_server_config, Serving, TlsListener};
+pub use serve::{
+    is_loopback_listen, serve, serve_until, tls_server_config, Serving, TlsListener, SHUTDOWN_GRACE,
+};
 pub use state::{run_sweeper, AgentState};

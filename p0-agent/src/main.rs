@@ -47,5 +47,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let tls = matches!(serving, p0_agent::Serving::Tls { .. });
     tracing::info!(listen = %config.listen, resource = %config.resource, tls, "p0-agent listening");
-    p0_agent::serve(listener, &config, state).await
+    p0_agent::serve(listener, &config, state).await?;
+    tracing::info!("p0-agent stopped");
+    Ok(())
 }

@@ -165,21 +165,55 @@ pub async fn serve(
     config: &AgentConfig,
     state: Arc<AgentState>,
 ) -> anyhow::Result<()> {
+    serve_until(listener, config, state, p0_core::shutdown::signal()).await
+}
+
+/// How long calls under way may take after the signal to stop: within the 10 s that
+/// Kubernetes and Cloud Run wait before SIGKILL.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// [`serve`] until `stop` resolves (SIGTERM or Ctrl-C in `serve`): then no new connection is
+/// taken, and the calls under way get [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve_until(
+    listener: TcpListener,
+    config: &AgentConfig,
+    state: Arc<AgentState>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let router = build_router(state);
-    match config.serving()? {
-        Serving::Tls { cert, key } => {
-            let tls = TlsListener::new(listener, tls_server_config(&cert, &key)?)?;
-            axum::serve(tls, router).await?;
-        }
-        Serving::Plain { dangerous } => {
-            if dangerous {
-                tracing::warn!(
-                    listen = %config.listen,
-                    "dangerous_plain_http: serving plain HTTP on an address other machines may reach; put TLS in front of it"
-                );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = async move {
+        stop.await;
+        tracing::info!("stopping: no new connections; calls under way may finish");
+        let _ = tx.send(true);
+    };
+    let served = async move {
+        match config.serving()? {
+            Serving::Tls { cert, key } => {
+                let tls = TlsListener::new(listener, tls_server_config(&cert, &key)?)?;
+                axum::serve(tls, router).with_graceful_shutdown(stop).await?;
             }
-            axum::serve(listener, router).await?;
+            Serving::Plain { dangerous } => {
+                if dangerous {
+                    tracing::warn!(
+                        listen = %config.listen,
+                        "dangerous_plain_http: serving plain HTTP on an address other machines may reach; put TLS in front of it"
+                    );
+                }
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await?;
+            }
         }
+        Ok::<(), anyhow::Error>(())
+    };
+    let mut rx = rx;
+    tokio::select! {
+        r = served => r?,
+        _ = async {
+            let _ = rx.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!("calls still under way after the grace period; exiting"),
     }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod provision;
 pub mod route;
 pub mod rules;
 pub mod seal;
+pub mod shutdown;
 pub mod secret;
 pub mod sign;
 pub mod sql;

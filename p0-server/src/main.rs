@@ -55,7 +55,15 @@ async fn main() -> anyhow::Result<()> {
         std::time::Duration::from_secs(config.reaper_interval_secs),
     ));
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
-    tracing::info!(listen = %config.listen, "p0-server listening");
-    axum::serve(listener, p0_server::build_router(state)).await?;
+    // What it runs with, never a credential: the store's kind only (its URL may hold one).
+    let store_kind = if config.store.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let resources: Vec<String> = config.resources.iter().map(|r| r.name.to_string()).collect();
+    tracing::info!(listen = %config.listen, store = store_kind, issuer = %config.issuer, resources = ?resources, "p0-server listening");
+    p0_server::serve(listener, state).await?;
+    tracing::info!("p0-server stopped");
     Ok(())
 }

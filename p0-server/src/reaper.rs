@@ -30,6 +30,11 @@ pub async fn reap_once(state: &Arc<AppState>) {
     let mut agents: HashMap<ResourceId, Arc<tokio::sync::Semaphore>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
+        if state.is_stopping() {
+            // Claim no more: what is under way finishes, the rest is another replica's.
+            while tasks.join_next().await.is_some() {}
+            return;
+        }
         let room = IN_FLIGHT - tasks.len();
         let now = Utc::now();
         let claimed = match state.store.claim_due(now, room, now + REVOKE_CLAIM).await {

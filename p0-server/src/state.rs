@@ -26,6 +26,8 @@ pub struct AppState {
     pub audience: String,
     /// Bumped on every change, for long polls.
     pub changed: watch::Sender<u64>,
+    /// Set once the server is stopping: long polls answer at once, the reaper claims no more.
+    pub stopping: watch::Sender<bool>,
     /// Requests being provisioned right now.
     pub provisioning: Mutex<HashSet<p0_core::RequestId>>,
     /// Slack-compatible webhook.
@@ -92,6 +94,7 @@ impl AppState {
             dev_issuer,
             audience: config.audience.clone(),
             changed: watch::channel(0).0,
+            stopping: watch::channel(false).0,
             provisioning: Mutex::new(HashSet::new()),
             webhook: config.webhook_url.clone(),
             admins,
@@ -110,6 +113,16 @@ impl AppState {
     /// Wakes long polls.
     pub fn notify(&self) {
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Starts stopping: long polls answer with what they have, the reaper claims no more.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Whether the server is stopping.
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     /// Posts a Slack-compatible message (a JSON object with `text`, and structured fields

@@ -129,6 +129,7 @@ pub async fn get_one(
     let id = request_id(&id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.unwrap_or(0).min(60));
     let mut rx = state.changed.subscribe();
+    let mut stopping = state.stopping.subscribe();
     loop {
         let mut rec = load(&state, &caller, id.as_str()).await?;
         if rec.status == RequestStatus::Provisioning && rec.requester == me {
@@ -137,10 +138,15 @@ pub async fn get_one(
         }
         let waiting = rec.status == RequestStatus::PendingApproval
             || rec.status == RequestStatus::Provisioning;
-        if !waiting || tokio::time::Instant::now() >= deadline {
+        // A stopping server answers at once: the client polls again, another replica or this
+        // one restarted answers.
+        if !waiting || tokio::time::Instant::now() >= deadline || state.is_stopping() {
             return Ok(Json(lifecycle::view(&rec, &me)));
         }
-        let _ = tokio::time::timeout_at(deadline, rx.changed()).await;
+        tokio::select! {
+            _ = tokio::time::timeout_at(deadline, rx.changed()) => {}
+            _ = stopping.changed() => {}
+        }
     }
 }
 
