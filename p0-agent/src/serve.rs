@@ -191,7 +191,9 @@ pub async fn serve_until(
         match config.serving()? {
             Serving::Tls { cert, key } => {
                 let tls = TlsListener::new(listener, tls_server_config(&cert, &key)?)?;
-                axum::serve(tls, router).with_graceful_shutdown(stop).await?;
+                axum::serve(tls, router)
+                    .with_graceful_shutdown(stop)
+                    .await?;
             }
             Serving::Plain { dangerous } => {
                 if dangerous {

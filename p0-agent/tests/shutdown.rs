@@ -37,7 +37,10 @@ async fn sigterm_stops_the_agent_cleanly() {
     let health = format!("http://127.0.0.1:{port}/v1/health");
     let up = Instant::now();
     while reqwest::get(&health).await.is_err() {
-        assert!(up.elapsed() < Duration::from_secs(30), "the agent did not start");
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "the agent did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pid = agent.id().unwrap().to_string();

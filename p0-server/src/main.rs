@@ -61,7 +61,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "sqlite"
     };
-    let resources: Vec<String> = config.resources.iter().map(|r| r.name.to_string()).collect();
+    let resources: Vec<String> = config
+        .resources
+        .iter()
+        .map(|r| r.name.to_string())
+        .collect();
     tracing::info!(listen = %config.listen, store = store_kind, issuer = %config.issuer, resources = ?resources, "p0-server listening");
     p0_server::serve(listener, state).await?;
     tracing::info!("p0-server stopped");

@@ -63,7 +63,11 @@ async fn sigterm_answers_long_polls_and_exits_cleanly() {
     )
     .unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_p0-server"))
-        .args(["--config", config.to_str().unwrap(), "--dangerous-dev-issuer"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--dangerous-dev-issuer",
+        ])
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -71,7 +75,10 @@ async fn sigterm_answers_long_polls_and_exits_cleanly() {
     let http = reqwest::Client::new();
     let up = Instant::now();
     while http.get(format!("{base}/v1/health")).send().await.is_err() {
-        assert!(up.elapsed() < Duration::from_secs(30), "the server did not start");
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "the server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // A request that waits for approval, and its requester's long poll.
