@@ -182,10 +182,18 @@ pub async fn serve_until(
 ) -> anyhow::Result<()> {
     let router = build_router(state);
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // axum waits for the stop signal in a task of its own, and open connections last until
+    // it fires: if this future is dropped instead (an in-process agent stopped by its
+    // caller), `_alive` goes with it and ends them too.
+    let (_alive, dropped) = tokio::sync::oneshot::channel::<()>();
     let stop = async move {
-        stop.await;
-        tracing::info!("stopping: no new connections; calls under way may finish");
-        let _ = tx.send(true);
+        tokio::select! {
+            _ = stop => {
+                tracing::info!("stopping: no new connections; calls under way may finish");
+                let _ = tx.send(true);
+            }
+            _ = dropped => {}
+        }
     };
     let served = async move {
         match config.serving()? {

@@ -24,11 +24,18 @@ pub async fn serve_until(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let stopping = state.clone();
+    // axum waits for the stop signal in a task of its own, and open connections last until
+    // it fires: if this future is dropped instead, `_alive` goes with it and ends them too.
+    let (_alive, dropped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, crate::build_router(state.clone()))
         .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("stopping: no new connections; calls under way may finish");
-            stopping.stop();
+            tokio::select! {
+                _ = stop => {
+                    tracing::info!("stopping: no new connections; calls under way may finish");
+                    stopping.stop();
+                }
+                _ = dropped => {}
+            }
         })
         .into_future();
     let mut watch = state.stopping.subscribe();
