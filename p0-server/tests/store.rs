@@ -121,14 +121,9 @@ async fn records_round_trip_and_list_by_requester_and_due_time() {
         let due = s.claim_due(Utc::now(), 10, until).await.unwrap();
         assert_eq!(due.len(), 1, "{name}");
         assert_eq!(due[0].version, 3, "{name}: the claim is a new version");
-        // Claimed: nobody else takes it until the claim lapses, and the body says so too.
+        assert_eq!(due[0].next_attempt_at, Some(until), "{name}");
+        // Claimed: nobody else takes it until the claim lapses.
         assert!(s.claim_due(Utc::now(), 10, until).await.unwrap().is_empty());
-        let got = s.get(&r.id).await.unwrap().unwrap();
-        assert_eq!(
-            got.next_attempt_at.map(|t| t.timestamp_millis()),
-            Some(until.timestamp_millis()),
-            "{name}"
-        );
         assert_eq!(
             s.claim_due(until + Duration::seconds(1), 10, until)
                 .await
@@ -224,6 +219,31 @@ async fn a_proof_is_accepted_once_by_every_replica() {
                 .unwrap(),
             "{name}"
         );
+    }
+}
+
+/// A requester's reason may hold any character, NUL included: the claim never reads the
+/// body as JSON in the database, so such a record neither stops the reaper nor `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_nul_in_a_reason_stops_neither_claims_nor_counts() {
+    let b = backends().await;
+    for (name, s, _) in &b.cases {
+        let mut r = record("nul-in-reason", "mallory");
+        r.signed.reason = "x\u{0}y".into();
+        r.status = RequestStatus::Active;
+        r.grant = Some(GrantView {
+            username: p0_core::Username::new("p0_nul".to_string()).unwrap(),
+            sealed_password: "sealed".into(),
+            role: "p0r_x".into(),
+            expires_at: Utc::now() - Duration::seconds(120),
+        });
+        s.insert(&mut r).await.unwrap();
+        let until = Utc::now() + Duration::seconds(60);
+        let due = s.claim_due(Utc::now(), 10, until).await.unwrap();
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].signed.reason, "x\u{0}y", "{name}");
+        let counts = s.counts(Utc::now()).await.unwrap();
+        assert_eq!(counts.retrying, 1, "{name}: {counts:?}");
     }
 }
 

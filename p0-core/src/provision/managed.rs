@@ -154,18 +154,10 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
                 Lookup::Managed(m) if m.kind == AccountKind::User => m,
                 _ => return Err(ProvisionError::NotManaged(username.to_string())),
             };
-            let mut report = match self.backend.delete_user(username, &marker).await {
-                Ok(r) => r,
-                // Another revocation of the same user (the sweeper's and the reaper's, say)
-                // removed it first: this one's outcome is the same, not an error.
-                Err(e) => match self.backend.lookup(username.as_str()).await {
-                    Ok(Lookup::Absent) => {
-                        tracing::info!("removed meanwhile by another revocation");
-                        return Ok(RevokeReport::default());
-                    }
-                    _ => return Err(e),
-                },
-            };
+            // A back-end succeeds when another revocation (the sweeper's and the reaper's
+            // meet at expiry) removed the user meanwhile, and fails when anything is left:
+            // a failure here is never taken for "gone".
+            let mut report = self.backend.delete_user(username, &marker).await?;
             // A back-end that does not say when it disabled the user did so by now.
             report.disabled_at.get_or_insert_with(Utc::now);
             tracing::info!(

@@ -21,7 +21,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> 
     for (status, n) in &counts.by_status {
         let _ = writeln!(out, "p0_requests{{status=\"{status}\"}} {n}");
     }
-    let _ = writeln!(out, "# HELP p0_revocations_retrying Expired leases whose revocation is being retried.\n# TYPE p0_revocations_retrying gauge\np0_revocations_retrying {}", counts.retrying);
+    let _ = writeln!(out, "# HELP p0_revocations_retrying Leases more than a minute past their expiry, whose revocation is being retried.\n# TYPE p0_revocations_retrying gauge\np0_revocations_retrying {}", counts.retrying);
     let _ = writeln!(out, "# HELP p0_audit_entries Entries in the audit log.\n# TYPE p0_audit_entries gauge\np0_audit_entries {}", counts.audit_entries);
     Ok(([("content-type", "text/plain; version=0.0.4")], out).into_response())
 }

@@ -119,7 +119,7 @@ pub struct Conflict(pub String);
 pub struct Counts {
     /// Requests by status.
     pub by_status: Vec<(String, i64)>,
-    /// Active leases past their expiry whose revocation failed at least once.
+    /// Active leases more than a minute past their expiry: their revocation is being retried.
     pub retrying: i64,
     /// Entries in the audit log (its last sequence number: the chain has no gap).
     pub audit_entries: i64,
@@ -280,9 +280,20 @@ fn next_entry(
     }
 }
 
-/// How a claimed record's body says when its next attempt is (as serde writes it).
-fn claim_time(until: DateTime<Utc>) -> String {
-    until.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+/// Claimed records as the claim left them. The claim writes only the columns, never the
+/// body: a body is the requester's text too (a reason may hold any character), and reading it
+/// as JSON in the database would let one record stop every claim.
+fn claimed(mut recs: Vec<RequestRecord>, until: DateTime<Utc>) -> StoreResult<Vec<RequestRecord>> {
+    for r in &mut recs {
+        r.next_attempt_at = Some(until);
+    }
+    Ok(recs)
+}
+
+/// Leases still active this long past their expiry are counted as revocations being retried
+/// (the reaper revokes within seconds otherwise), as Unix seconds before `now`.
+fn overdue(now: DateTime<Utc>) -> i64 {
+    now.timestamp() - 60
 }
 
 /// A stored body and its version.

@@ -139,10 +139,9 @@ impl Store for PostgresStore {
                 .fetch_all(&self.pool)
                 .await?;
         let retrying: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= $1 \
-             AND coalesce((body::jsonb ->> 'revoke_attempts')::int, 0) > 0",
+            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= $1",
         )
-        .bind(now.timestamp())
+        .bind(super::overdue(now))
         .fetch_one(&self.pool)
         .await?;
         let audit_entries: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit")
@@ -166,17 +165,15 @@ impl Store for PostgresStore {
         let rows = sqlx::query(
             "WITH due AS (SELECT id FROM requests WHERE status = 'active' AND expires_at <= $1 \
                AND coalesce(next_attempt_at, 0) <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-             UPDATE requests r SET next_attempt_at = $3, version = r.version + 1, \
-               body = jsonb_set(r.body::jsonb, '{next_attempt_at}', to_jsonb($4::text))::text \
+             UPDATE requests r SET next_attempt_at = $3, version = r.version + 1 \
              FROM due WHERE r.id = due.id RETURNING r.body, r.version",
         )
         .bind(now.timestamp())
         .bind(limit as i64)
         .bind(until.timestamp())
-        .bind(super::claim_time(until))
         .fetch_all(&self.pool)
         .await?;
-        Self::parse(rows)
+        super::claimed(Self::parse(rows)?, until)
     }
 
     async fn first_use(&self, proof: &str, now: i64, until: i64) -> StoreResult<bool> {

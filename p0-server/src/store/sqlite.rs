@@ -145,10 +145,9 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         let retrying: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= ? \
-             AND coalesce(json_extract(body, '$.revoke_attempts'), 0) > 0",
+            "SELECT count(*) FROM requests WHERE status = 'active' AND expires_at <= ?",
         )
-        .bind(now.timestamp())
+        .bind(super::overdue(now))
         .fetch_one(&self.pool)
         .await?;
         let audit_entries: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit")
@@ -169,20 +168,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<RequestRecord>> {
         // One statement: SQLite runs writers one at a time, so the batch is claimed whole.
         let rows = sqlx::query(
-            "UPDATE requests SET next_attempt_at = ?, version = version + 1, \
-               body = json_set(body, '$.next_attempt_at', ?) \
+            "UPDATE requests SET next_attempt_at = ?, version = version + 1 \
              WHERE id IN (SELECT id FROM requests WHERE status = 'active' AND expires_at <= ? \
                AND coalesce(next_attempt_at, 0) <= ? ORDER BY expires_at LIMIT ?) \
              RETURNING body, version",
         )
         .bind(until.timestamp())
-        .bind(super::claim_time(until))
         .bind(now.timestamp())
         .bind(now.timestamp())
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        Self::parse(rows)
+        super::claimed(Self::parse(rows)?, until)
     }
 
     async fn first_use(&self, proof: &str, now: i64, until: i64) -> StoreResult<bool> {

@@ -19,13 +19,16 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
-/// `p0g_<24 hex of SHA-256(target)>`: the grain role that holds `target` (`<privilege>
-/// [(column)] ON <kind> <name>`, rendered from the catalog, so equal grants share it).
-pub(super) fn grain_name(target: &str) -> String {
-    format!(
-        "p0g_{}",
-        &hex::encode(Sha256::digest(target.as_bytes()))[..24]
-    )
+/// `p0g_<24 hex of SHA-256(database, target)>`: the grain role that holds `target`
+/// (`<privilege> [(column)] ON <kind> <name>`, rendered from the catalog, so equal grants
+/// share it) in `database`. Roles are the cluster's and targets name no database: without it,
+/// a lease on one database would join the grain of the same-named table in another.
+pub(super) fn grain_name(database: &str, target: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(database.as_bytes());
+    h.update([0]);
+    h.update(target.as_bytes());
+    format!("p0g_{}", &hex::encode(h.finalize())[..24])
 }
 
 /// Creates the set role `role`, marked, as a member of the grain role of each of `targets`,
@@ -33,10 +36,17 @@ pub(super) fn grain_name(target: &str) -> String {
 /// taken by a role p0 did not create is refused, as a set role's is.
 pub(super) async fn create_role(
     tx: &mut PgConnection,
+    database: &str,
     role: &RoleName,
     targets: &[String],
 ) -> Result<(), ProvisionError> {
-    let grains: Vec<(String, &String)> = targets.iter().map(|t| (grain_name(t), t)).collect();
+    // One grain per target, even where two spellings of a permission render alike.
+    let grains: Vec<(String, &String)> = targets
+        .iter()
+        .map(|t| (grain_name(database, t), t))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
     let names: Vec<&str> = grains.iter().map(|(g, _)| g.as_str()).collect();
     let found: HashMap<String, Option<String>> = sqlx::query_as(
         "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_catalog.pg_roles \
@@ -133,12 +143,12 @@ mod tests {
 
     #[test]
     fn equal_targets_share_a_grain_and_names_fit() {
-        let a = grain_name(r#"SELECT ("total") ON TABLE "sales"."orders""#);
-        assert_eq!(
-            a,
-            grain_name(r#"SELECT ("total") ON TABLE "sales"."orders""#)
-        );
-        assert_ne!(a, grain_name(r#"SELECT ("id") ON TABLE "sales"."orders""#));
+        let t = r#"SELECT ("total") ON TABLE "sales"."orders""#;
+        let a = grain_name("app", t);
+        assert_eq!(a, grain_name("app", t));
+        assert_ne!(a, grain_name("app", r#"SELECT ("id") ON TABLE "sales"."orders""#));
+        // The same table name in another database of the cluster is another grain.
+        assert_ne!(a, grain_name("staging", t));
         assert!(a.starts_with("p0g_") && a.len() == 28);
     }
 }

@@ -22,7 +22,11 @@ pub(super) async fn delete(
     let mut conn = admin.pool.acquire().await?;
     let user = ident(username.as_str())?;
     // First no new logins, then end the sessions that are open (waiting up to 5 s each).
-    exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await?;
+    match exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await {
+        // 42704: a concurrent revocation (the sweeper's, say) dropped it meanwhile.
+        Err(e) if has_sqlstate(&e, "42704") => return Ok(RevokeReport::default()),
+        r => r?,
+    }
     let mut report = RevokeReport {
         user_dropped: true,
         ..RevokeReport::default()
@@ -96,7 +100,11 @@ async fn try_drop(
             admin.lock_acls(&mut tx).await?;
             drop_owned(&mut tx, username.as_str(), "", report).await?;
         }
-        exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await?;
+        match exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await {
+            // Dropped by a concurrent revocation since the marker was read.
+            Err(e) if has_sqlstate(&e, "42704") => report.user_dropped = false,
+            r => r?,
+        }
     } else {
         // Gone already: a concurrent revocation (the sweeper's, say) dropped it.
         report.user_dropped = false;
