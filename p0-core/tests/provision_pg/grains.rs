@@ -86,3 +86,67 @@ async fn distinct_sets_on_one_table_keep_its_acl_bounded_and_each_reads_its_colu
         .unwrap();
     assert_eq!(left.trim(), "0", "roles left after every revocation");
 }
+
+/// Two databases of one cluster, each with a `public.orders`, each served by its own agent:
+/// a lease on one never joins the other's grain role (roles are the cluster's), so it cannot
+/// read the other database's table, and reads its own.
+#[tokio::test]
+async fn a_lease_on_one_database_never_reaches_the_same_named_table_in_another() {
+    use p0_core::provision::PostgresProvisioner;
+    let pg = setup(PgOptions::default());
+    // `other` is left as PostgreSQL makes it: PUBLIC may connect and use `public`.
+    pg.psql("postgres", "CREATE DATABASE other").unwrap();
+    pg.psql(
+        "other",
+        "CREATE TABLE public.orders (id int, total int); INSERT INTO orders VALUES (9, 9999);",
+    )
+    .unwrap();
+    let read = |db: &str| -> PermissionSet {
+        [
+            Permission::new(Privilege::Connect, ObjectRef::database(db)),
+            Permission::new(Privilege::Usage, ObjectRef::schema("public")),
+            Permission::new(Privilege::Select, ObjectRef::table("public", "orders")),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let on_other = PostgresProvisioner::connect(
+        &pg.url("other"),
+        p0_core::GuardPolicy::for_database("other", "postgres"),
+    )
+    .await
+    .unwrap();
+    on_other
+        .provision(&plan(Access::Permissions(read("other")), TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let on_app = provisioner(&pg, policy()).await;
+    let c = on_app
+        .provision(&plan(Access::Permissions(read(DB)), TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    let mut mine = login(&pg, c.username.as_str(), c.password.expose_secret())
+        .await
+        .unwrap();
+    sqlx::query("SELECT total FROM public.orders")
+        .fetch_all(&mut mine)
+        .await
+        .expect("the lease reads its own database's table");
+    use sqlx::ConnectOptions;
+    let mut theirs = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(pg.port)
+        .username(c.username.as_str())
+        .password(c.password.expose_secret())
+        .database("other")
+        .connect()
+        .await
+        .unwrap();
+    assert!(
+        sqlx::query("SELECT total FROM public.orders")
+            .fetch_all(&mut theirs)
+            .await
+            .is_err(),
+        "a lease on `app` read `other`'s orders"
+    );
+}
