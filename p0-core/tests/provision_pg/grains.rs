@@ -117,7 +117,10 @@ async fn a_lease_on_one_database_never_reaches_the_same_named_table_in_another()
     .await
     .unwrap();
     on_other
-        .provision(&plan(Access::Permissions(read("other")), TimeDelta::minutes(5)))
+        .provision(&plan(
+            Access::Permissions(read("other")),
+            TimeDelta::minutes(5),
+        ))
         .await
         .unwrap();
     let on_app = provisioner(&pg, policy()).await;

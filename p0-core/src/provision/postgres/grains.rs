@@ -146,7 +146,10 @@ mod tests {
         let t = r#"SELECT ("total") ON TABLE "sales"."orders""#;
         let a = grain_name("app", t);
         assert_eq!(a, grain_name("app", t));
-        assert_ne!(a, grain_name("app", r#"SELECT ("id") ON TABLE "sales"."orders""#));
+        assert_ne!(
+            a,
+            grain_name("app", r#"SELECT ("id") ON TABLE "sales"."orders""#)
+        );
         // The same table name in another database of the cluster is another grain.
         assert_ne!(a, grain_name("staging", t));
         assert!(a.starts_with("p0g_") && a.len() == 28);

@@ -178,7 +178,8 @@ impl Backend for PgBackend {
                     match marker_of(&mut tx, role).await? {
                         Lookup::Managed(m) if m.kind == AccountKind::Role => {}
                         Lookup::Absent => {
-                            grains::create_role(&mut tx, &self.database, &user.role, &targets).await?
+                            grains::create_role(&mut tx, &self.database, &user.role, &targets)
+                                .await?
                         }
                         _ => return Err(GuardError::ExistingRole(role.to_string()).into()),
                     }
