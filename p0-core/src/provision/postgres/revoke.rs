@@ -1,10 +1,10 @@
 //! Revocation: no new logins, open sessions ended, then everything the user and its unshared
 //! role own or hold removed from every database of the cluster, and the roles dropped.
 
-use super::conn::{drop_owned, exec, has_sqlstate, is_retryable, Admin};
+use super::conn::{drop_owned, exec, has_sqlstate, is_retryable, marker_of, Admin};
 use crate::error::ProvisionError;
 use crate::provision::managed::backoff;
-use crate::provision::marker::Marker;
+use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::{AccountKind, RevokeReport};
 use crate::sql::pg::ident;
 use crate::types::Username;
@@ -22,10 +22,19 @@ pub(super) async fn delete(
     let mut conn = admin.pool.acquire().await?;
     let user = ident(username.as_str())?;
     // First no new logins, then end the sessions that are open (waiting up to 5 s each).
-    match exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await {
-        // 42704: a concurrent revocation (the sweeper's, say) dropped it meanwhile.
-        Err(e) if has_sqlstate(&e, "42704") => return Ok(RevokeReport::default()),
-        r => r?,
+    let mut attempt = 0;
+    while let Err(e) = exec(&mut conn, &format!("ALTER ROLE {user} NOLOGIN")).await {
+        // A concurrent revocation (the sweeper's, say) dropped it meanwhile (42704, or
+        // "tuple concurrently deleted"): that is this one's outcome too. One that altered it
+        // at the same moment ("tuple concurrently updated") is waited out. Anything else fails.
+        if marker_of(&mut conn, username.as_str()).await? == Lookup::Absent {
+            return Ok(RevokeReport::default());
+        }
+        if !is_retryable(&e) || attempt + 1 >= MAX_ATTEMPTS {
+            return Err(e);
+        }
+        attempt += 1;
+        backoff(attempt).await;
     }
     let mut report = RevokeReport {
         user_dropped: true,
@@ -100,10 +109,18 @@ async fn try_drop(
             admin.lock_acls(&mut tx).await?;
             drop_owned(&mut tx, username.as_str(), "", report).await?;
         }
+        exec(&mut tx, "SAVEPOINT p0_drop_user").await?;
         match exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await {
-            // Dropped by a concurrent revocation since the marker was read.
-            Err(e) if has_sqlstate(&e, "42704") => report.user_dropped = false,
-            r => r?,
+            Ok(()) => exec(&mut tx, "RELEASE SAVEPOINT p0_drop_user").await?,
+            Err(e) => {
+                // Dropped by a concurrent revocation since the marker was read: gone is
+                // gone. Anything else fails.
+                exec(&mut tx, "ROLLBACK TO SAVEPOINT p0_drop_user").await?;
+                if marker_of(&mut tx, username.as_str()).await? != Lookup::Absent {
+                    return Err(e);
+                }
+                report.user_dropped = false;
+            }
         }
     } else {
         // Gone already: a concurrent revocation (the sweeper's, say) dropped it.
