@@ -207,18 +207,6 @@ impl Client {
     }
 }
 
-/// An audit entry as the store keeps it.
-type AuditRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-);
-
 /// The p0 login users in the database, and the p0 roles that are not login users.
 fn database_accounts(stack: &Stack) -> (HashSet<String>, HashSet<String>) {
     let users: HashSet<String> = stack.managed_users().unwrap().into_iter().collect();
@@ -382,29 +370,13 @@ async fn run(n: usize, c: usize) -> bool {
         .filter(|(s, _)| !matches!(s.as_str(), "expired" | "revoked" | "failed" | "denied"))
         .map(|(_, k)| k)
         .sum();
-    let entries: Vec<p0_core::audit::AuditEntry> = {
-        let rows: Vec<AuditRow> =
-            sqlx::query_as("SELECT seq, at, actor, action, request_id, detail, prev_hash, hash FROM audit ORDER BY seq")
-                .fetch_all(&store)
-                .await
-                .unwrap();
-        rows.into_iter()
-            .map(
-                |(seq, at, actor, action, request_id, detail, prev_hash, hash)| {
-                    p0_core::audit::AuditEntry {
-                        seq,
-                        at: chrono::DateTime::parse_from_rfc3339(&at).unwrap().into(),
-                        actor,
-                        action,
-                        request_id,
-                        detail,
-                        prev_hash,
-                        hash,
-                    }
-                },
-            )
-            .collect()
-    };
+    // Read through the server's own store code, as an auditor's `GET /v1/audit` would.
+    let entries = p0_server::store::open(&store_url)
+        .await
+        .unwrap()
+        .audit_log()
+        .await
+        .unwrap();
     let chain = p0_core::audit::verify_chain(&entries);
     let client_unfinished = outcomes
         .iter()
