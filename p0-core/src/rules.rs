@@ -96,6 +96,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, RouteError> {
     // for its unit is an error, never a wrap-around.
     let d = if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         Duration::from_secs(s.parse().map_err(|_| invalid("too large".into()))?)
+    } else if let Some(unit) = s
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|u| matches!(*u, "M" | "month" | "months" | "y" | "year" | "years"))
+    {
+        // humantime reads `M` as a month: one letter from `m`, and of no fixed length.
+        return Err(invalid(format!(
+            "`{unit}` is a month or a year, which have no fixed length: use d, h, m (minutes) or s"
+        )));
     } else {
         humantime::parse_duration(s).map_err(|e| invalid(e.to_string()))?
     };

@@ -81,14 +81,16 @@ async fn a_large_object_in_template1_granted_to_a_second_user_does_not_outlive_r
     nothing_left_in_template1(&pg, oid);
 }
 
-#[tokio::test]
-async fn a_large_object_owned_through_the_shared_role_does_not_outlive_revoke() {
-    let pg = setup();
-    let p = provisioner(&pg, policy()).await;
-    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
-    // A member may act as its role: what it makes then belongs to the shared role.
-    let mut conn = login(&pg, &a, "template1").await;
-    conn.execute(format!("SET ROLE \"{}\"", a.role).as_str())
+/// Acting as `role` (the user's set role, or one of its grain roles), `user` makes a large
+/// object in `template1`; revocation must leave nothing there.
+async fn a_large_object_made_as(
+    pg: &PgServer,
+    p: &impl DatabaseProvisioner,
+    user: &Credentials,
+    role: &str,
+) {
+    let mut conn = login(pg, user, "template1").await;
+    conn.execute(format!("SET ROLE \"{role}\"").as_str())
         .await
         .unwrap();
     let oid: i64 = sqlx::query_scalar("SELECT lo_create(0)::oid::int8")
@@ -96,10 +98,40 @@ async fn a_large_object_owned_through_the_shared_role_does_not_outlive_revoke() 
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let r = p.revoke(&a.username).await.unwrap();
+    let r = p.revoke(&user.username).await.unwrap();
     assert!(r.user_dropped && r.role_dropped, "{r:?}");
-    assert_eq!(p0_roles(&pg), 0);
-    nothing_left_in_template1(&pg, oid as u32);
+    assert_eq!(p0_roles(pg), 0);
+    nothing_left_in_template1(pg, oid as u32);
+}
+
+#[tokio::test]
+async fn a_large_object_owned_through_the_shared_role_does_not_outlive_revoke() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    // A member may act as its role: what it makes then belongs to the shared role.
+    a_large_object_made_as(&pg, &p, &a, &a.role.to_string()).await;
+}
+
+#[tokio::test]
+async fn a_large_object_owned_through_a_grain_role_does_not_outlive_revoke() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    // The set role's grain roles are its; a member may act as any of them, anywhere.
+    let grain = pg
+        .psql(
+            DB,
+            &format!(
+                "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid \
+                 JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = '{}' LIMIT 1",
+                a.role
+            ),
+        )
+        .unwrap();
+    let grain = grain.trim();
+    assert!(grain.starts_with("p0g_"), "{grain}");
+    a_large_object_made_as(&pg, &p, &a, grain).await;
 }
 
 #[tokio::test]
@@ -122,10 +154,12 @@ async fn an_object_others_depend_on_is_kept_and_revocation_still_completes() {
     assert!(
         r.notes
             .iter()
-            .any(|n| n.contains("to the agent's user: other objects depend on them")),
+            .any(|n| n.contains("to `p0_orphans`") && n.contains("other objects depend on them")),
         "{r:?}"
     );
     assert_eq!(p0_roles(&pg), 0);
+    // Its new owner is powerless: never the agent's admin (a SECURITY DEFINER function would
+    // run as its owner), no login, no attribute, a member of nothing.
     assert_eq!(
         pg.psql(
             DB,
@@ -133,9 +167,49 @@ async fn an_object_others_depend_on_is_kept_and_revocation_still_completes() {
         )
         .unwrap()
         .trim(),
-        "postgres"
+        "p0_orphans"
+    );
+    assert_eq!(
+        count(
+            &pg,
+            DB,
+            "SELECT count(*) FROM pg_roles WHERE rolname = 'p0_orphans' AND NOT rolcanlogin \
+             AND NOT rolsuper AND NOT rolcreaterole AND NOT rolcreatedb AND NOT rolreplication \
+             AND NOT rolbypassrls AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = pg_roles.oid)"
+        ),
+        1
     );
     assert_eq!(count(&pg, DB, "SELECT count(*) FROM public.on_scratch"), 0);
+}
+
+#[tokio::test]
+async fn a_p0_orphans_role_with_rights_never_inherits_objects() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    // Someone made a role of that name that can log in: objects given to it would be theirs.
+    pg.psql(DB, "CREATE ROLE p0_orphans LOGIN PASSWORD 'x'")
+        .unwrap();
+    pg.psql(
+        DB,
+        &format!(
+            "CREATE TABLE public.scratch (v int); ALTER TABLE public.scratch OWNER TO \"{}\"; \
+             CREATE VIEW public.on_scratch AS SELECT v FROM public.scratch",
+            a.username
+        ),
+    )
+    .unwrap();
+    let e = p.revoke(&a.username).await.unwrap_err().to_string();
+    assert!(e.contains("`p0_orphans`") && !e.contains('\n'), "{e}");
+    assert_eq!(
+        pg.psql(
+            DB,
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'scratch'"
+        )
+        .unwrap()
+        .trim(),
+        a.username.as_str()
+    );
 }
 
 #[tokio::test]

@@ -119,11 +119,14 @@ impl FromRequest<Arc<AppState>> for Caller {
             PROOF_MAX_SKEW_SECS,
         )
         .map_err(|e| refused(format_args!("proof of `{}`: {e}", claims.principal())))?;
-        // Past twice the allowed skew the freshness check refuses the proof anyway.
+        // A replica whose clock is right refuses the proof as stale once `iat` is more than
+        // the skew behind; it is remembered a skew longer than that, counted from the later
+        // of `iat` and this replica's clock (a proof made ahead of it stays fresh longer), so
+        // replicas whose clocks differ by up to the skew still refuse its replay.
         let id = format!("{fingerprint}.{}", claimed.jti);
         let first = state
             .store
-            .first_use(&id, now, now + 2 * PROOF_MAX_SKEW_SECS)
+            .first_use(&id, now, now.max(claimed.iat) + 2 * PROOF_MAX_SKEW_SECS)
             .await
             .map_err(crate::error::internal)?;
         if !first {

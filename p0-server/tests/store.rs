@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use p0_core::api::{GrantView, RequestStatus};
 use p0_core::route::Decision;
 use p0_core::{Intent, RequestId, ResourceId, SignedRequest};
-use p0_server::store::{self, Approval, Conflict, RequestRecord, Store};
+use p0_server::store::{self, Approval, Conflict, Cursor, RequestRecord, Store};
 use p0_testkit::PgServer;
 use std::sync::Arc;
 
@@ -147,20 +147,22 @@ async fn pages_of_a_long_history_cover_it_once_newest_first() {
                 &format!("paged-record-{i:03}"),
                 if i % 2 == 0 { "alice" } else { "bob" },
             );
-            // Four per second, so a page boundary falls inside a second.
-            r.created_at = start + Duration::milliseconds(250 * i);
+            // Four in each instant (two of them alice's), so page boundaries fall between
+            // records made at the same time.
+            r.created_at = start + Duration::milliseconds(250 * (i / 4));
             s.insert(&mut r).await.unwrap();
         }
         let mut seen = Vec::new();
         let mut before = None;
         loop {
-            let page = s.list(Some("alice"), before, 40).await.unwrap();
+            let page = s.list(Some("alice"), before.as_ref(), 40).await.unwrap();
             seen.extend(page.iter().map(|r| r.id.to_string()));
             if page.len() < 40 {
                 break;
             }
-            before = page.last().map(|r| r.created_at);
+            before = page.last().map(Cursor::after);
         }
+        // Newest first; within an instant, by id, descending.
         let expected: Vec<String> = (0..250)
             .rev()
             .filter(|i| i % 2 == 0)

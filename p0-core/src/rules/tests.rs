@@ -351,6 +351,13 @@ fn durations_read_as_people_write_them_and_never_wrap() {
         "",
         "1x",
         "-5m",
+        // `M` is humantime's month, one letter from a minute: months and years have no fixed
+        // length, and a typo must not grant thirty days.
+        "15M",
+        "1month",
+        "2 months",
+        "1y",
+        "1year",
     ] {
         let e = parse_duration(bad).unwrap_err().to_string();
         assert!(!e.contains('\n') && e.contains("duration"), "{bad}: {e}");

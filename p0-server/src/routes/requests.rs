@@ -8,7 +8,7 @@ use crate::error::{bad_request, conflict, forbidden, not_found, ApiResult};
 use crate::lifecycle;
 use crate::shown;
 use crate::state::AppState;
-use crate::store::RequestRecord;
+use crate::store::{Cursor, RequestRecord};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -154,46 +154,86 @@ pub async fn get_one(
 pub struct ListQuery {
     #[serde(default)]
     mine: bool,
-    /// At most this many records are read (default [`PAGE`], at most [`MAX_PAGE`]).
+    /// At most this many records are shown (default [`PAGE`], at most [`MAX_PAGE`]).
     #[serde(default)]
     limit: Option<usize>,
-    /// Only records made before this time (the previous page's `x-p0-next-before`).
+    /// Where the page starts: the previous page's `x-p0-next-before`, or an RFC 3339 time
+    /// (the records made before it).
     #[serde(default)]
-    before: Option<chrono::DateTime<Utc>>,
+    before: Option<String>,
 }
 
-/// Records read per page by default, and at most.
+/// Records shown per page by default, and at most.
 const PAGE: usize = 100;
 const MAX_PAGE: usize = 1_000;
+/// Store pages an overseer's page may read to find records they may see.
+const SCAN_PAGES: usize = 10;
 
 /// The header that carries the next page's `before`, when there may be one.
 pub const NEXT_PAGE: &str = "x-p0-next-before";
 
 /// The requests the caller may see (their own only with `mine=true`), newest first, one page
-/// at a time: a page reads `limit` records through an index, whatever the history's length,
-/// and says where the next one starts (`x-p0-next-before`) when it was full.
+/// at a time: a page reads its records through an index, whatever the history's length, and
+/// says where the next one starts (`x-p0-next-before`) when there may be one. The cursor
+/// names a record the caller was shown, never one they may not see: someone who oversees no
+/// resource has the store read only their own requests; an overseer's page reads on until it
+/// is full (at most [`SCAN_PAGES`] store pages, past which the cursor says where reading
+/// stopped, as a time and an id, and nothing of what was there).
 pub async fn list(
     State(state): State<Arc<AppState>>,
     ApiQuery(q): ApiQuery<ListQuery>,
     caller: Caller,
 ) -> ApiResult<Response> {
     let me = caller.me().to_string();
+    let who = caller.actor();
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    let recs = state
-        .store
-        .list(q.mine.then_some(me.as_str()), q.before, limit)
-        .await?;
-    let next = (recs.len() == limit)
-        .then(|| recs.last().map(|r| r.created_at.to_rfc3339()))
-        .flatten();
+    let mut cursor = match q.before.as_deref() {
+        None => None,
+        Some(text) => Some(Cursor::parse(text).ok_or_else(|| {
+            bad_request(
+                "`before` is neither a page cursor (`x-p0-next-before`) nor an RFC 3339 time",
+            )
+        })?),
+    };
     let overseers = state.overseers();
-    let views: Vec<RequestView> = recs
-        .iter()
-        .filter(|r| lifecycle::sees(r, caller.actor(), overseers))
-        .map(|r| lifecycle::view(r, &me))
-        .collect();
+    let oversees_any = who.is_one_of(&state.admins)
+        || state
+            .resources
+            .keys()
+            .any(|r| who.is_one_of(&state.router.approvers_of(r)));
+    let requester = (q.mine || !oversees_any).then_some(me.as_str());
+    let mut views: Vec<RequestView> = Vec::new();
+    let mut next = None;
+    for scanned in 1..=SCAN_PAGES {
+        // One more than a page: whether another follows is known, not guessed.
+        let mut recs = state
+            .store
+            .list(requester, cursor.as_ref(), limit + 1)
+            .await?;
+        let more = recs.len() > limit;
+        recs.truncate(limit);
+        cursor = recs.last().map(Cursor::after);
+        for (i, r) in recs.iter().enumerate() {
+            if !lifecycle::sees(r, who, overseers) {
+                continue;
+            }
+            views.push(lifecycle::view(r, &me));
+            if views.len() == limit {
+                if more || i + 1 < recs.len() {
+                    next = Some(Cursor::after(r));
+                }
+                break;
+            }
+        }
+        if views.len() == limit || !more {
+            break;
+        }
+        if scanned == SCAN_PAGES {
+            next = cursor.take();
+        }
+    }
     let mut response = Json(views).into_response();
-    if let Some(next) = next.and_then(|n| n.parse().ok()) {
+    if let Some(next) = next.and_then(|c| c.render().parse().ok()) {
         response.headers_mut().insert(NEXT_PAGE, next);
     }
     Ok(response)

@@ -114,6 +114,47 @@ pub type StoreResult<T> = Result<T, anyhow::Error>;
 pub struct Conflict(pub String);
 
 /// Requests, leases and the audit log.
+/// Where a page of the request list starts: the records after this one, newest first (by
+/// time, then id, so records made in the same instant are neither skipped nor repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The time of the last record of the previous page (or a time given by hand).
+    pub created_at: DateTime<Utc>,
+    /// Its id; `None` for a bare time: every record made before it.
+    pub id: Option<RequestId>,
+}
+
+impl Cursor {
+    /// The cursor that follows `r`.
+    pub fn after(r: &RequestRecord) -> Self {
+        Self {
+            created_at: r.created_at,
+            id: Some(r.id.clone()),
+        }
+    }
+
+    /// `<RFC 3339 time>_<id>` (what [`Cursor::render`] writes), or a bare RFC 3339 time.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (time, id) = match text.split_once('_') {
+            Some((time, id)) => (time, Some(RequestId::new(id).ok()?)),
+            None => (text, None),
+        };
+        let created_at = DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc);
+        Some(Self { created_at, id })
+    }
+
+    /// URL-safe: UTC with `Z`, at the precision the record has.
+    pub fn render(&self) -> String {
+        let time = self
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        match &self.id {
+            Some(id) => format!("{time}_{id}"),
+            None => time,
+        }
+    }
+}
+
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -134,12 +175,13 @@ pub trait Store: Send + Sync {
     async fn update(&self, r: &mut RequestRecord) -> StoreResult<()>;
     /// One record.
     async fn get(&self, id: &RequestId) -> StoreResult<Option<RequestRecord>>;
-    /// Up to `limit` records made before `before` (all when `None`), newest first; only
-    /// `requester`'s when given. Read through an index, whatever the history's length.
+    /// Up to `limit` records after `after` (from the newest when `None`), newest first (by
+    /// time, then id); only `requester`'s when given. Read through an index, whatever the
+    /// history's length.
     async fn list(
         &self,
         requester: Option<&str>,
-        before: Option<DateTime<Utc>>,
+        after: Option<&Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<RequestRecord>>;
     /// What `/metrics` shows, counted by the database (active leases are read, not history).

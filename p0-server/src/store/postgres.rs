@@ -3,8 +3,8 @@
 //! lock, so appends from all replicas form one chain.
 
 use super::{
-    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Embedded,
-    RequestRecord, Store, StoreResult,
+    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Cursor,
+    Embedded, RequestRecord, Store, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -118,15 +118,17 @@ impl Store for PostgresStore {
     async fn list(
         &self,
         requester: Option<&str>,
-        before: Option<DateTime<Utc>>,
+        after: Option<&Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<RequestRecord>> {
         let rows = sqlx::query(
             "SELECT body, version FROM requests WHERE ($1::text IS NULL OR requester = $1) \
-             AND ($2::timestamptz IS NULL OR created_at < $2) ORDER BY created_at DESC LIMIT $3",
+             AND ($2::timestamptz IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(requester)
-        .bind(before)
+        .bind(after.map(|c| c.created_at))
+        .bind(after.and_then(|c| c.id.as_ref()).map(|id| id.as_str()))
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;

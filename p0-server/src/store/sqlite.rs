@@ -1,8 +1,8 @@
 //! The SQLite store: one file, one server process (one writer keeps the audit chain ordered).
 
 use super::{
-    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Embedded,
-    RequestRecord, Store, StoreResult,
+    audit_entry, columns, next_entry, record, AuditEntry, AuditRow, Conflict, Counts, Cursor,
+    Embedded, RequestRecord, Store, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -122,17 +122,24 @@ impl Store for SqliteStore {
     async fn list(
         &self,
         requester: Option<&str>,
-        before: Option<DateTime<Utc>>,
+        after: Option<&Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<RequestRecord>> {
-        // Times are compared as times (julianday), not as text.
+        // Times are kept as `to_rfc3339` writes them (UTC, 0, 3, 6 or 9 fraction digits), in
+        // which text order is time order: the cursor's time is written the same way, so the
+        // index on (requester, created_at) serves the order and the bound alike.
         let rows = sqlx::query(
             "SELECT body, version FROM requests WHERE (?1 IS NULL OR requester = ?1) \
-             AND (?2 IS NULL OR julianday(created_at) < julianday(?2)) \
-             ORDER BY created_at DESC LIMIT ?3",
+             AND (?2 IS NULL OR created_at < ?2 OR (created_at = ?2 AND id < ?3)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?4",
         )
         .bind(requester)
-        .bind(before)
+        .bind(after.map(|c| c.created_at.to_rfc3339()))
+        .bind(
+            after
+                .and_then(|c| c.id.as_ref())
+                .map(|id| id.as_str().to_string()),
+        )
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;

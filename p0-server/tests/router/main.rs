@@ -336,12 +336,43 @@ async fn the_list_comes_in_pages_that_say_where_the_next_starts() {
     assert_eq!(first.0, StatusCode::OK);
     assert_eq!(first.1.as_array().map(Vec::len), Some(2), "{}", first.1);
     let next = first.2.expect("a full page names the next");
-    let path = format!(
-        "/v1/requests?mine=true&limit=2&before={}",
-        next.replace('+', "%2B")
-    );
+    let path = format!("/v1/requests?mine=true&limit=2&before={}", next);
     let second = app.send_raw(app.who("alice"), "GET", &path).await;
     assert_eq!(second.0, StatusCode::OK, "{}", second.1);
     assert_eq!(second.1.as_array().map(Vec::len), Some(1), "{}", second.1);
     assert!(second.2.is_none(), "the last page names no next");
+}
+
+#[tokio::test]
+async fn a_page_never_says_where_a_request_the_caller_may_not_see_is() {
+    let app = app(false).await;
+    let own = app.pending("mallory").await;
+    for _ in 0..3 {
+        app.pending("alice").await;
+    }
+    // Mallory oversees nothing: her page is her request, and no cursor names one of alice's.
+    let (s, v, next) = app
+        .send_raw(app.who("mallory"), "GET", "/v1/requests?limit=1")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["id"], own.id.as_str(), "{v}");
+    assert!(next.is_none(), "{next:?}");
+    // Bob approves every resource: his full page's cursor names the last request he was shown.
+    let (s, v, next) = app
+        .send_raw(app.who("bob"), "GET", "/v1/requests?limit=2")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let next = next.expect("a full page names the next");
+    assert!(
+        next.ends_with(&format!("_{}", v[1]["id"].as_str().unwrap())),
+        "{next} {v}"
+    );
+    refused(
+        app.call("bob", "GET", "/v1/requests?before=yesterday", b"")
+            .await,
+        400,
+        "bad_request",
+        "`before` is neither a page cursor",
+    );
 }

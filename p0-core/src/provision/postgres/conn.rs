@@ -4,7 +4,7 @@
 use crate::error::ProvisionError;
 use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::RevokeReport;
-use crate::sql::pg::ident;
+use crate::sql::pg::{ident, literal};
 use sqlx::postgres::PgPool;
 use sqlx::PgConnection;
 
@@ -136,10 +136,16 @@ pub(super) fn has_sqlstate(e: &ProvisionError, code: &str) -> bool {
     matches!(e, ProvisionError::Database(msg) if msg.ends_with(&format!("(SQLSTATE {code})")))
 }
 
+/// The role that inherits what revoked leases leave behind when others' objects depend on it.
+pub(super) const ORPHANS: &str = "p0_orphans";
+const ORPHANS_COMMENT: &str =
+    "p0: owns objects of revoked leases that others depend on; holds nothing, nobody logs in as it";
+
 /// `DROP OWNED BY name` in the current database, inside the caller's transaction: drops what
 /// it owns there (large objects included), revokes what was granted to it, and removes its
 /// default privileges. When other roles' objects depend on what it owns, those are kept and
-/// given to the agent's user instead (`REASSIGN OWNED`), so revocation still completes.
+/// given to `p0_orphans` (`REASSIGN OWNED`), so revocation still completes. Never to the
+/// agent's admin: a SECURITY DEFINER function it inherited would run with the admin's rights.
 pub(super) async fn drop_owned(
     tx: &mut PgConnection,
     name: &str,
@@ -166,16 +172,60 @@ pub(super) async fn drop_owned(
         }
         Err(e) if has_sqlstate(&e, "2BP01") => {
             exec(tx, "ROLLBACK TO SAVEPOINT p0_drop_owned").await?;
+            orphanage(tx).await?;
             exec(
                 tx,
-                &format!("REASSIGN OWNED BY {role} TO CURRENT_USER; DROP OWNED BY {role}"),
+                &format!("REASSIGN OWNED BY {role} TO {ORPHANS}; DROP OWNED BY {role}"),
             )
             .await?;
             report.notes.push(format!(
-                "gave {owned} object(s) owned by `{name}`{where_} to the agent's user: other objects depend on them"
+                "gave {owned} object(s) owned by `{name}`{where_} to `{ORPHANS}`: other objects depend on them"
             ));
         }
         Err(e) => return Err(e),
     }
     exec(tx, "RELEASE SAVEPOINT p0_drop_owned").await
+}
+
+/// Makes sure `p0_orphans` exists and is powerless: no login, no attribute, a member of no
+/// role. The agent's user is made a member so it may reassign to it (superusers need not
+/// be). A role of that name that is anything else is refused: objects would gain its rights.
+async fn orphanage(tx: &mut PgConnection) -> Result<(), ProvisionError> {
+    let comment = literal(ORPHANS_COMMENT)?;
+    exec(tx, "SAVEPOINT p0_orphanage").await?;
+    let created = exec(
+        tx,
+        &format!(
+            "CREATE ROLE {ORPHANS} NOLOGIN NOINHERIT; COMMENT ON ROLE {ORPHANS} IS {comment}; \
+             GRANT {ORPHANS} TO CURRENT_USER"
+        ),
+    )
+    .await;
+    match created {
+        Ok(()) => return exec(tx, "RELEASE SAVEPOINT p0_orphanage").await,
+        // 42710: it exists; 23505: another revocation created it meanwhile.
+        Err(e) if has_sqlstate(&e, "42710") || has_sqlstate(&e, "23505") => {
+            exec(tx, "ROLLBACK TO SAVEPOINT p0_orphanage").await?;
+        }
+        Err(e) => return Err(e),
+    }
+    let powerless: bool = sqlx::query_scalar(
+        "SELECT shobj_description(r.oid, 'pg_authid') IS NOT DISTINCT FROM $2 AND NOT r.rolcanlogin \
+           AND NOT r.rolsuper AND NOT r.rolcreaterole AND NOT r.rolcreatedb AND NOT r.rolreplication \
+           AND NOT r.rolbypassrls \
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid) \
+         FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(ORPHANS)
+    .bind(ORPHANS_COMMENT)
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or(false);
+    if !powerless {
+        return Err(ProvisionError::Database(format!(
+            "role `{ORPHANS}` exists but is not p0's powerless heir (a login, an attribute, a membership \
+             or another comment): objects given to it would gain its rights; drop or fix it"
+        )));
+    }
+    exec(tx, "RELEASE SAVEPOINT p0_orphanage").await
 }

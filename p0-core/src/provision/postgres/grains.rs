@@ -105,6 +105,24 @@ pub(super) async fn grains_of(
     .await?)
 }
 
+/// The grain roles whose only member is `role`: they go when it goes.
+pub(super) async fn grains_alone<'c, C>(conn: C, role: &str) -> Result<Vec<String>, ProvisionError>
+where
+    C: sqlx::Executor<'c, Database = sqlx::Postgres>,
+{
+    Ok(sqlx::query_scalar(
+        "SELECT g.rolname::text FROM pg_catalog.pg_auth_members m \
+         JOIN pg_catalog.pg_roles g ON g.oid = m.roleid \
+         WHERE m.member = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1) \
+           AND g.rolname LIKE 'p0g\\_%' \
+           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members o \
+             WHERE o.roleid = m.roleid AND o.member <> m.member)",
+    )
+    .bind(role)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Drops those of `grains` that are p0's and have no member left (their set roles are gone),
 /// with what was granted to them. Under the ACL lock.
 pub(super) async fn drop_unused(

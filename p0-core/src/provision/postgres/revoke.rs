@@ -175,9 +175,9 @@ where
 }
 
 /// `DROP OWNED` in every other database where the catalog's shared dependencies show the
-/// user, or its role when the role goes with it, owns something or holds a privilege:
-/// exactly where `DROP ROLE` would otherwise fail. A database that allows no connections
-/// cannot be cleaned and is reported (the sweeper retries).
+/// user, or its role and the grain roles that go with it, owns something or holds a
+/// privilege: exactly where `DROP ROLE` would otherwise fail. A database that allows no
+/// connections cannot be cleaned and is reported (the sweeper retries).
 async fn clean_other_databases(
     admin: &Admin,
     username: &Username,
@@ -185,8 +185,14 @@ async fn clean_other_databases(
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
     use sqlx::Connection;
+    // A member may act as its set role's grain roles too, in any database.
+    let grains = match role {
+        Some(role) => super::grains::grains_alone(&admin.pool, role).await?,
+        None => Vec::new(),
+    };
     let candidates: Vec<String> = std::iter::once(username.as_str())
         .chain(role)
+        .chain(grains.iter().map(String::as_str))
         .map(str::to_string)
         .collect();
     let rows: Vec<(String, bool, String)> = sqlx::query_as(
@@ -201,11 +207,15 @@ async fn clean_other_databases(
     if rows.is_empty() {
         return Ok(());
     }
-    // The role is cleaned elsewhere only when it goes: its other members keep what it holds.
+    // The role and its grains are cleaned elsewhere only when the role goes: its other
+    // members keep what it holds (and a grain with another member is not in `grains`).
     let mut names = vec![username.as_str()];
     if let Some(role) = role {
-        if rows.iter().any(|r| r.2 == role) && role_goes_with(&admin.pool, role, username).await? {
+        if rows.iter().any(|r| r.2 != username.as_str())
+            && role_goes_with(&admin.pool, role, username).await?
+        {
             names.push(role);
+            names.extend(grains.iter().map(String::as_str));
         }
     }
     let mut dbs: Vec<(String, bool)> = rows
