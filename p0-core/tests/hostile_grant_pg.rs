@@ -134,21 +134,25 @@ async fn a_large_object_owned_through_a_grain_role_does_not_outlive_revoke() {
     a_large_object_made_as(&pg, &p, &a, grain).await;
 }
 
-#[tokio::test]
-async fn an_object_others_depend_on_is_kept_and_revocation_still_completes() {
-    let pg = setup();
-    let p = provisioner(&pg, policy()).await;
-    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
-    // The user owns a table that someone else's view depends on: DROP OWNED alone fails.
+/// `user` owns a table that someone else's view depends on: DROP OWNED alone fails.
+fn owns_what_a_view_depends_on(pg: &PgServer, user: &Credentials) {
     pg.psql(
         DB,
         &format!(
             "CREATE TABLE public.scratch (v int); ALTER TABLE public.scratch OWNER TO \"{}\"; \
              CREATE VIEW public.on_scratch AS SELECT v FROM public.scratch",
-            a.username
+            user.username
         ),
     )
     .unwrap();
+}
+
+#[tokio::test]
+async fn an_object_others_depend_on_is_kept_and_revocation_still_completes() {
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let a = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    owns_what_a_view_depends_on(&pg, &a);
     let r = p.revoke(&a.username).await.unwrap();
     assert!(r.user_dropped && r.role_dropped, "{r:?}");
     assert!(
@@ -190,15 +194,7 @@ async fn a_p0_orphans_role_with_rights_never_inherits_objects() {
     // Someone made a role of that name that can log in: objects given to it would be theirs.
     pg.psql(DB, "CREATE ROLE p0_orphans LOGIN PASSWORD 'x'")
         .unwrap();
-    pg.psql(
-        DB,
-        &format!(
-            "CREATE TABLE public.scratch (v int); ALTER TABLE public.scratch OWNER TO \"{}\"; \
-             CREATE VIEW public.on_scratch AS SELECT v FROM public.scratch",
-            a.username
-        ),
-    )
-    .unwrap();
+    owns_what_a_view_depends_on(&pg, &a);
     let e = p.revoke(&a.username).await.unwrap_err().to_string();
     assert!(e.contains("`p0_orphans`") && !e.contains('\n'), "{e}");
     assert_eq!(
