@@ -54,6 +54,11 @@ pub struct AgentConfig {
     /// key is generated at start and a warning logged.
     #[serde(default)]
     pub signing_key_file: Option<std::path::PathBuf>,
+    /// On Cloud Run: the Google identities allowed to call, checked by the agent itself on
+    /// top of Google's own check (and of the server's HMAC, which the sweeper's scheduler
+    /// cannot sign: a listed identity may call the sweep without it).
+    #[serde(default)]
+    pub google_caller: Option<GoogleCallerConfig>,
     /// How far a signed request's `issued_at` (or the requester's fresh pickup proof, for a
     /// request that waited for approval) may be from now, in seconds.
     #[serde(default = "default_max_age")]
@@ -77,6 +82,24 @@ pub struct ConnectConfig {
     /// TLS and verify the certificate and host name (`verify-full`).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The callers a Cloud Run agent accepts (see [`AgentConfig::google_caller`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleCallerConfig {
+    /// The audience of their ID tokens: the service's URL (`https://p0-agent-….run.app`).
+    pub audience: String,
+    /// The service accounts (e-mail addresses) allowed to call: the p0 server's, and Cloud
+    /// Scheduler's for the sweep.
+    pub accounts: Vec<String>,
+    /// The issuer of the tokens.
+    #[serde(default = "default_google_issuer")]
+    pub issuer: String,
+}
+
+fn default_google_issuer() -> String {
+    "https://accounts.google.com".into()
 }
 
 fn default_max_age() -> i64 {

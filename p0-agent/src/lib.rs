@@ -5,20 +5,26 @@
 //! the provisioner.
 //!
 //! [`AgentState`] builds the core agent from an [`AgentConfig`]; [`build_router`] serves it
-//! over HTTPS (or plain HTTP on loopback; [`serve`], `main.rs`), and, with the `lambda`
-//! feature, [`lambda`] serves it as an AWS Lambda function (`p0-agent-lambda`).
+//! over HTTPS (or plain HTTP on loopback; [`serve`], `main.rs`), on Google Cloud Run and as
+//! an Azure Functions custom handler ([`Platform`]), and, with the `lambda` feature,
+//! [`lambda`] serves it as an AWS Lambda function (`p0-agent-lambda`).
 
 mod config;
+pub mod google;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod logging;
+mod platform;
 mod router;
 mod serve;
 mod state;
 
-pub use config::{AgentConfig, ConnectConfig};
+pub use config::{AgentConfig, ConnectConfig, GoogleCallerConfig};
 pub use p0_core::agent::{Op, Reply};
-pub use router::build_router;
+pub use platform::{metadata_project, Platform, AZURE_TIMER_PATH};
+pub use router::{build_router, build_router_with, Gates};
 pub use serve::{
-    is_loopback_listen, serve, serve_until, tls_server_config, Serving, TlsListener, SHUTDOWN_GRACE,
+    is_loopback_listen, serve, serve_router, serve_until, tls_server_config, Serving, TlsListener,
+    SHUTDOWN_GRACE,
 };
-pub use state::{run_sweeper, AgentState};
+pub use state::{run_sweeper, secret_from_env, AgentState};

@@ -1,11 +1,13 @@
 //! The agent's HTTP surface: `/v1/provision`, `/v1/revoke`, `/v1/sweep`, `/v1/explain`,
 //! `/v1/health`. Everything but health is authenticated by the server's HMAC; everything is
-//! checked by [`p0_core::agent::Agent`].
+//! checked by [`p0_core::agent::Agent`]. A platform may add its own check of the caller
+//! ([`Gates`]): on Cloud Run, a Google-signed ID token of a listed account.
 
+use crate::google::{GoogleCall, GoogleCaller};
 use crate::AgentState;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,13 +16,27 @@ use p0_core::agent::{Op, Reply};
 use p0_core::api::{HMAC_SIG_HEADER, HMAC_TIME_HEADER};
 use std::sync::Arc;
 
+/// What a platform checks of a caller besides the server's HMAC.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    /// Cloud Run: every call but health carries a Google ID token of one of these accounts;
+    /// with one, the sweep needs no HMAC (Cloud Scheduler cannot sign it).
+    pub google: Option<Arc<GoogleCaller>>,
+}
+
 /// One router for the HTTP transport: the server's HMAC on everything but health
 /// ([`p0_core::agent::Agent::authenticate_server`]), then
 /// [`p0_core::agent::Agent::handle`].
 pub fn build_router(state: Arc<AgentState>) -> Router {
+    build_router_with(state, Gates::default())
+}
+
+/// [`build_router`] with a platform's [`Gates`] in front of the HMAC.
+pub fn build_router_with(state: Arc<AgentState>, gates: Gates) -> Router {
     let mut router = Router::new();
     for op in Op::ALL {
         let method = if op == Op::Health { get } else { post };
+        let gates = gates.clone();
         router = router.route(
             op.path(),
             method(
@@ -28,8 +44,23 @@ pub fn build_router(state: Arc<AgentState>) -> Router {
                       uri: Uri,
                       headers: HeaderMap,
                       body: Bytes| async move {
-                    if op.needs_server_auth() {
-                        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+                    let mut platform_says_sweep = false;
+                    if let (true, Some(google)) = (op.needs_server_auth(), &gates.google) {
+                        match google.check(header(header::AUTHORIZATION.as_str())).await {
+                            Ok(_) if op == Op::Sweep => platform_says_sweep = true,
+                            Ok(GoogleCall::Verified(_)) => {}
+                            Ok(GoogleCall::CheckedByCloudRun(_)) => {
+                                return response(Reply::refusal(
+                                    401,
+                                    "unauthenticated",
+                                    "a Google ID token without its signature is enough for the sweep only: send a signed one in Authorization (and Cloud Run's in X-Serverless-Authorization)",
+                                ))
+                            }
+                            Err(refused) => return response(refused),
+                        }
+                    }
+                    if op.needs_server_auth() && !platform_says_sweep {
                         if let Err(refused) = state.authenticate_server(
                             uri.path(),
                             header(HMAC_TIME_HEADER),
@@ -49,7 +80,7 @@ pub fn build_router(state: Arc<AgentState>) -> Router {
 }
 
 /// A [`Reply`] as an HTTP response: its status, its body as JSON.
-fn response(reply: Reply) -> Response {
+pub(crate) fn response(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(reply.body)).into_response()
 }

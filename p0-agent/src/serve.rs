@@ -180,7 +180,19 @@ pub async fn serve_until(
     state: Arc<AgentState>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = build_router(state);
+    serve_router(listener, config.serving()?, build_router(state), stop).await
+}
+
+/// Serves `router` on `listener` as `serving` says until `stop` resolves, as
+/// [`serve_until`] does: for a router and a way of serving that a platform decides
+/// ([`crate::Platform`]).
+pub async fn serve_router(
+    listener: TcpListener,
+    serving: Serving,
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     // axum waits for the stop signal in a task of its own, and open connections last until
     // it fires: if this future is dropped instead (an in-process agent stopped by its
@@ -196,7 +208,7 @@ pub async fn serve_until(
         }
     };
     let served = async move {
-        match config.serving()? {
+        match serving {
             Serving::Tls { cert, key } => {
                 let tls = TlsListener::new(listener, tls_server_config(&cert, &key)?)?;
                 axum::serve(tls, router)
@@ -206,7 +218,7 @@ pub async fn serve_until(
             Serving::Plain { dangerous } => {
                 if dangerous {
                     tracing::warn!(
-                        listen = %config.listen,
+                        listen = %local,
                         "dangerous_plain_http: serving plain HTTP on an address other machines may reach; put TLS in front of it"
                     );
                 }

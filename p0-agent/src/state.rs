@@ -30,20 +30,22 @@ impl AgentState {
         config: &AgentConfig,
         verifier: Arc<dyn IdTokenVerifier>,
     ) -> anyhow::Result<Arc<Self>> {
-        let database_url = config
-            .database_url
-            .clone()
-            .or_else(|| std::env::var("P0_AGENT_DATABASE_URL").ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!("no database_url in the config and no P0_AGENT_DATABASE_URL")
-            })?;
-        let hmac_secret = config
-            .hmac_secret
-            .clone()
-            .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
-            .ok_or_else(|| {
-                anyhow::anyhow!("no hmac_secret in the config and no P0_AGENT_HMAC_SECRET")
-            })?;
+        let database_url = match config.database_url.clone() {
+            Some(url) => url,
+            None => secret_from_env("P0_AGENT_DATABASE_URL")?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no database_url in the config and no P0_AGENT_DATABASE_URL (or _FILE)"
+                )
+            })?,
+        };
+        let hmac_secret = match config.hmac_secret.clone() {
+            Some(secret) => secret,
+            None => secret_from_env("P0_AGENT_HMAC_SECRET")?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no hmac_secret in the config and no P0_AGENT_HMAC_SECRET (or _FILE)"
+                )
+            })?,
+        };
         Self::connect(config, verifier, database_url, Some(hmac_secret)).await
     }
 
@@ -129,6 +131,34 @@ pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::
     }
 }
 
+/// A secret from the environment: `NAME` itself, or the file `NAME_FILE` names (a secret
+/// mounted as a file: Cloud Run's Secret Manager volumes, Kubernetes secrets). An Azure app
+/// setting whose Key Vault reference did not resolve holds the reference itself: refused, so
+/// the agent never takes it for the secret.
+pub fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
+    let value = match std::env::var(name) {
+        Ok(v) => Some(v),
+        Err(_) => match std::env::var(format!("{name}_FILE")) {
+            Ok(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("{name}_FILE `{path}`: {e}"))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            Err(_) => None,
+        },
+    };
+    if value
+        .as_deref()
+        .is_some_and(|v| v.trim_start().starts_with("@Microsoft.KeyVault("))
+    {
+        anyhow::bail!(
+            "{name} is an unresolved Key Vault reference: give the function app's managed identity the Key Vault Secrets User role on the vault (az role assignment create) and restart it"
+        );
+    }
+    Ok(value)
+}
+
 /// The core agent's settings from the configuration; the core checks them when it builds
 /// the agent.
 fn settings(
@@ -204,7 +234,7 @@ fn signing_key(config: &AgentConfig) -> anyhow::Result<AgentSigningKey> {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                 anyhow::anyhow!("reading signing_key_file `{}`: {e}", path.display())
             })?),
-            None => std::env::var("P0_AGENT_SIGNING_KEY").ok(),
+            None => secret_from_env("P0_AGENT_SIGNING_KEY")?,
         };
     match pem {
         Some(pem) => Ok(AgentSigningKey::from_pkcs8_pem(&pem)?),

@@ -46,6 +46,16 @@ pub struct ResourceConfig {
     /// retry of a provision that did reach the agent could only be refused.
     #[serde(default = "one")]
     pub agent_lambda_max_attempts: u32,
+    /// An HTTP agent on Google Cloud Run: every call also carries a Google-signed ID token
+    /// for this audience (the service's URL), from the metadata server on Google Cloud or
+    /// from the service-account key file `GOOGLE_APPLICATION_CREDENTIALS` names elsewhere.
+    /// Needs the `gcp` feature.
+    #[serde(default)]
+    pub agent_google_audience: Option<String>,
+    /// An HTTP agent on Azure Functions with function-level authorization: every call also
+    /// carries this function key (`x-functions-key`), which the Functions host checks.
+    #[serde(default)]
+    pub agent_function_key: Option<String>,
 }
 
 fn one() -> u32 {
@@ -55,10 +65,12 @@ fn one() -> u32 {
 /// How the server reaches a resource's agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentTarget {
-    /// Over HTTPS (or loopback HTTP) with the shared HMAC; `ca` is the only root to trust.
+    /// Over HTTPS (or loopback HTTP) with the shared HMAC; `ca` is the only root to trust;
+    /// `platform` is what the agent's platform checks first.
     Http {
         url: String,
         ca: Option<std::path::PathBuf>,
+        platform: PlatformAuth,
     },
     /// Through AWS Lambda's Invoke API.
     Lambda {
@@ -66,6 +78,34 @@ pub enum AgentTarget {
         endpoint: Option<String>,
         max_attempts: u32,
     },
+}
+
+/// What an HTTP agent's platform checks of the server before the agent sees a call (the
+/// agent checks the HMAC, and on Cloud Run the token, itself too).
+#[derive(Clone, PartialEq, Eq)]
+pub enum PlatformAuth {
+    /// Nothing: a standalone agent.
+    None,
+    /// Cloud Run: a Google-signed ID token for this audience.
+    GoogleIdToken {
+        /// The service's URL.
+        audience: String,
+    },
+    /// Azure Functions: a function key.
+    FunctionKey(String),
+}
+
+impl std::fmt::Debug for PlatformAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::GoogleIdToken { audience } => f
+                .debug_struct("GoogleIdToken")
+                .field("audience", audience)
+                .finish(),
+            Self::FunctionKey(_) => f.write_str("FunctionKey(<redacted>)"),
+        }
+    }
 }
 
 impl ResourceConfig {
@@ -78,11 +118,17 @@ impl ResourceConfig {
                 Ok(AgentTarget::Http {
                     url: url.clone(),
                     ca: self.agent_ca.clone(),
+                    platform: self.platform_auth()?,
                 })
             }
-            (None, Some(_)) if self.agent_ca.is_some() || self.dangerous_plain_http => {
+            (None, Some(_))
+                if self.agent_ca.is_some()
+                    || self.dangerous_plain_http
+                    || self.agent_google_audience.is_some()
+                    || self.agent_function_key.is_some() =>
+            {
                 anyhow::bail!(
-                    "resource `{}`: agent_ca and dangerous_plain_http are for an agent_url, not agent_function",
+                    "resource `{}`: agent_ca, dangerous_plain_http, agent_google_audience and agent_function_key are for an agent_url, not agent_function",
                     self.name
                 )
             }
@@ -104,6 +150,28 @@ impl ResourceConfig {
 }
 
 impl ResourceConfig {
+    fn platform_auth(&self) -> anyhow::Result<PlatformAuth> {
+        match (&self.agent_google_audience, &self.agent_function_key) {
+            (None, None) => Ok(PlatformAuth::None),
+            (Some(audience), None) if !audience.trim().is_empty() => {
+                Ok(PlatformAuth::GoogleIdToken {
+                    audience: audience.clone(),
+                })
+            }
+            (None, Some(key)) if !key.trim().is_empty() => {
+                Ok(PlatformAuth::FunctionKey(key.clone()))
+            }
+            (Some(_), Some(_)) => anyhow::bail!(
+                "resource `{}`: set agent_google_audience (Cloud Run) or agent_function_key (Azure Functions), not both",
+                self.name
+            ),
+            _ => anyhow::bail!(
+                "resource `{}`: agent_google_audience or agent_function_key is empty",
+                self.name
+            ),
+        }
+    }
+
     /// `https://`, or `http://` to loopback, or `http://` anywhere with `dangerous_plain_http`.
     fn check_agent_url(&self, url: &str) -> anyhow::Result<()> {
         let parsed = reqwest::Url::parse(url)
@@ -220,6 +288,7 @@ mod tests {
             AgentTarget::Http {
                 url: "https://agent:7070".into(),
                 ca: None,
+                platform: PlatformAuth::None,
             }
         );
         let lambda = resource("agent_function = \"arn:aws:lambda:eu-west-1:1:function:a\"")?;
@@ -321,6 +390,30 @@ mod tests {
     }
 
     #[test]
+    fn a_platform_authenticates_an_http_agent_one_way_at_most() -> anyhow::Result<()> {
+        let run = resource(
+            "agent_url = \"https://a.run.app\"\nagent_google_audience = \"https://a.run.app\"",
+        )?;
+        assert!(matches!(
+            run.agent_target()?,
+            AgentTarget::Http { platform: PlatformAuth::GoogleIdToken { audience }, .. } if audience == "https://a.run.app"
+        ));
+        let azure =
+            resource("agent_url = \"https://f.azurewebsites.net\"\nagent_function_key = \"k3y\"")?;
+        let target = azure.agent_target()?;
+        assert!(!format!("{target:?}").contains("k3y"), "{target:?}");
+        for (extra, why) in [
+            ("agent_url = \"https://a\"\nagent_google_audience = \"a\"\nagent_function_key = \"k\"", "not both"),
+            ("agent_url = \"https://a\"\nagent_function_key = \" \"", "is empty"),
+            ("agent_function = \"f\"\nagent_function_key = \"k\"", "not agent_function"),
+        ] {
+            let err = resource(extra)?.agent_target().unwrap_err().to_string();
+            assert!(err.contains(why), "{extra}: {err}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn dangerous_plain_http_is_accepted_and_logged_as_a_warning() {
         let (result, logged) = load_logging(&server(
             "agent_url = \"http://agent.internal:7070\"\ndangerous_plain_http = true",
@@ -330,7 +423,8 @@ mod tests {
             config.resources[0].agent_target().unwrap(),
             AgentTarget::Http {
                 url: "http://agent.internal:7070".into(),
-                ca: None
+                ca: None,
+                platform: PlatformAuth::None,
             }
         );
         assert!(logged.contains("WARN"), "{logged}");
@@ -347,7 +441,8 @@ mod tests {
             result.unwrap().resources[0].agent_target().unwrap(),
             AgentTarget::Http {
                 url: "https://agent.internal:7070".into(),
-                ca: Some("/etc/p0/agent-ca.pem".into())
+                ca: Some("/etc/p0/agent-ca.pem".into()),
+                platform: PlatformAuth::None,
             }
         );
         let (result, _) = load_logging(&server(

@@ -58,7 +58,7 @@ impl AppState {
         let mut resources = HashMap::new();
         for r in &config.resources {
             let client = match r.agent_target()? {
-                crate::config::AgentTarget::Http { url, ca } => {
+                crate::config::AgentTarget::Http { url, ca, platform } => {
                     let secret = r
                         .agent_secret
                         .clone()
@@ -69,7 +69,7 @@ impl AppState {
                                 r.name
                             )
                         })?;
-                    AgentClient::new(&url, &secret, ca.as_deref())?
+                    AgentClient::new(&url, &secret, ca.as_deref())?.with_platform_auth(platform)?
                 }
                 crate::config::AgentTarget::Lambda {
                     function,

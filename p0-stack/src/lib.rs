@@ -3,6 +3,7 @@
 //! runs it (the CLI's `demo` feature), and the end-to-end, hostile and bench suites start one
 //! per test.
 
+pub mod clouds;
 mod inspect;
 mod procs;
 mod run;
@@ -97,9 +98,8 @@ pub struct Stack {
     router: Option<Arc<dyn p0_core::Router>>,
     /// An external OIDC issuer and audience instead of the development issuer.
     external_issuer: Option<(String, String)>,
-    /// A Lambda agent (function, Invoke endpoint) run outside the stack, instead of the
-    /// in-process HTTP agent.
-    lambda: Option<(String, String)>,
+    /// An agent run outside the stack, instead of the in-process HTTP agent.
+    external: Option<External>,
     /// One issuer for the stack's life, so tokens survive a server restart.
     dev: Option<Arc<p0_core::DangerousDevIssuer>>,
     /// HTTPS between server and agent (plain HTTP on loopback without it).
@@ -113,6 +113,15 @@ impl std::fmt::Debug for Stack {
             .field("server_url", &self.server_url)
             .finish_non_exhaustive()
     }
+}
+
+/// An agent the stack does not run: a Lambda function, or an HTTP agent behind a platform.
+#[derive(Debug, Clone)]
+enum External {
+    /// The function and the Invoke API's endpoint.
+    Lambda(String, String),
+    /// The agent's URL, and what the resource's configuration says of its platform.
+    Http(String, String),
 }
 
 const AGENT_KEY_FILE: &str = "agent-signing-key.pem";
@@ -155,16 +164,31 @@ impl Stack {
         function: &str,
         endpoint: &str,
     ) -> anyhow::Result<Self> {
-        let lambda = Some((function.to_string(), endpoint.to_string()));
+        let lambda = External::Lambda(function.to_string(), endpoint.to_string());
         Self::start_inner(
             p0_core::Engine::Postgres,
             rules,
             reaper_secs,
             None,
-            lambda,
+            Some(lambda),
             None,
         )
         .await
+    }
+
+    /// Starts the database of `engine` and the server, whose agent runs outside the stack
+    /// behind a platform (a [`clouds`] stand-in): reached at `agent_url` with the stack's
+    /// HMAC, and `platform` added to the resource's configuration (`agent_function_key = …`).
+    /// Run the agent with [`Stack::agent_process_config`].
+    pub async fn start_with_external_agent(
+        engine: p0_core::Engine,
+        rules: &str,
+        reaper_secs: u64,
+        agent_url: &str,
+        platform: &str,
+    ) -> anyhow::Result<Self> {
+        let http = External::Http(agent_url.to_string(), platform.to_string());
+        Self::start_inner(engine, rules, reaper_secs, None, Some(http), None).await
     }
 
     /// Starts everything for `engine`.
@@ -192,7 +216,7 @@ impl Stack {
         rules: &str,
         reaper_secs: u64,
         external_issuer: Option<(String, String)>,
-        lambda: Option<(String, String)>,
+        external: Option<External>,
         agent_tls: Option<AgentTls>,
     ) -> anyhow::Result<Self> {
         let mysql = engine == p0_core::Engine::MySql;
@@ -226,9 +250,10 @@ impl Stack {
             engine,
             resource: if mysql { MYSQL_RESOURCE } else { RESOURCE }.to_string(),
             server_url: format!("http://{server_addr}"),
-            agent_url: match agent_tls {
-                Some(_) => format!("https://{agent_addr}"),
-                None => format!("http://{agent_addr}"),
+            agent_url: match (&external, &agent_tls) {
+                (Some(External::Http(url, _)), _) => url.clone(),
+                (_, Some(_)) => format!("https://{agent_addr}"),
+                _ => format!("http://{agent_addr}"),
             },
             server_addr,
             agent_addr,
@@ -240,13 +265,13 @@ impl Stack {
             agent: None,
             dev: None,
             external_issuer,
-            lambda,
+            external,
             webhook: None,
             router: None,
             agent_tls,
             _dir: dir,
         };
-        if s.lambda.is_none() {
+        if s.external.is_none() {
             s.start_agent().await?;
         }
         s.start_server().await?;

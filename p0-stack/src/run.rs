@@ -30,6 +30,7 @@ impl Stack {
             tls_cert: self.agent_tls.as_ref().map(|t| t.cert.clone()),
             tls_key: self.agent_tls.as_ref().map(|t| t.key.clone()),
             dangerous_plain_http: false,
+            google_caller: None,
         };
         let verifier = Arc::new(p0_core::JwksVerifier::new(
             &config.issuer,
@@ -58,10 +59,14 @@ impl Stack {
 
     /// Starts (or restarts) the server on its port, with the same store.
     pub async fn start_server(&mut self) -> anyhow::Result<()> {
-        let agent = match &self.lambda {
-            Some((function, endpoint)) => {
+        let agent = match &self.external {
+            Some(crate::External::Lambda(function, endpoint)) => {
                 format!("agent_function = \"{function}\"\nagent_lambda_endpoint = \"{endpoint}\"\n")
             }
+            Some(crate::External::Http(url, platform)) => format!(
+                "agent_url = \"{url}\"\nagent_secret = \"{}\"\n{platform}\n",
+                self.hmac
+            ),
             None => format!(
                 "agent_url = \"{}\"\nagent_secret = \"{}\"\n{}",
                 self.agent_url,

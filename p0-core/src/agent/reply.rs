@@ -62,6 +62,12 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A refusal of the transport's own (a platform's authentication, say): logged, and
+    /// answered as the core's refusals are, with a stable `code` and a one-line `message`.
+    pub fn refusal(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Refusal::new(status, code, message).into()
+    }
+
     /// A 200 with `value` as its body.
     pub(crate) fn ok<T: serde::Serialize>(value: T) -> Self {
         match serde_json::to_value(value) {
