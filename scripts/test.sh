@@ -33,7 +33,7 @@ cargo fmt --all --check
 python3 scripts/layout_check.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \
-  --features p0-cli/lambda,p0-agent/lambda -- -D warnings
+  --features p0-cli/lambda,p0-cli/gcp,p0-agent/lambda -- -D warnings
 cargo build --workspace --all-targets --locked
 # The SDK without its engines and HTTP client (an embedder that only extracts), and the everyday
 # CLI without the server, the agent or the test kit (they come only with its `demo` feature).
@@ -49,10 +49,12 @@ disk "after the workspace's tests"
 # (the full run, P0_CHAOS_LIFECYCLES=1000 P0_CHAOS_CONCURRENCY=16, is run by hand).
 cargo test --locked -p p0-benches --bench chaos
 
-# The Lambda agent end to end: built first, so `cargo lambda watch` only starts it.
+# The Lambda agent end to end: built first, so `cargo lambda watch` only starts it. The Cloud
+# Run agent end to end (the server's Google ID tokens: the `gcp` feature) in the same build;
+# the Azure one needs no feature and ran with the workspace's tests.
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
-cargo test --locked -p p0-agent -p p0-server --features p0-agent/lambda,p0-server/lambda --lib
-cargo test --locked -p p0-cli --features lambda --test lambda
+cargo test --locked -p p0-agent -p p0-server --features p0-agent/lambda,p0-server/lambda,p0-server/gcp --lib
+cargo test --locked -p p0-cli --features lambda,gcp --test lambda --test cloud_run
 
 # The examples run against real servers (PostgreSQL, p0-server and agent, Redis) and say what
 # they should; the migration example is also checked against PostgreSQL by
