@@ -119,3 +119,76 @@ fn payload(unsigned: &str) -> Option<Claims> {
         .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(accounts: &[&str]) -> anyhow::Result<GoogleCaller> {
+        GoogleCaller::new(&GoogleCallerConfig {
+            audience: "https://a.run.app".into(),
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            issuer: "https://accounts.google.com".into(),
+        })
+    }
+
+    fn stripped(claims: serde_json::Value) -> String {
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "Bearer {}.{}.{SIGNATURE_REMOVED}",
+            b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+            b64(claims.to_string().as_bytes())
+        )
+    }
+
+    #[tokio::test]
+    async fn a_token_cloud_run_checked_is_read_for_its_audience_expiry_and_account() {
+        assert!(
+            caller(&[]).is_err(),
+            "an empty list lets nobody in: refused"
+        );
+        let c = caller(&["sweeper@p.iam.gserviceaccount.com"]).unwrap();
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let ok = stripped(serde_json::json!({
+            "aud": "https://a.run.app", "exp": exp, "email": "SWEEPER@p.iam.gserviceaccount.com"
+        }));
+        assert_eq!(
+            c.check(Some(&ok)).await.unwrap(),
+            GoogleCall::CheckedByCloudRun("SWEEPER@p.iam.gserviceaccount.com".into())
+        );
+        for (claims, why) in [
+            (
+                serde_json::json!({"aud": "https://b.run.app", "exp": exp, "email": "sweeper@p.iam.gserviceaccount.com"}),
+                "wrong audience",
+            ),
+            (
+                serde_json::json!({"aud": "https://a.run.app", "exp": 1, "email": "sweeper@p.iam.gserviceaccount.com"}),
+                "expired",
+            ),
+            (
+                serde_json::json!({"aud": "https://a.run.app", "exp": exp, "email": "x@evil.example"}),
+                "not in google_caller.accounts",
+            ),
+            (
+                serde_json::json!({"aud": "https://a.run.app", "exp": exp}),
+                "without an e-mail",
+            ),
+        ] {
+            let r = c.check(Some(&stripped(claims))).await.unwrap_err();
+            assert_eq!(r.status, 401);
+            assert!(
+                r.body["message"].as_str().unwrap().contains(why),
+                "{why}: {:?}",
+                r.body
+            );
+        }
+        for bad in [
+            None,
+            Some("Basic x"),
+            Some("Bearer "),
+            Some("Bearer a.b.c.SIGNATURE_REMOVED_BY_GOOGLE"),
+        ] {
+            assert_eq!(c.check(bad).await.unwrap_err().status, 401, "{bad:?}");
+        }
+    }
+}

@@ -257,4 +257,52 @@ mod tests {
             .to_string();
         assert_eq!(e, "PORT `http` is not a port number");
     }
+
+    fn config(extra: &str) -> AgentConfig {
+        let text = format!(
+            "resource = \"pg/app\"\nissuer = \"https://login.example.com\"\naudience = \"p0\"\n{extra}\n[guard]\ndatabases = [\"app\"]\nservice_user = \"p0_agent\"\n"
+        );
+        AgentConfig::from_toml(&text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn each_platform_serves_where_and_how_it_must() {
+        let run = Platform::CloudRun {
+            port: 8080,
+            project: None,
+        };
+        let google = "[google_caller]\naudience = \"https://a.run.app\"\naccounts = [\"s@p.iam.gserviceaccount.com\"]";
+        // On Cloud Run the agent checks Google's token itself: no google_caller, no start.
+        let e = run.serving(&config("")).unwrap_err().to_string();
+        assert!(e.contains("[google_caller]"), "{e}");
+        let with = config(google);
+        assert_eq!(run.listen(&with), "0.0.0.0:8080");
+        assert_eq!(
+            run.serving(&with).ok(),
+            Some(Serving::Plain { dangerous: false })
+        );
+        assert!(!run.sweeps_itself(&with) && run.cloud_logging());
+        // The platform ends TLS: a certificate is a mistake, said so.
+        let e = run
+            .serving(&config(&format!(
+                "tls_cert = \"c\"\ntls_key = \"k\"\n{google}"
+            )))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the platform ends TLS"), "{e}");
+        let azure = Platform::AzureFunctions { port: 9000 };
+        assert_eq!(azure.listen(&config("")), "127.0.0.1:9000");
+        assert_eq!(
+            azure.serving(&config("")).ok(),
+            Some(Serving::Plain { dangerous: false })
+        );
+        assert!(!azure.sweeps_itself(&config("")) && !azure.cloud_logging());
+        // Standalone: the config's own rules.
+        let e = Platform::Standalone
+            .serving(&config("listen = \"0.0.0.0:7070\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a loopback address"), "{e}");
+        assert!(Platform::Standalone.sweeps_itself(&config("")));
+    }
 }

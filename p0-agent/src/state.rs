@@ -250,6 +250,37 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
     use p0_core::agent::Op;
+
+    #[test]
+    fn secrets_come_from_the_variable_or_its_file_and_never_from_an_unresolved_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        // Names of this test's own: the process environment is shared by every test.
+        std::env::set_var("P0_TEST_SECRET_A_FILE", &file);
+        assert_eq!(
+            secret_from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
+            Some("s3cret")
+        );
+        std::env::set_var("P0_TEST_SECRET_A", "direct");
+        assert_eq!(
+            secret_from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
+            Some("direct")
+        );
+        assert_eq!(secret_from_env("P0_TEST_SECRET_NONE").unwrap(), None);
+        std::env::set_var(
+            "P0_TEST_SECRET_B",
+            "@Microsoft.KeyVault(VaultName=kv;SecretName=db)",
+        );
+        let e = secret_from_env("P0_TEST_SECRET_B").unwrap_err().to_string();
+        assert!(
+            e.contains("unresolved Key Vault reference") && !e.contains("VaultName"),
+            "{e}"
+        );
+        std::env::set_var("P0_TEST_SECRET_C_FILE", dir.path().join("missing"));
+        let e = secret_from_env("P0_TEST_SECRET_C").unwrap_err().to_string();
+        assert!(e.starts_with("P0_TEST_SECRET_C_FILE"), "{e}");
+    }
     use p0_core::provision::{AccountKind, ManagedAccount, RevokeReport};
     use p0_core::{Credentials, ProvisionError, ProvisionPlan, Username};
 
