@@ -33,7 +33,7 @@ cargo fmt --all --check
 python3 scripts/layout_check.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p p0-cli -p p0-agent -p p0-server --all-targets --locked \
-  --features p0-cli/lambda,p0-cli/gcp,p0-agent/lambda -- -D warnings
+  --features p0-cli/lambda,p0-cli/gcp,p0-cli/azure,p0-agent/lambda -- -D warnings
 cargo build --workspace --all-targets --locked
 # The SDK without its engines and HTTP client (an embedder that only extracts), and the everyday
 # CLI without the server, the agent or the test kit (they come only with its `demo` feature).
@@ -50,11 +50,13 @@ disk "after the workspace's tests"
 cargo test --locked -p p0-benches --bench chaos
 
 # The Lambda agent end to end: built first, so `cargo lambda watch` only starts it. The Cloud
-# Run agent end to end (the server's Google ID tokens: the `gcp` feature) in the same build;
-# the Azure one needs no feature and ran with the workspace's tests.
+# Run agent (the server's Google ID tokens: `gcp`) and the Azure agent behind App Service
+# authentication (the server's Entra ID tokens: `azure`) end to end in the same build; the
+# Azure agent with function keys needs no feature and ran with the workspace's tests.
 cargo build --locked -p p0-agent --features lambda --bin p0-agent-lambda
-cargo test --locked -p p0-agent -p p0-server --features p0-agent/lambda,p0-server/lambda,p0-server/gcp --lib
-cargo test --locked -p p0-cli --features lambda,gcp --test lambda --test cloud_run
+cargo test --locked -p p0-agent -p p0-server \
+  --features p0-agent/lambda,p0-server/lambda,p0-server/gcp,p0-server/azure --lib
+cargo test --locked -p p0-cli --features lambda,gcp,azure --test lambda --test cloud_run --test azure_entra
 
 # The examples run against real servers (PostgreSQL, p0-server and agent, Redis) and say what
 # they should; the migration example is also checked against PostgreSQL by

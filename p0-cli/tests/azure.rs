@@ -13,11 +13,10 @@ use p0_agent::{Op, AZURE_TIMER_PATH};
 use p0_stack::clouds::{Function, FunctionsApp, FunctionsHost};
 use p0_stack::{Stack, DEMO_RULES, RESOURCE};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::cli::text;
 use support::flow::User;
-use support::platform::{agent_binary, free_port, post, wait_healthy, Proc};
+use support::platform::{free_port, post, wait_healthy, Handler};
 
 const KEY: &str = "function-key-0123456789";
 
@@ -87,31 +86,8 @@ async fn a_request_goes_through_the_functions_host_with_its_key() {
     .await
     .unwrap();
 
-    // The app as deployed: its files, and the agent's configuration next to them.
-    let deployed = tempfile::tempdir().unwrap();
-    copy_dir(&app_dir(), deployed.path());
-    let config = stack
-        .agent_process_config("agent", "127.0.0.1:1".parse().unwrap(), 0)
-        .unwrap();
-    std::fs::copy(&config, deployed.path().join("agent.toml")).unwrap();
-    let log = deployed.path().join("handler.log");
-    let mut handler = Proc::spawn(
-        Command::new(agent_binary())
-            .args(&app.arguments)
-            .current_dir(deployed.path())
-            .env("FUNCTIONS_CUSTOMHANDLER_PORT", handler_port.to_string())
-            .env_remove("P0_AGENT_CONFIG")
-            .env_remove("K_SERVICE")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(deployed.path().join("handler.err")).unwrap()),
-    );
-    let logs = || {
-        ["handler.log", "handler.err"]
-            .iter()
-            .map(|f| std::fs::read_to_string(deployed.path().join(f)).unwrap_or_default())
-            .collect::<String>()
-    };
+    let mut handler = Handler::start(&stack, &app_dir(), &app, handler_port);
+    let logs = || handler.logs();
     wait_healthy(&format!("{}/v1/health", host.url), logs).await;
 
     // The host refuses a call without the key (it never reaches the handler); with the key
@@ -193,18 +169,6 @@ async fn a_request_goes_through_the_functions_host_with_its_key() {
     assert_eq!(status, 400);
 
     // The host stops a handler with SIGTERM: it ends cleanly.
-    assert_eq!(handler.terminate(15), Some(0), "{}", logs());
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    let log = handler.logs();
+    assert_eq!(handler.proc.terminate(15), Some(0), "{log}");
 }

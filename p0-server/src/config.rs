@@ -56,6 +56,12 @@ pub struct ResourceConfig {
     /// carries this function key (`x-functions-key`), which the Functions host checks.
     #[serde(default)]
     pub agent_function_key: Option<String>,
+    /// An HTTP agent on Azure Functions behind App Service authentication (Entra ID): every
+    /// call also carries an Entra ID token of the server's managed identity for this
+    /// application ID URI (`api://…`). With or without a function key. Needs the `azure`
+    /// feature.
+    #[serde(default)]
+    pub agent_entra_audience: Option<String>,
 }
 
 fn one() -> u32 {
@@ -91,8 +97,14 @@ pub enum PlatformAuth {
         /// The service's URL.
         audience: String,
     },
-    /// Azure Functions: a function key.
-    FunctionKey(String),
+    /// Azure Functions: a function key, an Entra ID token of the server's managed identity
+    /// for this audience (App Service authentication in front of the app), or both.
+    Azure {
+        /// Sent as `x-functions-key`.
+        function_key: Option<String>,
+        /// The application ID URI (`api://…`) the token is for.
+        entra_audience: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for PlatformAuth {
@@ -103,7 +115,14 @@ impl std::fmt::Debug for PlatformAuth {
                 .debug_struct("GoogleIdToken")
                 .field("audience", audience)
                 .finish(),
-            Self::FunctionKey(_) => f.write_str("FunctionKey(<redacted>)"),
+            Self::Azure {
+                function_key,
+                entra_audience,
+            } => f
+                .debug_struct("Azure")
+                .field("function_key", &function_key.as_ref().map(|_| "<redacted>"))
+                .field("entra_audience", entra_audience)
+                .finish(),
         }
     }
 }
@@ -125,10 +144,11 @@ impl ResourceConfig {
                 if self.agent_ca.is_some()
                     || self.dangerous_plain_http
                     || self.agent_google_audience.is_some()
-                    || self.agent_function_key.is_some() =>
+                    || self.agent_function_key.is_some()
+                    || self.agent_entra_audience.is_some() =>
             {
                 anyhow::bail!(
-                    "resource `{}`: agent_ca, dangerous_plain_http, agent_google_audience and agent_function_key are for an agent_url, not agent_function",
+                    "resource `{}`: agent_ca, dangerous_plain_http and a platform's authentication are for an agent_url, not agent_function",
                     self.name
                 )
             }
@@ -151,22 +171,24 @@ impl ResourceConfig {
 
 impl ResourceConfig {
     fn platform_auth(&self) -> anyhow::Result<PlatformAuth> {
-        match (&self.agent_google_audience, &self.agent_function_key) {
-            (None, None) => Ok(PlatformAuth::None),
-            (Some(audience), None) if !audience.trim().is_empty() => {
-                Ok(PlatformAuth::GoogleIdToken {
-                    audience: audience.clone(),
-                })
+        let given = |v: &Option<String>, what: &str| match v {
+            Some(v) if v.trim().is_empty() => {
+                anyhow::bail!("resource `{}`: {what} is empty", self.name)
             }
-            (None, Some(key)) if !key.trim().is_empty() => {
-                Ok(PlatformAuth::FunctionKey(key.clone()))
-            }
-            (Some(_), Some(_)) => anyhow::bail!(
-                "resource `{}`: set agent_google_audience (Cloud Run) or agent_function_key (Azure Functions), not both",
-                self.name
-            ),
+            v => Ok(v.clone()),
+        };
+        let google = given(&self.agent_google_audience, "agent_google_audience")?;
+        let function_key = given(&self.agent_function_key, "agent_function_key")?;
+        let entra_audience = given(&self.agent_entra_audience, "agent_entra_audience")?;
+        match (google, function_key, entra_audience) {
+            (None, None, None) => Ok(PlatformAuth::None),
+            (Some(audience), None, None) => Ok(PlatformAuth::GoogleIdToken { audience }),
+            (None, function_key, entra_audience) => Ok(PlatformAuth::Azure {
+                function_key,
+                entra_audience,
+            }),
             _ => anyhow::bail!(
-                "resource `{}`: agent_google_audience or agent_function_key is empty",
+                "resource `{}`: set agent_google_audience (Cloud Run) or agent_function_key / agent_entra_audience (Azure Functions), not both",
                 self.name
             ),
         }
@@ -270,205 +292,4 @@ impl ServerConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn resource(agent: &str) -> anyhow::Result<ResourceConfig> {
-        let text = format!(
-            "name = \"pg/app\"\nengine = \"postgres\"\nhost = \"db\"\nport = 5432\ndatabase = \"app\"\n{agent}"
-        );
-        Ok(toml::from_str(&text)?)
-    }
-
-    #[test]
-    fn exactly_one_agent_transport() -> anyhow::Result<()> {
-        let http = resource("agent_url = \"https://agent:7070\"")?;
-        assert_eq!(
-            http.agent_target()?,
-            AgentTarget::Http {
-                url: "https://agent:7070".into(),
-                ca: None,
-                platform: PlatformAuth::None,
-            }
-        );
-        let lambda = resource("agent_function = \"arn:aws:lambda:eu-west-1:1:function:a\"")?;
-        assert_eq!(
-            lambda.agent_target()?,
-            AgentTarget::Lambda {
-                function: "arn:aws:lambda:eu-west-1:1:function:a".into(),
-                endpoint: None,
-                max_attempts: 1,
-            }
-        );
-        let both = resource("agent_url = \"https://a\"\nagent_function = \"f\"")?;
-        let err = both.agent_target().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "resource `pg/app`: set agent_url or agent_function, not both"
-        );
-        let none = resource("")?;
-        let err = none.agent_target().unwrap_err().to_string();
-        assert!(err.contains("no agent"), "{err}");
-        // Zero attempts would mean never calling: read as one.
-        let zero = resource("agent_function = \"f\"\nagent_lambda_max_attempts = 0")?;
-        assert!(matches!(
-            zero.agent_target()?,
-            AgentTarget::Lambda {
-                max_attempts: 1,
-                ..
-            }
-        ));
-        Ok(())
-    }
-
-    fn server(resource: &str) -> String {
-        format!(
-            "listen = \"127.0.0.1:7080\"\nstore = \"sqlite::memory:\"\nissuer = \"https://login.example.com\"\n\
-             audience = \"p0\"\nrules = \"-\"\n[[resource]]\nname = \"pg/app\"\nengine = \"postgres\"\n\
-             host = \"db\"\nport = 5432\ndatabase = \"app\"\nagent_secret = \"s\"\n{resource}"
-        )
-    }
-
-    /// Loads a server config and returns what it logged.
-    fn load_logging(text: &str) -> (anyhow::Result<ServerConfig>, String) {
-        #[derive(Clone, Default)]
-        struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Capture {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let result =
-            tracing::subscriber::with_default(subscriber, || ServerConfig::from_toml(text));
-        let logged = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
-        (result, logged)
-    }
-
-    #[test]
-    fn plain_http_to_an_agent_off_loopback_is_refused_at_load() {
-        let (result, logged) = load_logging(&server("agent_url = \"http://agent.internal:7070\""));
-        let err = result.map(|_| ()).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "resource `pg/app`: agent_url `http://agent.internal:7070` is plain http to a host that is not loopback: use https (with agent_ca), or set dangerous_plain_http = true"
-        );
-        assert!(!err.contains('\n'));
-        assert!(logged.is_empty(), "{logged}");
-        for url in [
-            "http://10.0.0.5:7070",
-            "http://0.0.0.0:7070",
-            "http://[fe80::1]:7070",
-        ] {
-            let (result, _) = load_logging(&server(&format!("agent_url = \"{url}\"")));
-            assert!(result.is_err(), "{url}");
-        }
-    }
-
-    #[test]
-    fn plain_http_to_loopback_and_https_load_quietly() {
-        for url in [
-            "http://127.0.0.1:7070",
-            "http://127.0.0.2:7070",
-            "http://[::1]:7070",
-            "http://localhost:7070",
-            "https://agent.internal:7070",
-        ] {
-            let (result, logged) = load_logging(&server(&format!("agent_url = \"{url}\"")));
-            assert!(result.is_ok(), "{url}: {:?}", result.err());
-            assert!(logged.is_empty(), "{url}: {logged}");
-        }
-    }
-
-    #[test]
-    fn a_platform_authenticates_an_http_agent_one_way_at_most() -> anyhow::Result<()> {
-        let run = resource(
-            "agent_url = \"https://a.run.app\"\nagent_google_audience = \"https://a.run.app\"",
-        )?;
-        assert!(matches!(
-            run.agent_target()?,
-            AgentTarget::Http { platform: PlatformAuth::GoogleIdToken { audience }, .. } if audience == "https://a.run.app"
-        ));
-        let azure =
-            resource("agent_url = \"https://f.azurewebsites.net\"\nagent_function_key = \"k3y\"")?;
-        let target = azure.agent_target()?;
-        assert!(!format!("{target:?}").contains("k3y"), "{target:?}");
-        for (extra, why) in [
-            ("agent_url = \"https://a\"\nagent_google_audience = \"a\"\nagent_function_key = \"k\"", "not both"),
-            ("agent_url = \"https://a\"\nagent_function_key = \" \"", "is empty"),
-            ("agent_function = \"f\"\nagent_function_key = \"k\"", "not agent_function"),
-        ] {
-            let err = resource(extra)?.agent_target().unwrap_err().to_string();
-            assert!(err.contains(why), "{extra}: {err}");
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn dangerous_plain_http_is_accepted_and_logged_as_a_warning() {
-        let (result, logged) = load_logging(&server(
-            "agent_url = \"http://agent.internal:7070\"\ndangerous_plain_http = true",
-        ));
-        let config = result.unwrap();
-        assert_eq!(
-            config.resources[0].agent_target().unwrap(),
-            AgentTarget::Http {
-                url: "http://agent.internal:7070".into(),
-                ca: None,
-                platform: PlatformAuth::None,
-            }
-        );
-        assert!(logged.contains("WARN"), "{logged}");
-        assert!(logged.contains("dangerous_plain_http"), "{logged}");
-        assert!(logged.contains("pg/app"), "{logged}");
-    }
-
-    #[test]
-    fn agent_ca_goes_with_an_https_agent_only() {
-        let (result, _) = load_logging(&server(
-            "agent_url = \"https://agent.internal:7070\"\nagent_ca = \"/etc/p0/agent-ca.pem\"",
-        ));
-        assert_eq!(
-            result.unwrap().resources[0].agent_target().unwrap(),
-            AgentTarget::Http {
-                url: "https://agent.internal:7070".into(),
-                ca: Some("/etc/p0/agent-ca.pem".into()),
-                platform: PlatformAuth::None,
-            }
-        );
-        let (result, _) = load_logging(&server(
-            "agent_url = \"http://127.0.0.1:7070\"\nagent_ca = \"ca.pem\"",
-        ));
-        let err = result.map(|_| ()).unwrap_err().to_string();
-        assert!(err.contains("agent_ca is set but agent_url"), "{err}");
-        let err = resource("agent_function = \"f\"\nagent_ca = \"ca.pem\"")
-            .unwrap()
-            .agent_target()
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not agent_function"), "{err}");
-        let (result, _) = load_logging(&server("agent_url = \"ftp://agent:21\""));
-        let err = result.map(|_| ()).unwrap_err().to_string();
-        assert!(err.contains("neither https nor http"), "{err}");
-    }
-
-    #[cfg(not(feature = "lambda"))]
-    #[test]
-    fn a_lambda_agent_without_the_feature_is_a_clear_error() {
-        let rid = ResourceId::new("pg/app").unwrap_or_else(|e| panic!("{e}"));
-        let err = crate::AgentClient::lambda(&rid, "f".into(), None, 1)
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("--features lambda"), "{err}");
-    }
-}
+mod tests;

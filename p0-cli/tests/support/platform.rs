@@ -88,3 +88,60 @@ pub async fn post(url: &str, headers: &[(&str, String)], body: &str) -> (u16, se
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The Functions app `app_dir` as deployed, with `stack`'s agent configuration next to its
+/// files, and its handler (the real `p0-agent`) started as the Functions host starts one:
+/// the arguments from `host.json`, in the app's directory, on `handler_port`.
+pub struct Handler {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Handler {
+    pub fn start(
+        stack: &p0_stack::Stack,
+        app_dir: &std::path::Path,
+        app: &p0_stack::clouds::FunctionsApp,
+        handler_port: u16,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(app_dir, dir.path());
+        let config = stack
+            .agent_process_config("agent", "127.0.0.1:1".parse().unwrap(), 0)
+            .unwrap();
+        std::fs::copy(&config, dir.path().join("agent.toml")).unwrap();
+        let proc = Proc::spawn(
+            Command::new(agent_binary())
+                .args(&app.arguments)
+                .current_dir(dir.path())
+                .env("FUNCTIONS_CUSTOMHANDLER_PORT", handler_port.to_string())
+                .env_remove("P0_AGENT_CONFIG")
+                .env_remove("K_SERVICE")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::fs::File::create(dir.path().join("handler.log")).unwrap())
+                .stderr(std::fs::File::create(dir.path().join("handler.err")).unwrap()),
+        );
+        Self { proc, dir }
+    }
+
+    /// What the handler wrote.
+    pub fn logs(&self) -> String {
+        ["handler.log", "handler.err"]
+            .iter()
+            .map(|f| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default())
+            .collect()
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

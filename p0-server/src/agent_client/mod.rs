@@ -9,6 +9,9 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
 
+mod platform;
+use platform::Platform;
+
 /// Why a call to the agent failed.
 #[derive(Debug)]
 pub enum AgentError {
@@ -59,35 +62,18 @@ impl std::fmt::Debug for AgentClient {
     }
 }
 
-/// What an HTTP agent's platform checks before the agent sees a call.
-enum Platform {
-    None,
-    /// Azure Functions: the function key.
-    FunctionKey(String),
-    /// Cloud Run: Google-signed ID tokens for the service (cached and renewed by the crate).
-    #[cfg(feature = "gcp")]
-    Google {
-        audience: String,
-        tokens: google_cloud_auth::credentials::idtoken::IDTokenCredentials,
-    },
-}
-
 impl AgentClient {
     /// The same client, also authenticated as the agent's platform requires (a Google ID
-    /// token for Cloud Run, a function key for Azure Functions). Only for an HTTP agent.
+    /// token for Cloud Run; a function key, an Entra ID token or both for Azure Functions).
+    /// Only for an HTTP agent.
     pub fn with_platform_auth(mut self, auth: crate::config::PlatformAuth) -> anyhow::Result<Self> {
-        use crate::config::PlatformAuth;
         // Irrefutable without the `lambda` feature.
         #[allow(irrefutable_let_patterns)]
         let Transport::Http { platform, .. } = &mut self.transport
         else {
             anyhow::bail!("platform authentication is for an HTTP agent");
         };
-        *platform = match auth {
-            PlatformAuth::None => Platform::None,
-            PlatformAuth::FunctionKey(key) => Platform::FunctionKey(key),
-            PlatformAuth::GoogleIdToken { audience } => google(audience)?,
-        };
+        *platform = Platform::new(auth)?;
         Ok(self)
     }
 
@@ -170,30 +156,12 @@ impl AgentClient {
             } => {
                 let ts = chrono::Utc::now().timestamp();
                 let sig = hmac_sign(secret, ts, path, &bytes);
-                let mut req = http
+                let req = http
                     .post(format!("{base}{path}"))
                     .header(HMAC_TIME_HEADER, ts.to_string())
                     .header(HMAC_SIG_HEADER, sig)
                     .header("content-type", "application/json");
-                match platform {
-                    Platform::None => {}
-                    Platform::FunctionKey(key) => req = req.header("x-functions-key", key),
-                    #[cfg(feature = "gcp")]
-                    Platform::Google { audience, tokens } => {
-                        let token = tokens.id_token().await.map_err(|e| {
-                            AgentError::Unavailable(format!(
-                                "no Google ID token for `{audience}`: {}",
-                                one_line(&e.to_string())
-                            ))
-                        })?;
-                        // Cloud Run checks (and strips the signature of) the token in
-                        // X-Serverless-Authorization and passes Authorization on untouched,
-                        // for the agent to verify itself.
-                        req = req
-                            .header("x-serverless-authorization", format!("Bearer {token}"))
-                            .bearer_auth(token);
-                    }
-                }
+                let req = platform.authorize(req).await?;
                 let resp = req
                     .body(bytes)
                     .send()
@@ -211,30 +179,6 @@ impl AgentClient {
         };
         interpret(status, reply)
     }
-}
-
-/// Google ID tokens for `audience`: from the service-account key file that
-/// `GOOGLE_APPLICATION_CREDENTIALS` names, or else the metadata server (`GCE_METADATA_HOST`
-/// overrides its address), with the caller's e-mail in them (the agent checks it).
-#[cfg(feature = "gcp")]
-fn google(audience: String) -> anyhow::Result<Platform> {
-    // google-cloud-auth signs with rustls' process-wide provider: ring, as everywhere here.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let tokens = google_cloud_auth::credentials::idtoken::Builder::new(audience.clone())
-        .with_include_email()
-        .build()
-        .map_err(|e| anyhow::anyhow!("Google credentials for `{audience}`: {e}"))?;
-    Ok(Platform::Google { audience, tokens })
-}
-
-#[cfg(not(feature = "gcp"))]
-fn google(audience: String) -> anyhow::Result<Platform> {
-    anyhow::bail!("agent_google_audience `{audience}` needs a server built with `--features gcp`")
-}
-
-#[cfg(feature = "gcp")]
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A transport error with its causes on one line (`error sending request: client error
