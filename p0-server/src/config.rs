@@ -259,6 +259,9 @@ pub struct ServerConfig {
     /// Webhook (Slack-compatible) for approvals and decisions.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Approvals from Slack: pending requests posted to a channel with Approve and Deny.
+    #[serde(default)]
+    pub slack: Option<crate::slack::SlackConfig>,
     /// Who sees every request and may end every lease (`user:NAME` or `group:NAME`). Others
     /// see their own requests and those of resources they approve under the rules.
     #[serde(default)]

@@ -11,6 +11,7 @@ mod reaper;
 mod routes;
 mod serve;
 mod shown;
+mod slack;
 mod state;
 pub mod store;
 
@@ -19,4 +20,5 @@ pub use config::{AgentTarget, ResourceConfig, ServerConfig};
 pub use reaper::{run_reaper, sweep_once};
 pub use routes::build_router;
 pub use serve::{serve, serve_until, SHUTDOWN_GRACE};
+pub use slack::SlackConfig;
 pub use state::AppState;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const TEXT_SQL_MAX: usize = 2000;
 
 /// Escapes what Slack would read as markup (mentions, links) in requester-controlled text.
-fn slack(s: &str) -> String {
+pub(crate) fn slack(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

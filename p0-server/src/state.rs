@@ -32,6 +32,8 @@ pub struct AppState {
     pub provisioning: Mutex<HashSet<p0_core::RequestId>>,
     /// Slack-compatible webhook.
     pub webhook: Option<String>,
+    /// The Slack app pending requests are posted through, with Approve and Deny.
+    pub slack: Option<Arc<crate::slack::Slack>>,
     /// Who sees every request and may end every lease.
     pub admins: Vec<Approver>,
     /// Who may read the audit log.
@@ -97,6 +99,10 @@ impl AppState {
             stopping: watch::channel(false).0,
             provisioning: Mutex::new(HashSet::new()),
             webhook: config.webhook_url.clone(),
+            slack: match &config.slack {
+                Some(c) => Some(Arc::new(crate::slack::Slack::new(c)?)),
+                None => None,
+            },
             admins,
             auditors,
         }))
@@ -123,6 +129,15 @@ impl AppState {
     /// Whether the server is stopping.
     pub fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
+    }
+
+    /// Announces a request that waits for approval: the webhook, and Slack's interactive
+    /// message.
+    pub fn announce_pending(&self, rec: &crate::store::RequestRecord) {
+        self.webhook(crate::shown::pending(rec));
+        if let Some(slack) = &self.slack {
+            slack.post_pending(rec);
+        }
     }
 
     /// Posts a Slack-compatible message (a JSON object with `text`, and structured fields

@@ -7,6 +7,7 @@ pub mod clouds;
 mod inspect;
 mod procs;
 mod run;
+pub mod slack;
 
 use p0_core::GuardPolicy;
 use p0_testkit::PgServer;
@@ -94,6 +95,8 @@ pub struct Stack {
     agent: Option<JoinHandle<()>>,
     /// A webhook URL for the server (Slack-compatible messages).
     webhook: Option<String>,
+    /// More of the server's configuration, appended to it (a `[slack]` section).
+    server_extra: String,
     /// A router of the caller's own instead of the rules.
     router: Option<Arc<dyn p0_core::Router>>,
     /// An external OIDC issuer and audience instead of the development issuer.
@@ -267,6 +270,7 @@ impl Stack {
             external_issuer,
             external,
             webhook: None,
+            server_extra: String::new(),
             router: None,
             agent_tls,
             _dir: dir,

@@ -83,6 +83,7 @@ impl Stack {
             "-",
             &agent,
         );
+        let text = format!("{text}\n{}", self.server_extra);
         let mut config = p0_server::ServerConfig::from_toml(&text)?;
         config.webhook_url = self.webhook.clone();
         let router: Arc<dyn p0_core::Router> = match &self.router {
@@ -149,6 +150,12 @@ impl Stack {
             }
             None => anyhow::bail!("the stack's agent is not on TLS"),
         }
+    }
+
+    /// Appends `toml` to the server's configuration (a `[slack]` section; takes effect at
+    /// the next `start_server`).
+    pub fn set_server_extra(&mut self, toml: &str) {
+        self.server_extra = toml.to_string();
     }
 
     /// Sets the server's webhook (takes effect at the next `start_server`).

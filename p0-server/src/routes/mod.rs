@@ -3,7 +3,7 @@
 //! possession), what may happen to a request is the `lifecycle`'s, and errors are mapped to
 //! HTTP once, in `error`.
 
-mod approvals;
+pub(crate) mod approvals;
 mod audit;
 mod dev;
 mod extract;
@@ -31,7 +31,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/v1/requests/{id}/revoke", post(leases::revoke))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/resources", get(resources::resources))
-        .route("/metrics", get(health::metrics));
+        .route("/metrics", get(health::metrics))
+        .route("/slack/interactions", post(crate::slack::interactions));
     if state.dev_issuer.is_some() {
         r = r
             .route("/dev/.well-known/openid-configuration", get(dev::discovery))

@@ -3,7 +3,6 @@
 
 use crate::error::{conflict, internal, not_found, ApiResult};
 use crate::lifecycle::{self, Pickup};
-use crate::shown;
 use crate::state::AppState;
 use crate::store::RequestRecord;
 use chrono::Utc;
@@ -57,7 +56,7 @@ async fn provision_locked(
                     &rec.digest(),
                 )
                 .await?;
-            state.webhook(shown::pending(rec));
+            state.announce_pending(rec);
             state.notify();
             return Ok(());
         }

@@ -100,7 +100,7 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         .await?;
     match status {
         RequestStatus::Provisioning => provision(&state, &mut rec, &caller.token, None).await?,
-        RequestStatus::PendingApproval => state.webhook(shown::pending(&rec)),
+        RequestStatus::PendingApproval => state.announce_pending(&rec),
         _ => {}
     }
     state.notify();
