@@ -1,5 +1,6 @@
 //! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
 
+use super::clients;
 use crate::client::{not_granted, Client, Outcome};
 use crate::connect::{
     database_url, mysql_args, mysql_defaults, open_grant, pg_env, Opened, CLIENT_ENV_REMOVE,
@@ -200,7 +201,7 @@ fn recorded_resource(session: &Session, id: &p0_core::RequestId) -> Option<Resou
     ResourceId::new(r).ok()
 }
 
-fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+pub(super) fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
     ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
 }
 
@@ -380,6 +381,11 @@ fn refuse_local_files(pass: &[String]) -> anyhow::Result<()> {
 
 pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (common, sql, pass) = split_psql_args(&args.args)?;
+    let psql = clients::find(&["psql"], "PostgreSQL's client (postgresql-client)")?;
+    let asks = sql.is_some() || common.role.is_some() || common.resume.is_some();
+    if let Some(code) = clients::without_database(psql, &pass, asks).await? {
+        return Ok(code);
+    }
     let g = match obtain(&common, sql).await? {
         Ok(g) => g,
         Err(code) => return Ok(code),
@@ -387,7 +393,7 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (target, password) = (&g.opened.target, &g.opened.password);
     let (host, port, relay) = route(target).await?;
     let (env, _ca) = pg_env(&host, port, target, password)?;
-    let mut cmd = tokio::process::Command::new("psql");
+    let mut cmd = tokio::process::Command::new(psql);
     for v in CLIENT_ENV_REMOVE {
         cmd.env_remove(v);
     }
@@ -398,6 +404,11 @@ pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
 pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
     let (common, sql, pass) = split_client_args(&args.args, &MYSQL)?;
     refuse_local_files(&pass)?;
+    let client = clients::find(&["mysql", "mariadb"], "a MySQL or MariaDB client")?;
+    let asks = sql.is_some() || common.role.is_some() || common.resume.is_some();
+    if let Some(code) = clients::without_database(client, &pass, asks).await? {
+        return Ok(code);
+    }
     let g = match obtain(&common, sql).await? {
         Ok(g) => g,
         Err(code) => return Ok(code),
@@ -407,7 +418,6 @@ pub async fn mysql(args: MysqlArgs) -> anyhow::Result<ExitCode> {
     // The password reaches the client in a 0600 file that is removed when the client exits,
     // never on its command line or in its environment.
     let (defaults, ca) = mysql_defaults(&host, port, target, password)?;
-    let client = if which("mysql") { "mysql" } else { "mariadb" };
     let mut cmd = tokio::process::Command::new(client);
     for v in CLIENT_ENV_REMOVE {
         cmd.env_remove(v);
@@ -440,11 +450,6 @@ fn selects_database(set: Option<&p0_core::PermissionSet>, database: &str) -> boo
         p.object.schema.as_deref() == Some(database)
             || (p.object.kind == p0_core::ObjectKind::Database && p.object.name == database)
     })
-}
-
-fn which(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Subcommands: one module each.
 
 mod access;
+mod clients;
 #[cfg(feature = "demo")]
 mod demo;
 mod explain;
