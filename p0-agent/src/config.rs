@@ -125,6 +125,6 @@ fn default_sweep() -> u64 {
 impl AgentConfig {
     /// Parses a config file's text.
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|e| anyhow::anyhow!(p0_core::error::toml_error(&e, text)))
     }
 }

@@ -21,6 +21,11 @@ use p0_core::{IdTokenVerifier, JwksVerifier, Token};
 /// What Cloud Run puts in place of the signature of a token it checked.
 pub const SIGNATURE_REMOVED: &str = "SIGNATURE_REMOVED_BY_GOOGLE";
 
+/// The header Cloud Run checks in preference to `Authorization`: when it is present, Cloud
+/// Run passes `Authorization` on untouched, so a token there without its signature was never
+/// checked by anyone.
+pub const SERVERLESS_AUTHORIZATION: &str = "x-serverless-authorization";
+
 /// The Google identities allowed to call this agent.
 #[derive(Debug)]
 pub struct GoogleCaller {
@@ -61,13 +66,24 @@ impl GoogleCaller {
     }
 
     /// The caller, from an `Authorization: Bearer <ID token>` header, or the 401 to answer.
-    pub async fn check(&self, authorization: Option<&str>) -> Result<GoogleCall, Reply> {
+    /// `serverless` says whether the call came with `X-Serverless-Authorization`, in which
+    /// case Cloud Run checked that header, not this one.
+    pub async fn check(
+        &self,
+        authorization: Option<&str>,
+        serverless: bool,
+    ) -> Result<GoogleCall, Reply> {
         let token = authorization
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| refused("no Google ID token (Authorization: Bearer)"))?;
         if let Some(unsigned) = token.strip_suffix(SIGNATURE_REMOVED) {
+            if serverless {
+                return Err(refused(
+                    "a Google ID token without its signature in Authorization next to X-Serverless-Authorization: Cloud Run checked only the latter",
+                ));
+            }
             let claims =
                 payload(unsigned).ok_or_else(|| refused("Google ID token: unreadable claims"))?;
             if claims.aud != self.audience {
@@ -153,8 +169,19 @@ mod tests {
             "aud": "https://a.run.app", "exp": exp, "email": "SWEEPER@p.iam.gserviceaccount.com"
         }));
         assert_eq!(
-            c.check(Some(&ok)).await.unwrap(),
+            c.check(Some(&ok), false).await.unwrap(),
             GoogleCall::CheckedByCloudRun("SWEEPER@p.iam.gserviceaccount.com".into())
+        );
+        // Next to X-Serverless-Authorization, Cloud Run left Authorization unchecked: a
+        // token there without its signature is anybody's forgery.
+        let e = c.check(Some(&ok), true).await.unwrap_err();
+        assert!(
+            e.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("X-Serverless-Authorization"),
+            "{:?}",
+            e.body
         );
         for (claims, why) in [
             (
@@ -174,7 +201,7 @@ mod tests {
                 "without an e-mail",
             ),
         ] {
-            let r = c.check(Some(&stripped(claims))).await.unwrap_err();
+            let r = c.check(Some(&stripped(claims)), false).await.unwrap_err();
             assert_eq!(r.status, 401);
             assert!(
                 r.body["message"].as_str().unwrap().contains(why),
@@ -188,7 +215,11 @@ mod tests {
             Some("Bearer "),
             Some("Bearer a.b.c.SIGNATURE_REMOVED_BY_GOOGLE"),
         ] {
-            assert_eq!(c.check(bad).await.unwrap_err().status, 401, "{bad:?}");
+            assert_eq!(
+                c.check(bad, false).await.unwrap_err().status,
+                401,
+                "{bad:?}"
+            );
         }
     }
 }

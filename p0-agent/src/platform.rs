@@ -64,11 +64,15 @@ impl Platform {
                 port: port("FUNCTIONS_CUSTOMHANDLER_PORT", &p)?,
             });
         }
-        if var("K_SERVICE").is_some() {
-            let port = match var("PORT") {
-                Some(p) => port("PORT", &p)?,
-                None => 8080,
+        if let Some(service) = var("K_SERVICE").filter(|s| !s.trim().is_empty()) {
+            // Cloud Run sets both; K_SERVICE alone (a leftover variable, another platform)
+            // must not turn a standalone agent into a plain-HTTP one on every interface.
+            let Some(p) = var("PORT") else {
+                anyhow::bail!(
+                    "K_SERVICE `{service}` is set but PORT is not: on Cloud Run both are set; elsewhere unset K_SERVICE"
+                );
             };
+            let port = port("PORT", &p)?;
             let project = var("GOOGLE_CLOUD_PROJECT").filter(|p| !p.is_empty());
             return Ok(Self::CloudRun { port, project });
         }
@@ -87,6 +91,12 @@ impl Platform {
     /// How to serve, or why this configuration cannot run here.
     pub fn serving(&self, config: &AgentConfig) -> anyhow::Result<Serving> {
         match self {
+            Self::Standalone | Self::AzureFunctions { .. } if config.google_caller.is_some() => {
+                anyhow::bail!(
+                    "[google_caller] is for Cloud Run, which checks the token before the agent does; remove it on {}",
+                    self.name()
+                )
+            }
             Self::Standalone => config.serving(),
             _ if config.tls_cert.is_some() || config.tls_key.is_some() => anyhow::bail!(
                 "tls_cert and tls_key are for a standalone agent: on {} the platform ends TLS",
@@ -118,10 +128,14 @@ impl Platform {
         state: Arc<AgentState>,
         config: &AgentConfig,
     ) -> anyhow::Result<axum::Router> {
+        // Only behind Cloud Run does a token without its signature mean that Google checked
+        // it; anywhere else anybody could write one.
         let gates = Gates {
-            google: match &config.google_caller {
-                Some(g) => Some(Arc::new(crate::google::GoogleCaller::new(g)?)),
-                None => None,
+            google: match (self, &config.google_caller) {
+                (Self::CloudRun { .. }, Some(g)) => {
+                    Some(Arc::new(crate::google::GoogleCaller::new(g)?))
+                }
+                _ => None,
             },
         };
         let router = build_router_with(state.clone(), gates);
@@ -256,6 +270,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "PORT `http` is not a port number");
+        // K_SERVICE alone is not Cloud Run; an empty one is nothing.
+        let e = Platform::from_env(env(&[("K_SERVICE", "a")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PORT is not"), "{e}");
+        assert_eq!(
+            Platform::from_env(env(&[("K_SERVICE", ""), ("PORT", "8080")])).unwrap(),
+            Platform::Standalone
+        );
     }
 
     fn config(extra: &str) -> AgentConfig {
@@ -297,6 +320,8 @@ mod tests {
             Some(Serving::Plain { dangerous: false })
         );
         assert!(!azure.sweeps_itself(&config("")) && !azure.cloud_logging());
+        let e = azure.serving(&config(google)).unwrap_err().to_string();
+        assert!(e.contains("is for Cloud Run"), "{e}");
         // Standalone: the config's own rules.
         let e = Platform::Standalone
             .serving(&config("listen = \"0.0.0.0:7070\""))
@@ -304,5 +329,10 @@ mod tests {
             .to_string();
         assert!(e.contains("not a loopback address"), "{e}");
         assert!(Platform::Standalone.sweeps_itself(&config("")));
+        let e = Platform::Standalone
+            .serving(&config(google))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is for Cloud Run"), "{e}");
     }
 }

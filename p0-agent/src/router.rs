@@ -47,7 +47,13 @@ pub fn build_router_with(state: Arc<AgentState>, gates: Gates) -> Router {
                     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
                     let mut platform_says_sweep = false;
                     if let (true, Some(google)) = (op.needs_server_auth(), &gates.google) {
-                        match google.check(header(header::AUTHORIZATION.as_str())).await {
+                        let checked = google
+                            .check(
+                                header(header::AUTHORIZATION.as_str()),
+                                header(crate::google::SERVERLESS_AUTHORIZATION).is_some(),
+                            )
+                            .await;
+                        match checked {
                             Ok(_) if op == Op::Sweep => platform_says_sweep = true,
                             Ok(GoogleCall::Verified(_)) => {}
                             Ok(GoogleCall::CheckedByCloudRun(_)) => {
@@ -71,12 +77,39 @@ pub fn build_router_with(state: Arc<AgentState>, gates: Gates) -> Router {
                             return response(refused);
                         }
                     }
-                    response(state.handle(op, &body).await)
+                    let reply = state.handle(op, &body).await;
+                    response(if platform_says_sweep {
+                        counts_only(reply)
+                    } else {
+                        reply
+                    })
                 },
             ),
         );
     }
     router.with_state(state)
+}
+
+/// A sweep's reply to a caller the server's HMAC did not authenticate (Cloud Scheduler, the
+/// Functions host's timer): how many users were removed, failed and deferred — not their
+/// names, nor the database's messages, which the agent logs.
+pub(crate) fn counts_only(reply: Reply) -> Reply {
+    if reply.status != 200 {
+        return Reply::refusal(
+            reply.status,
+            "sweep_failed",
+            "the sweep failed: see the agent's log",
+        );
+    }
+    let count = |k: &str| reply.body[k].as_array().map_or(0, Vec::len);
+    Reply {
+        status: 200,
+        body: serde_json::json!({
+            "removed": count("removed"),
+            "failed": count("failed"),
+            "deferred": count("deferred"),
+        }),
+    }
 }
 
 /// A [`Reply`] as an HTTP response: its status, its body as JSON.

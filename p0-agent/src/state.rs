@@ -131,33 +131,7 @@ pub async fn run_sweeper(provisioner: Arc<dyn DatabaseProvisioner>, every: std::
     }
 }
 
-/// A secret from the environment: `NAME` itself, or the file `NAME_FILE` names (a secret
-/// mounted as a file: Cloud Run's Secret Manager volumes, Kubernetes secrets). An Azure app
-/// setting whose Key Vault reference did not resolve holds the reference itself: refused, so
-/// the agent never takes it for the secret.
-pub fn secret_from_env(name: &str) -> anyhow::Result<Option<String>> {
-    let value = match std::env::var(name) {
-        Ok(v) => Some(v),
-        Err(_) => match std::env::var(format!("{name}_FILE")) {
-            Ok(path) => Some(
-                std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("{name}_FILE `{path}`: {e}"))?
-                    .trim_end_matches(['\n', '\r'])
-                    .to_string(),
-            ),
-            Err(_) => None,
-        },
-    };
-    if value
-        .as_deref()
-        .is_some_and(|v| v.trim_start().starts_with("@Microsoft.KeyVault("))
-    {
-        anyhow::bail!(
-            "{name} is an unresolved Key Vault reference: give the function app's managed identity the Key Vault Secrets User role on the vault (az role assignment create) and restart it"
-        );
-    }
-    Ok(value)
-}
+pub use p0_core::secret::from_env as secret_from_env;
 
 /// The core agent's settings from the configuration; the core checks them when it builds
 /// the agent.
@@ -251,36 +225,6 @@ mod tests {
     use super::*;
     use p0_core::agent::Op;
 
-    #[test]
-    fn secrets_come_from_the_variable_or_its_file_and_never_from_an_unresolved_reference() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("secret");
-        std::fs::write(&file, "s3cret\n").unwrap();
-        // Names of this test's own: the process environment is shared by every test.
-        std::env::set_var("P0_TEST_SECRET_A_FILE", &file);
-        assert_eq!(
-            secret_from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
-            Some("s3cret")
-        );
-        std::env::set_var("P0_TEST_SECRET_A", "direct");
-        assert_eq!(
-            secret_from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
-            Some("direct")
-        );
-        assert_eq!(secret_from_env("P0_TEST_SECRET_NONE").unwrap(), None);
-        std::env::set_var(
-            "P0_TEST_SECRET_B",
-            "@Microsoft.KeyVault(VaultName=kv;SecretName=db)",
-        );
-        let e = secret_from_env("P0_TEST_SECRET_B").unwrap_err().to_string();
-        assert!(
-            e.contains("unresolved Key Vault reference") && !e.contains("VaultName"),
-            "{e}"
-        );
-        std::env::set_var("P0_TEST_SECRET_C_FILE", dir.path().join("missing"));
-        let e = secret_from_env("P0_TEST_SECRET_C").unwrap_err().to_string();
-        assert!(e.starts_with("P0_TEST_SECRET_C_FILE"), "{e}");
-    }
     use p0_core::provision::{AccountKind, ManagedAccount, RevokeReport};
     use p0_core::{Credentials, ProvisionError, ProvisionPlan, Username};
 

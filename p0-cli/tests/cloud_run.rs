@@ -149,6 +149,30 @@ async fn run(metadata_port: u16) {
     let scheduler = metadata.mint(SCHEDULER, &service).unwrap();
     let (status, answer) = post(&sweep, &[bearer(&stripped(&scheduler))], "").await;
     assert_eq!(status, 200, "{answer}\n{}", logs());
+    // A caller that only the platform vouched for learns counts, never user names.
+    assert!(
+        answer["removed"].is_u64() && answer["failed"].is_u64(),
+        "{answer}"
+    );
+    // An invoker of its own in X-Serverless-Authorization (which Cloud Run checks) and a
+    // forged, "stripped" token of the scheduler in Authorization (which it then passes on
+    // unchecked): no sweep.
+    let forged_stripped = stripped(forged.expose_secret());
+    refused(
+        post(
+            &sweep,
+            &[
+                bearer(&forged_stripped),
+                (
+                    "x-serverless-authorization",
+                    format!("Bearer {}", stripped(&intruder)),
+                ),
+            ],
+            "",
+        )
+        .await,
+        "X-Serverless-Authorization",
+    );
     let (status, answer) = post(&sweep, &[bearer(&scheduler)], "").await;
     assert_eq!(status, 200, "{answer}");
     refused(

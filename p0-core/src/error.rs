@@ -246,3 +246,39 @@ pub enum RouteError {
     #[error("invalid rules: {0}")]
     Rules(String),
 }
+
+/// A TOML parse error as one line — where and what — without the snippet of the source that
+/// the parser's own message quotes: a configuration's lines hold secrets, and this message
+/// goes to logs.
+pub fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim_end().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod toml_tests {
+    use super::*;
+
+    #[test]
+    fn a_toml_error_names_the_line_and_never_quotes_it() {
+        let text = "resource = \"pg/app\"\nagent_secret = \"hunter2-s3cret\" oops\n";
+        let e = toml::from_str::<toml::Table>(text).unwrap_err();
+        assert!(
+            e.to_string().contains("hunter2"),
+            "the parser quotes the line"
+        );
+        let shown = toml_error(&e, text);
+        assert!(shown.starts_with("line 2: "), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains('\n'),
+            "{shown}"
+        );
+    }
+}

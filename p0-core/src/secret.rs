@@ -78,6 +78,54 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// A secret the environment could not give.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EnvSecretError(String);
+
+/// The prefixes of the platform references that an app setting holds, unresolved, when the
+/// platform could not fetch the secret (Azure Key Vault and App Configuration references;
+/// Azure compares them without regard to case).
+const UNRESOLVED_REFERENCES: &[(&str, &str)] = &[
+    ("@microsoft.keyvault(", "Key Vault"),
+    ("@microsoft.appconfiguration(", "App Configuration"),
+];
+
+/// A secret from the environment: `NAME` itself, or the file `NAME_FILE` names (a secret
+/// mounted as a file: Cloud Run's Secret Manager volumes, Kubernetes secrets). A setting
+/// whose platform reference did not resolve holds the reference itself: refused, so neither
+/// the agent nor the server ever takes it for the secret. The error never shows the value.
+pub fn from_env(name: &str) -> Result<Option<String>, EnvSecretError> {
+    let value = match std::env::var(name) {
+        Ok(v) => Some(v),
+        Err(_) => match std::env::var(format!("{name}_FILE")) {
+            Ok(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| EnvSecretError(format!("{name}_FILE `{path}`: {e}")))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            Err(_) => None,
+        },
+    };
+    if let Some(v) = &value {
+        let head = v
+            .trim_start()
+            .get(..32)
+            .unwrap_or(v.trim_start())
+            .to_ascii_lowercase();
+        if let Some((_, what)) = UNRESOLVED_REFERENCES
+            .iter()
+            .find(|(p, _)| head.starts_with(p))
+        {
+            return Err(EnvSecretError(format!(
+                "{name} is an unresolved {what} reference: give the app's managed identity the right to read it (for Key Vault, the Key Vault Secrets User role on the vault) and restart it"
+            )));
+        }
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +145,51 @@ mod tests {
         assert!(a.expose_secret().len() >= 32);
         assert!(a.expose_secret().chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a.expose_secret(), b.expose_secret());
+    }
+
+    #[test]
+    fn secrets_come_from_the_variable_or_its_file_and_never_from_an_unresolved_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        // Names of this test's own: the process environment is shared by every test.
+        std::env::set_var("P0_TEST_SECRET_A_FILE", &file);
+        assert_eq!(
+            from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
+            Some("s3cret")
+        );
+        std::env::set_var("P0_TEST_SECRET_A", "direct");
+        assert_eq!(
+            from_env("P0_TEST_SECRET_A").unwrap().as_deref(),
+            Some("direct")
+        );
+        assert_eq!(from_env("P0_TEST_SECRET_NONE").unwrap(), None);
+        for (var, reference, what) in [
+            (
+                "P0_TEST_SECRET_B",
+                "@Microsoft.KeyVault(VaultName=kv;SecretName=db)",
+                "Key Vault",
+            ),
+            (
+                "P0_TEST_SECRET_D",
+                " @microsoft.keyvault(SecretUri=https://kv/secrets/db)",
+                "Key Vault",
+            ),
+            (
+                "P0_TEST_SECRET_E",
+                "@Microsoft.AppConfiguration(Endpoint=https://x;Key=db)",
+                "App Configuration",
+            ),
+        ] {
+            std::env::set_var(var, reference);
+            let e = from_env(var).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("unresolved {what} reference")) && !e.contains("="),
+                "{e}"
+            );
+        }
+        std::env::set_var("P0_TEST_SECRET_C_FILE", dir.path().join("missing"));
+        let e = from_env("P0_TEST_SECRET_C").unwrap_err().to_string();
+        assert!(e.starts_with("P0_TEST_SECRET_C_FILE"), "{e}");
     }
 }

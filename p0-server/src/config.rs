@@ -3,8 +3,8 @@
 use p0_core::{Engine, ResourceId};
 use serde::Deserialize;
 
-/// One database target and the agent that serves it.
-#[derive(Debug, Clone, Deserialize)]
+/// One database target and the agent that serves it. Its `Debug` leaves the secrets out.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
     /// Its name, e.g. `pg/app`.
@@ -62,6 +62,29 @@ pub struct ResourceConfig {
     /// feature.
     #[serde(default)]
     pub agent_entra_audience: Option<String>,
+}
+
+impl std::fmt::Debug for ResourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ResourceConfig")
+            .field("name", &self.name)
+            .field("engine", &self.engine)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("agent_url", &self.agent_url)
+            .field("agent_ca", &self.agent_ca)
+            .field("dangerous_plain_http", &self.dangerous_plain_http)
+            .field("agent_secret", &redacted(&self.agent_secret))
+            .field("agent_function", &self.agent_function)
+            .field("agent_lambda_endpoint", &self.agent_lambda_endpoint)
+            .field("agent_lambda_max_attempts", &self.agent_lambda_max_attempts)
+            .field("agent_google_audience", &self.agent_google_audience)
+            .field("agent_function_key", &redacted(&self.agent_function_key))
+            .field("agent_entra_audience", &self.agent_entra_audience)
+            .finish()
+    }
 }
 
 fn one() -> u32 {
@@ -279,7 +302,8 @@ impl ServerConfig {
     /// Parses a config file's text and checks how each resource's agent is reached (one
     /// transport; TLS unless loopback or `dangerous_plain_http`, which is logged as a warning).
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {
-        let config: Self = toml::from_str(text)?;
+        let config: Self = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!(p0_core::error::toml_error(&e, text)))?;
         for r in &config.resources {
             r.agent_target()?;
             if r.is_dangerous_plain_http() {

@@ -61,16 +61,16 @@ impl AppState {
         for r in &config.resources {
             let client = match r.agent_target()? {
                 crate::config::AgentTarget::Http { url, ca, platform } => {
-                    let secret = r
-                        .agent_secret
-                        .clone()
-                        .or_else(|| std::env::var("P0_AGENT_HMAC_SECRET").ok())
-                        .ok_or_else(|| {
-                            anyhow::anyhow!(
-                                "resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET",
-                                r.name
-                            )
-                        })?;
+                    let secret = match r.agent_secret.clone() {
+                        Some(s) => Some(s),
+                        None => p0_core::secret::from_env("P0_AGENT_HMAC_SECRET")?,
+                    }
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "resource `{}`: no agent_secret and no P0_AGENT_HMAC_SECRET",
+                            r.name
+                        )
+                    })?;
                     AgentClient::new(&url, &secret, ca.as_deref())?.with_platform_auth(platform)?
                 }
                 crate::config::AgentTarget::Lambda {

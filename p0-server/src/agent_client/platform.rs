@@ -65,12 +65,10 @@ impl Platform {
             Self::None => {}
             #[cfg(feature = "gcp")]
             Self::Google { audience, tokens } => {
-                let token = tokens.id_token().await.map_err(|e| {
-                    AgentError::Unavailable(format!(
-                        "no Google ID token for `{audience}`: {}",
-                        one_line(&e.to_string())
-                    ))
-                })?;
+                let token = tokens
+                    .id_token()
+                    .await
+                    .map_err(|e| no_token("Google ID token", audience, &e.to_string()))?;
                 // Cloud Run checks (and strips the signature of) the token in
                 // X-Serverless-Authorization and passes Authorization on untouched, for the
                 // agent to verify itself.
@@ -90,18 +88,26 @@ impl Platform {
                 if let Some((audience, credential)) = entra {
                     use azure_core::credentials::TokenCredential;
                     let scope = format!("{}/.default", audience.trim_end_matches('/'));
-                    let token = credential.get_token(&[&scope], None).await.map_err(|e| {
-                        AgentError::Unavailable(format!(
-                            "no Entra ID token for `{audience}`: {}",
-                            one_line(&e.to_string())
-                        ))
-                    })?;
+                    let token = credential
+                        .get_token(&[&scope], None)
+                        .await
+                        .map_err(|e| no_token("Entra ID token", audience, &e.to_string()))?;
                     req = req.bearer_auth(token.token.secret());
                 }
             }
         }
         Ok(req)
     }
+}
+
+/// A token the platform would not give: the reason (which may quote the identity endpoint's
+/// answer) goes to the server's log; the requester's answer says where to look.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+fn no_token(what: &str, audience: &str, why: &str) -> AgentError {
+    tracing::error!(audience, error = %one_line(why), "no {what} for the agent");
+    AgentError::Unavailable(format!(
+        "no {what} for the agent `{audience}`: the server's log says why"
+    ))
 }
 
 /// Google ID tokens for `audience`: from the service-account key file that

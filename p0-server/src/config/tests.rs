@@ -203,3 +203,19 @@ fn a_lambda_agent_without_the_feature_is_a_clear_error() {
         .to_string();
     assert!(err.contains("--features lambda"), "{err}");
 }
+
+#[test]
+fn secrets_stay_out_of_debug_and_parse_errors() -> anyhow::Result<()> {
+    let r = resource(
+        "agent_url = \"https://a.azurewebsites.net/api\"\nagent_secret = \"hmac-s3cret\"\nagent_function_key = \"fn-s3cret\"",
+    )?;
+    let shown = format!("{r:?}");
+    assert!(
+        !shown.contains("s3cret") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+    let broken = server("agent_function_key = \"fn-s3cret\" trailing");
+    let e = ServerConfig::from_toml(&broken).unwrap_err().to_string();
+    assert!(!e.contains("s3cret") && e.starts_with("line 13:"), "{e}");
+    Ok(())
+}

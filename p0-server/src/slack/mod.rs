@@ -22,8 +22,8 @@ use std::time::Duration;
 /// How far Slack's request timestamp may be from now, in seconds (Slack's own advice).
 const WINDOW_SECS: i64 = 300;
 
-/// The server's `[slack]` section.
-#[derive(Debug, Clone, Deserialize)]
+/// The server's `[slack]` section. Its `Debug` leaves the secrets out.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// The Slack app's signing secret. Falls back to `P0_SLACK_SIGNING_SECRET`.
@@ -42,6 +42,19 @@ pub struct SlackConfig {
     /// (Slack knows no p0 groups): `dba = ["bob@example.com"]`.
     #[serde(default)]
     pub groups: HashMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SlackConfig")
+            .field("signing_secret", &redacted(&self.signing_secret))
+            .field("bot_token", &redacted(&self.bot_token))
+            .field("channel", &self.channel)
+            .field("api_url", &self.api_url)
+            .field("groups", &self.groups)
+            .finish()
+    }
 }
 
 fn default_api() -> String {
