@@ -11,6 +11,8 @@ command -v psql >/dev/null || need+=(postgresql-client-15)
 command -v mariadb >/dev/null || need+=(mariadb-client)
 # The custom provisioner example (examples/redis_agent.rs) runs against a real Redis.
 command -v redis-server >/dev/null || need+=(redis-server)
+# The web console is tested in a real browser: headless Chromium over WebDriver.
+command -v chromedriver >/dev/null || need+=(chromium chromium-driver)
 # The device-grant login test runs node's oidc-provider.
 command -v npm >/dev/null || need+=(nodejs npm)
 

@@ -285,6 +285,10 @@ pub struct ServerConfig {
     /// Approvals from Slack: pending requests posted to a channel with Approve and Deny.
     #[serde(default)]
     pub slack: Option<crate::slack::SlackConfig>,
+    /// The web console under `/console`: approvers sign in with the issuer (authorization
+    /// code + PKCE) and approve in a browser.
+    #[serde(default)]
+    pub console: Option<crate::console::ConsoleConfig>,
     /// Who sees every request and may end every lease (`user:NAME` or `group:NAME`). Others
     /// see their own requests and those of resources they approve under the rules.
     #[serde(default)]

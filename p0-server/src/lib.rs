@@ -5,6 +5,7 @@
 mod agent_client;
 mod auth;
 mod config;
+mod console;
 mod error;
 mod lifecycle;
 mod reaper;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub webhook: Option<String>,
     /// The Slack app pending requests are posted through, with Approve and Deny.
     pub slack: Option<Arc<crate::slack::Slack>>,
+    /// The web console, when configured.
+    pub console: Option<Arc<crate::console::Console>>,
     /// Who sees every request and may end every lease.
     pub admins: Vec<Approver>,
     /// Who may read the audit log.
@@ -101,6 +103,14 @@ impl AppState {
             webhook: config.webhook_url.clone(),
             slack: match &config.slack {
                 Some(c) => Some(Arc::new(crate::slack::Slack::new(c)?)),
+                None => None,
+            },
+            console: match &config.console {
+                Some(c) => Some(Arc::new(crate::console::Console::new(
+                    c,
+                    &config.issuer,
+                    &config.audience,
+                )?)),
                 None => None,
             },
             admins,

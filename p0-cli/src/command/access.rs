@@ -201,10 +201,6 @@ fn recorded_resource(session: &Session, id: &p0_core::RequestId) -> Option<Resou
     ResourceId::new(r).ok()
 }
 
-pub(super) fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
-    ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
-}
-
 /// Where the client connects: the sealed target itself when TLS is verified, else the relay
 /// on loopback, which cuts the connection if the server asks for a readable password.
 pub(crate) async fn route(target: &ConnectTarget) -> anyhow::Result<(String, u16, Option<Relay>)> {
@@ -232,7 +228,7 @@ async fn run_client(
         eprintln!("p0: refused: {why}");
         return Ok(ExitCode::from(1));
     }
-    Ok(exit_code_of(status))
+    Ok(clients::exit_code_of(status))
 }
 
 pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {

@@ -41,5 +41,10 @@ pub async fn without_database(
         .args(pass)
         .status()
         .await?;
-    Ok(Some(super::access::exit_code_of(status)))
+    Ok(Some(exit_code_of(status)))
+}
+
+/// A client's exit status as p0's own exit code.
+pub fn exit_code_of(status: std::process::ExitStatus) -> ExitCode {
+    ExitCode::from(status.code().unwrap_or(1).clamp(0, 255) as u8)
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod flow;
 pub mod mitm;
+pub mod oidc;
 pub mod platform;
 /// The libtest-mimic harness: one file for the core's suites and the CLI's.
 #[path = "../../../p0-core/tests/support/trials.rs"]

@@ -17,7 +17,7 @@ mod lease;
 mod status;
 mod visibility;
 
-pub use approval::{approve, deny, Approved};
+pub use approval::{approve, deny, may_approve, Approved};
 pub use lease::{expired, failed, may_end, pickup, provisioned, revoke_failed, revoked, Pickup};
 pub use status::{check_duration, initial, Actor, Refusal};
 pub use visibility::{auditor, oversees, sees, view, Overseers};

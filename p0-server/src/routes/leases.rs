@@ -3,9 +3,10 @@
 use super::extract::load;
 use crate::auth::Caller;
 use crate::error::{internal, unavailable, ApiResult};
-use crate::lifecycle;
+use crate::lifecycle::{self, Actor};
 use crate::reaper::revoked_detail;
 use crate::state::AppState;
+use crate::store::RequestRecord;
 use axum::extract::{Path, State};
 use axum::Json;
 use p0_core::api::{RequestView, RevokeCall};
@@ -19,10 +20,21 @@ pub async fn revoke(
     Path(id): Path<String>,
     caller: Caller,
 ) -> ApiResult<Json<RequestView>> {
-    let me = caller.me().to_string();
     let mut rec = load(&state, &caller, &id).await?;
-    let oversees = lifecycle::oversees(&rec, caller.actor(), state.overseers());
-    lifecycle::may_end(&rec, caller.actor(), oversees)?;
+    end_lease(&state, &mut rec, caller.actor(), "api").await?;
+    Ok(Json(lifecycle::view(&rec, caller.me())))
+}
+
+/// `who` ends the lease of `rec` through `via` (`api`, `console`): the lifecycle's check, the
+/// agent's revocation, the store, the audit log.
+pub(crate) async fn end_lease(
+    state: &AppState,
+    rec: &mut RequestRecord,
+    who: Actor<'_>,
+    via: &str,
+) -> ApiResult<()> {
+    let oversees = lifecycle::oversees(rec, who, state.overseers());
+    lifecycle::may_end(rec, who, oversees)?;
     let Some(grant) = rec.grant.clone() else {
         return Err(internal("active request without grant"));
     };
@@ -38,13 +50,18 @@ pub async fn revoke(
         )
         .await
         .map_err(|e| unavailable(e.to_string()))?;
-    lifecycle::revoked(&mut rec)?;
-    state.store.update(&mut rec).await?;
-    let detail = format!("by {me}: {}", revoked_detail(&grant.username, &report));
+    lifecycle::revoked(rec)?;
+    state.store.update(rec).await?;
+    let by = if via == "api" {
+        format!("by {}", who.name)
+    } else {
+        format!("by {} via {via}", who.name)
+    };
+    let detail = format!("{by}: {}", revoked_detail(&grant.username, &report));
     state
         .store
-        .audit(&me, "lease.revoked", Some(rec.id.as_str()), &detail)
+        .audit(who.name, "lease.revoked", Some(rec.id.as_str()), &detail)
         .await?;
     state.notify();
-    Ok(Json(lifecycle::view(&rec, &me)))
+    Ok(())
 }

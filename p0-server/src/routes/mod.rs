@@ -8,7 +8,7 @@ mod audit;
 mod dev;
 mod extract;
 mod health;
-mod leases;
+pub(crate) mod leases;
 mod provision;
 mod requests;
 mod resources;
@@ -32,7 +32,8 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/v1/audit", get(audit::audit))
         .route("/v1/resources", get(resources::resources))
         .route("/metrics", get(health::metrics))
-        .route("/slack/interactions", post(crate::slack::interactions));
+        .route("/slack/interactions", post(crate::slack::interactions))
+        .merge(crate::console::routes());
     if state.dev_issuer.is_some() {
         r = r
             .route("/dev/.well-known/openid-configuration", get(dev::discovery))
