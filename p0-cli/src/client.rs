@@ -105,10 +105,13 @@ impl Client {
             .await
     }
 
-    /// Signs and sends a request, then waits (up to `timeout`, when `wait`) for its outcome.
+    /// Signs and sends request `request_id`, then waits (up to `timeout`, when `wait`) for its
+    /// outcome.
     #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
+        request_id: RequestId,
+        reuse: bool,
         key: &SecretBytes,
         public_key: &str,
         resource: &ResourceId,
@@ -119,7 +122,7 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<Outcome> {
         let signed = SignedRequest {
-            request_id: RequestId::generate(),
+            request_id,
             resource: resource.clone(),
             intent,
             reason: reason.into(),
@@ -132,7 +135,13 @@ impl Client {
             signature,
             public_key: public_key.into(),
         })?;
-        let view: RequestView = self.post("/v1/requests", &body).await?;
+        // With `reuse`, the server may answer with a live lease of ours that covers the query.
+        let path = if reuse {
+            "/v1/requests?reuse=true"
+        } else {
+            "/v1/requests"
+        };
+        let view: RequestView = self.post(path, &body).await?;
         self.follow(view, wait, timeout).await
     }
 

@@ -50,11 +50,27 @@ impl Session {
         Self::at(dir)
     }
 
-    /// A session in `dir`.
+    /// A session in `dir`: created 0700 when missing; an existing directory keeps its mode,
+    /// and is refused if other users can write to it (they could replace the key or the
+    /// token p0 keeps there).
     pub fn at(dir: PathBuf) -> anyhow::Result<Self> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        match std::fs::metadata(&dir) {
+            Ok(m) if !m.is_dir() => bail!("{} is not a directory", dir.display()),
+            Ok(m) if m.permissions().mode() & 0o022 != 0 => bail!(
+                "{} can be written by other users (mode {:o}): p0 keeps your key there; `chmod go-w {}` or choose another P0_CONFIG_DIR",
+                dir.display(),
+                m.permissions().mode() & 0o7777,
+                dir.display()
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("creating {}", dir.display()))?,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        }
         Ok(Self { dir })
     }
 

@@ -7,7 +7,23 @@ use p0_core::Engine;
 use p0_stack::{Stack, DEMO_RULES};
 use serde_json::Value;
 use support::cli::text;
-use support::mitm::User;
+use support::flow::{pending_id, wait_until, User};
+
+/// `p0 psql -c SQL` as `user`, with `extra` arguments.
+fn psql(user: &User, stack: &Stack, sql: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "psql",
+        "-d",
+        &stack.resource,
+        "-c",
+        sql,
+        "--reason",
+        "r",
+        "-X",
+    ];
+    args.extend(extra);
+    user.p0(&args)
+}
 
 fn requests(alice: &User) -> Vec<Value> {
     let out = alice.p0(&["ls", "--json"]);
@@ -21,7 +37,7 @@ async fn client_flags_that_need_no_database_provision_nothing() {
     let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 1)
         .await
         .unwrap();
-    let alice = User::login(&stack.server_url, "alice@example.com");
+    let alice = User::login(&stack, "alice@example.com", &[]);
     let help = alice.p0(&["psql", "-d", &stack.resource, "--help"]);
     assert!(help.status.success(), "{}", text(&help));
     assert!(text(&help).contains("Usage:"), "{}", text(&help));
@@ -31,7 +47,12 @@ async fn client_flags_that_need_no_database_provision_nothing() {
     assert!(requests(&alice).is_empty(), "a request was made");
 
     // With SQL as well, the flag goes to the client of a real request.
-    let out = alice.query(Engine::Postgres, &stack.resource, &["-At"]);
+    let out = psql(
+        &alice,
+        &stack,
+        "SELECT count(*) FROM sales.orders",
+        &["-At"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(requests(&alice).len(), 1);
 }
@@ -41,12 +62,12 @@ async fn a_missing_client_is_found_before_the_request() {
     let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 1)
         .await
         .unwrap();
-    let alice = User::login(&stack.server_url, "alice@example.com");
+    let alice = User::login(&stack, "alice@example.com", &[]);
     let empty = tempfile::tempdir().unwrap();
     for (cmd, flag, sql) in [("mysql", "-D", "-e"), ("psql", "-d", "-c")] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_p0"))
             .args([cmd, flag, &stack.resource, sql, "SELECT 1", "--reason", "r"])
-            .env("P0_CONFIG_DIR", alice.dir.path())
+            .env("P0_CONFIG_DIR", alice.path())
             .env("PATH", empty.path())
             .output()
             .unwrap();
@@ -56,4 +77,134 @@ async fn a_missing_client_is_found_before_the_request() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(requests(&alice).is_empty(), "a request was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_lease_that_covers_the_query_is_reused() {
+    let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let alice = User::login(&stack, "alice@example.com", &[]);
+    let bob = User::login(&stack, "bob@example.com", &["dba"]);
+    let read = "SELECT count(*) FROM sales.orders";
+    let first = psql(&alice, &stack, read, &["-At"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert_eq!(String::from_utf8_lossy(&first.stdout).trim(), "4");
+    let roles = stack.managed_roles().unwrap();
+    // The same read, and a narrower one: the lease is reused, no new user.
+    for sql in [read, "SELECT id FROM sales.orders WHERE id = 1"] {
+        let again = psql(&alice, &stack, sql, &["-At"]);
+        assert!(again.status.success(), "{}", text(&again));
+        assert!(
+            text(&again).contains("reusing your lease"),
+            "{}",
+            text(&again)
+        );
+    }
+    assert_eq!(requests(&alice).len(), 1);
+    assert_eq!(stack.managed_roles().unwrap(), roles, "no new user or role");
+    // A table the lease does not cover, or --new: a new request.
+    let other = psql(
+        &alice,
+        &stack,
+        "SELECT count(*) FROM sales.customers",
+        &["-At"],
+    );
+    assert!(
+        other.status.success() && !text(&other).contains("reusing"),
+        "{}",
+        text(&other)
+    );
+    let fresh = psql(&alice, &stack, read, &["-At", "--new"]);
+    assert!(
+        fresh.status.success() && !text(&fresh).contains("reusing"),
+        "{}",
+        text(&fresh)
+    );
+    assert_eq!(requests(&alice).len(), 3);
+
+    // A write needs a DBA once; repeating it while the lease lives needs nobody.
+    let write = "UPDATE sales.orders SET total = total WHERE id = 1";
+    let waiting = alice
+        .cmd(&[
+            "psql",
+            "-d",
+            &stack.resource,
+            "-c",
+            write,
+            "--reason",
+            "fix",
+            "-X",
+            "-q",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the pending write", 30, || pending_id(&bob).is_some()).await;
+    let id = pending_id(&bob).unwrap();
+    let approved = bob.p0(&["approve", &id]);
+    assert!(approved.status.success(), "{}", text(&approved));
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let again = psql(&alice, &stack, write, &["-q", "--no-wait"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("reusing your lease"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(requests(&alice).len(), 4);
+    // Each reuse is in the audit log with its SQL.
+    let audit = alice.p0(&["audit", "--json"]);
+    let log = String::from_utf8_lossy(&audit.stdout);
+    assert_eq!(log.matches("lease.reused").count(), 3, "{log}");
+    assert!(log.contains("WHERE id = 1"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_config_directory_keeps_its_mode_and_is_refused_if_others_can_write_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let login = |dir: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_p0"))
+            .args([
+                "login",
+                "--dev",
+                "alice@example.com",
+                "--server",
+                &stack.server_url,
+            ])
+            .env("P0_CONFIG_DIR", dir)
+            .output()
+            .unwrap()
+    };
+    let mode = |dir: &std::path::Path| std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    let shared = parent.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = login(&shared);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("can be written by other users") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(mode(&shared), 0o777, "the mode was changed");
+    assert!(
+        std::fs::read_dir(&shared).unwrap().next().is_none(),
+        "something was written"
+    );
+    let group = parent.path().join("group");
+    std::fs::create_dir(&group).unwrap();
+    std::fs::set_permissions(&group, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let out = login(&group);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&group), 0o750, "the mode was changed");
+    let fresh = parent.path().join("new/p0");
+    assert!(login(&fresh).status.success());
+    assert_eq!(mode(&fresh), 0o700);
 }

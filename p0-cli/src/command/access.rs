@@ -1,5 +1,6 @@
 //! `p0 psql`, `p0 exec`, `p0 request`: ask, wait, open the password, run the client.
 
+use super::args::{refuse_local_files, split_client_args, split_psql_args, Common, MYSQL};
 use super::clients;
 use crate::client::{not_granted, Client, Outcome};
 use crate::connect::{
@@ -13,32 +14,6 @@ use p0_core::grant::{ConnectTarget, TlsExpectation};
 use p0_core::rules::parse_duration;
 use p0_core::{Intent, ResourceId, RoleName};
 use std::process::ExitCode;
-
-#[derive(Debug, clap::Args)]
-pub struct Common {
-    /// The resource, e.g. `pg/prod`.
-    #[arg(short = 'd', long = "resource", default_value = "")]
-    resource: String,
-    /// Why you need access.
-    #[arg(long, default_value = "")]
-    reason: String,
-    /// How long (e.g. 15m, 1h).
-    #[arg(long, default_value = "15m")]
-    duration: String,
-    /// Ask for an existing role instead of a query's privileges.
-    #[arg(long)]
-    role: Option<String>,
-    /// Return at once if approval is needed (exit 4).
-    #[arg(long)]
-    no_wait: bool,
-    /// Pick up an earlier request by id (e.g. after `--no-wait` and an approval) instead of
-    /// making a new one.
-    #[arg(long, value_name = "REQUEST_ID")]
-    resume: Option<String>,
-    /// Longest wait for approval.
-    #[arg(long, default_value = "30m")]
-    timeout: String,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct RequestArgs {
@@ -92,6 +67,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
     let (server, token, key, public) = session.load()?;
     let timeout = parse_duration(&common.timeout)?;
     let client = Client::new(&server, token, &key, &public)?;
+    let request_id = p0_core::RequestId::generate();
     let (outcome, asked) = match &common.resume {
         Some(id) => (client.resume(id, !common.no_wait, timeout).await?, None),
         None => {
@@ -105,8 +81,12 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
                 _ => bail!("say what you need: SQL with -c/-f, or --role ROLE"),
             };
             let duration = parse_duration(&common.duration)?;
+            // A query may be served by a live lease of ours that covers it (`--new`: never).
+            let reuse = !common.new && matches!(intent, Intent::Query(_));
             let outcome = client
                 .request(
+                    request_id.clone(),
+                    reuse,
                     &key,
                     &public,
                     &resource,
@@ -120,9 +100,31 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             (outcome, Some((resource, intent)))
         }
     };
+    // The server answered a new query with a live lease: one made from this login for this
+    // resource (checked before anything is remembered), active, with its grant.
+    let reused = match (&asked, &outcome) {
+        (Some((resource, _)), Outcome::Granted(view, _)) if view.id != request_id => {
+            if recorded_resource(&session, &view.id).as_ref() != Some(resource)
+                || view.signed.resource != *resource
+                || view.signed.request_id != view.id
+            {
+                bail!("refusing the grant: the server answered with a lease not made here for `{resource}`");
+            }
+            eprintln!(
+                "p0: reusing your lease {} (it covers this query; until {}); --new asks for a new one",
+                view.id,
+                view.grant.as_ref().map(|g| g.expires_at.format("%H:%M:%S").to_string()).unwrap_or_default()
+            );
+            true
+        }
+        _ => false,
+    };
     // Remember where each request made here is for: a resumed grant must be for the same
     // resource, whatever the server says later.
-    if let (Some((resource, _)), Some(v)) = (&asked, outcome_view(&outcome)) {
+    if let (false, Some((resource, _)), Some(v)) = (reused, &asked, outcome_view(&outcome)) {
+        if v.id != request_id {
+            bail!("refusing the answer: the server answered for another request than the one made");
+        }
         remember_request(&session, &v.id, resource)?;
     }
     let (view, grant) = match outcome {
@@ -151,6 +153,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             }
             (view.id.clone(), expected)
         }
+        (None, Some((resource, _))) if reused => (view.id.clone(), resource),
         (None, Some((resource, intent))) => {
             if view.signed.resource != resource
                 || view.signed.intent != intent
@@ -280,101 +283,6 @@ pub async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     run_client(cmd, &format!("`{}`", args.command[0]), relay).await
 }
 
-/// Which client flags name the resource and carry SQL.
-struct ClientFlags {
-    resource: &'static [&'static str],
-    sql: &'static [&'static str],
-    file: &'static [&'static str],
-}
-
-const PSQL: ClientFlags = ClientFlags {
-    resource: &["-d", "--dbname", "--resource"],
-    sql: &["-c", "--command"],
-    file: &["-f", "--file"],
-};
-const MYSQL: ClientFlags = ClientFlags {
-    resource: &["-D", "--database", "--resource"],
-    sql: &["-e", "--execute"],
-    file: &[],
-};
-
-/// Splits `p0 psql` arguments into ours and psql's.
-fn split_psql_args(args: &[String]) -> anyhow::Result<(Common, Option<String>, Vec<String>)> {
-    split_client_args(args, &PSQL)
-}
-
-/// Splits a client's arguments into ours and the client's.
-fn split_client_args(
-    args: &[String],
-    flags: &ClientFlags,
-) -> anyhow::Result<(Common, Option<String>, Vec<String>)> {
-    let mut common = Common {
-        resource: String::new(),
-        reason: String::new(),
-        duration: "15m".into(),
-        role: None,
-        no_wait: false,
-        timeout: "30m".into(),
-        resume: None,
-    };
-    let mut sql: Vec<String> = Vec::new();
-    let mut pass = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| -> anyhow::Result<String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{name} needs a value")),
-            }
-        };
-        match flag {
-            f if flags.resource.contains(&f) => common.resource = value(flag)?,
-            "--reason" => common.reason = value(flag)?,
-            "--duration" => common.duration = value(flag)?,
-            "--role" => common.role = Some(value(flag)?),
-            "--timeout" => common.timeout = value(flag)?,
-            "--resume" => common.resume = Some(value(flag)?),
-            "--no-wait" => common.no_wait = true,
-            f if flags.sql.contains(&f) => {
-                let v = value(flag)?;
-                pass.push(flags.sql[0].into());
-                pass.push(v.clone());
-                sql.push(v);
-            }
-            f if flags.file.contains(&f) => {
-                let v = value(flag)?;
-                let text = std::fs::read_to_string(&v).with_context(|| format!("reading `{v}`"))?;
-                pass.push("-f".into());
-                pass.push(v);
-                sql.push(text);
-            }
-            _ => pass.push(a.clone()),
-        }
-    }
-    if common.resource.is_empty() && common.resume.is_none() {
-        bail!("name the resource with {} RESOURCE", flags.resource[0]);
-    }
-    let sql = (!sql.is_empty()).then(|| sql.join(";\n"));
-    Ok((common, sql, pass))
-}
-
-/// Client options that would let a server read local files.
-fn refuse_local_files(pass: &[String]) -> anyhow::Result<()> {
-    if let Some(a) = pass.iter().find(|a| {
-        a.contains("local-infile") || a.contains("local_infile") || a.contains("load-data-local")
-    }) {
-        bail!("`{a}` is not allowed: it would let the database server read your files");
-    }
-    Ok(())
-}
-
 pub async fn psql(args: PsqlArgs) -> anyhow::Result<ExitCode> {
     let (common, sql, pass) = split_psql_args(&args.args)?;
     let psql = clients::find(&["psql"], "PostgreSQL's client (postgresql-client)")?;
@@ -469,30 +377,5 @@ mod tests {
         assert!(selects_database(Some(&both), "app"));
         // A role: what it covers is the agent's to know; the database is selected.
         assert!(selects_database(None, "app"));
-    }
-
-    #[test]
-    fn psql_arguments_are_split() {
-        let args: Vec<String> = [
-            "-d",
-            "pg/prod",
-            "-c",
-            "select 1",
-            "--reason=reports",
-            "-X",
-            "--csv",
-            "--duration",
-            "5m",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let (c, sql, pass) = split_psql_args(&args).unwrap();
-        assert_eq!(c.resource, "pg/prod");
-        assert_eq!(c.reason, "reports");
-        assert_eq!(c.duration, "5m");
-        assert_eq!(sql.as_deref(), Some("select 1"));
-        assert_eq!(pass, vec!["-c", "select 1", "-X", "--csv"]);
-        assert!(split_psql_args(&["-c".into(), "x".into()]).is_err());
     }
 }

@@ -70,6 +70,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resource = ResourceId::new(stack.resource.clone())?;
     let outcome = client
         .request(
+            p0_core::RequestId::generate(),
+            false,
             &key,
             &public,
             &resource,

@@ -1,6 +1,7 @@
 //! Subcommands: one module each.
 
 mod access;
+mod args;
 mod clients;
 #[cfg(feature = "demo")]
 mod demo;
@@ -15,7 +16,11 @@ use std::process::ExitCode;
 
 /// Just-in-time, ephemeral database access.
 #[derive(Debug, Parser)]
-#[command(name = "p0", version, about)]
+#[command(
+    name = "p0",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("P0_COMMIT"), ")"),
+    about
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,6 +52,13 @@ enum Command {
     Audit(manage::AuditArgs),
     /// Print the least privileges a SQL statement needs.
     Explain(explain::Args),
+    /// Print a shell completion script: `p0 completions bash > /etc/bash_completion.d/p0`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `p0 man | man -l -`.
+    Man,
     /// Run the whole flow against a throwaway database, narrating each step.
     #[cfg(feature = "demo")]
     Demo(demo::Args),
@@ -57,6 +69,16 @@ enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Explain(args) => explain::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "p0", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -76,7 +98,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Audit(a) => manage::audit(a).await,
                     #[cfg(feature = "demo")]
                     Command::Demo(a) => demo::run(a).await,
-                    Command::Explain(_) => unreachable_explain(),
+                    Command::Explain(_) | Command::Completions { .. } | Command::Man => {
+                        unreachable_explain()
+                    }
                 }
             })
         }
@@ -84,5 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn unreachable_explain() -> anyhow::Result<ExitCode> {
-    anyhow::bail!("explain runs without a runtime")
+    // explain, completions and man run before the runtime is built.
+    anyhow::bail!("this command runs without a runtime")
 }

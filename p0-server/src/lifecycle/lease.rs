@@ -98,6 +98,46 @@ fn forget_password(rec: &mut RequestRecord) {
     }
 }
 
+/// The shortest time a lease must still have to be reused: the asked duration, at most a
+/// minute (a one-off query needs seconds; an interactive session that outlives the lease is
+/// ended at its expiry, as any other).
+pub const REUSE_MIN_LEFT_SECS: u64 = 60;
+
+/// Whether the live lease `rec` can serve a new query of `requester` on `resource` needing
+/// `needed`, sealed to the same key: active, theirs, for that resource and key, a query
+/// lease (a role's privileges are not known here) whose privileges cover every one needed,
+/// and alive long enough (see [`REUSE_MIN_LEFT_SECS`]). A query the rules send to approvers
+/// reuses only a lease that approvers granted: a locking read, which the rules count as a
+/// write, never rides on an automatically granted read lease with the same privileges.
+#[allow(clippy::too_many_arguments)]
+pub fn covers(
+    rec: &RequestRecord,
+    requester: &str,
+    resource: &p0_core::ResourceId,
+    public_key: &str,
+    needed: &p0_core::PermissionSet,
+    needs_approval: bool,
+    asked_secs: u64,
+    now: DateTime<Utc>,
+) -> bool {
+    let min_left = TimeDelta::seconds(asked_secs.min(REUSE_MIN_LEFT_SECS) as i64);
+    let approved_by_people = matches!(rec.decision, Some(Decision::NeedsApproval { .. }));
+    (!needs_approval || approved_by_people)
+        && rec.status == RequestStatus::Active
+        && rec.requester == requester
+        && &rec.signed.resource == resource
+        && rec.public_key == public_key
+        && matches!(rec.signed.intent, p0_core::Intent::Query(_))
+        && rec
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.expires_at > now + min_left)
+        && rec
+            .permissions
+            .as_ref()
+            .is_some_and(|granted| needed.is_subset_of(granted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::approval::approve;
@@ -258,5 +298,77 @@ mod tests {
             ]
         );
         assert_eq!(rec.status, Active, "a failed revocation leaves it active");
+    }
+
+    #[test]
+    fn a_live_lease_is_reused_only_for_what_it_covers_of_its_own_requester_key_and_resource() {
+        use p0_core::{ObjectRef, Permission, PermissionSet, Privilege, ResourceId};
+        let now = Utc::now();
+        let p = |priv_, t: &str| Permission::new(priv_, ObjectRef::table("sales", t));
+        let granted: PermissionSet = [
+            p(Privilege::Select, "orders"),
+            p(Privilege::Update, "orders"),
+        ]
+        .into_iter()
+        .collect();
+        let mut lease = record(Active, approved(3600));
+        lease.public_key = "KEY".into();
+        lease.permissions = Some(granted);
+        lease.grant = Some(grant(now + TimeDelta::seconds(600)));
+        let pg = ResourceId::new("pg/app").unwrap();
+        let read: PermissionSet = [p(Privilege::Select, "orders")].into_iter().collect();
+        let reuse = |l: &RequestRecord, who: &str, r: &ResourceId, key: &str, n: &PermissionSet| {
+            covers(l, who, r, key, n, false, 900, now)
+        };
+        assert!(reuse(&lease, "alice", &pg, "KEY", &read));
+        // What the rules send to approvers rides only on a lease that approvers granted.
+        assert!(!covers(&lease, "alice", &pg, "KEY", &read, true, 900, now));
+        let mut approved_lease = lease.clone();
+        approved_lease.decision = Some(needs_two(false));
+        assert!(covers(
+            &approved_lease,
+            "alice",
+            &pg,
+            "KEY",
+            &read,
+            true,
+            900,
+            now
+        ));
+        // Another table, another requester, resource or key: no.
+        let other: PermissionSet = [p(Privilege::Select, "customers")].into_iter().collect();
+        assert!(!reuse(&lease, "alice", &pg, "KEY", &other));
+        assert!(!reuse(&lease, "mallory", &pg, "KEY", &read));
+        assert!(!reuse(
+            &lease,
+            "alice",
+            &ResourceId::new("pg/other").unwrap(),
+            "KEY",
+            &read
+        ));
+        assert!(!reuse(&lease, "alice", &pg, "OLD", &read));
+        // Too close to its end, or over: no.
+        lease.grant = Some(grant(now + TimeDelta::seconds(30)));
+        assert!(!reuse(&lease, "alice", &pg, "KEY", &read));
+        assert!(
+            covers(&lease, "alice", &pg, "KEY", &read, false, 10, now),
+            "10 s asked, 30 s left"
+        );
+        lease.grant = Some(grant(now + TimeDelta::seconds(600)));
+        for status in [
+            PendingApproval,
+            Provisioning,
+            Denied,
+            Failed,
+            Revoked,
+            Expired,
+        ] {
+            lease.status = status;
+            assert!(!reuse(&lease, "alice", &pg, "KEY", &read), "{status:?}");
+        }
+        // A role's lease: its privileges are not known here.
+        lease.status = Active;
+        lease.signed.intent = p0_core::Intent::Role(p0_core::RoleName::new("reporting").unwrap());
+        assert!(!reuse(&lease, "alice", &pg, "KEY", &read));
     }
 }

@@ -18,6 +18,8 @@ mod status;
 mod visibility;
 
 pub use approval::{approve, deny, may_approve, Approved};
-pub use lease::{expired, failed, may_end, pickup, provisioned, revoke_failed, revoked, Pickup};
+pub use lease::{
+    covers, expired, failed, may_end, pickup, provisioned, revoke_failed, revoked, Pickup,
+};
 pub use status::{check_duration, initial, Actor, Refusal};
 pub use visibility::{auditor, oversees, sees, view, Overseers};

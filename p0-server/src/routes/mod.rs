@@ -12,6 +12,7 @@ pub(crate) mod leases;
 mod provision;
 mod requests;
 mod resources;
+mod reuse;
 
 use crate::error::err;
 use crate::state::AppState;

@@ -22,7 +22,18 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Response> {
+#[derive(Debug, Deserialize)]
+pub struct CreateQuery {
+    /// Answer with a live lease that already covers the query, if there is one.
+    #[serde(default)]
+    reuse: bool,
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(q): ApiQuery<CreateQuery>,
+    caller: Caller,
+) -> ApiResult<Response> {
     let claims = &caller.claims;
     let req: CreateRequest = parse_body(&caller.body)?;
     let fp = key_fingerprint(req.public_key.as_bytes()).map_err(|e| bad_request(e.to_string()))?;
@@ -66,6 +77,19 @@ pub async fn create(State(state): State<Arc<AppState>>, caller: Caller) -> ApiRe
         .router
         .route_explained(&access, &routing_set, &claims.groups);
     let decision = routed.decision;
+    if let (true, Some(needed)) = (q.reuse, &permissions) {
+        let denied = matches!(decision, p0_core::Decision::Deny { .. });
+        let needs_approval = matches!(decision, p0_core::Decision::NeedsApproval { .. });
+        if !denied {
+            let lease = super::reuse::covering_lease(&state, &access, needed, needs_approval);
+            if let Some(lease) = lease.await? {
+                let mut r = Json(lifecycle::view(&lease, claims.principal())).into_response();
+                r.headers_mut()
+                    .insert(REUSED, axum::http::HeaderValue::from_static("true"));
+                return Ok(r);
+            }
+        }
+    }
     let (status, message) = lifecycle::initial(&decision);
     let mut rec = RequestRecord {
         id: s.request_id.clone(),
@@ -168,6 +192,9 @@ const PAGE: usize = 100;
 const MAX_PAGE: usize = 1_000;
 /// Store pages an overseer's page may read to find records they may see.
 const SCAN_PAGES: usize = 10;
+
+/// The header that says a create was answered with a live lease that covers it.
+pub const REUSED: &str = "x-p0-reused";
 
 /// The header that carries the next page's `before`, when there may be one.
 pub const NEXT_PAGE: &str = "x-p0-next-before";
