@@ -32,12 +32,29 @@ pub struct Opened {
 pub fn open_grant(
     session: &Session,
     server: &str,
-    key: &SecretBytes,
+    keys: &[SecretBytes],
     request_id: &RequestId,
     resource: &ResourceId,
     grant: &GrantView,
 ) -> anyhow::Result<Opened> {
-    let opened = p0_core::grant::open(key, &grant.sealed_password).context("refusing the grant")?;
+    // The grant is sealed to the key of the login it was asked under: the current one, or
+    // one a later login replaced.
+    let mut opened = None;
+    let mut last = None;
+    for key in keys {
+        match p0_core::grant::open(key, &grant.sealed_password) {
+            Ok(o) => {
+                opened = Some(o);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let opened = match (opened, last) {
+        (Some(o), _) => o,
+        (None, Some(e)) => return Err(e).context("refusing the grant"),
+        (None, None) => bail!("not logged in: run `p0 login`"),
+    };
     opened
         .check_for(request_id, resource, chrono::Utc::now())
         .context("refusing the grant")?;

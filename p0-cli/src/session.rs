@@ -5,6 +5,9 @@ use anyhow::{bail, Context};
 use p0_core::{KeyPair, SecretBytes, Token};
 use std::path::{Path, PathBuf};
 
+/// How long a key replaced by a new login is kept: longer than any grant lasts.
+pub const KEEP_OLD_KEYS_HOURS: u64 = 25;
+
 /// Where the CLI keeps its state.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -74,19 +77,93 @@ impl Session {
         Ok(Self { dir })
     }
 
-    /// Makes a fresh key pair and stores it.
+    /// Makes a fresh key pair for a login under way. Nothing is written until the login
+    /// succeeds ([`Session::save_login`]): a login that fails leaves the current key and every
+    /// grant sealed to it as they were.
     pub fn new_key(&self) -> anyhow::Result<KeyPair> {
-        let kp = KeyPair::generate()?;
-        write_private(&self.dir.join("key.pem"), kp.private_pem.expose_secret())?;
-        write_private(&self.dir.join("key.pub.pem"), kp.public_pem.as_bytes())?;
-        Ok(kp)
+        Ok(KeyPair::generate()?)
     }
 
-    /// Saves the login.
-    pub fn save_login(&self, server: &str, token: &Token) -> anyhow::Result<()> {
+    /// Saves a successful login with its new key. The key it replaces is kept under `keys/`
+    /// until every grant sealed to it has expired ([`KEEP_OLD_KEYS_HOURS`]), so those grants
+    /// still open.
+    pub fn save_login(&self, server: &str, token: &Token, key: &KeyPair) -> anyhow::Result<()> {
+        self.keep_current_key()?;
+        write_private(&self.dir.join("key.pem"), key.private_pem.expose_secret())?;
+        write_private(&self.dir.join("key.pub.pem"), key.public_pem.as_bytes())?;
+        self.save_token(server, token)
+    }
+
+    /// Saves a refreshed token for the same key.
+    pub fn save_token(&self, server: &str, token: &Token) -> anyhow::Result<()> {
         write_private(&self.dir.join("token"), token.expose_secret().as_bytes())?;
         write_private(&self.dir.join("server"), server.as_bytes())?;
         Ok(())
+    }
+
+    /// Forgets the login (token, server, refresh token); keys stay until their grants expire.
+    pub fn logout(&self) -> anyhow::Result<bool> {
+        let mut had = false;
+        for name in ["token", "server", "oidc.json"] {
+            match std::fs::remove_file(self.dir.join(name)) {
+                Ok(()) => had = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {name}")),
+            }
+        }
+        Ok(had)
+    }
+
+    fn keep_current_key(&self) -> anyhow::Result<()> {
+        let (Ok(private), Ok(public)) = (
+            std::fs::read(self.dir.join("key.pem")),
+            std::fs::read(self.dir.join("key.pub.pem")),
+        ) else {
+            return Ok(());
+        };
+        let old = self.dir.join("keys");
+        if !old.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&old)?;
+        }
+        let fp = p0_core::seal::key_fingerprint(&public)?;
+        let name: String = fp.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        write_private(&old.join(format!("{name}.pem")), &private)?;
+        // Keys older than any grant sealed to them go.
+        let cutoff = std::time::SystemTime::now()
+            - std::time::Duration::from_secs(KEEP_OLD_KEYS_HOURS * 3600);
+        for e in std::fs::read_dir(&old)?.flatten() {
+            if e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < cutoff)
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key that may open a grant: the current one first, then those replaced by later
+    /// logins, newest first.
+    pub fn keys(&self) -> Vec<SecretBytes> {
+        let mut keys: Vec<SecretBytes> = std::fs::read(self.dir.join("key.pem"))
+            .ok()
+            .map(SecretBytes::new)
+            .into_iter()
+            .collect();
+        let mut old: Vec<(std::time::SystemTime, PathBuf)> =
+            std::fs::read_dir(self.dir.join("keys"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+                .collect();
+        old.sort_by(|a, b| b.0.cmp(&a.0));
+        keys.extend(
+            old.into_iter()
+                .filter_map(|(_, p)| std::fs::read(p).ok().map(SecretBytes::new)),
+        );
+        keys
     }
 
     /// Saves a JSON document, 0600.

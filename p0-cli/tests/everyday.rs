@@ -208,3 +208,75 @@ async fn the_config_directory_keeps_its_mode_and_is_refused_if_others_can_write_
     assert!(login(&fresh).status.success());
     assert_eq!(mode(&fresh), 0o700);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_keeps_live_grants_working_whether_it_fails_or_succeeds() {
+    let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let alice = User::login(&stack, "alice@example.com", &[]);
+    let out = alice.p0(&[
+        "request",
+        "-d",
+        &stack.resource,
+        "-c",
+        "SELECT count(*) FROM sales.orders",
+        "--reason",
+        "r",
+        "--duration",
+        "10m",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = requests(&alice)[0]["id"].as_str().unwrap().to_string();
+    let resume = |who: &User| who.p0(&["request", "--resume", &id]);
+    // A login that fails (nothing listens there) changes nothing.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let failed = alice.p0(&[
+        "login",
+        "--dev",
+        "alice@example.com",
+        "--server",
+        &format!("http://{dead}"),
+    ]);
+    assert!(!failed.status.success(), "{}", text(&failed));
+    let out = resume(&alice);
+    assert!(
+        out.status.success() && text(&out).contains("granted"),
+        "{}",
+        text(&out)
+    );
+    // A login that succeeds makes a new key; the grant sealed to the old one still opens.
+    let key = |u: &User| std::fs::read_to_string(u.path().join("key.pub.pem")).unwrap();
+    let before = key(&alice);
+    let again = alice.p0(&[
+        "login",
+        "--dev",
+        "alice@example.com",
+        "--server",
+        &stack.server_url,
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_ne!(key(&alice), before, "a new login makes a new key");
+    let out = resume(&alice);
+    assert!(
+        out.status.success() && text(&out).contains("granted"),
+        "{}",
+        text(&out)
+    );
+    // whoami, then logout: the token goes, whoami says so.
+    let me = alice.p0(&["whoami", "--json"]);
+    let v: Value = serde_json::from_slice(&me.stdout).unwrap();
+    assert_eq!(v["name"], "alice@example.com");
+    assert_eq!(v["server"], stack.server_url.as_str());
+    assert_eq!(v["expired"], false);
+    assert!(alice.p0(&["logout"]).status.success());
+    let me = alice.p0(&["whoami"]);
+    assert!(
+        !me.status.success() && text(&me).contains("not logged in"),
+        "{}",
+        text(&me)
+    );
+}

@@ -167,7 +167,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
         }
         (None, None) => bail!("no request"),
     };
-    let opened = open_grant(&session, &server, &key, &id, &resource, &grant)?;
+    let opened = open_grant(&session, &server, &session.keys(), &id, &resource, &grant)?;
     Ok(Ok(Granted {
         grant,
         opened,

@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opened = crate::connect::open_grant(
         &session,
         &stack.server_url,
-        &key,
+        std::slice::from_ref(&key),
         &view.id,
         &resource,
         &grant,

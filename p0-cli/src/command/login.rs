@@ -86,6 +86,66 @@ pub async fn dev_login(
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("no id_token in the answer"))?;
     let token = p0_core::Token::new(token.to_string());
-    session.save_login(server, &token)?;
+    session.save_login(server, &token, &kp)?;
     Ok(token)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WhoamiArgs {
+    /// JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `p0 whoami`: who this login is, where, until when, with which key.
+pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
+    let session = Session::open()?;
+    let (server, token, _, public) = session.load()?;
+    let t = token.expose_secret();
+    let claim = |c: &str| super::oidc::claim(t, c);
+    let name = claim("email").or_else(|| claim("sub")).unwrap_or_default();
+    let exp = claim("exp")
+        .and_then(|e| e.parse::<i64>().ok())
+        .and_then(|e| chrono::DateTime::from_timestamp(e, 0));
+    let key = key_fingerprint(public.as_bytes())?;
+    let expired = exp.is_some_and(|e| e <= chrono::Utc::now());
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": name,
+                "issuer": claim("iss"),
+                "server": server,
+                "token_expires_at": exp.map(|e| e.to_rfc3339()),
+                "expired": expired,
+                "key": key,
+            })
+        );
+    } else {
+        println!("{name}");
+        println!("  server  {server}");
+        println!("  issuer  {}", claim("iss").unwrap_or_default());
+        match exp {
+            Some(e) if expired => println!(
+                "  token   expired at {} (run `p0 login`)",
+                super::local_time(e)
+            ),
+            Some(e) => println!("  token   valid until {}", super::local_time(e)),
+            None => {}
+        }
+        println!("  key     {key}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `p0 logout`: forgets the token and the refresh token; keys stay until the grants sealed
+/// to them expire.
+pub async fn logout() -> anyhow::Result<ExitCode> {
+    let session = Session::open()?;
+    if session.logout()? {
+        println!("logged out");
+    } else {
+        println!("not logged in");
+    }
+    Ok(ExitCode::SUCCESS)
 }

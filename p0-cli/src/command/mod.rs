@@ -30,6 +30,10 @@ pub struct Cli {
 enum Command {
     /// Log in: make a key pair and get an ID token that commits to it.
     Login(login::Args),
+    /// Forget the login (live grants stay usable until they expire).
+    Logout,
+    /// Who this login is: name, server, issuer, token expiry, key.
+    Whoami(login::WhoamiArgs),
     /// Run psql with just-in-time credentials: `p0 psql -d RESOURCE -c SQL --reason R [psql args…]`.
     Psql(access::PsqlArgs),
     /// Run mysql with just-in-time credentials: `p0 mysql -D RESOURCE -e SQL --reason R [mysql args…]`.
@@ -86,6 +90,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             rt.block_on(async move {
                 match other {
                     Command::Login(a) => login::run(a).await,
+                    Command::Logout => login::logout().await,
+                    Command::Whoami(a) => login::whoami(a).await,
                     Command::Psql(a) => access::psql(a).await,
                     Command::Mysql(a) => access::mysql(a).await,
                     Command::Exec(a) => access::exec(a).await,
@@ -105,6 +111,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// A moment in the local time zone (`TZ` honoured), with its offset.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
 fn unreachable_explain() -> anyhow::Result<ExitCode> {

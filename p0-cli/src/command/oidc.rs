@@ -188,7 +188,7 @@ pub async fn login(
         None => bail!("the issuer returned an ID token without the nonce, so it cannot commit to this CLI's key"),
     }
     let token = Token::new(id_token);
-    session.save_login(server, &token)?;
+    session.save_login(server, &token, &kp)?;
     session.save_json(
         "oidc.json",
         &OidcState {
@@ -407,6 +407,6 @@ pub async fn refresh_if_needed(session: &Session) -> anyhow::Result<()> {
     if claim(&id_token, "nonce") != Some(key_fingerprint(public.as_bytes())?) {
         bail!("the refreshed token does not commit to this CLI's key: run `p0 login` again");
     }
-    session.save_login(&server, &Token::new(id_token))?;
+    session.save_token(&server, &Token::new(id_token))?;
     Ok(())
 }
