@@ -158,7 +158,7 @@ impl Session {
                 .flatten()
                 .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
                 .collect();
-        old.sort_by(|a, b| b.0.cmp(&a.0));
+        old.sort_by_key(|o| std::cmp::Reverse(o.0));
         keys.extend(
             old.into_iter()
                 .filter_map(|(_, p)| std::fs::read(p).ok().map(SecretBytes::new)),
