@@ -77,10 +77,19 @@ impl Client {
             .http
             .execute(req)
             .await
-            .map_err(|e| anyhow!("cannot reach the p0 server: {}", e.without_url()))?;
+            .map_err(|e| anyhow!(Unreachable(e.without_url().to_string())))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp.json().await?);
+        }
+        // A proxy's answer while the server restarts: try again later.
+        if matches!(status.as_u16(), 502..=504)
+            && !resp
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.to_str().is_ok_and(|t| t.starts_with("application/json")))
+        {
+            return Err(anyhow!(Unreachable(format!("HTTP {status}"))));
         }
         let e: ApiError = resp.json().await.unwrap_or(ApiError {
             code: "internal".into(),
@@ -168,7 +177,20 @@ impl Client {
                 view.id, view.id
             );
         }
+        let id = view.id.clone();
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        let mut outage: Option<Duration> = None;
+        let mut said = Instant::now();
         while wait && !view.status.is_final() && started.elapsed() < timeout {
+            if !tty && said.elapsed() >= Duration::from_secs(30) {
+                eprintln!(
+                    "p0: request {id} still {} ({}s)",
+                    waiting_for(&view),
+                    started.elapsed().as_secs()
+                );
+                said = Instant::now();
+            }
             if tty {
                 const SPIN: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
                 eprint!(
@@ -179,13 +201,40 @@ impl Client {
                 let _ = std::io::stderr().flush();
                 frame += 1;
             }
-            view = self
-                .get(&format!(
-                    "/v1/requests/{}?wait={}",
-                    view.id,
-                    if tty { 1 } else { 20 }
-                ))
-                .await?;
+            let path = format!("/v1/requests/{id}?wait={}", if tty { 1 } else { 20 });
+            let poll = self.get::<RequestView>(&path);
+            let polled = tokio::select! {
+                p = poll => p,
+                _ = &mut stop => {
+                    if tty { eprintln!(); }
+                    bail!("stopped waiting for request {id}: pick it up later with `--resume {id}` (p0 request, psql, mysql or exec)");
+                }
+            };
+            match polled {
+                Ok(v) => {
+                    if outage.take().is_some() {
+                        eprintln!("p0: the server answers again");
+                    }
+                    view = v;
+                }
+                // A server restarting (or a replica going away) is waited for, with backoff,
+                // until the timeout.
+                Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
+                    let pause = match outage {
+                        None => {
+                            eprintln!("p0: {e}; trying again until the timeout (Ctrl-C stops; `--resume {id}` picks it up later)");
+                            Duration::from_secs(1)
+                        }
+                        Some(p) => (p * 2).min(Duration::from_secs(10)),
+                    };
+                    outage = Some(pause);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = &mut stop => bail!("stopped waiting for request {id}: pick it up later with `--resume {id}` (p0 request, psql, mysql or exec)"),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
         if tty && frame > 0 {
             eprintln!();
@@ -201,6 +250,19 @@ impl Client {
         })
     }
 }
+
+/// The server could not be reached (or a proxy in front of it answered for it): a wait may
+/// try again.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot reach the p0 server: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
 
 /// An error answered by the server, with its code.
 #[derive(Debug)]
@@ -226,7 +288,12 @@ pub fn not_granted(outcome: &Outcome) -> anyhow::Result<std::process::ExitCode> 
             Ok(std::process::ExitCode::from(2))
         }
         Outcome::Waiting(v) => {
-            eprintln!("p0: request {} still waits for approval", v.id);
+            eprintln!(
+                "p0: request {} still {}: pick it up later with `--resume {}`",
+                v.id,
+                waiting_for(v),
+                v.id
+            );
             Ok(std::process::ExitCode::from(4))
         }
         Outcome::Failed(v) => bail!(
@@ -235,5 +302,13 @@ pub fn not_granted(outcome: &Outcome) -> anyhow::Result<std::process::ExitCode> 
             v.status.as_str(),
             v.message.as_deref().unwrap_or("")
         ),
+    }
+}
+
+/// What a request that is not final waits for, in words.
+fn waiting_for(v: &RequestView) -> &'static str {
+    match v.status {
+        RequestStatus::Provisioning => "waits for its database user (the agent may be unreachable)",
+        _ => "waits for approval",
     }
 }

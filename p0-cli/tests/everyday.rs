@@ -280,3 +280,104 @@ async fn a_login_keeps_live_grants_working_whether_it_fails_or_succeeds() {
         text(&me)
     );
 }
+
+/// `p0 psql -c SQL` as `user` in the background, waiting for approval.
+fn waiting(user: &User, stack: &Stack, sql: &str) -> std::process::Child {
+    user.cmd(&[
+        "psql",
+        "-d",
+        &stack.resource,
+        "-c",
+        sql,
+        "--reason",
+        "r",
+        "-X",
+        "-q",
+        "--timeout",
+        "2m",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+async fn approve_next(bob: &User) {
+    wait_until("a pending request", 30, || pending_id(bob).is_some()).await;
+    let out = bob.p0(&["approve", &pending_id(bob).unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_survives_a_server_restart_and_an_agent_outage_and_ctrl_c_says_how_to_resume() {
+    let mut stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let proxy = support::proxy::Proxy::start(&stack.server_url).await;
+    let alice = support::flow::User {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let login = alice.p0(&[
+        "login",
+        "--dev",
+        "alice@example.com",
+        "--server",
+        &proxy.url(),
+    ]);
+    assert!(login.status.success(), "{}", text(&login));
+    let bob = User::login(&stack, "bob@example.com", &["dba"]);
+
+    // The server goes away while Alice waits, and comes back: she gets her grant.
+    let cli = waiting(
+        &alice,
+        &stack,
+        "UPDATE sales.orders SET total = total WHERE id = 1",
+    );
+    wait_until("a pending request", 30, || pending_id(&bob).is_some()).await;
+    proxy.down();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    proxy.up().await;
+    approve_next(&bob).await;
+    let out = cli.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot reach the p0 server"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("answers again"), "{}", text(&out));
+
+    // The agent is away when the approved request is picked up: it stays approved, and the
+    // next poll after the agent is back provisions it.
+    let cli = waiting(&alice, &stack, "DELETE FROM sales.orders WHERE id = 0");
+    wait_until("a pending request", 30, || pending_id(&bob).is_some()).await;
+    stack.stop_agent();
+    approve_next(&bob).await;
+    wait_until("a pick-up that met no agent", 30, || {
+        requests(&alice).iter().any(|r| {
+            r["status"] == "provisioning"
+                && r["message"].as_str().is_some_and(|m| m.contains("agent"))
+        })
+    })
+    .await;
+    assert!(requests(&alice).iter().all(|r| r["status"] != "failed"));
+    stack.start_agent().await.unwrap();
+    let out = cli.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Ctrl-C while waiting says how to pick the request up later.
+    let cli = waiting(&alice, &stack, "DELETE FROM sales.customers WHERE id = 0");
+    wait_until("a pending request", 30, || pending_id(&bob).is_some()).await;
+    let id = pending_id(&bob).unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status()
+        .unwrap();
+    let out = cli.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!("--resume {id}")),
+        "{}",
+        text(&out)
+    );
+}

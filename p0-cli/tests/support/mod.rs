@@ -8,6 +8,7 @@ pub mod flow;
 pub mod mitm;
 pub mod oidc;
 pub mod platform;
+pub mod proxy;
 /// The libtest-mimic harness: one file for the core's suites and the CLI's.
 #[path = "../../../p0-core/tests/support/trials.rs"]
 pub mod trials;

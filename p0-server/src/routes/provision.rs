@@ -105,11 +105,22 @@ async fn provision_locked(
             };
             lifecycle::provisioned(rec, grant)?;
             rec.claimed_until = None;
+            rec.message = None;
             state.store.update(rec).await?;
             state
                 .store
                 .audit("system", "lease.created", Some(rec.id.as_str()), &detail)
                 .await?;
+        }
+        // The agent could not be reached (or failed on its side): the request stays approved
+        // and provisioning; the requester's next poll, with a fresh proof, tries again.
+        Err(crate::agent_client::AgentError::Unavailable(why)) => {
+            tracing::warn!(request = %rec.id, error = %why, "agent unavailable at pick-up; the next poll tries again");
+            rec.claimed_until = None;
+            rec.message = Some(format!(
+                "the agent could not be reached ({why}); trying again at the next poll"
+            ));
+            state.store.update(rec).await?;
         }
         Err(e) => {
             lifecycle::failed(rec, e.to_string())?;
