@@ -381,3 +381,34 @@ async fn waiting_survives_a_server_restart_and_an_agent_outage_and_ctrl_c_says_h
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_the_agent_would_refuse_is_refused_before_anyone_is_asked() {
+    let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let alice = User::login(&stack, "alice@example.com", &[]);
+    // Roles the agent does not hand out: not on its list, its own service user.
+    for ask in [
+        vec!["--role", "pg_write_all_data"],
+        vec!["--role", "postgres"],
+    ] {
+        let mut args = vec![
+            "request",
+            "-d",
+            &stack.resource,
+            "--reason",
+            "r",
+            "--no-wait",
+        ];
+        args.extend(&ask);
+        let out = alice.p0(&args);
+        assert_eq!(out.status.code(), Some(1), "{ask:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("refused") && err.trim().lines().count() == 1,
+            "{ask:?}: {err}"
+        );
+    }
+    assert!(requests(&alice).is_empty(), "a request was stored");
+}

@@ -226,8 +226,13 @@ pub struct RevokeCall {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainCall {
-    /// The SQL.
+    /// The SQL (empty when a role is asked for).
+    #[serde(default)]
     pub sql: String,
+    /// An existing role asked for by name instead of SQL: the agent says whether it would
+    /// hand it out, before anyone approves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<crate::RoleName>,
 }
 
 /// Header carrying the signing time (seconds since the epoch).

@@ -8,7 +8,7 @@ use super::settings::{AgentSettings, AgentSetupError, ConnectEndpoint};
 use crate::api::{hmac_verify, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall};
 use crate::error::ProvisionError;
 use crate::grant::{AgentKey, AgentSigningKey};
-use crate::provision::{DatabaseProvisioner, RevokeReport, SweepReport, Sweeper};
+use crate::provision::{Access, DatabaseProvisioner, RevokeReport, SweepReport, Sweeper};
 use crate::secret::SecretBytes;
 use crate::types::{Engine, ResourceId};
 use crate::verify::IdTokenVerifier;
@@ -143,11 +143,31 @@ impl Agent {
             },
             Op::Sweep => self.sweep().await.map(Reply::ok).map_err(unavailable),
             Op::Explain => match parse::<ExplainCall>(body) {
-                Ok(call) => self.extractor.extract(&call.sql).await.map(Reply::ok),
+                Ok(call) => self.explain(call).await,
                 Err(e) => Err(e),
             },
         };
         result.unwrap_or_else(Reply::from)
+    }
+
+    /// What a query needs, or whether a role would be handed out — each refused here, before
+    /// anyone is asked to approve it, when the guard would refuse it at provisioning.
+    async fn explain(&self, call: ExplainCall) -> Result<Reply, Refusal> {
+        let access = match call.role {
+            Some(role) => {
+                let access = Access::Role(role);
+                self.provisioner
+                    .precheck(&access)
+                    .map_err(|e| forbidden(e.to_string()))?;
+                return Ok(Reply::ok(crate::extract::Extraction::default()));
+            }
+            None => self.extractor.extract(&call.sql).await?,
+        };
+        let needed = Access::Permissions(access.permissions.clone());
+        self.provisioner
+            .precheck(&needed)
+            .map_err(|e| forbidden(e.to_string()))?;
+        Ok(Reply::ok(access))
     }
 
     /// Provisions a verified call: every check of [`crate::agent`], in order.

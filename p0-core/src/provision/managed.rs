@@ -55,7 +55,14 @@ impl<B: Backend> Managed<B> {
     /// The generic half of the guard, on typed values, before anything is asked of the
     /// database.
     fn check_plan(&self, plan: &ProvisionPlan) -> Result<(), ProvisionError> {
-        match &plan.access {
+        self.check_access(&plan.access)?;
+        self.policy.check_expiry(plan.expires_at, Utc::now())?;
+        Ok(())
+    }
+
+    /// The guard's checks of what is asked (not of when it ends).
+    fn check_access(&self, access: &Access) -> Result<(), ProvisionError> {
+        match access {
             Access::Permissions(set) if B::DATABASE_WIDE_GRANTS => {
                 // Database-wide entries are the back-end's to check; the rest are the guard's.
                 if set.is_empty() {
@@ -69,7 +76,6 @@ impl<B: Backend> Managed<B> {
             Access::Permissions(set) => self.policy.check_permissions(set)?,
             Access::Role(role) => self.policy.check_role(role)?,
         }
-        self.policy.check_expiry(plan.expires_at, Utc::now())?;
         Ok(())
     }
 
@@ -105,6 +111,10 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
 
     fn max_username_len(&self) -> usize {
         B::MAX_USERNAME_LEN
+    }
+
+    fn precheck(&self, access: &Access) -> Result<(), ProvisionError> {
+        self.check_access(access)
     }
 
     async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError> {

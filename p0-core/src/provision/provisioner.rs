@@ -25,6 +25,14 @@ pub trait DatabaseProvisioner: Send + Sync {
     /// The longest user name the database accepts.
     fn max_username_len(&self) -> usize;
 
+    /// Whether the escalation guard would refuse `access`, asked before anyone approves it
+    /// (the agent's explain): the checks that need no database. [`provision`](Self::provision)
+    /// runs them again, with the rest. The default refuses nothing.
+    fn precheck(&self, access: &super::Access) -> Result<(), ProvisionError> {
+        let _ = access;
+        Ok(())
+    }
+
     /// Creates the user and its grants, in one transaction, after the escalation guard.
     async fn provision(&self, plan: &ProvisionPlan) -> Result<Credentials, ProvisionError>;
 

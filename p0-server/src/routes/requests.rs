@@ -57,12 +57,31 @@ pub async fn create(
     let (permissions, routing_set) = match &s.intent {
         Intent::Query(sql) => {
             let x: Extraction = agent
-                .call("/v1/explain", &ExplainCall { sql: sql.clone() })
+                .call(
+                    "/v1/explain",
+                    &ExplainCall {
+                        sql: sql.clone(),
+                        role: None,
+                    },
+                )
                 .await?;
             let routing_set = x.routing_set();
             (Some(x.permissions), routing_set)
         }
-        Intent::Role(_) => (None, Default::default()),
+        // The agent says now whether it would hand the role out: nobody is asked to approve
+        // what it would refuse.
+        Intent::Role(role) => {
+            let _: Extraction = agent
+                .call(
+                    "/v1/explain",
+                    &ExplainCall {
+                        sql: String::new(),
+                        role: Some(role.clone()),
+                    },
+                )
+                .await?;
+            (None, Default::default())
+        }
     };
     let access = AccessRequest {
         id: s.request_id.clone(),
