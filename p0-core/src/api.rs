@@ -355,3 +355,45 @@ mod tests {
         assert!(!hmac_verify(b"k", 100, "/v1/provision", b"{}", &s, 1000));
     }
 }
+
+/// Makes requester-controlled text safe to show: control characters (terminal escapes,
+/// carriage returns), bidirectional overrides and invisible separators are shown as `\u{..}`
+/// instead of acting on the terminal or the page, so what is shown is what was asked (and
+/// what an approval's digest covers). Newlines and tabs stay.
+pub fn printable(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let hidden = matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2028}'..='\u{2029}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        );
+        if (c.is_control() && c != '\n' && c != '\t') || hidden {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn what_could_hide_or_reorder_text_is_shown_escaped() {
+        assert_eq!(printable("SELECT 1\n\tFROM t"), "SELECT 1\n\tFROM t");
+        assert_eq!(printable("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(printable("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(
+            printable("x\u{200b}y\u{2066}z\u{feff}"),
+            "x\\u{200b}y\\u{2066}z\\u{feff}"
+        );
+        assert_eq!(printable("a\rb"), "a\\u{d}b");
+    }
+}

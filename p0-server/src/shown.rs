@@ -9,9 +9,11 @@ use serde_json::{json, Value};
 /// Longest SQL quoted in a webhook's text (the structured fields carry all of it).
 const TEXT_SQL_MAX: usize = 2000;
 
-/// Escapes what Slack would read as markup (mentions, links) in requester-controlled text.
+/// Escapes what Slack would read as markup (mentions, links) in requester-controlled text,
+/// and shows what could hide or reorder it ([`p0_core::api::printable`]).
 pub(crate) fn slack(s: &str) -> String {
-    s.replace('&', "&amp;")
+    p0_core::api::printable(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }

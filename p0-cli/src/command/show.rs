@@ -6,21 +6,7 @@ use p0_core::route::Decision;
 use p0_core::Intent;
 use std::fmt::Write as _;
 
-/// Makes requester-controlled text safe to print: control characters (terminal escapes,
-/// carriage returns) and bidirectional overrides are shown as `\u{..}` instead of acting on
-/// the terminal, so what is printed is what was asked. Newlines and tabs stay.
-pub fn printable(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-        if (c.is_control() && c != '\n' && c != '\t') || bidi {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use p0_core::api::printable;
 
 /// `1h 2m 3s`.
 fn human_secs(secs: u64) -> String {

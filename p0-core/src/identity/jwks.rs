@@ -37,10 +37,26 @@ struct RawClaims {
     iat: Option<i64>,
     #[serde(default)]
     email: Option<String>,
+    /// `false` (or `"false"`, as some issuers write it) means the issuer has not confirmed
+    /// that the person controls the address.
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
     #[serde(default)]
     groups: Vec<String>,
     #[serde(default)]
     nonce: Option<String>,
+}
+
+/// The token's e-mail unless the issuer says it is not confirmed (`email_verified` false, or
+/// `"false"` as some issuers write it): an unconfirmed address names nobody, and the subject
+/// is used instead. Issuers that do not say are taken at their word.
+fn confirmed_email(email: Option<String>, verified: Option<&serde_json::Value>) -> Option<String> {
+    let unconfirmed = match verified {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::String(v)) => v.eq_ignore_ascii_case("false"),
+        _ => false,
+    };
+    email.filter(|_| !unconfirmed)
 }
 
 /// Verifies ID tokens with the issuer's JWKS (discovered, cached, refreshed on unknown `kid`).
@@ -197,10 +213,27 @@ impl IdTokenVerifier for JwksVerifier {
         Ok(IdClaims {
             iss: c.iss,
             sub: c.sub,
-            email: c.email,
+            email: confirmed_email(c.email, c.email_verified.as_ref()),
             groups: c.groups,
             nonce: c.nonce,
             exp: c.exp,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confirmed_email;
+    use serde_json::json;
+
+    #[test]
+    fn an_address_the_issuer_has_not_confirmed_names_nobody() {
+        let e = || Some("bob@example.com".to_string());
+        assert_eq!(confirmed_email(e(), None), e());
+        assert_eq!(confirmed_email(e(), Some(&json!(true))), e());
+        assert_eq!(confirmed_email(e(), Some(&json!("true"))), e());
+        assert_eq!(confirmed_email(e(), Some(&json!(false))), None);
+        assert_eq!(confirmed_email(e(), Some(&json!("FALSE"))), None);
+        assert_eq!(confirmed_email(None, Some(&json!(true))), None);
     }
 }

@@ -30,6 +30,15 @@ fn refuse_form(state: &AppState, s: &Session, headers: &HeaderMap, csrf: &str) -
     let Some(console): Option<&Console> = state.console.as_deref() else {
         return Some(super::not_configured());
     };
+    // A browser says where a form comes from: another site is refused, whatever it sends.
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|v| v != "same-origin" && v != "none") {
+        tracing::warn!(approver = %s.name, "console: cross-site form refused");
+        return Some(page_error(
+            StatusCode::FORBIDDEN,
+            "this form was not sent from the console",
+        ));
+    }
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
         if origin != console.origin {
             tracing::warn!(origin, approver = %s.name, "console: form from another origin refused");
@@ -49,9 +58,8 @@ fn refuse_form(state: &AppState, s: &Session, headers: &HeaderMap, csrf: &str) -
     None
 }
 
-fn back(page: &str, notice: &str) -> Response {
-    let notice: String = form_urlencoded::byte_serialize(notice.as_bytes()).collect();
-    Redirect::to(&format!("/console/{page}?done={notice}")).into_response()
+fn back(page: &str, done: &str, id: &RequestId) -> Response {
+    Redirect::to(&format!("/console/{page}?done={done}&id={id}")).into_response()
 }
 
 /// `POST /console/requests/{id}/{approve|deny|revoke}`.
@@ -85,32 +93,23 @@ pub async fn act(
         "approve" => record_approval(&state, &mut rec, who, &form.digest, "console")
             .await
             .map(|a| {
-                let page = "pending";
-                if a.complete() {
-                    (
-                        page,
-                        format!("approved {}: it is being provisioned", rec.id),
-                    )
+                let done = if a.complete() {
+                    "approved"
                 } else {
-                    (
-                        page,
-                        format!(
-                            "approved {} ({} of {} approvals)",
-                            rec.id, a.valid, a.needed
-                        ),
-                    )
-                }
+                    "approved-partly"
+                };
+                ("pending", done)
             }),
         "deny" => record_denial(&state, &mut rec, who, "console")
             .await
-            .map(|()| ("pending", format!("denied {}", rec.id))),
+            .map(|()| ("pending", "denied")),
         "revoke" => end_lease(&state, &mut rec, who, "console")
             .await
-            .map(|()| ("leases", format!("ended the lease of {}", rec.id))),
+            .map(|()| ("leases", "ended")),
         _ => return page_error(StatusCode::NOT_FOUND, "no such action"),
     };
     match outcome {
-        Ok((page, notice)) => back(page, &notice),
+        Ok((page, done)) => back(page, done, &rec.id),
         Err(e) => page_error(e.0, &e.2),
     }
 }

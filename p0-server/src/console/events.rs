@@ -8,15 +8,67 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How often the stream looks at the store when nothing woke it.
-const POLL: Duration = Duration::from_secs(3);
+const POLL: Duration = Duration::from_secs(5);
+/// Open streams per person, and in all: each looks at the store every [`POLL`]; past these a
+/// page simply does not update itself (it still works with a reload).
+const PER_PERSON: usize = 4;
+const IN_ALL: usize = 200;
+
+/// Open streams, by person.
+#[derive(Debug, Default)]
+pub struct Streams(Mutex<HashMap<String, usize>>);
+
+/// One open stream; it counts until dropped.
+struct Slot {
+    streams: Arc<AppState>,
+    name: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(console) = self.streams.console.as_deref() {
+            let mut open = console.streams.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = open.get_mut(&self.name) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&self.name);
+                }
+            }
+        }
+    }
+}
+
+fn take_slot(state: &Arc<AppState>, name: &str) -> Option<Slot> {
+    let console = state.console.as_deref()?;
+    let mut open = console.streams.0.lock().unwrap_or_else(|p| p.into_inner());
+    let total: usize = open.values().sum();
+    let mine = open.get(name).copied().unwrap_or(0);
+    if total >= IN_ALL || mine >= PER_PERSON {
+        return None;
+    }
+    *open.entry(name.to_string()).or_default() += 1;
+    Some(Slot {
+        streams: state.clone(),
+        name: name.to_string(),
+    })
+}
 
 pub async fn events(State(state): State<Arc<AppState>>, Viewer(s): Viewer) -> Response {
-    let stream = async_stream(state, s);
+    let Some(slot) = take_slot(&state, &s.name) else {
+        tracing::warn!(approver = %s.name, "console: too many open event streams; one refused");
+        return super::page_error(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "too many console pages open: this one will not update itself",
+        );
+    };
+    let stream = async_stream(state, s, slot);
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -37,12 +89,13 @@ async fn fingerprint(state: &AppState, s: &super::session::Session) -> Option<u6
 fn async_stream(
     state: Arc<AppState>,
     s: super::session::Session,
+    slot: Slot,
 ) -> impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>> {
     let changed = state.changed.subscribe();
     let stopping = state.stopping.subscribe();
     futures_util::stream::unfold(
-        (None, changed, stopping),
-        move |(mut last, mut changed, mut stopping): (Option<u64>, _, _)| {
+        (None, changed, stopping, slot),
+        move |(mut last, mut changed, mut stopping, slot): (Option<u64>, _, _, Slot)| {
             let state = state.clone();
             let s = s.clone();
             async move {
@@ -53,7 +106,7 @@ fn async_stream(
                     let now = fingerprint(&state, &s).await;
                     if last.is_some() && now.is_some() && now != last {
                         let event = Event::default().event("changed").data("changed");
-                        return Some((Ok(event), (now, changed, stopping)));
+                        return Some((Ok(event), (now, changed, stopping, slot)));
                     }
                     if now.is_some() {
                         last = now;

@@ -208,6 +208,15 @@ pub async fn callback(
     match sign_in(&state, console, q, &headers).await {
         Ok((session, next)) => {
             tracing::info!(approver = %session.name, "console: signed in");
+            let Some(cookie) = console.start_session(&session) else {
+                return page_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "your ID token names {} groups: too many to keep in a browser session; ask for a token with fewer groups",
+                        session.groups.len()
+                    ),
+                );
+            };
             let mut r = (
                 StatusCode::SEE_OTHER,
                 [(
@@ -217,8 +226,7 @@ pub async fn callback(
                 )],
             )
                 .into_response();
-            r.headers_mut()
-                .append(header::SET_COOKIE, console.start_session(&session));
+            r.headers_mut().append(header::SET_COOKIE, cookie);
             r.headers_mut()
                 .append(header::SET_COOKIE, console.end_login());
             r
@@ -262,7 +270,9 @@ async fn sign_in(
             tracing::warn!(error = %e, "console login: the server's verifier refused the ID token");
             "the ID token is not one this server accepts".to_string()
         })?;
-    let exp = chrono::Utc::now().timestamp() + SESSION_HOURS * 3600;
+    // The session ends with the ID token (the issuer's word on how long this sign-in holds),
+    // and after SESSION_HOURS at the latest.
+    let exp = (chrono::Utc::now().timestamp() + SESSION_HOURS * 3600).min(claims.exp);
     Ok((
         Session {
             name: claims.principal().to_string(),

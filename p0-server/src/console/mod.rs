@@ -51,6 +51,7 @@ impl std::fmt::Debug for ConsoleConfig {
 /// The console's own state: its OIDC client and the key of its cookies.
 pub struct Console {
     oidc: login::Oidc,
+    streams: events::Streams,
     key: cookie::Key,
     secure: bool,
     origin: String,
@@ -107,6 +108,7 @@ impl Console {
                 secret,
                 format!("{public}/console/callback"),
             )?,
+            streams: events::Streams::default(),
             key,
             secure,
             origin: url.origin().ascii_serialization(),

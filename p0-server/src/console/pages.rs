@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use p0_core::api::RequestStatus;
+use p0_core::api::{printable, RequestStatus};
 use p0_core::Intent;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -56,8 +56,8 @@ pub fn human(secs: i64) -> String {
 impl Item {
     fn of(rec: &RequestRecord, who: Actor<'_>, state: &AppState, now: DateTime<Utc>) -> Self {
         let (sql, role) = match &rec.signed.intent {
-            Intent::Query(q) => (Some(q.clone()), None),
-            Intent::Role(r) => (None, Some(r.as_str().to_string())),
+            Intent::Query(q) => (Some(printable(q)), None),
+            Intent::Role(r) => (None, Some(printable(r.as_str()))),
         };
         let summary = shown::summary(rec);
         let needed = summary["approvals_needed"].as_u64();
@@ -78,15 +78,18 @@ impl Item {
         let until = rec.grant.as_ref().map(|g| g.expires_at);
         Self {
             id: rec.id.to_string(),
-            requester: rec.requester.clone(),
+            requester: printable(&rec.requester),
             resource: rec.signed.resource.to_string(),
             status: rec.status.as_str(),
-            reason: rec.signed.reason.clone(),
+            reason: printable(&rec.signed.reason),
             duration: human(rec.signed.duration_secs as i64),
             sql,
             role,
-            privileges: shown::privileges(rec),
-            rule: rec.rule.clone().unwrap_or_default(),
+            privileges: shown::privileges(rec)
+                .iter()
+                .map(|p| printable(p))
+                .collect(),
+            rule: printable(rec.rule.as_deref().unwrap_or_default()),
             waited: human((now - rec.created_at).num_seconds()),
             created: rec.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             approvals,
@@ -98,7 +101,7 @@ impl Item {
                 .unwrap_or_default(),
             until: until.map(|u| u.timestamp()).unwrap_or_default(),
             can_revoke: lifecycle::may_end(rec, who, oversees).is_ok(),
-            message: rec.message.clone().unwrap_or_default(),
+            message: printable(rec.message.as_deref().unwrap_or_default()),
         }
     }
 }
@@ -186,22 +189,32 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
-/// The notice a page shows after an action (`?done=…`), at most one short line.
+/// The notice a page shows after an action (`?done=VERB&id=ID`): one of the console's own
+/// sentences about a request id, never text taken from the link.
 #[derive(Debug, Deserialize)]
 pub struct Notice {
     #[serde(default)]
     done: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 impl Notice {
     fn text(&self) -> String {
-        self.done
+        let Some(id) = self
+            .id
             .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect()
+            .and_then(|i| p0_core::RequestId::new(i).ok())
+        else {
+            return String::new();
+        };
+        match self.done.as_deref() {
+            Some("approved") => format!("Approved {id}: it is being provisioned."),
+            Some("approved-partly") => format!("Approved {id}; it needs more approvals."),
+            Some("denied") => format!("Denied {id}."),
+            Some("ended") => format!("Ended the lease of {id}."),
+            _ => String::new(),
+        }
     }
 }
 
@@ -222,6 +235,17 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
         };
         match console.session(&parts.headers) {
             Some(s) => Ok(Viewer(s)),
+            // Only a page a person opens goes to the sign-in: a form, the event stream or the
+            // page's own refresh would otherwise start sign-ins nobody asked for.
+            None if parts.method != axum::http::Method::GET
+                || parts.uri.path() == "/console/events"
+                || parts.headers.contains_key("x-p0-refresh") =>
+            {
+                Err(page_error(
+                    StatusCode::UNAUTHORIZED,
+                    "your console session has ended: reload the page to sign in again",
+                ))
+            }
             None => {
                 let next = parts
                     .uri
@@ -396,10 +420,10 @@ pub async fn audit(
             .map(|e| Entry {
                 seq: e.seq,
                 at: e.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                actor: e.actor.clone(),
-                action: e.action.clone(),
-                request: e.request_id.clone().unwrap_or_default(),
-                detail: readable(&e.detail),
+                actor: printable(&e.actor),
+                action: printable(&e.action),
+                request: printable(e.request_id.as_deref().unwrap_or_default()),
+                detail: printable(&readable(&e.detail)),
             })
             .collect();
     }

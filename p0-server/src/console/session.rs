@@ -16,7 +16,7 @@ pub const SESSION_HOURS: i64 = 8;
 pub const LOGIN_MINUTES: i64 = 10;
 
 /// A signed-in approver.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     /// The name actions are attributed to (as the API's: e-mail, else subject).
     pub name: String,
@@ -45,7 +45,7 @@ impl Session {
 }
 
 /// A login in progress: what the callback must find again.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct LoginFlow {
     /// The `state` sent to the issuer.
     pub state: String,
@@ -58,6 +58,28 @@ pub struct LoginFlow {
     /// Unix time after which the login is stale.
     pub exp: i64,
 }
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("name", &self.name)
+            .field("groups", &self.groups)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LoginFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginFlow")
+            .field("next", &self.next)
+            .field("exp", &self.exp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest cookie browsers keep (4096 bytes, name and attributes included), with room.
+pub const MAX_COOKIE: usize = 3800;
 
 const SESSION: &str = "p0_console";
 const LOGIN: &str = "p0_console_login";
@@ -131,9 +153,12 @@ impl Console {
         (s.exp > chrono::Utc::now().timestamp()).then_some(s)
     }
 
-    /// The `Set-Cookie` of a new session.
-    pub fn start_session(&self, s: &Session) -> HeaderValue {
-        self.set(SESSION, s, cookie::time::Duration::hours(SESSION_HOURS))
+    /// The `Set-Cookie` of a new session, or `None` when it would be too large for a browser
+    /// to keep (an ID token with very many groups).
+    pub fn start_session(&self, s: &Session) -> Option<HeaderValue> {
+        let left = (s.exp - chrono::Utc::now().timestamp()).max(0);
+        let v = self.set(SESSION, s, cookie::time::Duration::seconds(left));
+        (v.len() <= MAX_COOKIE).then_some(v)
     }
 
     /// The `Set-Cookie` that ends the session.

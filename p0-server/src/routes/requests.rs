@@ -50,6 +50,11 @@ pub async fn create(
         return Err(not_found(format!("unknown resource `{}`", s.resource)));
     };
     lifecycle::check_duration(s.duration_secs)?;
+    if s.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(bad_request(format!(
+            "the reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
     if state.store.get(&s.request_id).await?.is_some() {
         return Err(conflict("request id already used"));
     }
@@ -211,6 +216,9 @@ const PAGE: usize = 100;
 const MAX_PAGE: usize = 1_000;
 /// Store pages an overseer's page may read to find records they may see.
 const SCAN_PAGES: usize = 10;
+
+/// The longest reason a request may give (it is shown to approvers, in chat and the console).
+pub const MAX_REASON_CHARS: usize = 1000;
 
 /// The header that says a create was answered with a live lease that covers it.
 pub const REUSED: &str = "x-p0-reused";

@@ -10,20 +10,29 @@
       el.textContent = (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s";
     });
   }
+  var events = null;
   async function refresh() {
     try {
-      var r = await fetch(location.href, { credentials: "same-origin" });
-      if (!r.ok || r.redirected) return;
+      var r = await fetch(location.href, { credentials: "same-origin", headers: { "x-p0-refresh": "1" } });
+      if (!r.ok || r.redirected) {
+        // The session ended: stop; a reload signs in again.
+        if (events) events.close();
+        return;
+      }
       var doc = new DOMParser().parseFromString(await r.text(), "text/html");
       var fresh = doc.getElementById("main");
       if (fresh) {
+        // Buttons take no click for a moment after the content moved, so that a click meant
+        // for one request never lands on another that slid under the pointer.
+        fresh.classList.add("settling");
         document.getElementById("main").replaceWith(fresh);
+        setTimeout(function () { fresh.classList.remove("settling"); }, 1000);
         tick();
       }
     } catch (e) { /* the next event tries again */ }
   }
   if (window.EventSource && document.body.getAttribute("data-page")) {
-    var events = new EventSource("/console/events");
+    events = new EventSource("/console/events");
     events.addEventListener("changed", refresh);
   }
   tick();
