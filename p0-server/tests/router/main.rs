@@ -1,6 +1,7 @@
 //! The router's answers, driven through `build_router` with `tower::ServiceExt::oneshot`: no
-//! socket, no agent, no database server. Calls carry properly signed proofs of possession;
-//! requests for a role route without asking an agent, so a whole approval can run here.
+//! socket, no database server, an agent stand-in that only answers explain. Calls carry properly
+//! signed proofs of possession; requests for a role need nothing else of an agent until
+//! pick-up, so a whole approval can run here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod replicas;
