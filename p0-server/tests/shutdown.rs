@@ -49,13 +49,14 @@ async fn sigterm_answers_long_polls_and_exits_cleanly() {
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, RULES).unwrap();
     let config = dir.path().join("server.toml");
+    let agent = p0_testkit::explain_only_agent().unwrap();
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\nstore = \"{}\"\nissuer = \"{base}/dev\"\naudience = \"p0\"\n\
              rules = \"{}\"\nreaper_interval_secs = 5\n\
              [[resource]]\nname = \"pg/app\"\nengine = \"postgres\"\nhost = \"127.0.0.1\"\nport = 5432\n\
-             database = \"app\"\nagent_url = \"http://127.0.0.1:9\"\nagent_secret = \"{}\"\n",
+             database = \"app\"\nagent_url = \"{agent}\"\nagent_secret = \"{}\"\n",
             dir.path().join("p0.sqlite").display(),
             rules.display(),
             "s".repeat(32),

@@ -18,8 +18,10 @@ mod logs;
 mod mariadb;
 mod pg;
 mod process;
+mod stand_in;
 
 pub use files::{private_tempdir, write_secret_file};
 pub use logs::LogCapture;
 pub use mariadb::MariaDbServer;
 pub use pg::{PgOptions, PgServer};
+pub use stand_in::explain_only_agent;

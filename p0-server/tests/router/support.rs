@@ -90,7 +90,7 @@ pub fn app_on(dev_issuer: bool, store: Arc<dyn p0_server::store::Store>) -> App 
          admins = [\"group:admins\"]\nauditors = [\"group:audit\"]\n\
          [[resource]]\nname = \"pg/app\"\nengine = \"postgres\"\nhost = \"db\"\nport = 5432\ndatabase = \"app\"\n\
          agent_url = \"AGENT\"\nagent_secret = \"s\"\n"
-            .replace("AGENT", &stand_in_agent()),
+            .replace("AGENT", &p0_testkit::explain_only_agent().unwrap()),
     )
     .unwrap();
     let rules = p0_core::RulesRouter::from_toml(
@@ -111,23 +111,6 @@ pub fn app_on(dev_issuer: bool, store: Arc<dyn p0_server::store::Store>) -> App 
         router: p0_server::build_router(state),
         who,
     }
-}
-
-/// An agent that answers only its explain, and hands out every role (the server asks it
-/// before a role request reaches approvers); every other call is refused.
-fn stand_in_agent() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let router = axum::Router::new().route(
-        "/v1/explain",
-        axum::routing::post(|| async {
-            axum::Json(p0_core::extract::Extraction::default())
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
 }
 
 /// How a call authenticates.
