@@ -181,6 +181,42 @@ impl AgentClient {
     }
 }
 
+impl AgentClient {
+    /// Whether the agent answers its health check (readiness), within `within`.
+    pub async fn health(&self, within: std::time::Duration) -> Result<(), AgentError> {
+        let checked = async {
+            match &self.transport {
+                Transport::Http {
+                    base,
+                    http,
+                    platform,
+                    ..
+                } => {
+                    let req = platform
+                        .authorize(http.get(format!("{base}/v1/health")))
+                        .await?;
+                    let resp = req
+                        .send()
+                        .await
+                        .map_err(|e| AgentError::Unavailable(error_chain(e)))?;
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.ok();
+                    let body = body.and_then(|b| serde_json::from_slice(&b).ok());
+                    interpret::<serde_json::Value>(status, body).map(|_| ())
+                }
+                #[cfg(feature = "lambda")]
+                Transport::Lambda(l) => {
+                    let (status, reply) = l.invoke("/v1/health", b"{}").await?;
+                    interpret::<serde_json::Value>(status, reply).map(|_| ())
+                }
+            }
+        };
+        tokio::time::timeout(within, checked)
+            .await
+            .unwrap_or_else(|_| Err(AgentError::Unavailable("no answer in time".into())))
+    }
+}
+
 /// A transport error with its causes on one line (`error sending request: client error
 /// (Connect): invalid peer certificate: UnknownIssuer`), without the URL.
 fn error_chain(e: reqwest::Error) -> String {

@@ -79,8 +79,16 @@ impl Console {
             "http" => false,
             other => anyhow::bail!("console.public_url: `{other}` is not http or https"),
         };
-        if !secure {
-            tracing::warn!(public_url = public, "console served over plain HTTP: its cookies are not Secure; use https:// anywhere but a developer's machine");
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        if !secure && !loopback {
+            anyhow::bail!(
+                "console.public_url `{public}`: plain http:// is for a loopback address only; sessions would cross the network in clear"
+            );
         }
         let secret = match c.client_secret.clone() {
             Some(s) => Some(s),

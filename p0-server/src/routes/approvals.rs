@@ -46,10 +46,11 @@ pub(crate) async fn record_approval(
     via: &str,
 ) -> ApiResult<Approved> {
     let approved = lifecycle::approve(rec, who, seen, Utc::now())?;
+    // Announced only once the store has it: an approval that loses a race is not announced.
+    state.store.update(rec).await?;
     if approved.complete() {
         state.webhook(shown::decided(rec, who.name, "approved"));
     }
-    state.store.update(rec).await?;
     let detail = serde_json::json!({
         "approvals": approved.valid,
         "needed": approved.needed,

@@ -25,6 +25,8 @@ use std::sync::Arc;
 pub fn build_router(state: Arc<AppState>) -> Router {
     let mut r = Router::new()
         .route("/v1/health", get(health::health))
+        .route("/v1/health/ready", get(health::ready))
+        .route("/v1/openapi.json", get(health::openapi))
         .route("/v1/requests", post(requests::create).get(requests::list))
         .route("/v1/requests/{id}", get(requests::get_one))
         .route("/v1/requests/{id}/approve", post(approvals::approve))
