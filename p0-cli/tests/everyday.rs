@@ -412,3 +412,74 @@ async fn what_the_agent_would_refuse_is_refused_before_anyone_is_asked() {
     }
     assert!(requests(&alice).is_empty(), "a request was stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_log_filters_and_verifies_in_pure_json() {
+    let stack = Stack::start_engine(Engine::Postgres, DEMO_RULES, 3600)
+        .await
+        .unwrap();
+    let alice = User::login(&stack, "alice@example.com", &[]);
+    for sql in [
+        "SELECT count(*) FROM sales.orders",
+        "SELECT count(*) FROM sales.customers",
+    ] {
+        assert!(psql(&alice, &stack, sql, &["-At"]).status.success());
+    }
+    let id = requests(&alice)[0]["id"].as_str().unwrap().to_string();
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["audit", "--json"];
+        all.extend(args);
+        let out = alice.p0(&all);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+    };
+    // --verify --json: one JSON document, nothing else on stdout.
+    let v = json(&["--verify"]);
+    assert_eq!(v["intact"], true, "{v}");
+    assert!(v["entries"].as_u64().unwrap() >= 4, "{v}");
+    assert_eq!(
+        v["shown"].as_array().unwrap().len() as u64,
+        v["entries"].as_u64().unwrap()
+    );
+    let of_one = json(&["--request", &id]);
+    let of_one = of_one.as_array().unwrap();
+    assert!(!of_one.is_empty() && of_one.iter().all(|e| e["request_id"] == id.as_str()));
+    let created = of_one
+        .iter()
+        .find(|e| e["action"] == "request.created")
+        .unwrap();
+    assert!(
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sales.customers"),
+        "{created}"
+    );
+    assert!(
+        created["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reads are automatic"),
+        "{created}"
+    );
+    let mine = json(&["--user", "alice@example.com"]);
+    assert!(mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor"] == "alice@example.com"));
+    let on = json(&["-d", &stack.resource]).as_array().unwrap().len();
+    assert!(on >= 4, "{on}");
+    assert!(json(&["-d", "pg/elsewhere"]).as_array().unwrap().is_empty());
+    assert_eq!(
+        json(&["--since", "1h"]).as_array().unwrap().len() as u64,
+        v["entries"].as_u64().unwrap()
+    );
+    assert!(json(&["--until", "1h"]).as_array().unwrap().is_empty());
+    let bad = alice.p0(&["audit", "--since", "yesterday-ish"]);
+    assert!(
+        !bad.status.success() && text(&bad).contains("RFC 3339"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -1,10 +1,8 @@
-//! `p0 ls`, `show`, `approve`, `deny`, `revoke`, `audit`.
+//! `p0 ls`, `show`, `approve`, `deny`, `revoke`.
 
 use crate::client::Client;
 use crate::session::Session;
 use p0_core::api::{ApproveBody, RequestView};
-use p0_core::audit::{verify_since, AuditEntry, Checkpoint};
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -32,18 +30,8 @@ pub struct ShowArgs {
     json: bool,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct AuditArgs {
-    /// Check the hash chain; exit 1 if any entry was edited or removed.
-    #[arg(long)]
-    verify: bool,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
 /// A client for the logged-in user, refreshing an ID token about to expire first.
-async fn client() -> anyhow::Result<Client> {
+pub(super) async fn client() -> anyhow::Result<Client> {
     let session = Session::open()?;
     super::oidc::refresh_if_needed(&session).await?;
     let (server, token, key, public) = session.load()?;
@@ -139,55 +127,4 @@ pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
         .await?;
     println!("{} {}: {}", v.id, v.requester, v.status.as_str());
     Ok(ExitCode::SUCCESS)
-}
-
-pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let client = client().await?;
-    let server = client.base_url().to_string();
-    let log: Vec<AuditEntry> = client.get("/v1/audit").await?;
-    if args.json {
-        println!("{}", serde_json::to_string(&log)?);
-    } else if !args.verify {
-        for e in &log {
-            println!(
-                "{:>5} {} {:<24} {:<20} {} {}",
-                e.seq,
-                e.at.format("%Y-%m-%d %H:%M:%S"),
-                e.actor,
-                e.action,
-                e.request_id.as_deref().unwrap_or("-"),
-                e.detail
-            );
-        }
-    }
-    if args.verify {
-        verify(&server, &log)?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The heads of the audit logs this user verified before, by server URL.
-const CHECKPOINTS: &str = "audit-checkpoints.json";
-
-/// Checks the chain, and that the log still holds the head verified last time from this
-/// machine — which the chain alone cannot show when entries are cut from its end or the whole
-/// log is rewritten. The new head is kept only when everything holds.
-fn verify(server: &str, log: &[AuditEntry]) -> anyhow::Result<()> {
-    let session = Session::open()?;
-    let mut seen: HashMap<String, Checkpoint> = session.load_json(CHECKPOINTS).unwrap_or_default();
-    let head = verify_since(log, seen.get(server))
-        .map_err(|why| anyhow::anyhow!("audit log broken: {why}"))?;
-    match head {
-        Some(head) => {
-            println!(
-                "audit log intact: {} entries, head {} (kept; later runs check it is still there)",
-                log.len(),
-                head.hash
-            );
-            seen.insert(server.to_string(), head);
-            session.save_json(CHECKPOINTS, &seen)?;
-        }
-        None => println!("audit log intact: 0 entries"),
-    }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod access;
 mod args;
+mod audit;
 mod clients;
 #[cfg(feature = "demo")]
 mod demo;
@@ -53,7 +54,7 @@ enum Command {
     /// End a lease early.
     Revoke(manage::IdArgs),
     /// Show (and verify) the audit log.
-    Audit(manage::AuditArgs),
+    Audit(audit::AuditArgs),
     /// Print the least privileges a SQL statement needs.
     Explain(explain::Args),
     /// Print a shell completion script: `p0 completions bash > /etc/bash_completion.d/p0`.
@@ -101,7 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Approve(a) => manage::approve(a).await,
                     Command::Deny(a) => manage::decide(a, "deny").await,
                     Command::Revoke(a) => manage::decide(a, "revoke").await,
-                    Command::Audit(a) => manage::audit(a).await,
+                    Command::Audit(a) => audit::audit(a).await,
                     #[cfg(feature = "demo")]
                     Command::Demo(a) => demo::run(a).await,
                     Command::Explain(_) | Command::Completions { .. } | Command::Man => {
