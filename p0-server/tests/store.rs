@@ -180,6 +180,39 @@ async fn pages_of_a_long_history_cover_it_once_newest_first() {
     }
 }
 
+/// What waits for approval is read by status, oldest first, however many requests came after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_in_one_status_are_read_whatever_came_after() {
+    let b = backends().await;
+    for (name, s, _) in &b.cases {
+        let start = Utc::now() - Duration::hours(2);
+        for i in 0..3 {
+            let mut r = record(&format!("waiting-{i}"), "alice");
+            r.created_at = start + Duration::seconds(i);
+            s.insert(&mut r).await.unwrap();
+        }
+        for i in 0..600 {
+            let mut r = record(&format!("flood-{i:03}"), "mallory");
+            r.status = RequestStatus::Denied;
+            s.insert(&mut r).await.unwrap();
+        }
+        let waiting = s
+            .list_status(RequestStatus::PendingApproval, 10)
+            .await
+            .unwrap();
+        let ids: Vec<String> = waiting.iter().map(|r| r.id.to_string()).collect();
+        assert_eq!(ids, ["waiting-0", "waiting-1", "waiting-2"], "{name}");
+        assert_eq!(
+            s.list_status(RequestStatus::Denied, 50)
+                .await
+                .unwrap()
+                .len(),
+            50,
+            "{name}"
+        );
+    }
+}
+
 /// A proof of possession is accepted once by all replicas together, and across a restart (a
 /// new handle on the same store); once its window has passed it is forgotten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,11 +3,12 @@
 //! once; one on another replica is seen within [`POLL`], since the stream compares what the
 //! signed-in person may see rather than trusting local notifications.
 
-use super::pages::{visible, Viewer};
+use super::pages::{visible, Source, Viewer};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use p0_core::api::RequestStatus;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -74,9 +75,17 @@ pub async fn events(State(state): State<Arc<AppState>>, Viewer(s): Viewer) -> Re
         .into_response()
 }
 
-/// A fingerprint of what `s` may see: ids and states of the newest requests.
+/// A fingerprint of what `s` may see: ids, states and approvals of the pending requests, the
+/// live leases and their own newest requests.
 async fn fingerprint(state: &AppState, s: &super::session::Session) -> Option<u64> {
-    let recs = visible(state, s.actor(), false, |_| true).await.ok()?;
+    let mut recs = Vec::new();
+    for source in [
+        Source::Status(RequestStatus::PendingApproval),
+        Source::Status(RequestStatus::Active),
+        Source::Mine,
+    ] {
+        recs.extend(visible(state, s.actor(), source, |_| true).await.ok()?);
+    }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for r in &recs {
         r.id.as_str().hash(&mut h);

@@ -18,8 +18,10 @@ use p0_core::Intent;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Records a page reads from the store, newest first.
+/// A person's own requests a page shows, newest first.
 pub const PAGE_RECORDS: usize = 500;
+/// Requests in one status a page reads (pending, live leases), oldest first.
+pub const STATUS_RECORDS: usize = 2000;
 /// Audit entries a page shows, newest first.
 const AUDIT_SHOWN: usize = 300;
 
@@ -281,25 +283,34 @@ fn html(t: impl Template) -> Response {
     }
 }
 
-/// The requests `who` may see among the newest, keeping those `keep` accepts.
+/// Where a page's requests come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// Every request in this status (through the store's index on status, whatever was made
+    /// since: a flood of newer requests hides no pending request and no live lease).
+    Status(RequestStatus),
+    /// The viewer's own newest requests.
+    Mine,
+}
+
+/// The requests of `source` that `who` may see, keeping those `keep` accepts.
 pub async fn visible(
     state: &AppState,
     who: Actor<'_>,
-    mine_only: bool,
+    source: Source,
     keep: impl Fn(&RequestRecord) -> bool,
 ) -> Result<Vec<RequestRecord>, Response> {
-    let requester = mine_only.then_some(who.name);
-    let recs = state
-        .store
-        .list(requester, None, PAGE_RECORDS)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "console: store unavailable");
-            page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the store is unavailable; try again",
-            )
-        })?;
+    let recs = match source {
+        Source::Status(status) => state.store.list_status(status, STATUS_RECORDS).await,
+        Source::Mine => state.store.list(Some(who.name), None, PAGE_RECORDS).await,
+    };
+    let recs = recs.map_err(|e| {
+        tracing::error!(error = %e, "console: store unavailable");
+        page_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is unavailable; try again",
+        )
+    })?;
     Ok(recs
         .into_iter()
         .filter(|r| lifecycle::sees(r, who, state.overseers()) && keep(r))
@@ -327,7 +338,14 @@ pub async fn pending(
 ) -> Response {
     let who = s.actor();
     let now = Utc::now();
-    let recs = match visible(&state, who, false, is_pending_for(&state, who)).await {
+    let recs = match visible(
+        &state,
+        who,
+        Source::Status(RequestStatus::PendingApproval),
+        is_pending_for(&state, who),
+    )
+    .await
+    {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -349,7 +367,7 @@ pub async fn mine(
 ) -> Response {
     let who = s.actor();
     let now = Utc::now();
-    let recs = match visible(&state, who, true, |_| true).await {
+    let recs = match visible(&state, who, Source::Mine, |_| true).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -367,7 +385,7 @@ pub async fn leases(
 ) -> Response {
     let who = s.actor();
     let now = Utc::now();
-    let recs = match visible(&state, who, false, |r| r.status == RequestStatus::Active).await {
+    let recs = match visible(&state, who, Source::Status(RequestStatus::Active), |_| true).await {
         Ok(r) => r,
         Err(r) => return r,
     };

@@ -184,6 +184,14 @@ pub trait Store: Send + Sync {
         after: Option<&Cursor>,
         limit: usize,
     ) -> StoreResult<Vec<RequestRecord>>;
+    /// Up to `limit` requests in `status`, oldest first, read through an index on the status
+    /// (what waits for approval, the live leases: however long the history, and however many
+    /// newer requests were made since).
+    async fn list_status(
+        &self,
+        status: RequestStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>>;
     /// What `/metrics` shows, counted by the database (active leases are read, not history).
     async fn counts(&self, now: DateTime<Utc>) -> StoreResult<Counts>;
     /// Claims up to `limit` active leases that are due at `now` (expired, to the second, and

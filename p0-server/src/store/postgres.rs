@@ -36,6 +36,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         "CREATE TABLE proofs (id TEXT PRIMARY KEY, until BIGINT NOT NULL);
          CREATE INDEX proofs_until ON proofs (until);",
     ),
+    (
+        3,
+        "requests by status",
+        "CREATE INDEX requests_by_status ON requests (status, created_at);",
+    ),
 ]);
 
 /// PostgreSQL store.
@@ -129,6 +134,21 @@ impl Store for PostgresStore {
         .bind(requester)
         .bind(after.map(|c| c.created_at))
         .bind(after.and_then(|c| c.id.as_ref()).map(|id| id.as_str()))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Self::parse(rows)
+    }
+
+    async fn list_status(
+        &self,
+        status: p0_core::api::RequestStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT body, version FROM requests WHERE status = $1 ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(status.as_str())
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;

@@ -43,6 +43,11 @@ const MIGRATIONS: Embedded = Embedded(&[
         "CREATE TABLE proofs (id TEXT PRIMARY KEY, until INTEGER NOT NULL);
          CREATE INDEX proofs_until ON proofs (until);",
     ),
+    (
+        4,
+        "requests by status",
+        "CREATE INDEX requests_by_status ON requests (status, created_at);",
+    ),
 ]);
 
 impl SqliteStore {
@@ -140,6 +145,21 @@ impl Store for SqliteStore {
                 .and_then(|c| c.id.as_ref())
                 .map(|id| id.as_str().to_string()),
         )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Self::parse(rows)
+    }
+
+    async fn list_status(
+        &self,
+        status: p0_core::api::RequestStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<RequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT body, version FROM requests WHERE status = ?1 ORDER BY created_at, id LIMIT ?2",
+        )
+        .bind(status.as_str())
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
