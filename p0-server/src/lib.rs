@@ -2,6 +2,7 @@
 //! It routes and approves; it never sees a password and cannot widen a grant (the agent
 //! checks every plan against the requester's own signed query).
 
+mod access_log;
 mod agent_client;
 mod auth;
 mod config;

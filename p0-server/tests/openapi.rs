@@ -97,3 +97,30 @@ async fn readiness_names_what_is_not_ready() {
     assert_eq!(body["agents"]["pg/app"], "unreachable");
     assert_eq!(get(&app, "/v1/health").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_answer_carries_its_request_id() {
+    let app = app().await;
+    let id_of =
+        |r: &axum::response::Response| r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let call = |id: Option<&str>| {
+        let mut req = Request::get("/v1/health");
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        app.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let made = call(None).await.unwrap();
+    assert_eq!(id_of(&made).len(), 16);
+    assert_eq!(id_of(&call(Some("lb-7f3a.1")).await.unwrap()), "lb-7f3a.1");
+    let replaced = call(Some("x;rm -rf")).await.unwrap();
+    assert_ne!(id_of(&replaced), "x;rm -rf");
+    // The router's own 404 carries one too.
+    let missing = app
+        .clone()
+        .oneshot(Request::get("/nowhere").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(id_of(&missing).len(), 16);
+}

@@ -51,5 +51,6 @@ pub fn build_router(state: Arc<AppState>) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn(crate::access_log::access_log))
         .with_state(state)
 }
