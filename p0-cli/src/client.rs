@@ -169,12 +169,14 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
-        let tty = std::io::stderr().is_terminal();
+        // The spinner only on a terminal, and not under -q.
+        let tty = std::io::stderr().is_terminal() && crate::command::noisy();
         let mut frame = 0usize;
         if view.status == RequestStatus::PendingApproval {
-            eprintln!(
+            crate::note!(
                 "p0: request {} waits for approval (`p0 approve {}`)",
-                view.id, view.id
+                view.id,
+                view.id
             );
         }
         let id = view.id.clone();
@@ -184,7 +186,7 @@ impl Client {
         let mut said = Instant::now();
         while wait && !view.status.is_final() && started.elapsed() < timeout {
             if !tty && said.elapsed() >= Duration::from_secs(30) {
-                eprintln!(
+                crate::note!(
                     "p0: request {id} still {} ({}s)",
                     waiting_for(&view),
                     started.elapsed().as_secs()
@@ -213,7 +215,7 @@ impl Client {
             match polled {
                 Ok(v) => {
                     if outage.take().is_some() {
-                        eprintln!("p0: the server answers again");
+                        crate::note!("p0: the server answers again");
                     }
                     view = v;
                 }
@@ -222,7 +224,7 @@ impl Client {
                 Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
                     let pause = match outage {
                         None => {
-                            eprintln!("p0: {e}; trying again until the timeout (Ctrl-C stops; `--resume {id}` picks it up later)");
+                            crate::note!("p0: {e}; trying again until the timeout (Ctrl-C stops; `--resume {id}` picks it up later)");
                             Duration::from_secs(1)
                         }
                         Some(p) => (p * 2).min(Duration::from_secs(10)),

@@ -88,7 +88,7 @@ pub fn open_grant(
             );
         }
         None => {
-            eprintln!(
+            crate::note!(
                 "p0: pinning the agent key {} for `{resource}` (first use)",
                 opened.agent_key.fingerprint()
             );

@@ -101,6 +101,22 @@ async fn a_live_lease_that_covers_the_query_is_reused() {
             text(&again)
         );
     }
+    // -q (before the subcommand: psql has its own) leaves the note out, not the result.
+    let quiet = alice.p0(&[
+        "-q",
+        "psql",
+        "-d",
+        &stack.resource,
+        "-c",
+        read,
+        "--reason",
+        "r",
+        "-X",
+        "-At",
+    ]);
+    assert!(quiet.status.success(), "{}", text(&quiet));
+    assert!(quiet.stderr.is_empty(), "{}", text(&quiet));
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout).trim(), "4");
     assert_eq!(requests(&alice).len(), 1);
     assert_eq!(stack.managed_roles().unwrap(), roles, "no new user or role");
     // A table the lease does not cover, or --new: a new request.
@@ -158,7 +174,7 @@ async fn a_live_lease_that_covers_the_query_is_reused() {
     // Each reuse is in the audit log with its SQL.
     let audit = alice.p0(&["audit", "--json"]);
     let log = String::from_utf8_lossy(&audit.stdout);
-    assert_eq!(log.matches("lease.reused").count(), 3, "{log}");
+    assert_eq!(log.matches("lease.reused").count(), 4, "{log}");
     assert!(log.contains("WHERE id = 1"), "{log}");
 }
 

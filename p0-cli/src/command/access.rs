@@ -110,7 +110,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             {
                 bail!("refusing the grant: the server answered with a lease not made here for `{resource}`");
             }
-            eprintln!(
+            crate::note!(
                 "p0: reusing your lease {} (it covers this query; until {}); --new asks for a new one",
                 view.id,
                 view.grant.as_ref().map(|g| g.expires_at.format("%H:%M:%S").to_string()).unwrap_or_default()

@@ -23,8 +23,53 @@ use std::process::ExitCode;
     about
 )]
 pub struct Cli {
+    /// Only errors on stderr: no progress, reuse or pinning notes (before the subcommand:
+    /// `p0 -q psql …`, since psql has a -q of its own).
+    #[arg(short, long)]
+    quiet: bool,
+    /// More on stderr: `-v` p0's own debug log, `-vv` its HTTP clients' too (RUST_LOG, when
+    /// set, decides instead).
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Whether `-q` was given: notes on stderr are left out.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether notes (progress, reuse, pinning) are shown.
+pub fn noisy() -> bool {
+    !QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A note on stderr, left out under `-q`.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if $crate::command::noisy() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+/// Logs to stderr: RUST_LOG when set, else warnings (errors under -q, debug under -v);
+/// colours only on a terminal.
+fn init_logging(quiet: bool, verbose: u8) {
+    use std::io::IsTerminal;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "warn,p0=debug,p0_core=debug,p0_server=debug,p0_agent=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +117,8 @@ enum Command {
 /// Runs the chosen subcommand; exit codes: 0 done, 1 error, 2 denied, 4 timed out waiting for
 /// approval; for psql and exec, the client's own.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    init_logging(cli.quiet, cli.verbose);
     match cli.command {
         Command::Explain(args) => explain::run(args),
         Command::Completions { shell } => {
