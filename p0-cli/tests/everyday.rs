@@ -171,9 +171,8 @@ async fn a_live_lease_that_covers_the_query_is_reused() {
         text(&again)
     );
     assert_eq!(requests(&alice).len(), 4);
-    // Each reuse is in the audit log with its SQL.
     let audit = alice.p0(&["audit", "--json"]);
-    let log = String::from_utf8_lossy(&audit.stdout);
+    let log = String::from_utf8_lossy(&audit.stdout); // each reuse, with its SQL
     assert_eq!(log.matches("lease.reused").count(), 4, "{log}");
     assert!(log.contains("WHERE id = 1"), "{log}");
 }
