@@ -87,7 +87,22 @@ pub fn build_router_with(state: Arc<AgentState>, gates: Gates) -> Router {
             ),
         );
     }
-    router.with_state(state)
+    router.route("/metrics", get(metrics)).with_state(state)
+}
+
+/// `GET /metrics`: the agent's gauges in Prometheus text, counts only (no names), as health:
+/// expired users the sweeper could not remove yet, and failed attempts since start.
+async fn metrics(State(state): State<Arc<AgentState>>) -> Response {
+    let health = state.handle(Op::Health, b"").await.body;
+    let n = |k: &str| health[k].as_u64().unwrap_or(0);
+    let text = format!(
+        "# HELP p0_agent_up The agent answers.\n# TYPE p0_agent_up gauge\np0_agent_up 1\n\
+         # HELP p0_agent_sweep_failing Expired users the sweeper could not remove yet.\n# TYPE p0_agent_sweep_failing gauge\np0_agent_sweep_failing {}\n\
+         # HELP p0_agent_sweep_failures_total Failed removals since the agent started.\n# TYPE p0_agent_sweep_failures_total counter\np0_agent_sweep_failures_total {}\n",
+        n("sweep_failing"),
+        n("sweep_failures_total"),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// A sweep's reply to a caller the server's HMAC did not authenticate (Cloud Scheduler, the

@@ -43,6 +43,14 @@ async fn sigterm_stops_the_agent_cleanly() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Its gauges, unauthenticated and without names, for Prometheus.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("p0_agent_up 1"), "{text}");
+    assert!(text.contains("p0_agent_sweep_failing 0"), "{text}");
     let pid = agent.id().unwrap().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])

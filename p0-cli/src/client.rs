@@ -91,10 +91,22 @@ impl Client {
         {
             return Err(anyhow!(Unreachable(format!("HTTP {status}"))));
         }
-        let e: ApiError = resp.json().await.unwrap_or(ApiError {
+        let id = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut e: ApiError = resp.json().await.unwrap_or(ApiError {
             code: "internal".into(),
             message: format!("HTTP {status}"),
         });
+        // Where the server keeps the reason to itself, its log has it under this call's id.
+        if let (Some(id), "unauthenticated" | "internal" | "unavailable") = (id, e.code.as_str()) {
+            e.message = format!(
+                "{}; the server's log has the reason under request id {id}",
+                e.message
+            );
+        }
         Err(anyhow!(ApiFailure(e)))
     }
 

@@ -113,7 +113,7 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
             crate::note!(
                 "p0: reusing your lease {} (it covers this query; until {}); --new asks for a new one",
                 view.id,
-                view.grant.as_ref().map(|g| g.expires_at.format("%H:%M:%S").to_string()).unwrap_or_default()
+                view.grant.as_ref().map(|g| super::local_time(g.expires_at)).unwrap_or_default()
             );
             true
         }
@@ -240,7 +240,11 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
             let t = &g.opened.target;
             println!(
                 "granted: user {} on {}:{}/{} until {} (run `p0 psql` or `p0 exec` to use it)",
-                g.grant.username, t.host, t.port, t.database, t.expires_at
+                g.grant.username,
+                t.host,
+                t.port,
+                t.database,
+                super::local_time(t.expires_at)
             );
             Ok(ExitCode::SUCCESS)
         }

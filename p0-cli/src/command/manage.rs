@@ -104,7 +104,7 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         let until = v
             .grant
             .as_ref()
-            .map(|g| format!(" until {}", g.expires_at.format("%H:%M:%S")))
+            .map(|g| format!(" until {}", super::local_time(g.expires_at)))
             .unwrap_or_default();
         println!(
             "  {}  {}  {}  {}{until}  {}",

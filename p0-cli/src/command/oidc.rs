@@ -232,12 +232,10 @@ async fn pkce_flow(
         ],
     )?;
     eprintln!("p0: to log in, open this URL in a browser:\n{url}");
+    // The platform's own way of opening a page (xdg-open, open, start): the URL above stays
+    // the way in when there is no browser here.
     if std::env::var_os("P0_NO_BROWSER").is_none() {
-        let _ = std::process::Command::new("xdg-open")
-            .arg(url.as_str())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
+        let _ = webbrowser::open(url.as_str());
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
     let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
