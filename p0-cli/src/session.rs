@@ -1,5 +1,6 @@
 //! The CLI's local state: server URL, key pair and ID token, under the user's config dir
-//! (`$P0_CONFIG_DIR`, else `$XDG_CONFIG_HOME/p0`, else `~/.config/p0`), files mode 0600.
+//! (`$P0_CONFIG_DIR`, else the platform's: `$XDG_CONFIG_HOME/p0` or `~/.config/p0` on Linux,
+//! `~/Library/Application Support/p0` on macOS), files mode 0600.
 
 use anyhow::{bail, Context};
 use p0_core::{KeyPair, SecretBytes, Token};
@@ -44,11 +45,12 @@ impl Session {
     pub fn open() -> anyhow::Result<Self> {
         let dir = match std::env::var_os("P0_CONFIG_DIR") {
             Some(d) => PathBuf::from(d),
-            None => match std::env::var_os("XDG_CONFIG_HOME") {
-                Some(x) => PathBuf::from(x).join("p0"),
-                None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-                    .join(".config/p0"),
-            },
+            // $XDG_CONFIG_HOME/p0 or ~/.config/p0 on Linux, ~/Library/Application Support/p0
+            // on macOS.
+            None => directories::ProjectDirs::from("", "", "p0")
+                .context("no home directory to keep p0's login in: set P0_CONFIG_DIR")?
+                .config_dir()
+                .to_path_buf(),
         };
         Self::at(dir)
     }
