@@ -137,6 +137,7 @@ pub async fn expired_users_cannot_log_in<H: Harness>() {
 /// database driver's included) holds the password.
 pub async fn logs_hold_no_password<H: Harness>() {
     use tracing::instrument::WithSubscriber;
+    keep_every_level_open();
     let db: H = start(true).await;
     let capture = LogCapture::default();
     let writer = capture.clone();
@@ -372,4 +373,38 @@ pub async fn a_sweep_goes_on_past_a_user_it_cannot_remove<H: Harness>() {
         .map(|a| a.name)
         .collect();
     assert_eq!(users, vec![user.to_string()]);
+}
+
+/// A process-wide subscriber that records nothing but keeps every callsite and level open, so
+/// that a case's own scoped subscriber sees its events whatever the cases running beside it
+/// (tracing caches which levels and callsites anyone wants; a rebuild racing with another
+/// case's could otherwise leave this case's info events cut off).
+fn keep_every_level_open() {
+    struct Open;
+    impl tracing::Subscriber for Open {
+        fn register_callsite(
+            &self,
+            _: &'static tracing::Metadata<'static>,
+        ) -> tracing::subscriber::Interest {
+            tracing::subscriber::Interest::sometimes()
+        }
+        fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+            Some(tracing::level_filters::LevelFilter::TRACE)
+        }
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            false
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Open);
+    });
 }
