@@ -21,6 +21,19 @@ impl Drop for RedisServer {
 impl RedisServer {
     /// Starts a server whose `default` user needs `password`.
     pub async fn start(password: &str) -> anyhow::Result<Self> {
+        // A port picked free may be taken by another server before this one binds it: then
+        // this one exits, and a new port is tried.
+        for _ in 0..5 {
+            if let Some(redis) = Self::start_once(password).await? {
+                return Ok(redis);
+            }
+        }
+        anyhow::bail!("redis-server did not start")
+    }
+
+    /// One try on a free port: the server once it answers PING as `default`, or `None` if it
+    /// exited (its port was taken) or did not answer in 5 s.
+    async fn start_once(password: &str) -> anyhow::Result<Option<Self>> {
         let dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -42,19 +55,25 @@ impl RedisServer {
             .map_err(|e| {
                 anyhow::anyhow!("cannot start redis-server (apt install redis-server): {e}")
             })?;
-        let redis = Self {
+        let mut redis = Self {
             child,
             _dir: dir,
             port,
             password: password.into(),
         };
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(redis);
+            if redis.child.try_wait()?.is_some() {
+                return Ok(None);
+            }
+            let answered = redis::Client::open(redis.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if answered.is_ok() {
+                return Ok(Some(redis));
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        anyhow::bail!("redis-server did not start")
+        Ok(None)
     }
 
     /// The admin URL (the `default` user).
