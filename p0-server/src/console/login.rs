@@ -170,18 +170,23 @@ pub async fn login(State(state): State<Arc<AppState>>, Query(q): Query<LoginQuer
     let Some(console) = state.console.as_deref() else {
         return super::not_configured();
     };
-    match console.oidc.begin(safe_next(q.next.as_deref())).await {
-        Ok((url, flow)) => (
+    let begun = console.oidc.begin(safe_next(q.next.as_deref())).await;
+    match begun.map(|(url, flow)| (url, console.start_login(&flow))) {
+        Ok((url, Some(cookie))) => (
             StatusCode::SEE_OTHER,
             [
                 (
                     header::LOCATION,
                     url.parse().unwrap_or(header::HeaderValue::from_static("/")),
                 ),
-                (header::SET_COOKIE, console.start_login(&flow)),
+                (header::SET_COOKIE, cookie),
             ],
         )
             .into_response(),
+        Ok((_, None)) => page_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the sign-in could not be started; try again",
+        ),
         Err(why) => page_error(StatusCode::SERVICE_UNAVAILABLE, &why),
     }
 }

@@ -119,7 +119,7 @@ impl Console {
         base: &str,
         value: &T,
         max_age: cookie::time::Duration,
-    ) -> HeaderValue {
+    ) -> Option<HeaderValue> {
         let mut jar = CookieJar::new();
         let text = serde_json::to_string(value).unwrap_or_default();
         jar.private_mut(&self.key).add(
@@ -133,7 +133,6 @@ impl Console {
         jar.delta()
             .next()
             .and_then(|c| HeaderValue::from_str(&c.to_string()).ok())
-            .unwrap_or_else(|| HeaderValue::from_static(""))
     }
 
     fn clear(&self, base: &str) -> HeaderValue {
@@ -157,8 +156,8 @@ impl Console {
     /// to keep (an ID token with very many groups).
     pub fn start_session(&self, s: &Session) -> Option<HeaderValue> {
         let left = (s.exp - chrono::Utc::now().timestamp()).max(0);
-        let v = self.set(SESSION, s, cookie::time::Duration::seconds(left));
-        (v.len() <= MAX_COOKIE).then_some(v)
+        self.set(SESSION, s, cookie::time::Duration::seconds(left))
+            .filter(|v| v.len() <= MAX_COOKIE)
     }
 
     /// The `Set-Cookie` that ends the session.
@@ -173,7 +172,7 @@ impl Console {
     }
 
     /// The `Set-Cookie` of a login in progress.
-    pub fn start_login(&self, f: &LoginFlow) -> HeaderValue {
+    pub fn start_login(&self, f: &LoginFlow) -> Option<HeaderValue> {
         self.set(LOGIN, f, cookie::time::Duration::minutes(LOGIN_MINUTES))
     }
 
