@@ -163,8 +163,18 @@ async fn flow(f: Flavor) {
         "{}",
         text(&self_approve)
     );
-    let ok = bob.p0(&["approve", &id]);
+    // --json: stdout is the request as it now stands and nothing else; what was approved is
+    // still shown, on stderr.
+    let ok = bob.p0(&["approve", &id, "--json"]);
     assert!(ok.status.success(), "{}", text(&ok));
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("pure JSON on stdout");
+    assert_eq!(v["id"].as_str(), Some(&*id));
+    assert!(
+        matches!(v["status"].as_str(), Some("provisioning" | "active")),
+        "{v}"
+    );
+    assert_eq!(v["approvals"].as_array().map(Vec::len), Some(1), "{v}");
+    assert!(String::from_utf8_lossy(&ok.stderr).contains("UPDATE sales.orders"));
     let done = waiting.wait_with_output().unwrap();
     assert!(done.status.success(), "approved request: {}", text(&done));
     waiting = alice.cmd(&["ls"]).spawn().unwrap();
@@ -203,7 +213,9 @@ async fn flow(f: Flavor) {
         id.is_some()
     })
     .await;
-    assert!(bob.p0(&["deny", &id.unwrap()]).status.success());
+    let denied = bob.p0(&["deny", &id.unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&denied.stdout).expect("pure JSON on stdout");
+    assert_eq!(v["status"], "denied", "{}", text(&denied));
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
@@ -289,7 +301,10 @@ async fn flow(f: Flavor) {
         ),
     }
     .unwrap();
-    assert!(alice.p0(&["revoke", &active]).status.success());
+    let revoked = alice.p0(&["revoke", &active, "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&revoked.stdout).expect("pure JSON on stdout");
+    assert_eq!(v["status"], "revoked", "{}", text(&revoked));
     assert!(!stack.managed_users().unwrap().contains(&user));
     let audit = text(&alice.p0(&["audit"]));
     let noted = audit

@@ -109,3 +109,43 @@ async fn a_resumed_request_cannot_be_moved_to_another_resource() {
     assert!(text(&out).contains("not `pg/"), "{}", text(&out));
     assert!(db.received().is_empty(), "the listener was contacted");
 }
+
+/// A new query answered "as a reuse" with a lease this login never made — another request's
+/// id, sealed to this CLI's key by the attacker, pointing at the attacker's listener — is
+/// refused before anything is opened or contacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reused_lease_not_made_here_is_refused() {
+    let s = setup(Engine::Postgres).await;
+    let alice = User::login(&s.evil.url, "alice@example.com");
+    let db = FakeDb::start("pg-cleartext", None, None);
+    let (port, pk) = (db.port, alice.public_key());
+    let evil = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let planted = p0_core::RequestId::generate();
+    let resource = s.stack.resource.clone();
+    s.evil.set_view(move |v: &mut Value| {
+        let t = ConnectTarget {
+            request_id: planted.clone(),
+            resource: p0_core::ResourceId::new(resource.clone()).unwrap(),
+            engine: Engine::Postgres,
+            host: "127.0.0.1".into(),
+            port,
+            database: "app".into(),
+            username: p0_core::Username::new("p0_alice_0000000000").unwrap(),
+            expires_at: chrono::Utc::now() + chrono::TimeDelta::minutes(5),
+            tls: TlsExpectation::Off,
+        };
+        v["id"] = Value::String(planted.to_string());
+        v["signed"]["request_id"] = Value::String(planted.to_string());
+        v["status"] = Value::String("active".into());
+        v["grant"] = serde_json::json!({
+            "username": "p0_alice_0000000000",
+            "sealed_password": seal_by_hand(pk.as_bytes(), &t, "planted-pw-1", &evil),
+            "role": "p0r_x",
+            "expires_at": t.expires_at,
+        });
+    });
+    let out = alice.query(Engine::Postgres, &s.stack.resource, &[]);
+    assert_refused_and_nothing_leaked(&out, &alice, &db, "planted-pw-1", "planted reuse");
+    assert!(text(&out).contains("not made here"), "{}", text(&out));
+    assert!(db.received().is_empty(), "the listener was contacted");
+}

@@ -107,6 +107,48 @@ async fn a_token_about_to_expire_is_refreshed_or_the_user_is_told_to_log_in() {
     );
 }
 
+/// A login the server cannot accept says why, in terms the user and the operator can act on:
+/// a token from another issuer names both issuers, a token for another client names both
+/// audiences, and nothing is granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_from_another_issuer_or_for_another_audience_is_refused_by_name() {
+    let Some(mock) = mock_or_skip() else { return };
+    let (_trusted, issuer) = start_provider(&mock, &[]).await;
+    let (_other, other) = start_provider(&mock, &[]).await;
+    // The server expects tokens for the client `p0-web`; the CLI logs in as `p0-cli`.
+    let stack = Stack::start_with_issuer(DEMO_RULES, 1, &issuer, "p0-web")
+        .await
+        .unwrap();
+    let ls = |dir: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_p0"))
+            .args(["ls"])
+            .env("P0_CONFIG_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    login(&other, &stack.server_url, dir.path()).await;
+    let err = ls(dir.path());
+    assert!(
+        err.contains(&format!("issued by `{other}`"))
+            && err.contains(&format!("trusts `{issuer}`")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    login(&issuer, &stack.server_url, dir.path()).await;
+    let err = ls(dir.path());
+    assert!(
+        err.contains("audience `p0-cli`") && err.contains("expects `p0-web`"),
+        "{err}"
+    );
+    assert!(stack.managed_roles().unwrap().is_empty());
+}
+
 /// `node` and the `oidc-provider` module scripts/test.sh installs in `.node`.
 fn node_provider() -> Option<String> {
     let module = std::env::var("P0_OIDC_PROVIDER_MODULE").unwrap_or_else(|_| {

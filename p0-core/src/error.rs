@@ -236,6 +236,38 @@ pub enum VerifyError {
     /// The issuer's keys could not be fetched.
     #[error("cannot reach the identity issuer: {0}")]
     Issuer(String),
+    /// The token comes from another issuer than the one trusted: the user logged in elsewhere,
+    /// or the server is configured with another issuer. Neither value is a secret.
+    #[error("the token was issued by `{token}`, but this server trusts `{trusted}`")]
+    WrongIssuer {
+        /// The token's `iss`, unverified and made printable.
+        token: String,
+        /// The issuer this server trusts.
+        trusted: String,
+    },
+    /// The token was issued to another client than the audience the server expects.
+    #[error("the token is for audience {token}, but this server expects `{expected}`")]
+    WrongAudience {
+        /// The token's `aud` as shown (quoted, or a JSON list), unverified and made printable.
+        token: String,
+        /// The audience this server expects.
+        expected: String,
+    },
+    /// The token has expired.
+    #[error("the token has expired")]
+    Expired,
+}
+
+impl VerifyError {
+    /// Whether the message names a cause the caller can act on and gives nothing away (which
+    /// issuer or audience is trusted, an expiry), so it may be shown to the caller; other
+    /// failures are logged and answered generically.
+    pub fn is_for_caller(&self) -> bool {
+        matches!(
+            self,
+            Self::WrongIssuer { .. } | Self::WrongAudience { .. } | Self::Expired
+        )
+    }
 }
 
 /// The router could not decide. Callers treat this as deny.

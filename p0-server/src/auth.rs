@@ -71,7 +71,20 @@ impl FromRequest<Arc<AppState>> for Caller {
             .verifier
             .verify(&Token::new(token.clone()))
             .await
-            .map_err(|e| refused(format_args!("token: {e}")))?;
+            .map_err(|e| {
+                if e.is_for_caller() {
+                    // A cause the caller can fix (log in against the right issuer, again),
+                    // which gives nothing away.
+                    tracing::warn!(detail = %e, "call refused: not authenticated");
+                    err(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        format!("not authenticated: {e} (run `p0 login`)"),
+                    )
+                } else {
+                    refused(format_args!("token: {e}"))
+                }
+            })?;
         let key = header(&parts.headers, KEY_HEADER)
             .ok_or_else(|| refused("no key header"))
             .and_then(|k| {

@@ -167,12 +167,41 @@ async fn obtain(common: &Common, sql: Option<String>) -> anyhow::Result<Result<G
         }
         (None, None) => bail!("no request"),
     };
+    if let Some(cut) = shortened(&view).filter(|_| !reused) {
+        crate::note!("p0: {cut}");
+    }
     let opened = open_grant(&session, &server, &session.keys(), &id, &resource, &grant)?;
     Ok(Ok(Granted {
         grant,
         opened,
         permissions: view.permissions,
     }))
+}
+
+/// What the user is told when the lease is shorter than they asked: the rule that granted it
+/// allows less.
+fn shortened(view: &p0_core::api::RequestView) -> Option<String> {
+    use p0_core::route::Decision;
+    let max = match &view.decision {
+        Some(Decision::Approve { max_duration } | Decision::NeedsApproval { max_duration, .. }) => {
+            max_duration.as_secs()
+        }
+        _ => return None,
+    };
+    let asked = view.signed.duration_secs;
+    (asked > max).then(|| {
+        let rule = view
+            .rule
+            .as_deref()
+            .map(|r| format!("the rule `{}`", p0_core::api::printable(r)))
+            .unwrap_or_else(|| "the rule".into());
+        format!(
+            "{rule} allows at most {}: the lease is {}, not the {} asked",
+            super::show::human_secs(max),
+            super::show::human_secs(max),
+            super::show::human_secs(asked),
+        )
+    })
 }
 
 /// The requests made from this login, by id, with their resource (the latest 500).

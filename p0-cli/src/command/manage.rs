@@ -19,6 +19,10 @@ pub struct LsArgs {
 pub struct IdArgs {
     /// The request id.
     id: String,
+    /// Print the request as it stands after the decision, as JSON (the shape of `p0 show
+    /// --json`); what `approve` shows before approving goes to stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -62,7 +66,11 @@ pub async fn approve(args: IdArgs) -> anyhow::Result<ExitCode> {
     let c = client().await?;
     let v = fetch(&c, &args.id).await?;
     let digest = v.approval_digest();
-    print!("{}", super::show::render(&v));
+    if args.json {
+        eprint!("{}", super::show::render(&v));
+    } else {
+        print!("{}", super::show::render(&v));
+    }
     if v.digest != digest {
         anyhow::bail!(
             "the server's digest of request `{}` is not that of what it shows; not approving",
@@ -73,7 +81,16 @@ pub async fn approve(args: IdArgs) -> anyhow::Result<ExitCode> {
     let v: RequestView = c
         .post(&format!("/v1/requests/{}/approve", v.id), &body)
         .await?;
-    println!("{} {}: {}", v.id, v.requester, v.status.as_str());
+    decided(&v, args.json)
+}
+
+/// The outcome of a decision: one line, or the request as JSON.
+fn decided(v: &RequestView, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string(v)?);
+    } else {
+        println!("{} {}: {}", v.id, v.requester, v.status.as_str());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -125,6 +142,5 @@ pub async fn decide(args: IdArgs, verb: &str) -> anyhow::Result<ExitCode> {
         .await?
         .post(&format!("/v1/requests/{id}/{verb}"), &serde_json::json!({}))
         .await?;
-    println!("{} {}: {}", v.id, v.requester, v.status.as_str());
-    Ok(ExitCode::SUCCESS)
+    decided(&v, args.json)
 }

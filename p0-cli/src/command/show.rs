@@ -8,18 +8,19 @@ use std::fmt::Write as _;
 
 pub use p0_core::api::printable;
 
-/// `1h 2m 3s`.
-fn human_secs(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        let _ = write!(out, "{h}h ");
+/// `1h 2m 3s`, as people write durations: `1h`, `5m`, `1h 30m`; zero is `0s`.
+pub(crate) fn human_secs(secs: u64) -> String {
+    let parts = [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
+    let shown: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if shown.is_empty() {
+        "0s".into()
+    } else {
+        shown.join(" ")
     }
-    if h > 0 || m > 0 {
-        let _ = write!(out, "{m}m ");
-    }
-    let _ = write!(out, "{s}s");
-    out
 }
 
 /// Indents every line after the first by `pad`.
@@ -135,6 +136,9 @@ mod tests {
         assert_eq!(printable("line 1\n\tline 2"), "line 1\n\tline 2");
         assert_eq!(human_secs(3723), "1h 2m 3s");
         assert_eq!(human_secs(59), "59s");
-        assert_eq!(human_secs(60), "1m 0s");
+        assert_eq!(human_secs(60), "1m");
+        assert_eq!(human_secs(3600), "1h");
+        assert_eq!(human_secs(5400), "1h 30m");
+        assert_eq!(human_secs(0), "0s");
     }
 }

@@ -5,6 +5,7 @@ use crate::error::VerifyError;
 use crate::secret::Token;
 use crate::verify::{IdClaims, IdTokenVerifier};
 use async_trait::async_trait;
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
@@ -190,17 +191,48 @@ impl IdTokenVerifier for JwksVerifier {
                 header.alg
             )));
         }
+        // The token's own, unverified word on who issued it and for whom: only to name the
+        // cause of a refusal (a login against another issuer fails here with that issuer's
+        // name, not as an unknown key).
+        let peek = unverified(token.expose_secret());
+        if let Some(iss) = peek.as_ref().and_then(|p| p["iss"].as_str()) {
+            if iss.trim_end_matches('/') != self.issuer {
+                return Err(VerifyError::WrongIssuer {
+                    token: shown(iss),
+                    trusted: self.issuer.clone(),
+                });
+            }
+        }
         let jwk = self.key_for(header.kid.as_deref()).await?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| VerifyError::Invalid(e.to_string()))?;
         let mut v = Validation::new(header.alg);
         v.algorithms = vec![header.alg];
-        v.set_issuer(&[&self.issuer]);
+        // Issuers write their identifier with or without a final slash; discovery says which,
+        // and both name the same issuer.
+        v.set_issuer(&[self.issuer.clone(), format!("{}/", self.issuer)]);
         v.set_audience(&[&self.audience]);
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<RawClaims>(token.expose_secret(), &key, &v)
-            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let data = jsonwebtoken::decode::<RawClaims>(token.expose_secret(), &key, &v).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => VerifyError::Expired,
+                ErrorKind::InvalidAudience => VerifyError::WrongAudience {
+                    token: match peek.as_ref().map(|p| &p["aud"]) {
+                        Some(serde_json::Value::String(a)) => format!("`{}`", shown(a)),
+                        Some(serde_json::Value::Array(all)) => all
+                            .iter()
+                            .take(5)
+                            .map(|a| format!("`{}`", shown(a.as_str().unwrap_or("?"))))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        _ => "(none)".into(),
+                    },
+                    expected: self.audience.clone(),
+                },
+                _ => VerifyError::Invalid(e.to_string()),
+            },
+        )?;
         let c = data.claims;
         let now = chrono::Utc::now().timestamp();
         if let Some(iat) = c.iat {
@@ -219,6 +251,22 @@ impl IdTokenVerifier for JwksVerifier {
             exp: c.exp,
         })
     }
+}
+
+/// The payload of a JWT, unverified: for naming a refusal's cause, never for a decision.
+fn unverified(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A value from an unverified token, made safe to print and short.
+fn shown(s: &str) -> String {
+    let s: String = s.chars().take(200).collect();
+    crate::api::printable(&s).replace('\n', "\\n")
 }
 
 #[cfg(test)]
