@@ -270,3 +270,130 @@ async fn device_grant_against_a_real_provider_fails_closed_without_a_nonce() {
     );
     assert!(stack.managed_roles().unwrap().is_empty());
 }
+
+/// What a hostile (or broken) issuer puts in the ID token it answers with.
+#[derive(Clone, Copy, Debug)]
+enum Forgery {
+    /// Signed with a key the issuer does not publish.
+    ForeignKey,
+    /// Addressed to another client.
+    OtherAudience,
+    /// Already expired.
+    Expired,
+}
+
+/// An issuer on loopback that plays the authorization code flow and answers the code with an
+/// ID token broken as `forgery` says (committing to the right nonce all the same); its URL.
+async fn forging_issuer(forgery: Forgery) -> String {
+    use axum::extract::{Query, State};
+    use p0_core::DangerousDevIssuer;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let published = Arc::new(DangerousDevIssuer::new(url.clone()).unwrap());
+    let signer = match forgery {
+        Forgery::ForeignKey => Arc::new(DangerousDevIssuer::new(url.clone()).unwrap()),
+        _ => published.clone(),
+    };
+    let nonce = Arc::new(Mutex::new(String::new()));
+    let mut discovery = published.discovery();
+    discovery["authorization_endpoint"] = format!("{url}/authorize").into();
+    discovery["token_endpoint"] = format!("{url}/token").into();
+    discovery["response_types_supported"] = serde_json::json!(["code"]);
+    discovery["subject_types_supported"] = serde_json::json!(["public"]);
+    let jwks = published.jwks().clone();
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            axum::routing::get(move || async move { axum::Json(discovery) }),
+        )
+        .route(
+            "/jwks",
+            axum::routing::get(move || async move { axum::Json(jwks) }),
+        )
+        .route(
+            "/authorize",
+            axum::routing::get(
+                |State(nonce): State<Arc<Mutex<String>>>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    *nonce.lock().unwrap() = q["nonce"].clone();
+                    let back = format!("{}?code=c0de&state={}", q["redirect_uri"], q["state"]);
+                    axum::response::Redirect::to(&back)
+                },
+            ),
+        )
+        .route(
+            "/token",
+            axum::routing::post(move |State(nonce): State<Arc<Mutex<String>>>| async move {
+                let now = chrono::Utc::now().timestamp();
+                let (aud, exp) = match forgery {
+                    Forgery::OtherAudience => ("someone-else", now + 3600),
+                    Forgery::Expired => ("p0-cli", now - 3600),
+                    Forgery::ForeignKey => ("p0-cli", now + 3600),
+                };
+                let claims = serde_json::json!({
+                    "iss": signer.issuer(), "sub": "mallory@example.com", "aud": aud,
+                    "email": "mallory@example.com", "nonce": *nonce.lock().unwrap(),
+                    "iat": now - 7200, "exp": exp,
+                });
+                let id_token = signer.issue_claims(&claims).unwrap();
+                axum::Json(serde_json::json!({
+                    "access_token": "at", "token_type": "Bearer",
+                    "id_token": id_token.expose_secret(),
+                }))
+            }),
+        )
+        .with_state(nonce);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+/// The CLI checks the ID token itself, as the server will: a token signed with a key the
+/// issuer does not publish, addressed to another client, or expired is refused at login with
+/// one line saying so, and nothing is saved (no token, no key) to be sent anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_or_misaddressed_id_token_is_refused_at_login() {
+    for (forgery, cause) in [
+        (Forgery::ForeignKey, "Signature verification failed"),
+        (Forgery::OtherAudience, "audience"),
+        (Forgery::Expired, "Expired"),
+    ] {
+        let issuer = forging_issuer(forgery).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut login = Command::new(env!("CARGO_BIN_EXE_p0"))
+            .args(["login", "--issuer", &issuer, "--client-id", "p0-cli"])
+            .args(["--server", "http://127.0.0.1:9"])
+            .env("P0_CONFIG_DIR", dir.path())
+            .env("P0_NO_BROWSER", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = login.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let url = rx.iter().find(|l| l.starts_with("http")).unwrap();
+        // The browser: the issuer sends it back to the CLI's loopback callback.
+        reqwest::get(&url).await.unwrap();
+        let status = tokio::task::spawn_blocking(move || login.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        let err = rx.iter().collect::<Vec<_>>().join("\n");
+        assert!(!status.success(), "{forgery:?}: the login was accepted");
+        assert!(
+            err.contains("ID token does not verify") && err.contains(cause),
+            "{forgery:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            !dir.path().join("token").exists(),
+            "{forgery:?}: a refused login saved a token"
+        );
+    }
+}

@@ -1,15 +1,28 @@
-//! OIDC login: authorization code + PKCE on a loopback redirect, or the device authorization
-//! grant when the issuer advertises it and `--device` is given. The ID token's nonce commits to
-//! the CLI's fresh public key. Refresh before expiry.
+//! OIDC login with `openidconnect`: authorization code + PKCE on a loopback redirect, or the
+//! device authorization grant (RFC 8628) when the issuer advertises it and `--device` is given.
+//! The ID token is verified here as well as by the server (signature against the issuer's
+//! keys, issuer, audience, expiry), and its nonce must commit to the CLI's fresh public key.
+//! Refresh before expiry, with the same checks and the same subject.
 
 use crate::session::Session;
 use anyhow::{anyhow, bail, Context};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreGrantType, CoreIdToken,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    DeviceAuthorizationUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, ProviderMetadata, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, TokenResponse,
+};
 use p0_core::seal::key_fingerprint;
-use p0_core::{Password, RequestId, Token};
+use p0_core::Token;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -22,7 +35,6 @@ pub struct OidcState {
     client_secret: Option<String>,
     #[serde(default)]
     client_auth: ClientAuth,
-    token_endpoint: String,
     refresh_token: Option<String>,
 }
 
@@ -34,7 +46,6 @@ impl std::fmt::Debug for OidcState {
             .field("client_id", &self.client_id)
             .field("client_secret", &redacted(&self.client_secret))
             .field("client_auth", &self.client_auth)
-            .field("token_endpoint", &self.token_endpoint)
             .field("refresh_token", &redacted(&self.refresh_token))
             .finish()
     }
@@ -53,93 +64,111 @@ pub enum ClientAuth {
 
 impl ClientAuth {
     /// The method the issuer advertises, preferring Basic as the specifications do.
-    fn negotiate(discovery: &serde_json::Value) -> anyhow::Result<Self> {
-        let Some(methods) = discovery["token_endpoint_auth_methods_supported"].as_array() else {
+    fn negotiate(methods: Option<&Vec<CoreClientAuthMethod>>) -> anyhow::Result<Self> {
+        let Some(methods) = methods else {
             return Ok(Self::ClientSecretBasic);
         };
-        let has = |m: &str| methods.iter().any(|v| v.as_str() == Some(m));
-        if has("client_secret_basic") {
+        if methods.contains(&CoreClientAuthMethod::ClientSecretBasic) {
             Ok(Self::ClientSecretBasic)
-        } else if has("client_secret_post") {
+        } else if methods.contains(&CoreClientAuthMethod::ClientSecretPost) {
             Ok(Self::ClientSecretPost)
         } else {
             bail!("the issuer supports neither client_secret_basic nor client_secret_post for a client secret")
         }
     }
-}
 
-/// The client's credentials for token endpoint calls.
-#[derive(Clone, Copy)]
-struct ClientCreds<'a> {
-    id: &'a str,
-    secret: Option<&'a str>,
-    auth: ClientAuth,
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenResponse {
-    id_token: Option<String>,
-    refresh_token: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<serde_json::Value> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    http.get(&url)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| anyhow!("cannot reach the identity issuer: {}", e.without_url()))?
-        .json()
-        .await
-        .context("invalid discovery document")
-}
-
-fn endpoint<'a>(d: &'a serde_json::Value, name: &str) -> anyhow::Result<&'a str> {
-    d[name]
-        .as_str()
-        .ok_or_else(|| anyhow!("the issuer does not advertise `{name}`"))
-}
-
-/// A token endpoint call, authenticated as `client` says. The response's error, if any, is
-/// left to the caller: the device grant polls through `authorization_pending`.
-async fn token_request(
-    http: &reqwest::Client,
-    url: &str,
-    form: &[(&str, &str)],
-    client: ClientCreds<'_>,
-) -> anyhow::Result<TokenResponse> {
-    let mut form: Vec<(&str, &str)> = form.to_vec();
-    let mut req = http.post(url);
-    match (client.secret, client.auth) {
-        (None, _) => form.push(("client_id", client.id)),
-        (Some(s), ClientAuth::ClientSecretPost) => {
-            form.push(("client_id", client.id));
-            form.push(("client_secret", s));
-        }
-        (Some(s), ClientAuth::ClientSecretBasic) => {
-            // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-            let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            req = req.basic_auth(enc(client.id), Some(enc(s)));
+    fn auth_type(self) -> AuthType {
+        match self {
+            Self::ClientSecretBasic => AuthType::BasicAuth,
+            Self::ClientSecretPost => AuthType::RequestBody,
         }
     }
-    let resp = req
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| anyhow!("token endpoint: {}", e.without_url()))?;
-    resp.json().await.context("invalid token response")
 }
 
-fn refused(what: &str, t: &TokenResponse) -> anyhow::Error {
-    let e = t.error.as_deref().unwrap_or("no error code");
-    match t.error_description.as_deref() {
-        Some(d) if !d.is_empty() => anyhow!("{what}: {e} ({d})"),
-        _ => anyhow!("{what}: {e}"),
+/// The one field of the discovery document that `openidconnect`'s core metadata leaves out.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct DeviceEndpoint {
+    #[serde(default)]
+    device_authorization_endpoint: Option<DeviceAuthorizationUrl>,
+}
+impl AdditionalProviderMetadata for DeviceEndpoint {}
+
+type Metadata = ProviderMetadata<
+    DeviceEndpoint,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The issuer as this CLI's client, as discovery describes it.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// An HTTP client for the issuer. Its answers are followed by nobody: a redirect is an error.
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// The issuer's discovery document and keys.
+async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Metadata> {
+    let url = IssuerUrl::new(issuer.to_string())
+        .map_err(|e| anyhow!("issuer `{issuer}` is not a URL: {e}"))?;
+    Metadata::discover_async(url, http)
+        .await
+        .map_err(|e| anyhow!("cannot use the identity issuer `{issuer}`: {}", chain(&e)))
+}
+
+/// The client the discovery document describes, authenticated as `auth` says.
+fn client(m: Metadata, id: &str, secret: Option<&str>, auth: ClientAuth) -> Client {
+    CoreClient::from_provider_metadata(
+        m,
+        ClientId::new(id.into()),
+        secret.map(|s| ClientSecret::new(s.into())),
+    )
+    .set_auth_type(auth.auth_type())
+}
+
+/// A token endpoint's refusal or failure, in one line naming the issuer's error code.
+fn refused<RE, T>(what: &str, e: RequestTokenError<RE, StandardErrorResponse<T>>) -> anyhow::Error
+where
+    RE: std::error::Error + 'static,
+    T: openidconnect::ErrorResponseType + std::fmt::Display + 'static,
+{
+    match e {
+        RequestTokenError::ServerResponse(r) => match r.error_description() {
+            Some(d) if !d.is_empty() => anyhow!("{what}: {} ({d})", r.error()),
+            _ => anyhow!("{what}: {}", r.error()),
+        },
+        other => anyhow!("{what}: {}", chain(&other)),
     }
 }
 
@@ -152,42 +181,39 @@ pub async fn login(
     client_secret: Option<&str>,
     device: bool,
 ) -> anyhow::Result<Token> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let d = discover(&http, issuer).await?;
-    let token_endpoint = endpoint(&d, "token_endpoint")?.to_string();
-    let client = ClientCreds {
-        id: client_id,
-        secret: client_secret,
-        auth: ClientAuth::negotiate(&d)?,
-    };
+    let http = http()?;
+    let m = discover(&http, issuer).await?;
+    let auth = ClientAuth::negotiate(m.token_endpoint_auth_methods_supported())?;
+    let device_endpoint = m
+        .additional_metadata()
+        .device_authorization_endpoint
+        .clone();
+    let client = client(m, client_id, client_secret, auth);
     let kp = session.new_key()?;
     let nonce = key_fingerprint(kp.public_pem.as_bytes())?;
-    let tokens = match (device, d["device_authorization_endpoint"].as_str()) {
-        (true, Some(dev)) => device_flow(&http, dev, &token_endpoint, client, &nonce).await?,
+    let tokens = match (device, device_endpoint) {
+        (true, Some(dev)) => device_flow(&http, &client, dev, &nonce).await?,
         (true, None) => bail!("the issuer does not advertise the device authorization grant"),
-        (false, _) => {
-            let authorize = endpoint(&d, "authorization_endpoint")?;
-            pkce_flow(&http, authorize, &token_endpoint, client, &nonce).await?
-        }
+        (false, _) => pkce_flow(&http, &client, &nonce).await?,
     };
     let id_token = tokens
-        .id_token
+        .id_token()
         .ok_or_else(|| anyhow!("the issuer returned no ID token"))?;
-    match claim(&id_token, "nonce") {
-        Some(n) if n == nonce => {}
-        Some(_) => bail!("the ID token does not commit to this CLI's key (nonce mismatch)"),
+    verify(&client, id_token, |found| {
+        match found {
+        Some(n) if n.secret() == &nonce => Ok(()),
+        Some(_) => Err("the ID token does not commit to this CLI's key (nonce mismatch)".into()),
         // RFC 8628 defines no nonce, and some issuers drop it from device-grant ID tokens:
         // without it the token cannot be bound to the key, so nothing is saved.
-        None if device => bail!(
+        None if device => Err(
             "the issuer's device grant returned an ID token without the nonce, so it cannot \
              commit to this CLI's key: log in with the browser flow (without --device)"
+                .into(),
         ),
-        None => bail!("the issuer returned an ID token without the nonce, so it cannot commit to this CLI's key"),
+        None => Err("the issuer returned an ID token without the nonce, so it cannot commit to this CLI's key".into()),
     }
-    let token = Token::new(id_token);
+    })?;
+    let token = Token::new(id_token.to_string());
     session.save_login(server, &token, &kp)?;
     session.save_json(
         "oidc.json",
@@ -195,42 +221,53 @@ pub async fn login(
             issuer: issuer.into(),
             client_id: client_id.into(),
             client_secret: client_secret.map(String::from),
-            client_auth: client.auth,
-            token_endpoint,
-            refresh_token: tokens.refresh_token,
+            client_auth: auth,
+            refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
         },
     )?;
     Ok(token)
 }
 
-async fn pkce_flow(
-    http: &reqwest::Client,
-    authorize: &str,
-    token_endpoint: &str,
-    client: ClientCreds<'_>,
-    nonce: &str,
-) -> anyhow::Result<TokenResponse> {
-    let verifier = Password::generate();
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()));
-    let state = RequestId::generate().to_string();
+/// Checks an ID token as `openidconnect` does (signature, issuer, audience, expiry) and its
+/// nonce as `nonce` says; the nonce's own message comes through as it is.
+fn verify(
+    client: &Client,
+    id_token: &CoreIdToken,
+    nonce: impl FnOnce(Option<&Nonce>) -> Result<(), String>,
+) -> anyhow::Result<()> {
+    match id_token.claims(&client.id_token_verifier(), nonce) {
+        Ok(_) => Ok(()),
+        Err(openidconnect::ClaimsVerificationError::InvalidNonce(why)) => Err(anyhow!(why)),
+        Err(e) => Err(anyhow!(
+            "the issuer's ID token does not verify: {}",
+            chain(&e)
+        )),
+    }
+}
+
+type Tokens = openidconnect::core::CoreTokenResponse;
+
+async fn pkce_flow(http: &reqwest::Client, client: &Client, nonce: &str) -> anyhow::Result<Tokens> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let redirect = format!(
         "http://127.0.0.1:{}/callback",
         listener.local_addr()?.port()
     );
-    let url = reqwest::Url::parse_with_params(
-        authorize,
-        &[
-            ("response_type", "code"),
-            ("client_id", client.id),
-            ("redirect_uri", &redirect),
-            ("scope", "openid email profile"),
-            ("state", &state),
-            ("nonce", nonce),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    )?;
+    let client = client
+        .clone()
+        .set_redirect_uri(RedirectUrl::new(redirect).context("the loopback redirect")?);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let nonce = Nonce::new(nonce.to_string());
+    let (url, state, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            move || nonce,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
     eprintln!("p0: to log in, open this URL in a browser:\n{url}");
     // The platform's own way of opening a page (xdg-open, open, start): the URL above stays
     // the way in when there is no browser here.
@@ -263,83 +300,50 @@ async fn pkce_flow(
     if let Some(e) = params.get("error") {
         bail!("the issuer refused the login: {e}");
     }
-    if params.get("state") != Some(&state) {
+    if params.get("state") != Some(state.secret()) {
         bail!("login callback with a wrong state");
     }
     let code = params
         .get("code")
         .ok_or_else(|| anyhow!("login callback without a code"))?;
-    let t = token_request(
-        http,
-        token_endpoint,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", &redirect),
-            ("code_verifier", verifier.expose_secret()),
-        ],
-        client,
-    )
-    .await?;
-    if t.error.is_some() {
-        return Err(refused("the issuer refused the login", &t));
-    }
-    Ok(t)
+    client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .map_err(|_| anyhow!("the issuer does not advertise `token_endpoint`"))?
+        .set_pkce_verifier(verifier)
+        .request_async(http)
+        .await
+        .map_err(|e| refused("the issuer refused the login", e))
 }
 
 async fn device_flow(
     http: &reqwest::Client,
-    device_endpoint: &str,
-    token_endpoint: &str,
-    client: ClientCreds<'_>,
+    client: &Client,
+    endpoint: DeviceAuthorizationUrl,
     nonce: &str,
-) -> anyhow::Result<TokenResponse> {
-    let start: serde_json::Value = http
-        .post(device_endpoint)
-        .form(&[
-            ("client_id", client.id),
-            ("scope", "openid email profile"),
-            ("nonce", nonce),
-        ])
-        .send()
+) -> anyhow::Result<Tokens> {
+    let client = client.clone().set_device_authorization_url(endpoint);
+    let start: CoreDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .add_extra_param("nonce", nonce)
+        .request_async(http)
         .await
-        .map_err(|e| anyhow!("device authorization: {}", e.without_url()))?
-        .json()
-        .await?;
-    let device_code = start["device_code"]
-        .as_str()
-        .ok_or_else(|| anyhow!("no device_code"))?;
-    let uri = start["verification_uri_complete"]
-        .as_str()
-        .or(start["verification_uri"].as_str())
-        .unwrap_or("");
+        .map_err(|e| refused("the issuer refused the device login", e))?;
+    let uri = match start.verification_uri_complete() {
+        Some(complete) => complete.secret().clone(),
+        None => start.verification_uri().to_string(),
+    };
     eprintln!(
         "p0: open {uri} and enter the code {}",
-        start["user_code"].as_str().unwrap_or("")
+        start.user_code().secret()
     );
-    let mut interval = start["interval"].as_u64().unwrap_or(5);
-    let deadline = std::time::Instant::now()
-        + Duration::from_secs(start["expires_in"].as_u64().unwrap_or(600));
-    while std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_secs(interval)).await;
-        let t = token_request(
-            http,
-            token_endpoint,
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                ("device_code", device_code),
-            ],
-            client,
-        )
-        .await?;
-        match t.error.as_deref() {
-            None => return Ok(t),
-            Some("authorization_pending") => {}
-            Some("slow_down") => interval += 5,
-            Some(_) => return Err(refused("the issuer refused the device login", &t)),
-        }
-    }
-    bail!("device login timed out")
+    client
+        .exchange_device_access_token(&start)
+        .map_err(|_| anyhow!("the issuer does not advertise `token_endpoint`"))?
+        .request_async(http, tokio::time::sleep, None)
+        .await
+        .map_err(|e| refused("the issuer refused the device login", e))
 }
 
 /// An unverified claim of a JWT (the CLI reads its own token; the server verifies).
@@ -355,8 +359,8 @@ pub fn claim(token: &str, name: &str) -> Option<String> {
 }
 
 /// Refreshes the ID token when it expires within a minute and a refresh token is kept. The
-/// refreshed token must come from the same issuer, for the same subject, and still commit to
-/// this CLI's key; otherwise the user logs in again.
+/// refreshed token must verify, come from the same issuer, name the same subject, and still
+/// commit to this CLI's key; otherwise the user logs in again.
 pub async fn refresh_if_needed(session: &Session) -> anyhow::Result<()> {
     let Ok((server, token, _, public)) = session.load() else {
         return Ok(());
@@ -371,39 +375,50 @@ pub async fn refresh_if_needed(session: &Session) -> anyhow::Result<()> {
     let Ok(state) = session.load_json::<OidcState>("oidc.json") else {
         return Ok(());
     };
-    let Some(refresh) = state.refresh_token.as_deref() else {
+    let Some(refresh) = state.refresh_token.clone().map(RefreshToken::new) else {
         return Ok(());
     };
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let client = ClientCreds {
-        id: &state.client_id,
-        secret: state.client_secret.as_deref(),
-        auth: state.client_auth,
-    };
-    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
-    let t = token_request(&http, &state.token_endpoint, &form, client).await?;
-    if t.error.is_some() {
-        let e = refused("your login expired and the issuer refused to renew it", &t);
-        return Err(e.context("run `p0 login` again"));
-    }
+    let http = http()?;
+    let m = discover(&http, &state.issuer).await?;
+    let client = client(
+        m,
+        &state.client_id,
+        state.client_secret.as_deref(),
+        state.client_auth,
+    );
+    let t = client
+        .exchange_refresh_token(&refresh)
+        .map_err(|_| anyhow!("the issuer does not advertise `token_endpoint`"))?
+        .request_async(&http)
+        .await
+        .map_err(|e| {
+            refused("your login expired and the issuer refused to renew it", e)
+                .context("run `p0 login` again")
+        })?;
     // The refresh token may have rotated: keep the new one whatever follows.
     let state = OidcState {
-        refresh_token: t.refresh_token.or(state.refresh_token),
+        refresh_token: t
+            .refresh_token()
+            .map(|r| r.secret().clone())
+            .or(state.refresh_token),
         ..state
     };
     session.save_json("oidc.json", &state)?;
-    let Some(id_token) = t.id_token else {
+    let Some(id_token) = t.id_token() else {
         bail!("your login expired and the issuer's refresh returned no new ID token: run `p0 login` again");
     };
+    let key = key_fingerprint(public.as_bytes())?;
+    verify(&client, id_token, |found| match found {
+        Some(n) if n.secret() == &key => Ok(()),
+        _ => Err(
+            "the refreshed token does not commit to this CLI's key: run `p0 login` again".into(),
+        ),
+    })?;
+    let id_token = id_token.to_string();
     for c in ["iss", "sub"] {
         if claim(&id_token, c) != claim(old, c) {
             bail!("the refreshed token names another {c}: run `p0 login` again");
         }
-    }
-    if claim(&id_token, "nonce") != Some(key_fingerprint(public.as_bytes())?) {
-        bail!("the refreshed token does not commit to this CLI's key: run `p0 login` again");
     }
     session.save_token(&server, &Token::new(id_token))?;
     Ok(())
