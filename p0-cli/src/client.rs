@@ -6,7 +6,7 @@ use p0_core::api::{ApiError, CreateRequest, GrantView, RequestStatus, RequestVie
 use p0_core::{proof, Intent, RequestId, ResourceId, SecretBytes, SignedRequest, Token};
 use reqwest::header::HeaderValue;
 use serde::de::DeserializeOwned;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// A logged-in client. Every call carries the ID token and a fresh proof of possession of the
@@ -181,9 +181,6 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<Outcome> {
         let started = Instant::now();
-        // The spinner only on a terminal, and not under -q.
-        let tty = std::io::stderr().is_terminal() && crate::command::noisy();
-        let mut frame = 0usize;
         if view.status == RequestStatus::PendingApproval {
             crate::note!(
                 "p0: request {} waits for approval (`p0 approve {}`)",
@@ -191,6 +188,21 @@ impl Client {
                 view.id
             );
         }
+        // The spinner only on a terminal, and not under -q; elsewhere a line every 30 s.
+        let tty = std::io::stderr().is_terminal() && crate::command::noisy();
+        let spinner = if tty && wait && !view.status.is_final() {
+            let s = indicatif::ProgressBar::new_spinner().with_message(waiting_for(&view));
+            s.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            s.enable_steady_tick(Duration::from_millis(100));
+            s
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        // A note while the spinner turns: the spinner steps aside for it.
+        let say = |line: String| spinner.suspend(|| crate::note!("{line}"));
         let id = view.id.clone();
         let stop = tokio::signal::ctrl_c();
         tokio::pin!(stop);
@@ -205,29 +217,26 @@ impl Client {
                 );
                 said = Instant::now();
             }
-            if tty {
-                const SPIN: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-                eprint!(
-                    "\r{} waiting for approval ({}s) ",
-                    SPIN[frame % SPIN.len()],
-                    started.elapsed().as_secs()
-                );
-                let _ = std::io::stderr().flush();
-                frame += 1;
-            }
-            let path = format!("/v1/requests/{id}?wait={}", if tty { 1 } else { 20 });
+            spinner.set_message(waiting_for(&view));
+            // The server holds the call until the request moves, at most 20 s, never past
+            // the timeout.
+            let left = timeout
+                .saturating_sub(started.elapsed())
+                .as_secs()
+                .clamp(1, 20);
+            let path = format!("/v1/requests/{id}?wait={left}");
             let poll = self.get::<RequestView>(&path);
             let polled = tokio::select! {
                 p = poll => p,
                 _ = &mut stop => {
-                    if tty { eprintln!(); }
+                    spinner.finish_and_clear();
                     bail!("stopped waiting for request {id}: pick it up later with `--resume {id}` (p0 request, psql, mysql or exec)");
                 }
             };
             match polled {
                 Ok(v) => {
                     if outage.take().is_some() {
-                        crate::note!("p0: the server answers again");
+                        say("p0: the server answers again".into());
                     }
                     view = v;
                 }
@@ -236,7 +245,7 @@ impl Client {
                 Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
                     let pause = match outage {
                         None => {
-                            crate::note!("p0: {e}; trying again until the timeout (Ctrl-C stops; `--resume {id}` picks it up later)");
+                            say(format!("p0: {e}; trying again until the timeout (Ctrl-C stops; `--resume {id}` picks it up later)"));
                             Duration::from_secs(1)
                         }
                         Some(p) => (p * 2).min(Duration::from_secs(10)),
@@ -244,15 +253,16 @@ impl Client {
                     outage = Some(pause);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
-                        _ = &mut stop => bail!("stopped waiting for request {id}: pick it up later with `--resume {id}` (p0 request, psql, mysql or exec)"),
+                        _ = &mut stop => {
+                            spinner.finish_and_clear();
+                            bail!("stopped waiting for request {id}: pick it up later with `--resume {id}` (p0 request, psql, mysql or exec)");
+                        }
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
-        if tty && frame > 0 {
-            eprintln!();
-        }
+        spinner.finish_and_clear();
         Ok(match view.status {
             RequestStatus::Active => match view.grant.clone() {
                 Some(g) => Outcome::Granted(view, g),
@@ -297,7 +307,7 @@ pub fn not_granted(outcome: &Outcome) -> anyhow::Result<std::process::ExitCode> 
         Outcome::Denied(v) => {
             eprintln!(
                 "p0: denied: {}",
-                v.message.as_deref().unwrap_or("no reason given")
+                p0_core::api::printable_line(v.message.as_deref().unwrap_or("no reason given"))
             );
             Ok(std::process::ExitCode::from(2))
         }

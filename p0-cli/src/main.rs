@@ -15,12 +15,11 @@ fn main() -> ExitCode {
     match command::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // One line, no backtrace: the reason is for a person.
+            // One line, no backtrace: the reason is for a person. It may carry text from the
+            // server or a requester: nothing in it acts on the terminal.
             let msg = format!("{e:#}");
-            eprintln!(
-                "p0: {}",
-                msg.split_whitespace().collect::<Vec<_>>().join(" ")
-            );
+            let line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+            eprintln!("p0: {}", p0_core::api::printable_line(&line));
             ExitCode::from(1)
         }
     }

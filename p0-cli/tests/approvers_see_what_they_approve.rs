@@ -32,6 +32,24 @@ impl Cli {
         c
     }
 
+    /// Asks for the test's write with `reason`, without waiting; the request's id.
+    fn pending_write(&self, stack: &Stack, reason: &str) -> String {
+        let out = self.p0(&[
+            "request",
+            "--resource",
+            &stack.resource,
+            "-c",
+            WRITE,
+            "--reason",
+            reason,
+            "--duration",
+            "5m",
+            "--no-wait",
+        ]);
+        assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+        support::flow::request_id(&out)
+    }
+
     fn p0(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_p0"))
             .args(args)
@@ -64,25 +82,7 @@ async fn approvers_see_sql_privileges_and_rule_before_approving() {
     let bob = Cli::login(&stack, "bob@example.com", &["dba"]);
     // A reason that tries to hide itself from the approver's terminal.
     let reason = "fix\u{1b}[8m hidden";
-    let out = alice.p0(&[
-        "request",
-        "--resource",
-        &stack.resource,
-        "-c",
-        WRITE,
-        "--reason",
-        reason,
-        "--duration",
-        "5m",
-        "--no-wait",
-    ]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    let id = text(&out)
-        .split_whitespace()
-        .skip_while(|w| *w != "request")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let id = alice.pending_write(&stack, reason);
 
     // p0 show: everything, readable, nothing a terminal would act on.
     let out = bob.p0(&["show", &id]);
@@ -190,4 +190,86 @@ async fn approvers_see_sql_privileges_and_rule_before_approving() {
         "{}",
         text(&out)
     );
+}
+
+/// Nothing a requester writes acts on anyone's terminal, and no text adds a row of its own to
+/// a listing: a reason that clears the screen, writes the clipboard (OSC 52), reverses text and
+/// forges a row of `p0 ls`, and SQL with an escape in a literal, are shown escaped by every
+/// command an approver runs (ls, show, audit, approve), and the requester's own error line
+/// escapes what it quotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_text_reaches_no_terminal() {
+    let stack = Stack::start(DEMO_RULES, 3600).await.unwrap();
+    let mallory = Cli::login(&stack, "mallory@example.com", &[]);
+    let bob = Cli::login(&stack, "bob@example.com", &["dba"]);
+    let reason = "fix\u{1b}[2J\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{202e}dessorper\r\n  r_forged  \
+                  alice@example.com  app  active  approved";
+    let id = mallory.pending_write(&stack, reason);
+    let out = mallory.p0(&[
+        "request",
+        "--resource",
+        &stack.resource,
+        "-c",
+        "SELECT '\u{1b}[2J' AS x FROM sales.orders",
+        "--reason",
+        reason,
+        "--duration",
+        "1m",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let clean = |what: &str, out: &Output| {
+        for stream in [&out.stdout, &out.stderr] {
+            let t = String::from_utf8_lossy(stream);
+            let bad = t
+                .chars()
+                .find(|c| (c.is_control() && !matches!(c, '\n' | '\t')) || *c == '\u{202e}');
+            assert!(bad.is_none(), "{what} printed {bad:?}: {t:?}");
+        }
+    };
+    let ls = bob.p0(&["ls", "--all"]);
+    assert!(ls.status.success(), "{}", text(&ls));
+    clean("ls", &ls);
+    let json: Value = serde_json::from_slice(&bob.p0(&["ls", "--all", "--json"]).stdout).unwrap();
+    let ids: Vec<&str> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let listing = String::from_utf8_lossy(&ls.stdout).to_string();
+    let rows: Vec<&str> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("REQUEST "))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(rows.len(), ids.len(), "a row was forged:\n{listing}");
+    assert!(
+        rows.iter()
+            .all(|r| ids.contains(&r.split_whitespace().next().unwrap_or(""))),
+        "a row was forged:\n{listing}"
+    );
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["audit"],
+        vec!["approve", id.as_str()],
+    ] {
+        let out = bob.p0(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        clean(&args.join(" "), &out);
+    }
+    // An error line quoting what was typed.
+    let out = mallory.p0(&[
+        "psql",
+        "-d",
+        "db\u{1b}[2J",
+        "-c",
+        "SELECT 1",
+        "--reason",
+        "r",
+    ]);
+    assert!(!out.status.success());
+    clean("an error", &out);
+    assert_eq!(text(&out).trim().lines().count(), 1, "{}", text(&out));
 }

@@ -381,9 +381,20 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// [`printable`] for text shown on one line (a row of a listing, an error): newlines and tabs
+/// are shown escaped too, so nobody's text can add a row of its own.
+pub fn printable_line(s: &str) -> String {
+    printable(s).replace('\n', "\\n").replace('\t', "\\t")
+}
+
 #[cfg(test)]
 mod printable_tests {
-    use super::printable;
+    use super::{printable, printable_line};
+
+    #[test]
+    fn a_line_stays_one_line() {
+        assert_eq!(printable_line("a\nb\tc\u{1b}"), "a\\nb\\tc\\u{1b}");
+    }
 
     #[test]
     fn what_could_hide_or_reorder_text_is_shown_escaped() {

@@ -193,7 +193,7 @@ fn shortened(view: &p0_core::api::RequestView) -> Option<String> {
         let rule = view
             .rule
             .as_deref()
-            .map(|r| format!("the rule `{}`", p0_core::api::printable(r)))
+            .map(|r| format!("the rule `{}`", p0_core::api::printable_line(r)))
             .unwrap_or_else(|| "the rule".into());
         format!(
             "{rule} allows at most {}: the lease is {}, not the {} asked",

@@ -4,6 +4,7 @@
 use crate::session::Session;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use p0_core::api::printable_line;
 use p0_core::audit::{verify_since, AuditEntry, Checkpoint};
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -111,10 +112,10 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 "{:>5} {} {:<24} {:<20} {} {}",
                 e.seq,
                 super::local_time(e.at),
-                super::show::printable(&e.actor),
-                e.action,
-                e.request_id.as_deref().unwrap_or("-"),
-                super::show::printable(&e.detail)
+                printable_line(&e.actor),
+                printable_line(&e.action),
+                printable_line(e.request_id.as_deref().unwrap_or("-")),
+                printable_line(&e.detail)
             );
         }
     }

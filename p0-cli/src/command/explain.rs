@@ -94,6 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out["provenance"] = serde_json::json!(extraction.provenance);
         println!("{out}");
     } else {
+        // Names come from the SQL and, with a live catalog, from the database: shown, one line
+        // each, never acting on the terminal.
+        use p0_core::api::printable_line as line;
         for p in extraction.permissions.iter() {
             // What needs it, when that is more than the statement itself.
             let because = extraction
@@ -103,19 +106,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .map(|v| &v.because)
                 .filter(|b| b.iter().any(|x| x != "the statement"));
             match because {
-                Some(b) => println!("{p}    -- for {}", b.join("; ")),
-                None => println!("{p}"),
+                Some(b) => println!("{}    -- for {}", line(&p.to_string()), line(&b.join("; "))),
+                None => println!("{}", line(&p.to_string())),
             }
         }
         for u in &extraction.unresolved {
-            println!("unresolved: {u}");
+            println!("unresolved: {}", line(&u.to_string()));
         }
         for o in &extraction.locked {
             println!(
                 "locks rows of: {}",
-                o.schema
-                    .as_deref()
-                    .map_or_else(|| o.name.clone(), |s| format!("{s}.{}", o.name))
+                line(
+                    &o.schema
+                        .as_deref()
+                        .map_or_else(|| o.name.clone(), |s| format!("{s}.{}", o.name))
+                )
             );
         }
     }
@@ -138,13 +143,17 @@ fn warn_reachable_definers(rt: &tokio::runtime::Runtime, url: &str, set: &p0_cor
     )) {
         Ok(found) => {
             for f in found {
+                let f = p0_core::api::printable_line(&f.to_string());
                 eprintln!(
                     "warning: SECURITY DEFINER function `{f}` is executable by PUBLIC: USAGE on its schema lets the user run it as its owner; \
                      the agent refuses this unless `guard.allow_definer_functions` names it (fix: `REVOKE EXECUTE ON FUNCTION {f} FROM PUBLIC`)"
                 );
             }
         }
-        Err(e) => eprintln!("warning: could not look for SECURITY DEFINER functions: {e}"),
+        Err(e) => eprintln!(
+            "warning: could not look for SECURITY DEFINER functions: {}",
+            p0_core::api::printable_line(&e.to_string())
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::session::Session;
 use anyhow::bail;
+use p0_core::api::printable_line;
 use p0_core::seal::key_fingerprint;
 use std::process::ExitCode;
 
@@ -47,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "logged in to {} as {}",
             args.server,
-            who.unwrap_or_default()
+            printable_line(&who.unwrap_or_default())
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -122,9 +123,13 @@ pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
             })
         );
     } else {
-        println!("{name}");
+        // The issuer's claims are its text: shown, not obeyed, on the terminal.
+        println!("{}", printable_line(&name));
         println!("  server  {server}");
-        println!("  issuer  {}", claim("iss").unwrap_or_default());
+        println!(
+            "  issuer  {}",
+            printable_line(&claim("iss").unwrap_or_default())
+        );
         match exp {
             Some(e) if expired => println!(
                 "  token   expired at {} (run `p0 login`)",

@@ -2,7 +2,7 @@
 
 use crate::client::Client;
 use crate::session::Session;
-use p0_core::api::{ApproveBody, RequestView};
+use p0_core::api::{printable_line, ApproveBody, RequestView};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -89,7 +89,12 @@ fn decided(v: &RequestView, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string(v)?);
     } else {
-        println!("{} {}: {}", v.id, v.requester, v.status.as_str());
+        println!(
+            "{} {}: {}",
+            v.id,
+            printable_line(&v.requester),
+            v.status.as_str()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -105,34 +110,64 @@ pub async fn ls(args: LsArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("RESOURCES");
-    for r in resources.as_array().into_iter().flatten() {
-        println!(
-            "  {}  {}  {}:{}/{}",
-            r["name"].as_str().unwrap_or(""),
-            r["engine"].as_str().unwrap_or(""),
-            r["host"].as_str().unwrap_or(""),
-            r["port"],
-            r["database"].as_str().unwrap_or("")
-        );
-    }
-    println!("REQUESTS");
-    for v in requests {
-        let until = v
-            .grant
-            .as_ref()
-            .map(|g| format!(" until {}", super::local_time(g.expires_at)))
-            .unwrap_or_default();
-        println!(
-            "  {}  {}  {}  {}{until}  {}",
-            v.id,
-            v.requester,
-            v.signed.resource,
-            v.status.as_str(),
-            v.signed.reason
-        );
-    }
+    // One row per resource and per request, whatever their text holds.
+    let field = |r: &serde_json::Value, k: &str| printable_line(r[k].as_str().unwrap_or(""));
+    let resources = resources.as_array().into_iter().flatten().map(|r| {
+        vec![
+            field(r, "name"),
+            field(r, "engine"),
+            format!(
+                "{}:{}/{}",
+                field(r, "host"),
+                printable_line(&r["port"].to_string()),
+                field(r, "database")
+            ),
+        ]
+    });
+    print_table(&["RESOURCE", "ENGINE", "ADDRESS"], resources);
+    println!();
+    let requests = requests.iter().map(|v| {
+        vec![
+            v.id.to_string(),
+            printable_line(&v.requester),
+            v.signed.resource.to_string(),
+            v.status.as_str().to_string(),
+            v.grant
+                .as_ref()
+                .map(|g| super::local_time(g.expires_at))
+                .unwrap_or_default(),
+            printable_line(&v.signed.reason),
+        ]
+    });
+    print_table(
+        &[
+            "REQUEST",
+            "REQUESTER",
+            "RESOURCE",
+            "STATUS",
+            "UNTIL",
+            "REASON",
+        ],
+        requests,
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rows under a header, in aligned columns two spaces apart, as `kubectl get` prints them.
+fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::NOTHING)
+        .set_header(header.to_vec());
+    for row in rows {
+        table.add_row(row);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        println!("{}", line.trim_end());
+    }
 }
 
 /// `p0 deny ID`, `p0 revoke ID`.

@@ -20,6 +20,7 @@ use openidconnect::{
     OAuth2TokenResponse, PkceCodeChallenge, ProviderMetadata, RedirectUrl, RefreshToken,
     RequestTokenError, Scope, StandardErrorResponse, TokenResponse,
 };
+use p0_core::api::printable_line;
 use p0_core::seal::key_fingerprint;
 use p0_core::Token;
 use serde::{Deserialize, Serialize};
@@ -334,9 +335,11 @@ async fn device_flow(
         Some(complete) => complete.secret().clone(),
         None => start.verification_uri().to_string(),
     };
+    // The issuer's text, shown and not obeyed.
     eprintln!(
-        "p0: open {uri} and enter the code {}",
-        start.user_code().secret()
+        "p0: open {} and enter the code {}",
+        printable_line(&uri),
+        printable_line(start.user_code().secret())
     );
     client
         .exchange_device_access_token(&start)

@@ -6,7 +6,7 @@ use p0_core::route::Decision;
 use p0_core::Intent;
 use std::fmt::Write as _;
 
-pub use p0_core::api::printable;
+pub use p0_core::api::{printable, printable_line};
 
 /// `1h 2m 3s`, as people write durations: `1h`, `5m`, `1h 30m`; zero is `0s`.
 pub(crate) fn human_secs(secs: u64) -> String {
@@ -43,9 +43,9 @@ pub fn render(v: &RequestView) -> String {
     };
     let _ = writeln!(out, "status       {status}");
     if let Some(m) = &v.message {
-        let _ = writeln!(out, "message      {}", printable(m));
+        let _ = writeln!(out, "message      {}", indented(&printable(m), PAD));
     }
-    let _ = writeln!(out, "requester    {}", printable(&v.requester));
+    let _ = writeln!(out, "requester    {}", printable_line(&v.requester));
     let _ = writeln!(out, "resource     {}", v.signed.resource);
     let _ = writeln!(
         out,
@@ -71,14 +71,14 @@ pub fn render(v: &RequestView) -> String {
             let _ = writeln!(out, "sql          {}", indented(&printable(sql), PAD));
         }
         Intent::Role(role) => {
-            let _ = writeln!(out, "role         {}", printable(role.as_str()));
+            let _ = writeln!(out, "role         {}", printable_line(role.as_str()));
         }
     }
     match &v.permissions {
         Some(set) => {
             let _ = writeln!(out, "privileges   {} in all", set.len());
             for p in set.iter() {
-                let _ = writeln!(out, "{PAD}{}", printable(&p.to_string()));
+                let _ = writeln!(out, "{PAD}{}", printable_line(&p.to_string()));
             }
         }
         None => {
@@ -88,7 +88,7 @@ pub fn render(v: &RequestView) -> String {
     let rule = v
         .rule
         .as_deref()
-        .map(|r| format!(" (rule `{}`)", printable(r)))
+        .map(|r| format!(" (rule `{}`)", printable_line(r)))
         .unwrap_or_default();
     let decision = match &v.decision {
         Some(Decision::Approve { .. }) => "approved automatically".to_string(),
@@ -98,10 +98,10 @@ pub fn render(v: &RequestView) -> String {
             let who: Vec<String> = approvers.iter().map(|a| a.to_string()).collect();
             format!(
                 "needs {count} approval(s) from {}",
-                printable(&who.join(", "))
+                printable_line(&who.join(", "))
             )
         }
-        Some(Decision::Deny { reason }) => format!("denied: {}", printable(reason)),
+        Some(Decision::Deny { reason }) => format!("denied: {}", printable_line(reason)),
         None => "none".to_string(),
     };
     let _ = writeln!(out, "decision     {decision}{rule}");
@@ -109,7 +109,7 @@ pub fn render(v: &RequestView) -> String {
         let approvals = if v.approvals.is_empty() {
             "none yet".to_string()
         } else {
-            printable(&v.approvals.join(", "))
+            printable_line(&v.approvals.join(", "))
         };
         let _ = writeln!(out, "approvals    {approvals}");
     }

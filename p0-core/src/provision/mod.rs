@@ -13,6 +13,8 @@ mod marker;
 mod mysql;
 mod naming;
 mod plan;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod pool;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod provisioner;

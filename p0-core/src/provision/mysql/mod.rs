@@ -23,10 +23,9 @@ use conn::{
     account, account_exists, check_backstop, exec, literal_plain, lock, native_hash, record,
     unlock, BOOKKEEPING_DB,
 };
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::Row;
 use std::str::FromStr;
-use std::time::Duration;
 
 /// The MySQL / MariaDB [`Backend`], through the agent's admin connection.
 pub struct MySqlBackend {
@@ -57,10 +56,7 @@ impl Managed<MySqlBackend> {
         let opts = MySqlConnectOptions::from_str(url)
             .map_err(|_| ProvisionError::Database("invalid MySQL connection URL".into()))?
             .timezone(Some("+00:00".into()));
-        let pool = MySqlPoolOptions::new()
-            // Enough for the agent's concurrent requests and the reaper's concurrent revokes.
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+        let pool = crate::provision::pool::admin_pool()
             .connect_with(opts)
             .await?;
         let mut conn = pool.acquire().await?;
@@ -78,6 +74,23 @@ impl Managed<MySqlBackend> {
             ),
         )
         .await?;
+        // Revocation counts a role's users: by index, not by reading every live lease.
+        if !role_index(&mut conn).await? {
+            let made = exec(
+                &mut conn,
+                &format!(
+                    "CREATE INDEX managed_role ON {}.managed (role, kind)",
+                    ident(BOOKKEEPING_DB)?
+                ),
+            )
+            .await;
+            // Another agent starting at the same time may have made it first.
+            if let Err(e) = made {
+                if !role_index(&mut conn).await? {
+                    return Err(e);
+                }
+            }
+        }
         let version: String = sqlx::query_scalar("SELECT VERSION()")
             .fetch_one(&mut *conn)
             .await?;
@@ -96,6 +109,18 @@ impl Managed<MySqlBackend> {
         };
         Ok(Managed::new(backend, policy))
     }
+}
+
+/// Whether the bookkeeping table has its index by role.
+async fn role_index(conn: &mut MySqlConnection) -> Result<bool, ProvisionError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = ? \
+         AND table_name = 'managed' AND index_name = 'managed_role'",
+    )
+    .bind(BOOKKEEPING_DB)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
 }
 
 /// What inspection leaves for creation: the connection it checked on, and the shared

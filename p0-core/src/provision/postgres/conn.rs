@@ -43,13 +43,27 @@ impl Admin {
     pub(super) async fn begin(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
-        let mut tx = self.pool.begin().await?;
-        exec(
-            &mut tx,
-            "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
-        )
-        .await?;
-        Ok(tx)
+        // One round trip: the settings go with the BEGIN.
+        Ok(self
+            .pool
+            .begin_with(
+                "BEGIN; SET LOCAL search_path TO pg_catalog, pg_temp; \
+                 SET LOCAL lock_timeout = '30s'",
+            )
+            .await?)
+    }
+
+    /// [`Admin::begin`] on a connection the caller holds.
+    pub(super) async fn begin_on<'c>(
+        conn: &'c mut PgConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, ProvisionError> {
+        use sqlx::Connection;
+        Ok(conn
+            .begin_with(
+                "BEGIN; SET LOCAL search_path TO pg_catalog, pg_temp; \
+                 SET LOCAL lock_timeout = '30s'",
+            )
+            .await?)
     }
 
     /// Takes the ACL lock until the end of the transaction.

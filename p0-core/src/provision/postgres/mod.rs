@@ -22,9 +22,8 @@ use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
 use crate::types::Username;
 use async_trait::async_trait;
 use conn::{exec, is_managed_role, is_retryable, marker_of, role_dropped_meanwhile, Admin};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::str::FromStr;
-use std::time::Duration;
 
 /// The PostgreSQL [`Backend`]. The admin user needs CREATEROLE (or superuser), membership in
 /// `pg_signal_backend` to end sessions, and the right to grant what it hands out.
@@ -51,10 +50,7 @@ impl Managed<PgBackend> {
     pub async fn connect(url: &str, policy: GuardPolicy) -> Result<Self, ProvisionError> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
-        let pool = PgPoolOptions::new()
-            // Enough for the agent's concurrent requests and the reaper's concurrent revokes.
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+        let pool = crate::provision::pool::admin_pool()
             .connect_with(opts)
             .await?;
         Self::from_pool(pool, policy).await

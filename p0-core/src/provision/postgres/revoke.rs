@@ -54,12 +54,11 @@ pub(super) async fn delete(
         }
     }
     report.disabled_at = Some(chrono::Utc::now());
-    drop(conn);
     let mut attempt = 0;
     loop {
         // Each round reports afresh: a retried round must not repeat the notes.
         let mut round = report.clone();
-        match try_drop(admin, username, role, &mut round).await {
+        match try_drop(admin, &mut conn, username, role, &mut round).await {
             Ok(()) => return Ok(round),
             // 2BP01: something was granted to the user or its role meanwhile (a live
             // ephemeral user's grant of its own object, say); clean again.
@@ -84,15 +83,16 @@ pub(super) async fn delete(
 /// grant from another user), then the managed one, where the roles themselves are dropped.
 /// A user that owns and holds nothing here (the usual case: its privileges are its role's)
 /// is dropped under no lock; what rewrites others' ACLs takes the ACL lock, and the role is
-/// dropped under its own lock, so no user joins it meanwhile.
+/// dropped under its own lock, so no user joins it meanwhile. All on one connection.
 async fn try_drop(
     admin: &Admin,
+    conn: &mut PgConnection,
     username: &Username,
     role: Option<&str>,
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
-    clean_other_databases(admin, username, role, report).await?;
-    let mut tx = admin.begin().await?;
+    clean_other_databases(admin, conn, username, role, report).await?;
+    let mut tx = Admin::begin_on(conn).await?;
     let (marked, holds): (Option<String>, bool) = sqlx::query_as(
         "SELECT shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
            WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = r.oid \
@@ -109,9 +109,13 @@ async fn try_drop(
             admin.lock_acls(&mut tx).await?;
             drop_owned(&mut tx, username.as_str(), "", report).await?;
         }
-        exec(&mut tx, "SAVEPOINT p0_drop_user").await?;
-        match exec(&mut tx, &format!("DROP ROLE {}", ident(username.as_str())?)).await {
-            Ok(()) => exec(&mut tx, "RELEASE SAVEPOINT p0_drop_user").await?,
+        // One round trip; a failed DROP stops the batch before the RELEASE.
+        let drop_user = format!(
+            "SAVEPOINT p0_drop_user; DROP ROLE {}; RELEASE SAVEPOINT p0_drop_user",
+            ident(username.as_str())?
+        );
+        match exec(&mut tx, &drop_user).await {
+            Ok(()) => {}
             Err(e) => {
                 // Dropped by a concurrent revocation since the marker was read: gone is
                 // gone. Anything else fails.
@@ -130,10 +134,10 @@ async fn try_drop(
     let Some(role) = role else {
         return Ok(());
     };
-    if !role_goes_with(&admin.pool, role, username).await? {
+    if !role_goes_with(&mut *conn, role, username).await? {
         return Ok(());
     }
-    let mut tx = admin.begin().await?;
+    let mut tx = Admin::begin_on(conn).await?;
     admin.lock_acls(&mut tx).await?;
     admin.lock_role(&mut tx, role, false).await?;
     // Checked again under the lock: a user may have joined since.
@@ -180,6 +184,7 @@ where
 /// connections cannot be cleaned and is reported (the sweeper retries).
 async fn clean_other_databases(
     admin: &Admin,
+    here: &mut PgConnection,
     username: &Username,
     role: Option<&str>,
     report: &mut RevokeReport,
@@ -187,7 +192,7 @@ async fn clean_other_databases(
     use sqlx::Connection;
     // A member may act as its set role's grain roles too, in any database.
     let grains = match role {
-        Some(role) => super::grains::grains_alone(&admin.pool, role).await?,
+        Some(role) => super::grains::grains_alone(&mut *here, role).await?,
         None => Vec::new(),
     };
     let candidates: Vec<String> = std::iter::once(username.as_str())
@@ -202,7 +207,7 @@ async fn clean_other_databases(
            AND d.datname <> current_database() ORDER BY 1",
     )
     .bind(&candidates)
-    .fetch_all(&admin.pool)
+    .fetch_all(&mut *here)
     .await?;
     if rows.is_empty() {
         return Ok(());
@@ -212,7 +217,7 @@ async fn clean_other_databases(
     let mut names = vec![username.as_str()];
     if let Some(role) = role {
         if rows.iter().any(|r| r.2 != username.as_str())
-            && role_goes_with(&admin.pool, role, username).await?
+            && role_goes_with(&mut *here, role, username).await?
         {
             names.push(role);
             names.extend(grains.iter().map(String::as_str));
@@ -235,12 +240,7 @@ async fn clean_other_databases(
         let opts = (*admin.pool.connect_options()).clone().database(&db);
         let mut conn = PgConnection::connect_with(&opts).await?;
         let result = async {
-            let mut tx = conn.begin().await?;
-            exec(
-                &mut tx,
-                "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'",
-            )
-            .await?;
+            let mut tx = Admin::begin_on(&mut conn).await?;
             for name in &names {
                 drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
             }
