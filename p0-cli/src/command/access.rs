@@ -257,7 +257,8 @@ async fn run_client(
         .await
         .with_context(|| format!("running {what} (is it installed?)"))?;
     if let Some(why) = relay.as_ref().and_then(Relay::refusal) {
-        eprintln!("p0: refused: {why}");
+        // The reason may quote what the database sent (a plugin name): shown, not obeyed.
+        eprintln!("p0: refused: {}", p0_core::api::printable_line(&why));
         return Ok(ExitCode::from(1));
     }
     Ok(clients::exit_code_of(status))
@@ -272,7 +273,7 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
                 g.grant.username,
                 t.host,
                 t.port,
-                t.database,
+                p0_core::api::printable_line(&t.database),
                 super::local_time(t.expires_at)
             );
             Ok(ExitCode::SUCCESS)

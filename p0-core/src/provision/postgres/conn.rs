@@ -12,6 +12,11 @@ use sqlx::PgConnection;
 /// concurrent role creation across databases, and "tuple concurrently updated" (XX000).
 const RETRY_SQLSTATES: &[&str] = &["40001", "40P01", "55P03", "23505", "XX000"];
 
+/// Every transaction's settings: nothing resolved through a search_path someone else controls,
+/// and at most 30 s of waiting for a lock.
+const SETTINGS: &str =
+    "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'";
+
 /// The pool of the agent's admin connections and the keys of p0's advisory locks.
 ///
 /// Two locks, taken only where statements really conflict, always in this order:
@@ -43,14 +48,11 @@ impl Admin {
     pub(super) async fn begin(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
-        // One round trip: the settings go with the BEGIN.
-        Ok(self
-            .pool
-            .begin_with(
-                "BEGIN; SET LOCAL search_path TO pg_catalog, pg_temp; \
-                 SET LOCAL lock_timeout = '30s'",
-            )
-            .await?)
+        // BEGIN on its own, then the settings: sent with the BEGIN, a failure after it would
+        // leave the connection in a transaction sqlx does not know of.
+        let mut tx = self.pool.begin().await?;
+        exec(&mut tx, SETTINGS).await?;
+        Ok(tx)
     }
 
     /// [`Admin::begin`] on a connection the caller holds.
@@ -58,12 +60,9 @@ impl Admin {
         conn: &'c mut PgConnection,
     ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, ProvisionError> {
         use sqlx::Connection;
-        Ok(conn
-            .begin_with(
-                "BEGIN; SET LOCAL search_path TO pg_catalog, pg_temp; \
-                 SET LOCAL lock_timeout = '30s'",
-            )
-            .await?)
+        let mut tx = conn.begin().await?;
+        exec(&mut tx, SETTINGS).await?;
+        Ok(tx)
     }
 
     /// Takes the ACL lock until the end of the transaction.

@@ -55,7 +55,14 @@ pub(super) async fn delete(
     }
     report.disabled_at = Some(chrono::Utc::now());
     let mut attempt = 0;
+    // The first round goes on with this connection; a retried one takes a fresh one from the
+    // pool (pinged), in case this one broke.
+    let mut first = Some(conn);
     loop {
+        let mut conn = match first.take() {
+            Some(conn) => conn,
+            None => admin.pool.acquire().await?,
+        };
         // Each round reports afresh: a retried round must not repeat the notes.
         let mut round = report.clone();
         match try_drop(admin, &mut conn, username, role, &mut round).await {
