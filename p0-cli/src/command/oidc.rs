@@ -277,16 +277,28 @@ async fn pkce_flow(http: &reqwest::Client, client: &Client, nonce: &str) -> anyh
     }
     let (tx, rx) = tokio::sync::oneshot::channel::<HashMap<String, String>>();
     let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    // Only a callback with this login's state ends the wait: another local process or page
+    // that calls the port first is answered 400 and cannot abort the login.
+    let expected = state.secret().clone();
     let app = axum::Router::new().route(
         "/callback",
         axum::routing::get(
             move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| {
-                let tx = tx.clone();
+                let (tx, expected) = (tx.clone(), expected.clone());
                 async move {
+                    use axum::response::IntoResponse;
+                    if q.get("state") != Some(&expected) {
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            "p0: not the login this CLI started",
+                        )
+                            .into_response();
+                    }
                     if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
                         let _ = tx.send(q);
                     }
                     axum::response::Html("<p>p0: logged in. You can close this tab.</p>")
+                        .into_response()
                 }
             },
         ),

@@ -117,6 +117,15 @@ pub async fn login(issuer: &str, server: &str, dir: &std::path::Path) {
     );
     let callback = r.headers()["location"].to_str().unwrap().to_string();
     assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    // Someone else on this machine calls the CLI's callback first, without this login's
+    // state: refused, and the login goes on.
+    let base = callback.split('?').next().unwrap();
+    let forged = http
+        .get(format!("{base}?code=stolen&state=not-this-login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), reqwest::StatusCode::BAD_REQUEST);
     http.get(&callback).send().await.unwrap();
     let out = tokio::task::spawn_blocking(move || login.wait_with_output())
         .await
