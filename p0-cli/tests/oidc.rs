@@ -149,6 +149,18 @@ async fn a_token_from_another_issuer_or_for_another_audience_is_refused_by_name(
     assert!(stack.managed_roles().unwrap().is_empty());
 }
 
+/// Every stderr line of `child`, as it comes.
+fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// `node` and the `oidc-provider` module scripts/test.sh installs in `.node`.
 fn node_provider() -> Option<String> {
     let module = std::env::var("P0_OIDC_PROVIDER_MODULE").unwrap_or_else(|_| {
@@ -205,14 +217,7 @@ async fn device_grant_against_a_real_provider_fails_closed_without_a_nonce() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    // Every stderr line, as it comes.
-    let stderr = login.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stderr_lines(&mut login);
     let line = rx
         .iter()
         .find(|l| l.starts_with("p0: open "))
@@ -370,13 +375,7 @@ async fn a_forged_or_misaddressed_id_token_is_refused_at_login() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let stderr = login.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stderr_lines(&mut login);
         let url = rx.iter().find(|l| l.starts_with("http")).unwrap();
         // The browser: the issuer sends it back to the CLI's loopback callback.
         reqwest::get(&url).await.unwrap();
