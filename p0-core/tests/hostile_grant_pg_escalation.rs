@@ -8,7 +8,7 @@ mod support;
 use chrono::Duration as TimeDelta;
 use p0_core::{Access, DatabaseProvisioner, GuardError, ProvisionError, RoleName};
 use support::grant_pg::{
-    login, p0_roles, plan_for, policy, provisioner, read_orders, setup, snapshot, DB,
+    count, grant, login, p0_roles, plan_for, policy, provisioner, read_orders, setup, snapshot, DB,
 };
 
 /// An allowlisted role `granted`, set up by `setup_sql`, is refused with `why` in the error;
@@ -197,4 +197,65 @@ async fn explain_lists_reachable_definer_functions() {
             .await
             .unwrap();
     assert_eq!(found, ["public.read_secret(integer)"]);
+}
+
+/// The owner of the managed database (a team's application owner, not the agent) sets the
+/// database's default search_path to a schema of theirs that shadows the catalog functions
+/// the agent calls. Nothing the agent runs, on any of its connections, may resolve to them:
+/// they would run with the agent's rights.
+#[tokio::test]
+async fn a_hostile_default_search_path_runs_no_code_as_the_agent() {
+    let pg = setup();
+    pg.psql(
+        DB,
+        "CREATE ROLE dbowner NOLOGIN; ALTER DATABASE app OWNER TO dbowner; \
+         CREATE SCHEMA evil AUTHORIZATION dbowner; \
+         CREATE TABLE evil.calls (fn text, at timestamptz DEFAULT now()); \
+         GRANT ALL ON evil.calls TO PUBLIC; \
+         CREATE FUNCTION evil.shobj_description(oid, name) RETURNS text LANGUAGE sql AS \
+           $$ INSERT INTO evil.calls (fn) VALUES ('shobj_description'); \
+              SELECT pg_catalog.shobj_description($1, $2) $$; \
+         CREATE FUNCTION evil.pg_terminate_backend(integer, bigint) RETURNS boolean LANGUAGE sql AS \
+           $$ INSERT INTO evil.calls (fn) VALUES ('pg_terminate_backend'); \
+              SELECT pg_catalog.pg_terminate_backend($1, $2) $$; \
+         CREATE FUNCTION evil.hashtext(text) RETURNS integer LANGUAGE sql AS \
+           $$ INSERT INTO evil.calls (fn) VALUES ('hashtext'); SELECT pg_catalog.hashtext($1) $$; \
+         CREATE FUNCTION evil.pg_backend_pid() RETURNS integer LANGUAGE sql AS \
+           $$ INSERT INTO evil.calls (fn) VALUES ('pg_backend_pid'); SELECT pg_catalog.pg_backend_pid() $$; \
+         CREATE FUNCTION evil.current_database() RETURNS name LANGUAGE sql AS \
+           $$ INSERT INTO evil.calls (fn) VALUES ('current_database'); SELECT pg_catalog.current_database() $$; \
+         ALTER FUNCTION evil.shobj_description(oid, name) OWNER TO dbowner; \
+         ALTER FUNCTION evil.pg_terminate_backend(integer, bigint) OWNER TO dbowner; \
+         ALTER FUNCTION evil.hashtext(text) OWNER TO dbowner; \
+         ALTER FUNCTION evil.pg_backend_pid() OWNER TO dbowner; \
+         ALTER FUNCTION evil.current_database() OWNER TO dbowner; \
+         ALTER DATABASE app SET search_path = evil, pg_catalog, public",
+    )
+    .unwrap();
+    // The trap works: a plain session of the agent's user resolves to it.
+    pg.psql(DB, "SELECT hashtext('x')").unwrap();
+    assert_eq!(count(&pg, DB, "SELECT count(*) FROM evil.calls"), 1);
+    pg.psql(DB, "DELETE FROM evil.calls").unwrap();
+    let p = provisioner(&pg, policy()).await;
+    for requester in ["alice@example.com", "bob@example.com"] {
+        let c = grant(&p, requester, TimeDelta::minutes(5)).await;
+        let mut conn = login(&pg, &c, DB).await;
+        sqlx::query("SELECT * FROM public.orders")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        p.revoke(&c.username).await.unwrap();
+    }
+    let calls = pg
+        .psql(
+            DB,
+            "SELECT coalesce(string_agg(DISTINCT fn, ', '), '') FROM evil.calls",
+        )
+        .unwrap();
+    assert_eq!(
+        calls.trim(),
+        "",
+        "the agent ran the database owner's functions"
+    );
+    assert_eq!(p0_roles(&pg), 0);
 }

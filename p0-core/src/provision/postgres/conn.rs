@@ -5,17 +5,27 @@ use crate::error::ProvisionError;
 use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::RevokeReport;
 use crate::sql::pg::{ident, literal};
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::PgConnection;
 
 /// Transient errors worth another attempt: serialization failures, deadlocks, lock timeouts,
 /// concurrent role creation across databases, and "tuple concurrently updated" (XX000).
 const RETRY_SQLSTATES: &[&str] = &["40001", "40P01", "55P03", "23505", "XX000"];
 
-/// Every transaction's settings: nothing resolved through a search_path someone else controls,
-/// and at most 30 s of waiting for a lock.
-const SETTINGS: &str =
-    "SET LOCAL search_path TO pg_catalog, pg_temp; SET LOCAL lock_timeout = '30s'";
+/// Every admin connection's settings, sent with its startup packet so that they hold from its
+/// first statement on and no `ALTER DATABASE`/`ALTER ROLE ... SET` overrides them: nothing
+/// resolved through a search_path someone else controls (a database owner could otherwise
+/// shadow a catalog function the agent calls with one of theirs, run with the agent's
+/// rights), and at most 30 s of waiting for a lock.
+const SESSION_SETTINGS: [(&str, &str); 2] = [
+    ("search_path", "pg_catalog,pg_temp"),
+    ("lock_timeout", "30s"),
+];
+
+/// `opts` with p0's session settings.
+pub(super) fn session_settings(opts: PgConnectOptions) -> PgConnectOptions {
+    opts.options(SESSION_SETTINGS)
+}
 
 /// The pool of the agent's admin connections and the keys of p0's advisory locks.
 ///
@@ -43,55 +53,45 @@ impl Admin {
         Self { pool, lock_key }
     }
 
-    /// A transaction that resolves nothing through a search_path someone else controls, and
-    /// waits at most 30 s for a lock.
-    pub(super) async fn begin(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ProvisionError> {
-        // BEGIN on its own, then the settings: sent with the BEGIN, a failure after it would
-        // leave the connection in a transaction sqlx does not know of.
-        let mut tx = self.pool.begin().await?;
-        exec(&mut tx, SETTINGS).await?;
-        Ok(tx)
-    }
-
-    /// [`Admin::begin`] on a connection the caller holds.
+    /// A transaction on a connection the caller holds (the connection's own settings apply:
+    /// see [`session_settings`]).
     pub(super) async fn begin_on<'c>(
         conn: &'c mut PgConnection,
     ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, ProvisionError> {
         use sqlx::Connection;
-        let mut tx = conn.begin().await?;
-        exec(&mut tx, SETTINGS).await?;
-        Ok(tx)
+        Ok(conn.begin().await?)
     }
 
     /// Takes the ACL lock until the end of the transaction.
     pub(super) async fn lock_acls(&self, tx: &mut PgConnection) -> Result<(), ProvisionError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1)")
             .bind(self.lock_key)
             .execute(&mut *tx)
             .await?;
         Ok(())
     }
 
-    /// Takes `role`'s lock until the end of the transaction, shared or exclusive.
+    /// Takes `role`'s lock, exclusive, until the end of the transaction.
     pub(super) async fn lock_role(
         &self,
         tx: &mut PgConnection,
         role: &str,
-        shared: bool,
     ) -> Result<(), ProvisionError> {
-        let sql = if shared {
-            "SELECT pg_advisory_xact_lock_shared($1, hashtext($2))"
-        } else {
-            "SELECT pg_advisory_xact_lock($1, hashtext($2))"
-        };
-        sqlx::query(sql)
+        sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))")
             .bind(ROLE_LOCK_CLASS)
             .bind(role)
             .execute(&mut *tx)
             .await?;
         Ok(())
+    }
+
+    /// The statement that takes `role`'s lock shared until the end of the transaction, to
+    /// send in a batch with others (a user joining an existing shared role).
+    pub(super) fn lock_role_shared_sql(role: &str) -> Result<String, ProvisionError> {
+        Ok(format!(
+            "SELECT pg_catalog.pg_advisory_xact_lock_shared({ROLE_LOCK_CLASS}, pg_catalog.hashtext({}))",
+            literal(role)?
+        ))
     }
 }
 
@@ -101,29 +101,23 @@ pub(super) async fn marker_of(
     name: &str,
 ) -> Result<Lookup, ProvisionError> {
     let row: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+        "SELECT pg_catalog.shobj_description(oid, 'pg_authid') FROM pg_catalog.pg_roles WHERE rolname = $1",
     )
     .bind(name)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(match row {
+    Ok(classify(row))
+}
+
+/// A role's lookup from its row: none, or its comment.
+pub(super) fn classify(row: Option<Option<String>>) -> Lookup {
+    match row {
         None => Lookup::Absent,
         Some(comment) => match comment.as_deref().and_then(Marker::parse) {
             Some(m) => Lookup::Managed(m),
             None => Lookup::Unmarked,
         },
-    })
-}
-
-/// Whether `name` is one of p0's shared roles.
-pub(super) async fn is_managed_role(
-    conn: &mut PgConnection,
-    name: &str,
-) -> Result<bool, ProvisionError> {
-    Ok(matches!(
-        marker_of(conn, name).await?,
-        Lookup::Managed(m) if m.kind == crate::provision::plan::AccountKind::Role
-    ))
+    }
 }
 
 /// Runs statements with the simple query protocol (nothing prepared, nothing cached).
@@ -223,7 +217,7 @@ async fn orphanage(tx: &mut PgConnection) -> Result<(), ProvisionError> {
         Err(e) => return Err(e),
     }
     let powerless: bool = sqlx::query_scalar(
-        "SELECT shobj_description(r.oid, 'pg_authid') IS NOT DISTINCT FROM $2 AND NOT r.rolcanlogin \
+        "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid') IS NOT DISTINCT FROM $2 AND NOT r.rolcanlogin \
            AND NOT r.rolsuper AND NOT r.rolcreaterole AND NOT r.rolcreatedb AND NOT r.rolreplication \
            AND NOT r.rolbypassrls \
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid) \

@@ -1,8 +1,9 @@
 //! The live half of the PostgreSQL escalation guard: what the catalog must show before a
 //! pre-existing role is handed out, or before a plan's schema USAGE is granted.
 
+use super::conn::classify;
 use crate::error::{GuardError, ProvisionError};
-use crate::provision::marker::Marker;
+use crate::provision::marker::{Lookup, Marker};
 use crate::types::{ObjectKind, PermissionSet, Privilege, RoleName};
 use sqlx::{PgConnection, Row};
 
@@ -103,54 +104,52 @@ pub async fn reachable_definer_functions(
     if schemas.is_empty() {
         return Ok(Vec::new());
     }
-    use sqlx::Executor;
-    let mut allowed_oids: Vec<i64> = Vec::new();
-    for a in allowed {
-        // An entry that does not name a function allows nothing. PostgreSQL 15 raises on a
-        // malformed one, so each is resolved under a savepoint (the caller holds a transaction).
-        conn.execute("SAVEPOINT p0_allowed").await?;
-        let oid: Result<Option<i64>, _> =
-            sqlx::query_scalar("SELECT to_regprocedure($1)::oid::bigint")
-                .bind(a)
-                .fetch_one(&mut *conn)
-                .await;
-        match oid {
-            Ok(oid) => allowed_oids.extend(oid),
-            Err(e) => {
-                tracing::warn!(entry = %a, error = %e, "guard.allow_definer_functions entry names no function");
-                conn.execute("ROLLBACK TO SAVEPOINT p0_allowed").await?;
-            }
-        }
-        conn.execute("RELEASE SAVEPOINT p0_allowed").await?;
-    }
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)) \
-         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-         WHERE n.nspname = ANY($1) AND p.prosecdef \
-           AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') \
-           AND NOT (p.oid::bigint = ANY($2)) \
-         ORDER BY 1",
-    )
-    .bind(schemas)
-    .bind(&allowed_oids)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(names)
+    Ok(role_and_definers(conn, None, schemas, allowed).await?.1)
 }
 
-/// Refuses a plan whose schema USAGE would let its user call SECURITY DEFINER functions that
-/// the agent's configuration does not name.
-pub(super) async fn check_reachable_definers(
+/// In one read: what `role` is (when given), and the definer functions of
+/// [`reachable_definer_functions`]. Outside any transaction: each `allowed` entry is resolved
+/// on its own first, since PostgreSQL 15 raises on a malformed one.
+pub(super) async fn role_and_definers(
     conn: &mut PgConnection,
-    set: &PermissionSet,
+    role: Option<&str>,
+    schemas: &[String],
     allowed: &[String],
-) -> Result<(), ProvisionError> {
-    let found = reachable_definer_functions(conn, &usage_schemas(set), allowed).await?;
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(GuardError::ReachableDefiner(found).into())
+) -> Result<(Lookup, Vec<String>), ProvisionError> {
+    let mut allowed_oids: Vec<i64> = Vec::new();
+    if !schemas.is_empty() {
+        for a in allowed {
+            // An entry that does not name a function allows nothing.
+            let oid: Result<Option<i64>, _> =
+                sqlx::query_scalar("SELECT pg_catalog.to_regprocedure($1)::oid::bigint")
+                    .bind(a)
+                    .fetch_one(&mut *conn)
+                    .await;
+            match oid {
+                Ok(oid) => allowed_oids.extend(oid),
+                Err(e) => {
+                    tracing::warn!(entry = %a, error = %e, "guard.allow_definer_functions entry names no function")
+                }
+            }
+        }
     }
+    let (exists, comment, definers): (bool, Option<String>, Vec<String>) = sqlx::query_as(
+        "SELECT r.oid IS NOT NULL, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+           ARRAY(SELECT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes)) \
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname OPERATOR(pg_catalog.=) ANY($2) AND p.prosecdef \
+               AND pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE') \
+               AND NOT (p.oid::bigint OPERATOR(pg_catalog.=) ANY($3)) \
+             ORDER BY 1) \
+         FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
+    )
+    .bind(role)
+    .bind(schemas)
+    .bind(&allowed_oids)
+    .fetch_one(&mut *conn)
+    .await?;
+    let lookup = classify(exists.then_some(comment));
+    Ok((lookup, definers))
 }
 
 /// Reads the definer functions a plan's schema USAGE would reach, on a connection of its own

@@ -21,7 +21,7 @@ use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
 use crate::types::Username;
 use async_trait::async_trait;
-use conn::{exec, is_managed_role, is_retryable, marker_of, role_dropped_meanwhile, Admin};
+use conn::{exec, has_sqlstate, is_retryable, marker_of, role_dropped_meanwhile, Admin};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::str::FromStr;
 
@@ -50,15 +50,16 @@ impl Managed<PgBackend> {
     pub async fn connect(url: &str, policy: GuardPolicy) -> Result<Self, ProvisionError> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
+        let opts = conn::session_settings(opts);
         let pool = crate::provision::pool::admin_pool()
             .connect_with(opts)
             .await?;
         Self::from_pool(pool, policy).await
     }
 
-    /// Uses an existing pool.
-    pub async fn from_pool(pool: PgPool, policy: GuardPolicy) -> Result<Self, ProvisionError> {
-        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+    /// Uses a pool whose connections carry p0's session settings.
+    async fn from_pool(pool: PgPool, policy: GuardPolicy) -> Result<Self, ProvisionError> {
+        let database: String = sqlx::query_scalar("SELECT pg_catalog.current_database()::text")
             .fetch_one(&pool)
             .await?;
         policy.check_database(&database)?;
@@ -102,10 +103,40 @@ impl Managed<PgBackend> {
     }
 }
 
-/// What inspection leaves for creation: the locked transaction, and the shared role's grants
-/// when the role is to be created.
+impl PgBackend {
+    /// Creates the user and, under the ACL lock and the role's exclusive lock, the shared role
+    /// it joins (unless another provisioning of the same set created it meanwhile).
+    async fn create_with_role(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        user: &NewUser,
+        create: &str,
+        join: &str,
+        targets: &[String],
+    ) -> Result<(), ProvisionError> {
+        let mut tx = Admin::begin_on(conn).await?;
+        // The login user first, under no lock: here the server checks the verifier.
+        exec(&mut tx, create).await?;
+        self.admin.lock_acls(&mut tx).await?;
+        let role = user.role.as_str();
+        self.admin.lock_role(&mut tx, role).await?;
+        match marker_of(&mut tx, role).await? {
+            Lookup::Managed(m) if m.kind == AccountKind::Role => {}
+            Lookup::Absent => {
+                grains::create_role(&mut tx, &self.database, &user.role, targets).await?
+            }
+            _ => return Err(GuardError::ExistingRole(role.to_string()).into()),
+        }
+        exec(&mut tx, join).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// What inspection leaves for creation: the connection it read on, and the shared role's
+/// grants when the role is to be created.
 pub struct PgChecked {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
     new_role: Option<Vec<String>>,
 }
 
@@ -128,64 +159,64 @@ impl Backend for PgBackend {
         policy: &GuardPolicy,
         user: &NewUser,
     ) -> Result<PgChecked, ProvisionError> {
-        // No lock: inspection only reads, and creation checks again under the locks what
-        // another provisioning could change meanwhile (whether the shared role exists).
-        // The wrapper found no account under the user's name; one created since makes
-        // `CREATE ROLE` fail.
-        let mut tx = self.admin.begin().await?;
+        // No lock and no transaction: inspection only reads, and creation checks again under
+        // the locks what another provisioning could change meanwhile (whether the shared role
+        // exists). The wrapper found no account under the user's name; one created since
+        // makes `CREATE ROLE` fail.
+        let mut conn = self.admin.pool.acquire().await?;
         let new_role = match &user.access {
             Access::Permissions(set) => {
-                // Also when the shared role exists: a definer function may have appeared since.
-                inspect::check_reachable_definers(&mut tx, set, &policy.allow_definer_functions)
-                    .await?;
-                match marker_of(&mut tx, user.role.as_str()).await? {
+                // The shared role and the definer functions the plan would reach, in one read;
+                // the latter also when the role exists: one may have appeared since.
+                let (role, definers) = inspect::role_and_definers(
+                    &mut conn,
+                    Some(user.role.as_str()),
+                    &inspect::usage_schemas(set),
+                    &policy.allow_definer_functions,
+                )
+                .await?;
+                if !definers.is_empty() {
+                    return Err(GuardError::ReachableDefiner(definers).into());
+                }
+                match role {
                     Lookup::Managed(m) if m.kind == AccountKind::Role => None,
-                    Lookup::Absent => Some(render::targets(&mut tx, &self.database, set).await?),
+                    Lookup::Absent => Some(render::targets(&mut conn, &self.database, set).await?),
                     _ => return Err(GuardError::ExistingRole(user.role.to_string()).into()),
                 }
             }
             Access::Role(role) => {
-                inspect::check_existing_role(&mut tx, role).await?;
+                inspect::check_existing_role(&mut conn, role).await?;
                 None
             }
         };
-        Ok(PgChecked { tx, new_role })
+        Ok(PgChecked { conn, new_role })
     }
 
     async fn create_user(&self, user: &NewUser, checked: PgChecked) -> Result<(), ProvisionError> {
-        let PgChecked { mut tx, new_role } = checked;
-        // The login user first, under no lock: here the server checks the verifier.
+        let PgChecked { mut conn, new_role } = checked;
         let verifier = scram_verifier(&user.password)?;
-        exec(&mut tx, &render::create_user(user, &verifier)?).await?;
-        if matches!(user.access, Access::Permissions(_)) {
-            let role = user.role.as_str();
-            match new_role {
-                None => {
-                    // Joining a shared role that exists: only its dropping conflicts.
-                    self.admin.lock_role(&mut tx, role, true).await?;
-                    if !is_managed_role(&mut tx, role).await? {
-                        return Err(role_dropped_meanwhile(role));
-                    }
-                }
-                Some(targets) => {
-                    self.admin.lock_acls(&mut tx).await?;
-                    self.admin.lock_role(&mut tx, role, false).await?;
-                    // Another provisioning of the same set may have created it meanwhile.
-                    match marker_of(&mut tx, role).await? {
-                        Lookup::Managed(m) if m.kind == AccountKind::Role => {}
-                        Lookup::Absent => {
-                            grains::create_role(&mut tx, &self.database, &user.role, &targets)
-                                .await?
-                        }
-                        _ => return Err(GuardError::ExistingRole(role.to_string()).into()),
-                    }
+        let create = render::create_user(user, &verifier)?;
+        let join = render::grant_membership(user)?;
+        match (&user.access, new_role) {
+            (Access::Permissions(_), Some(targets)) => {
+                self.create_with_role(&mut conn, user, &create, &join, &targets)
+                    .await
+            }
+            (Access::Permissions(_), None) => {
+                // Joining a shared role that exists: only its dropping conflicts, so its lock
+                // is taken shared. One batch, one implicit transaction: the user is created
+                // (the server checks its verifier under no lock), the lock taken, the user
+                // joins. A role dropped meanwhile fails the GRANT and undoes the batch.
+                let role = user.role.as_str();
+                let lock = Admin::lock_role_shared_sql(role)?;
+                match exec(&mut conn, &format!("{create}; {lock}; {join}")).await {
+                    Err(e) if has_sqlstate(&e, "42704") => Err(role_dropped_meanwhile(role)),
+                    other => other,
                 }
             }
+            // An allowlisted role is never dropped by p0: joining it needs no lock.
+            (Access::Role(_), _) => exec(&mut conn, &format!("{create}; {join}")).await,
         }
-        // An allowlisted role is never dropped by p0: joining it needs no lock.
-        exec(&mut tx, &render::grant_membership(user)?).await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError> {
@@ -203,7 +234,7 @@ impl Backend for PgBackend {
 
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT rolname::text, shobj_description(oid, 'pg_authid') FROM pg_roles \
+            "SELECT rolname::text, pg_catalog.shobj_description(oid, 'pg_authid') FROM pg_catalog.pg_roles \
              WHERE rolname LIKE 'p0%' ORDER BY rolname",
         )
         .fetch_all(&self.admin.pool)

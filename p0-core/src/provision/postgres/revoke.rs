@@ -40,32 +40,48 @@ pub(super) async fn delete(
         user_dropped: true,
         ..RevokeReport::default()
     };
-    loop {
-        let (seen, ended): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) \
-             FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+    let mut now = loop {
+        // Sessions ended, and what the user is now: whether it is still p0's, and whether it
+        // owns or holds anything in any database (the usual answer is no: its privileges are
+        // its role's).
+        let (seen, ended, comment, holds): (i64, i64, Option<String>, Option<bool>) = sqlx::query_as(
+            // The FILTER, not a WHERE, guards the call: a WHERE's conditions may be evaluated
+            // in any order, and pg_terminate_backend must never see another user's session.
+            "SELECT s.seen, s.ended, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
+                      WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
+             FROM (SELECT count(*) AS seen, \
+                          count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000)) AS ended \
+                   FROM pg_catalog.pg_stat_activity \
+                   WHERE usename OPERATOR(pg_catalog.=) $1 AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()) s \
+             LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
         )
         .bind(username.as_str())
         .fetch_one(&mut *conn)
         .await?;
         report.sessions_terminated += ended as u64;
         if seen == 0 {
-            break;
+            break UserNow { comment, holds };
         }
-    }
+    };
     report.disabled_at = Some(chrono::Utc::now());
     let mut attempt = 0;
-    // The first round goes on with this connection; a retried one takes a fresh one from the
-    // pool (pinged), in case this one broke.
+    // The first round goes on with this connection and what was just read; a retried one
+    // takes a fresh connection from the pool (pinged), in case this one broke, and reads
+    // the user afresh.
     let mut first = Some(conn);
     loop {
         let mut conn = match first.take() {
             Some(conn) => conn,
-            None => admin.pool.acquire().await?,
+            None => {
+                let mut conn = admin.pool.acquire().await?;
+                now = read_user(&mut conn, username).await?;
+                conn
+            }
         };
         // Each round reports afresh: a retried round must not repeat the notes.
         let mut round = report.clone();
-        match try_drop(admin, &mut conn, username, role, &mut round).await {
+        match try_drop(admin, &mut conn, username, &now, role, &mut round).await {
             Ok(()) => return Ok(round),
             // 2BP01: something was granted to the user or its role meanwhile (a live
             // ephemeral user's grant of its own object, say); clean again.
@@ -84,69 +100,85 @@ pub(super) async fn delete(
     }
 }
 
+/// What revocation found of the user once its sessions were ended.
+#[derive(Debug)]
+struct UserNow {
+    /// The user's comment (`None` when it is gone or unmarked).
+    comment: Option<String>,
+    /// Whether it owns or holds anything in any database of the cluster.
+    holds: Option<bool>,
+}
+
+impl UserNow {
+    fn is_ours(&self) -> bool {
+        self.comment.as_deref().and_then(Marker::parse).is_some()
+    }
+}
+
+/// Reads the user afresh, for a retried round.
+async fn read_user(
+    conn: &mut PgConnection,
+    username: &Username,
+) -> Result<UserNow, ProvisionError> {
+    let (comment, holds): (Option<String>, Option<bool>) = sqlx::query_as(
+        "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+                EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
+                  WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
+         FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
+    )
+    .bind(username.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(UserNow { comment, holds })
+}
+
 /// Removes the user, and its role once no other member is left, from every database of
 /// the cluster: first the databases other than the managed one where either owns
 /// something or holds a privilege (a large object in `template1`, default privileges, a
 /// grant from another user), then the managed one, where the roles themselves are dropped.
-/// A user that owns and holds nothing here (the usual case: its privileges are its role's)
-/// is dropped under no lock; what rewrites others' ACLs takes the ACL lock, and the role is
-/// dropped under its own lock, so no user joins it meanwhile. All on one connection.
+/// A user that owns and holds nothing anywhere (the usual case: its privileges are its
+/// role's) is dropped with one statement under no lock; what rewrites others' ACLs takes the
+/// ACL lock, and the role is dropped under its own lock, so no user joins it meanwhile. All
+/// on one connection.
 async fn try_drop(
     admin: &Admin,
     conn: &mut PgConnection,
     username: &Username,
+    now: &UserNow,
     role: Option<&str>,
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
-    clean_other_databases(admin, conn, username, role, report).await?;
-    let mut tx = Admin::begin_on(conn).await?;
-    let (marked, holds): (Option<String>, bool) = sqlx::query_as(
-        "SELECT shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
-           WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = r.oid \
-             AND d.dbid IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))) \
-         FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
-    )
-    .bind(username.as_str())
-    .fetch_optional(&mut *tx)
-    .await?
-    .unwrap_or((None, false));
-    if marked.as_deref().and_then(Marker::parse).is_some() {
-        // What it owns or holds here is in others' ACLs: that takes the ACL lock.
-        if holds {
-            admin.lock_acls(&mut tx).await?;
-            drop_owned(&mut tx, username.as_str(), "", report).await?;
-        }
-        // One round trip; a failed DROP stops the batch before the RELEASE.
-        let drop_user = format!(
-            "SAVEPOINT p0_drop_user; DROP ROLE {}; RELEASE SAVEPOINT p0_drop_user",
-            ident(username.as_str())?
-        );
-        match exec(&mut tx, &drop_user).await {
-            Ok(()) => {}
-            Err(e) => {
-                // Dropped by a concurrent revocation since the marker was read: gone is
-                // gone. Anything else fails.
-                exec(&mut tx, "ROLLBACK TO SAVEPOINT p0_drop_user").await?;
-                if marker_of(&mut tx, username.as_str()).await? != Lookup::Absent {
-                    return Err(e);
-                }
-                report.user_dropped = false;
-            }
-        }
-    } else {
+    if !now.is_ours() {
         // Gone already: a concurrent revocation (the sweeper's, say) dropped it.
         report.user_dropped = false;
+    } else if now.holds != Some(true) {
+        // It owns and holds nothing: no ACL is rewritten. Something granted to it since
+        // fails the DROP (2BP01) and the round is retried the long way.
+        drop_user(conn, username, false, report).await?;
+    } else {
+        let names = [username.as_str().to_string()];
+        clean_other_databases(admin, conn, &names, report).await?;
+        let mut tx = Admin::begin_on(conn).await?;
+        // What it owns or holds here is in others' ACLs: that takes the ACL lock.
+        admin.lock_acls(&mut tx).await?;
+        drop_owned(&mut tx, username.as_str(), "", report).await?;
+        drop_user(&mut tx, username, true, report).await?;
+        tx.commit().await?;
     }
-    tx.commit().await?;
     let Some(role) = role else {
         return Ok(());
     };
     if !role_goes_with(&mut *conn, role, username).await? {
         return Ok(());
     }
+    // The role and the grain roles that go with it, everywhere: a member may act as them in
+    // any database.
+    let mut names = vec![role.to_string()];
+    names.extend(super::grains::grains_alone(&mut *conn, role).await?);
+    clean_other_databases(admin, conn, &names, report).await?;
     let mut tx = Admin::begin_on(conn).await?;
     admin.lock_acls(&mut tx).await?;
-    admin.lock_role(&mut tx, role, false).await?;
+    admin.lock_role(&mut tx, role).await?;
     // Checked again under the lock: a user may have joined since.
     if role_goes_with(&mut *tx, role, username).await? {
         let grains = super::grains::grains_of(&mut tx, role).await?;
@@ -160,6 +192,34 @@ async fn try_drop(
     Ok(())
 }
 
+/// Drops the user; in a transaction (`in_tx`), under a savepoint, all in one round trip (a
+/// failed DROP stops the batch before the RELEASE). Dropped by a concurrent revocation since
+/// it was read: gone is gone. Anything else fails.
+async fn drop_user(
+    conn: &mut PgConnection,
+    username: &Username,
+    in_tx: bool,
+    report: &mut RevokeReport,
+) -> Result<(), ProvisionError> {
+    let user = ident(username.as_str())?;
+    let sql = if in_tx {
+        format!("SAVEPOINT p0_drop_user; DROP ROLE {user}; RELEASE SAVEPOINT p0_drop_user")
+    } else {
+        format!("DROP ROLE {user}")
+    };
+    let Err(e) = exec(conn, &sql).await else {
+        return Ok(());
+    };
+    if in_tx {
+        exec(conn, "ROLLBACK TO SAVEPOINT p0_drop_user").await?;
+    }
+    if marker_of(conn, username.as_str()).await? != Lookup::Absent {
+        return Err(e);
+    }
+    report.user_dropped = false;
+    Ok(())
+}
+
 /// Whether `role` is p0's and has no member but `user`: it is dropped with the user.
 async fn role_goes_with<'c, C>(conn: C, role: &str, user: &Username) -> Result<bool, ProvisionError>
 where
@@ -168,7 +228,7 @@ where
     // Whether any other member exists, not how many: the first one found answers, whatever
     // the number of live leases sharing the role.
     let (comment, others): (Option<String>, bool) = sqlx::query_as(
-        "SELECT shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
+        "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'), EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m \
            WHERE m.roleid = r.oid AND m.member IS DISTINCT FROM \
              (SELECT u.oid FROM pg_catalog.pg_roles u WHERE u.rolname = $2)) \
          FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
@@ -185,57 +245,27 @@ where
     Ok(managed_role && !others)
 }
 
-/// `DROP OWNED` in every other database where the catalog's shared dependencies show the
-/// user, or its role and the grain roles that go with it, owns something or holds a
-/// privilege: exactly where `DROP ROLE` would otherwise fail. A database that allows no
-/// connections cannot be cleaned and is reported (the sweeper retries).
+/// `DROP OWNED` in every other database where the catalog's shared dependencies show one of
+/// `names` owns something or holds a privilege: exactly where `DROP ROLE` would otherwise
+/// fail. A database that allows no connections cannot be cleaned and is reported (the
+/// sweeper retries).
 async fn clean_other_databases(
     admin: &Admin,
     here: &mut PgConnection,
-    username: &Username,
-    role: Option<&str>,
+    names: &[String],
     report: &mut RevokeReport,
 ) -> Result<(), ProvisionError> {
     use sqlx::Connection;
-    // A member may act as its set role's grain roles too, in any database.
-    let grains = match role {
-        Some(role) => super::grains::grains_alone(&mut *here, role).await?,
-        None => Vec::new(),
-    };
-    let candidates: Vec<String> = std::iter::once(username.as_str())
-        .chain(role)
-        .chain(grains.iter().map(String::as_str))
-        .map(str::to_string)
-        .collect();
-    let rows: Vec<(String, bool, String)> = sqlx::query_as(
-        "SELECT DISTINCT d.datname::text, d.datallowconn, r.rolname::text FROM pg_catalog.pg_shdepend s \
+    let dbs: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT DISTINCT d.datname::text, d.datallowconn FROM pg_catalog.pg_shdepend s \
          JOIN pg_catalog.pg_database d ON d.oid = s.dbid JOIN pg_catalog.pg_roles r ON r.oid = s.refobjid \
-         WHERE s.refclassid = 'pg_catalog.pg_authid'::regclass AND r.rolname = ANY($1) \
-           AND d.datname <> current_database() ORDER BY 1",
+         WHERE s.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass \
+           AND r.rolname OPERATOR(pg_catalog.=) ANY($1) \
+           AND d.datname OPERATOR(pg_catalog.<>) pg_catalog.current_database() ORDER BY 1",
     )
-    .bind(&candidates)
+    .bind(names)
     .fetch_all(&mut *here)
     .await?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // The role and its grains are cleaned elsewhere only when the role goes: its other
-    // members keep what it holds (and a grain with another member is not in `grains`).
-    let mut names = vec![username.as_str()];
-    if let Some(role) = role {
-        if rows.iter().any(|r| r.2 != username.as_str())
-            && role_goes_with(&mut *here, role, username).await?
-        {
-            names.push(role);
-            names.extend(grains.iter().map(String::as_str));
-        }
-    }
-    let mut dbs: Vec<(String, bool)> = rows
-        .into_iter()
-        .filter(|r| names.contains(&r.2.as_str()))
-        .map(|r| (r.0, r.1))
-        .collect();
-    dbs.dedup();
     for (db, allows_connections) in dbs {
         if !allows_connections {
             return Err(ProvisionError::Database(format!(
@@ -248,7 +278,7 @@ async fn clean_other_databases(
         let mut conn = PgConnection::connect_with(&opts).await?;
         let result = async {
             let mut tx = Admin::begin_on(&mut conn).await?;
-            for name in &names {
+            for name in names {
                 drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
             }
             tx.commit().await?;
