@@ -37,11 +37,12 @@ pub(super) fn literal_plain(s: &str) -> Result<String, GuardError> {
     Ok(format!("'{s}'"))
 }
 
-/// The expiry backstop (a one-shot `EVENT` per user) fires only while `event_scheduler` is ON.
-pub(super) async fn check_backstop(conn: &mut MySqlConnection) -> Result<(), ProvisionError> {
-    let state: String = sqlx::query_scalar("SELECT CAST(@@GLOBAL.event_scheduler AS CHAR)")
-        .fetch_one(&mut *conn)
-        .await?;
+/// The statement that reads `event_scheduler`'s state, for [`backstop`].
+pub(super) const BACKSTOP: &str = "CAST(@@GLOBAL.event_scheduler AS CHAR)";
+
+/// The expiry backstop (a one-shot `EVENT` per user) fires only while `event_scheduler`
+/// (read by [`BACKSTOP`]) is ON.
+pub(super) fn backstop(state: &str) -> Result<(), ProvisionError> {
     match state.to_ascii_uppercase().as_str() {
         "ON" | "1" => Ok(()),
         "DISABLED" => Err(ProvisionError::NoBackstop(
@@ -54,6 +55,14 @@ pub(super) async fn check_backstop(conn: &mut MySqlConnection) -> Result<(), Pro
              run `SET GLOBAL event_scheduler = ON` and set `event_scheduler=ON` in the server's option file"
         ))),
     }
+}
+
+/// [`backstop`], read on `conn`.
+pub(super) async fn check_backstop(conn: &mut MySqlConnection) -> Result<(), ProvisionError> {
+    let state: String = sqlx::query_scalar(&format!("SELECT {BACKSTOP}"))
+        .fetch_one(&mut *conn)
+        .await?;
+    backstop(&state)
 }
 
 pub(super) async fn exec(conn: &mut MySqlConnection, sql: &str) -> Result<(), ProvisionError> {
@@ -76,11 +85,11 @@ pub(super) async fn lock(conn: &mut MySqlConnection) -> Result<(), ProvisionErro
     Ok(())
 }
 
+/// Gives p0's provisioning lock back; also sent at the end of a batch.
+pub(super) const UNLOCK: &str = "DO RELEASE_LOCK('p0-provision')";
+
 pub(super) async fn unlock(conn: &mut MySqlConnection) {
-    let _ = sqlx::query("SELECT RELEASE_LOCK(?)")
-        .bind(LOCK)
-        .execute(&mut *conn)
-        .await;
+    let _ = exec(conn, UNLOCK).await;
 }
 
 /// p0's record of `name`: its kind (`user` or `role`) and, for a user, its role.
@@ -108,6 +117,26 @@ pub(super) async fn account_exists(
         .fetch_one(&mut *conn)
         .await?;
     Ok(n > 0)
+}
+
+/// In one read: p0's record of `name` ([`record`]) and whether an account of that name
+/// exists on any host ([`account_exists`]).
+pub(super) async fn record_and_account(
+    conn: &mut MySqlConnection,
+    name: &str,
+) -> Result<(Option<(String, Option<String>)>, bool), ProvisionError> {
+    let row = sqlx::query(
+        "SELECT m.kind, m.role, (SELECT COUNT(*) FROM mysql.user WHERE user = ?) \
+         FROM (SELECT 1) one LEFT JOIN p0_agent.managed m ON m.name = ?",
+    )
+    .bind(name)
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    let kind: Option<String> = row.try_get(0)?;
+    let role: Option<String> = row.try_get(1)?;
+    let accounts: i64 = row.try_get(2)?;
+    Ok((kind.map(|k| (k, role)), accounts > 0))
 }
 
 #[cfg(test)]

@@ -15,13 +15,13 @@ use crate::provision::backend::{Backend, NewUser};
 use crate::provision::managed::Managed;
 use crate::provision::marker::{Lookup, Marker};
 use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
-use crate::sql::mysql::ident;
+use crate::sql::mysql::{ident, literal};
 use crate::types::{RoleName, Username};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use conn::{
-    account, account_exists, check_backstop, exec, literal_plain, lock, native_hash, record,
-    unlock, BOOKKEEPING_DB,
+    account, account_exists, backstop, check_backstop, exec, literal_plain, lock, native_hash,
+    record, record_and_account, unlock, BACKSTOP, BOOKKEEPING_DB, UNLOCK,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::Row;
@@ -142,13 +142,27 @@ impl MySqlBackend {
         user: &NewUser,
     ) -> Result<Option<Vec<String>>, ProvisionError> {
         let name = user.username.as_str();
-        if record(conn, name).await?.is_some() || account_exists(conn, name).await? {
+        let role = &user.role;
+        // One read: the expiry backstop, whether the user's name is taken (by p0's record or
+        // an account on any host), and p0's record of the role.
+        let row = sqlx::query(&format!(
+            "SELECT {BACKSTOP}, (SELECT COUNT(*) FROM p0_agent.managed WHERE name = ?) \
+               + (SELECT COUNT(*) FROM mysql.user WHERE user = ?), \
+             (SELECT kind FROM p0_agent.managed WHERE name = ?)"
+        ))
+        .bind(name)
+        .bind(name)
+        .bind(role.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        backstop(&row.try_get::<String, _>(0)?)?;
+        if row.try_get::<i64, _>(1)? > 0 {
             return Err(GuardError::ExistingRole(name.to_string()).into());
         }
-        let role = &user.role;
+        let role_kind: Option<String> = row.try_get(2)?;
         match &user.access {
-            Access::Permissions(set) => match record(conn, role.as_str()).await? {
-                Some((kind, _)) if kind == "role" => Ok(None),
+            Access::Permissions(set) => match role_kind {
+                Some(kind) if kind == "role" => Ok(None),
                 Some(_) => Err(GuardError::ExistingRole(role.to_string()).into()),
                 // An account of that name without p0's record may be the role another
                 // provisioning is creating right now: creation decides, under p0's lock.
@@ -190,13 +204,6 @@ impl MySqlBackend {
         let name = user.username.as_str();
         let acct = account(name, &self.host)?;
         let expires = user.expires_at.format("%Y-%m-%d %H:%M:%S").to_string();
-        sqlx::query("INSERT INTO p0_agent.managed (name, kind, request, role, expires) VALUES (?, 'user', ?, ?, ?)")
-            .bind(name)
-            .bind(user.marker.request.as_deref())
-            .bind(user.marker.role.as_deref())
-            .bind(user.marker.expires.map(|e| e.naive_utc()))
-            .execute(&mut *conn)
-            .await?;
         let hash = literal_plain(&native_hash(user.password.expose_secret()))?;
         // MySQL 8 dropped IDENTIFIED BY PASSWORD; the hash is given with its plugin.
         let identified = if self.mariadb {
@@ -204,11 +211,19 @@ impl MySqlBackend {
         } else {
             format!("IDENTIFIED WITH mysql_native_password AS {hash}")
         };
-        exec(conn, &format!("CREATE USER {acct} {identified}")).await?;
+        let opt = |v: Option<&str>| v.map_or(Ok("NULL".to_string()), literal);
+        // One batch: the record, the user, its expiry event. A failed statement stops the
+        // batch; `fail` undoes what the earlier ones made.
         exec(
             conn,
             &format!(
-                "CREATE EVENT {}.{} ON SCHEDULE AT {} DO DROP USER IF EXISTS {acct}",
+                "INSERT INTO p0_agent.managed (name, kind, request, role, expires) VALUES ({}, 'user', {}, {}, {}); \
+                 CREATE USER {acct} {identified}; \
+                 CREATE EVENT {}.{} ON SCHEDULE AT {} DO DROP USER IF EXISTS {acct}",
+                literal(name)?,
+                opt(user.marker.request.as_deref())?,
+                opt(user.marker.role.as_deref())?,
+                opt(user.marker.expires.map(|e| e.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()).as_deref())?,
                 ident(BOOKKEEPING_DB)?,
                 ident(&format!("expire_{name}"))?,
                 literal_plain(&expires)?
@@ -218,15 +233,19 @@ impl MySqlBackend {
         if matches!(user.access, Access::Permissions(_)) {
             lock(conn).await?;
             let made = self.ensure_role(conn, role, &r, new_role).await;
+            // The user joins and the lock is given back in one batch; on any failure the lock
+            // is given back on its own.
             let joined = match made {
-                Ok(()) => self.join(conn, &r, &acct).await,
+                Ok(()) => exec(conn, &format!("{}; {UNLOCK}", self.join_sql(&r, &acct))).await,
                 Err(e) => Err(e),
             };
-            unlock(conn).await;
+            if joined.is_err() {
+                unlock(conn).await;
+            }
             joined
         } else {
             // An allowlisted role is never dropped by p0: joining it needs no lock.
-            self.join(conn, &r, &acct).await
+            exec(conn, &self.join_sql(&r, &acct)).await
         }
     }
 
@@ -267,17 +286,11 @@ impl MySqlBackend {
         Ok(())
     }
 
-    /// The user joins role `r`, active at login.
-    async fn join(
-        &self,
-        conn: &mut MySqlConnection,
-        r: &str,
-        acct: &str,
-    ) -> Result<(), ProvisionError> {
-        exec(conn, &format!("GRANT {r} TO {acct}")).await?;
+    /// The statements by which the user joins role `r`, active at login.
+    fn join_sql(&self, r: &str, acct: &str) -> String {
         // Role activation: MariaDB `SET DEFAULT ROLE r FOR u`, MySQL 8 `SET DEFAULT ROLE r TO u`.
         let to = if self.mariadb { "FOR" } else { "TO" };
-        exec(conn, &format!("SET DEFAULT ROLE {r} {to} {acct}")).await
+        format!("GRANT {r} TO {acct}; SET DEFAULT ROLE {r} {to} {acct}")
     }
 
     /// After a failed creation: undoes what it may have made (the user, its record and
@@ -322,7 +335,6 @@ impl Backend for MySqlBackend {
     ) -> Result<MySqlChecked, ProvisionError> {
         // No lock: inspection only reads, and creation checks the shared role again under it.
         let mut conn = self.pool.acquire().await?;
-        check_backstop(&mut conn).await?;
         let new_role = self.check(&mut conn, policy, user).await?;
         Ok(MySqlChecked { conn, new_role })
     }
@@ -342,8 +354,8 @@ impl Backend for MySqlBackend {
 
     async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError> {
         let mut conn = self.pool.acquire().await?;
-        Ok(match record(&mut conn, name).await? {
-            Some((kind, role)) => Lookup::Managed(Marker {
+        Ok(match record_and_account(&mut conn, name).await? {
+            (Some((kind, role)), _) => Lookup::Managed(Marker {
                 kind: if kind == "user" {
                     AccountKind::User
                 } else {
@@ -353,8 +365,8 @@ impl Backend for MySqlBackend {
                 role,
                 expires: None,
             }),
-            None if account_exists(&mut conn, name).await? => Lookup::Unmarked,
-            None => Lookup::Absent,
+            (None, true) => Lookup::Unmarked,
+            (None, false) => Lookup::Absent,
         })
     }
 

@@ -5,9 +5,10 @@ use super::conn::{
 };
 use crate::error::ProvisionError;
 use crate::provision::plan::RevokeReport;
-use crate::sql::mysql::ident;
+use crate::sql::mysql::{ident, literal};
 use crate::types::{RoleName, Username};
 use sqlx::mysql::MySqlConnection;
+use sqlx::Row;
 
 /// Revokes `username`: checks p0's record (the user may be gone meanwhile), locks the
 /// account, kills its sessions, reports what it defined, drops it with its expiry event and
@@ -19,17 +20,37 @@ pub(super) async fn revoke(
     mariadb: bool,
     username: &Username,
 ) -> Result<RevokeReport, ProvisionError> {
-    let role = match record(conn, username.as_str()).await? {
-        Some((kind, role)) if kind == "user" => role,
+    // One read: p0's record of the user (it may be gone meanwhile), whether its account
+    // exists on any host, and whether its role is one of p0's shared roles and holds TRIGGER
+    // (the only privilege p0 grants that creates anything).
+    let row = sqlx::query(
+        "SELECT u.kind, u.role, (SELECT COUNT(*) FROM mysql.user WHERE user = ?), \
+                (SELECT COUNT(*) FROM p0_agent.managed r WHERE r.name = u.role AND r.kind = 'role'), \
+                (SELECT COUNT(*) FROM mysql.tables_priv t WHERE t.User = u.role \
+                   AND FIND_IN_SET('Trigger', t.Table_priv) > 0) \
+         FROM (SELECT 1) one LEFT JOIN p0_agent.managed u ON u.name = ?",
+    )
+    .bind(username.as_str())
+    .bind(username.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let kind: Option<String> = row.try_get(0)?;
+    let role: Option<String> = row.try_get(1)?;
+    let accounts: i64 = row.try_get(2)?;
+    let shared: i64 = row.try_get(3)?;
+    let triggers: i64 = row.try_get(4)?;
+    match kind.as_deref() {
+        Some("user") => {}
         Some(_) => return Err(ProvisionError::NotManaged(username.to_string())),
-        None if account_exists(conn, username.as_str()).await? => {
-            return Err(ProvisionError::NotManaged(username.to_string()))
-        }
+        None if accounts > 0 => return Err(ProvisionError::NotManaged(username.to_string())),
         None => return Ok(RevokeReport::default()),
-    };
+    }
+    // Views and triggers are looked for only where the user could have created one: an
+    // allowlisted role (anything it may), or a shared role holding TRIGGER.
+    let could_create = shared == 0 || triggers > 0;
     let acct = account(username.as_str(), host)?;
     let mut report = RevokeReport::default();
-    let mut exists = account_exists(conn, username.as_str()).await?;
+    let mut exists = accounts > 0;
     if exists {
         if let Err(e) = exec(conn, &format!("ALTER USER {acct} ACCOUNT LOCK")).await {
             // A concurrent revocation (the sweeper's, say) may have dropped it just now;
@@ -54,29 +75,28 @@ pub(super) async fn revoke(
         }
     }
     report.disabled_at = Some(chrono::Utc::now());
+    let mut drop = String::new();
     if exists {
         report.user_dropped = true;
-        let defined = defined_by(conn, username, host, role.as_deref(), mariadb).await?;
+        let defined = defined_by(conn, username, host, could_create, mariadb).await?;
         if defined > 0 {
             report.notes.push(format!(
                 "{defined} object(s) have DEFINER `{username}@{host}` and will fail until redefined"
             ));
         }
-        exec(conn, &format!("DROP USER IF EXISTS {acct}")).await?;
+        drop = format!("DROP USER IF EXISTS {acct}; ");
     }
+    // One batch: the user, its expiry event, its record.
     exec(
         conn,
         &format!(
-            "DROP EVENT IF EXISTS {}.{}",
+            "{drop}DROP EVENT IF EXISTS {}.{}; DELETE FROM p0_agent.managed WHERE name = {}",
             ident(BOOKKEEPING_DB)?,
-            ident(&format!("expire_{username}"))?
+            ident(&format!("expire_{username}"))?,
+            literal(username.as_str())?
         ),
     )
     .await?;
-    sqlx::query("DELETE FROM p0_agent.managed WHERE name = ?")
-        .bind(username.as_str())
-        .execute(&mut *conn)
-        .await?;
     if let Some(role) = role {
         if users_of(conn, &role).await? == 0 {
             lock(conn).await?;
@@ -125,57 +145,37 @@ async fn drop_role_if_unused(
 /// How many stored objects name the user as their DEFINER. Routines and events are counted
 /// from their own tables, which is cheap. Views and triggers live in files that only a scan
 /// of `information_schema` opens, which costs milliseconds on an empty server and grows with
-/// it, so they are counted only where the user could have created one: an allowlisted role
-/// (anything it may), or one of p0's shared roles holding TRIGGER (p0 grants no other
-/// privilege that creates anything).
+/// it, so they are counted only where the user could have created one (`files`).
 async fn defined_by(
     conn: &mut MySqlConnection,
     username: &Username,
     host: &str,
-    role: Option<&str>,
+    files: bool,
     mariadb: bool,
 ) -> Result<i64, ProvisionError> {
     let definer = format!("{username}@{host}");
     // MariaDB keeps routines and events in tables of its own; MySQL 8 in its data
     // dictionary, which `information_schema` reads without opening files.
     let cheap = if mariadb {
-        "SELECT (SELECT COUNT(*) FROM mysql.proc WHERE definer = ?) + \
-                (SELECT COUNT(*) FROM mysql.event WHERE definer = ?)"
+        "(SELECT COUNT(*) FROM mysql.proc WHERE definer = ?) + \
+         (SELECT COUNT(*) FROM mysql.event WHERE definer = ?)"
     } else {
-        "SELECT (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE DEFINER = ?) + \
-                (SELECT COUNT(*) FROM information_schema.EVENTS WHERE DEFINER = ?)"
+        "(SELECT COUNT(*) FROM information_schema.ROUTINES WHERE DEFINER = ?) + \
+         (SELECT COUNT(*) FROM information_schema.EVENTS WHERE DEFINER = ?)"
     };
-    let mut defined: i64 = sqlx::query_scalar(cheap)
-        .bind(&definer)
-        .bind(&definer)
-        .fetch_one(&mut *conn)
-        .await?;
-    let shared = match role {
-        Some(r) => matches!(record(conn, r).await?, Some((k, _)) if k == "role"),
-        None => false,
+    let sql = if files {
+        format!(
+            "SELECT {cheap} + (SELECT COUNT(*) FROM information_schema.VIEWS WHERE DEFINER = ?) + \
+             (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE DEFINER = ?)"
+        )
+    } else {
+        format!("SELECT {cheap}")
     };
-    let could_create = !shared
-        || {
-            let triggers: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM mysql.tables_priv WHERE User = ? AND FIND_IN_SET('Trigger', Table_priv) > 0",
-        )
-        .bind(role)
-        .fetch_one(&mut *conn)
-        .await?;
-            triggers > 0
-        };
-    if could_create {
-        let files: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM information_schema.VIEWS WHERE DEFINER = ?) + \
-                    (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE DEFINER = ?)",
-        )
-        .bind(&definer)
-        .bind(&definer)
-        .fetch_one(&mut *conn)
-        .await?;
-        defined += files;
+    let mut q = sqlx::query_scalar(&sql).bind(&definer).bind(&definer);
+    if files {
+        q = q.bind(&definer).bind(&definer);
     }
-    Ok(defined)
+    Ok(q.fetch_one(&mut *conn).await?)
 }
 
 /// Undoes a failed creation: drops the account, its expiry event, its record, and `role` (a
