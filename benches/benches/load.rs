@@ -11,7 +11,8 @@
 //! cycles per cell; `P0_LOAD_ENGINES` (`postgres,mysql` by default) the engines;
 //! `P0_LOAD_LIVE=N` keeps N more leases of the set live through the run (live-lease growth);
 //! `P0_LOAD_TRACE=1` logs every PostgreSQL statement with its duration to
-//! `/tmp/p0-load-pg.log` (where the time goes). Before the table, what the SCRAM iteration
+//! `/tmp/p0-load-pg.log` (where the time goes); `P0_LOAD_HTTP=0` leaves the HTTP flow out (to
+//! profile the provisioner alone). Before the table, what the SCRAM iteration
 //! count costs at creation and at login.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -423,7 +424,12 @@ fn main() {
                         .await
                 });
                 prov_row.push(provisioner(p.clone(), set.clone(), c, n).await);
-                http_row.push(http_flow(&stack, sql, c, n).await);
+                // `P0_LOAD_HTTP=0` leaves the HTTP flow out (a profile of the provisioner).
+                http_row.push(if std::env::var("P0_LOAD_HTTP").as_deref() == Ok("0") {
+                    Cell { per_sec: f64::NAN, issue_p50_ms: f64::NAN, errors: 0 }
+                } else {
+                    http_flow(&stack, sql, c, n).await
+                });
             }
             rows.push((name.to_string(), "floor (direct DDL)", floor_row));
             rows.push((name.to_string(), "provisioner", prov_row));
