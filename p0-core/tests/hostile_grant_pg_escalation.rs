@@ -259,3 +259,52 @@ async fn a_hostile_default_search_path_runs_no_code_as_the_agent() {
     );
     assert_eq!(p0_roles(&pg), 0);
 }
+
+/// The owner of the managed database sets defaults that would make the agent's statements
+/// fail (read-only transactions, serializable isolation, a short idle timeout): provisioning
+/// and revocation go on as if nothing were set.
+#[tokio::test]
+async fn a_hostile_database_default_cannot_stop_revocation() {
+    let pg = setup();
+    pg.psql(
+        DB,
+        "ALTER DATABASE app SET default_transaction_read_only = on; \
+         ALTER DATABASE app SET default_transaction_isolation = 'serializable'; \
+         ALTER DATABASE app SET idle_in_transaction_session_timeout = '1ms'",
+    )
+    .unwrap();
+    let p = provisioner(&pg, policy()).await;
+    let c = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
+    let mut conn = login(&pg, &c, DB).await;
+    sqlx::query("SELECT * FROM public.orders")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let report = p.revoke(&c.username).await.unwrap();
+    assert!(
+        report.user_dropped && report.sessions_terminated == 1,
+        "{report:?}"
+    );
+    assert_eq!(p0_roles(&pg), 0);
+}
+
+/// The owner of the managed database makes every session on it act as a role of theirs: the
+/// agent refuses to work there rather than act with that role's rights.
+#[tokio::test]
+async fn a_hostile_database_role_setting_is_refused_at_connect() {
+    let pg = setup();
+    pg.psql(
+        DB,
+        "CREATE ROLE dbowner NOLOGIN; ALTER DATABASE app OWNER TO dbowner; \
+         ALTER DATABASE app SET role = 'dbowner'",
+    )
+    .unwrap();
+    let e = p0_core::provision::PostgresProvisioner::connect(&pg.url(DB), policy())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("runs as another role than the one that logged in") && !e.contains('\n'),
+        "{e}"
+    );
+}

@@ -16,15 +16,52 @@ const RETRY_SQLSTATES: &[&str] = &["40001", "40P01", "55P03", "23505", "XX000"];
 /// first statement on and no `ALTER DATABASE`/`ALTER ROLE ... SET` overrides them: nothing
 /// resolved through a search_path someone else controls (a database owner could otherwise
 /// shadow a catalog function the agent calls with one of theirs, run with the agent's
-/// rights), and at most 30 s of waiting for a lock.
-const SESSION_SETTINGS: [(&str, &str); 2] = [
+/// rights), at most 30 s of waiting for a lock, and nothing a database's owner could set to
+/// make revocation fail (read-only transactions, a statement or idle timeout, another
+/// isolation level). Values as PostgreSQL reads the `options` parameter: a space is escaped.
+const SESSION_SETTINGS: [(&str, &str); 6] = [
     ("search_path", "pg_catalog,pg_temp"),
     ("lock_timeout", "30s"),
+    ("default_transaction_read_only", "off"),
+    ("statement_timeout", "0"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("default_transaction_isolation", "read\\ committed"),
 ];
 
 /// `opts` with p0's session settings.
 pub(super) fn session_settings(opts: PgConnectOptions) -> PgConnectOptions {
     opts.options(SESSION_SETTINGS)
+}
+
+/// Refuses a connection on which p0's session settings do not hold (a connection pooler that
+/// drops startup options, say), or whose current user is not the one that logged in (an
+/// `ALTER ... SET role`): the agent never runs a statement where a database's owner decides
+/// what its names resolve to.
+pub(super) async fn check_session(conn: &mut PgConnection) -> Result<(), ProvisionError> {
+    let mut sql = String::from("SELECT session_user OPERATOR(pg_catalog.=) current_user");
+    for (name, _) in SESSION_SETTINGS {
+        sql.push_str(&format!(", pg_catalog.current_setting({})", literal(name)?));
+    }
+    let row = sqlx::query(&sql).fetch_one(&mut *conn).await?;
+    use sqlx::Row;
+    if !row.try_get::<bool, _>(0)? {
+        return Err(ProvisionError::Database(
+            "the agent's connection runs as another role than the one that logged in (a `SET role` for its \
+             database or user?): refused"
+                .into(),
+        ));
+    }
+    for (i, (name, value)) in SESSION_SETTINGS.iter().enumerate() {
+        let now: String = row.try_get(i + 1)?;
+        if now != value.replace("\\ ", " ") {
+            return Err(ProvisionError::Database(format!(
+                "the agent's connection has {name} = `{now}`, not the `{}` it asked for in its startup packet \
+                 (a connection pooler that drops startup options?): refused",
+                value.replace("\\ ", " ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The pool of the agent's admin connections and the keys of p0's advisory locks.

@@ -159,7 +159,12 @@ pub async fn reachable_definer_functions_at(
     schemas: &[String],
 ) -> Result<Vec<String>, ProvisionError> {
     use sqlx::Connection;
-    let mut conn = PgConnection::connect(url).await?;
+    use std::str::FromStr;
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
+    // The agent's own session settings: nothing resolved through a search_path the database's
+    // owner set.
+    let mut conn = PgConnection::connect_with(&super::conn::session_settings(opts)).await?;
     let found = reachable_definer_functions(&mut conn, schemas, &[]).await;
     let _ = conn.close().await;
     found

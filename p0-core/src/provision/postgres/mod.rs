@@ -51,7 +51,23 @@ impl Managed<PgBackend> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|_| ProvisionError::Database("invalid PostgreSQL connection URL".into()))?;
         let opts = conn::session_settings(opts);
+        // The first connection is checked here, so a refusal is told as it is (the pool
+        // would retry it until its timeout); every later one when the pool opens it.
+        {
+            use sqlx::Connection;
+            let mut first = sqlx::PgConnection::connect_with(&opts).await?;
+            let checked = conn::check_session(&mut first).await;
+            let _ = first.close().await;
+            checked?;
+        }
         let pool = crate::provision::pool::admin_pool()
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn::check_session(conn)
+                        .await
+                        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))
+                })
+            })
             .connect_with(opts)
             .await?;
         Self::from_pool(pool, policy).await
@@ -101,6 +117,24 @@ impl Managed<PgBackend> {
     pub fn database(&self) -> &str {
         &self.backend().database
     }
+}
+
+/// The SQLSTATE [`still_ours_sql`] raises for a role of p0's name that is not p0's.
+const NOT_OURS: &str = "P0R01";
+
+/// A statement that fails unless `role` exists (42704 otherwise) and carries p0's role marker
+/// ([`NOT_OURS`] otherwise).
+fn still_ours_sql(role: &str) -> Result<String, ProvisionError> {
+    let name = crate::sql::pg::literal(role)?;
+    let marker = crate::sql::pg::literal(&Marker::role().render())?;
+    Ok(format!(
+        "DO $p0$ DECLARE c text; BEGIN \
+           SELECT pg_catalog.shobj_description(r.oid, 'pg_authid') INTO c FROM pg_catalog.pg_roles r \
+             WHERE r.rolname OPERATOR(pg_catalog.=) {name}; \
+           IF NOT FOUND THEN RAISE EXCEPTION 'p0''s role was dropped meanwhile' USING ERRCODE = '42704'; END IF; \
+           IF c IS DISTINCT FROM {marker} THEN RAISE EXCEPTION 'the role is not p0''s' USING ERRCODE = '{NOT_OURS}'; END IF; \
+         END $p0$"
+    ))
 }
 
 impl PgBackend {
@@ -205,12 +239,18 @@ impl Backend for PgBackend {
             (Access::Permissions(_), None) => {
                 // Joining a shared role that exists: only its dropping conflicts, so its lock
                 // is taken shared. One batch, one implicit transaction: the user is created
-                // (the server checks its verifier under no lock), the lock taken, the user
-                // joins. A role dropped meanwhile fails the GRANT and undoes the batch.
+                // (the server checks its verifier under no lock), the lock taken, the role
+                // checked again under it (a statement of its own, so it reads after the lock:
+                // dropped meanwhile is retried, re-created by anyone but p0 is refused), the
+                // user joins. Any failure undoes the whole batch.
                 let role = user.role.as_str();
                 let lock = Admin::lock_role_shared_sql(role)?;
-                match exec(&mut conn, &format!("{create}; {lock}; {join}")).await {
+                let check = still_ours_sql(role)?;
+                match exec(&mut conn, &format!("{create}; {lock}; {check}; {join}")).await {
                     Err(e) if has_sqlstate(&e, "42704") => Err(role_dropped_meanwhile(role)),
+                    Err(e) if has_sqlstate(&e, NOT_OURS) => {
+                        Err(GuardError::ExistingRole(role.to_string()).into())
+                    }
                     other => other,
                 }
             }

@@ -277,6 +277,7 @@ async fn clean_other_databases(
         let opts = (*admin.pool.connect_options()).clone().database(&db);
         let mut conn = PgConnection::connect_with(&opts).await?;
         let result = async {
+            super::conn::check_session(&mut conn).await?;
             let mut tx = Admin::begin_on(&mut conn).await?;
             for name in names {
                 drop_owned(&mut tx, name, &format!(" in database `{db}`"), report).await?;
