@@ -346,10 +346,19 @@ impl Backend for MySqlBackend {
     ) -> Result<(), ProvisionError> {
         let MySqlChecked { mut conn, new_role } = checked;
         let result = self.create(&mut conn, user, new_role).await;
-        if result.is_err() {
-            self.fail(&mut conn, user).await;
+        match result {
+            // The record, the batch's first statement, exists already: another agent instance
+            // is provisioning the same request right now. Nothing here is this call's to undo
+            // (undoing would drop the other's user).
+            Err(ProvisionError::Database(m)) if m.ends_with("(SQLSTATE 23000)") => {
+                Err(GuardError::ExistingRole(user.username.to_string()).into())
+            }
+            Err(e) => {
+                self.fail(&mut conn, user).await;
+                Err(e)
+            }
+            Ok(()) => Ok(()),
         }
-        result
     }
 
     async fn lookup(&self, name: &str) -> Result<Lookup, ProvisionError> {
