@@ -119,21 +119,21 @@ impl Managed<PgBackend> {
     }
 }
 
-/// The SQLSTATE [`still_ours_sql`] raises for a role of p0's name that is not p0's.
-const NOT_OURS: &str = "P0R01";
+/// What the error of [`still_ours_sql`] says (PostgreSQL's plain SQL has no RAISE: a cast of
+/// this text to an integer fails, at run time only, because the text depends on the row).
+const NOT_OURS: &str = "p0-not-ours:";
 
-/// A statement that fails unless `role` exists (42704 otherwise) and carries p0's role marker
-/// ([`NOT_OURS`] otherwise).
+/// A statement that fails when `role` exists without p0's role marker (any marker of kind
+/// `role`, as [`Marker::parse`] reads it). When it is absent the statement returns nothing and
+/// the GRANT after it fails (42704, retried).
 fn still_ours_sql(role: &str) -> Result<String, ProvisionError> {
     let name = crate::sql::pg::literal(role)?;
-    let marker = crate::sql::pg::literal(&Marker::role().render())?;
     Ok(format!(
-        "DO $p0$ DECLARE c text; BEGIN \
-           SELECT pg_catalog.shobj_description(r.oid, 'pg_authid') INTO c FROM pg_catalog.pg_roles r \
-             WHERE r.rolname OPERATOR(pg_catalog.=) {name}; \
-           IF NOT FOUND THEN RAISE EXCEPTION 'p0''s role was dropped meanwhile' USING ERRCODE = '42704'; END IF; \
-           IF c IS DISTINCT FROM {marker} THEN RAISE EXCEPTION 'the role is not p0''s' USING ERRCODE = '{NOT_OURS}'; END IF; \
-         END $p0$"
+        "SELECT ('{NOT_OURS}' OPERATOR(pg_catalog.||) r.rolname::pg_catalog.text)::pg_catalog.int4 \
+         FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) {name} \
+           AND NOT COALESCE(pg_catalog.shobj_description(r.oid, 'pg_authid') \
+             OPERATOR(pg_catalog.~) '^{MARKER}\\{{.*\"kind\":\"role\"', false)",
+        MARKER = crate::provision::marker::MARKER
     ))
 }
 
@@ -248,7 +248,7 @@ impl Backend for PgBackend {
                 let check = still_ours_sql(role)?;
                 match exec(&mut conn, &format!("{create}; {lock}; {check}; {join}")).await {
                     Err(e) if has_sqlstate(&e, "42704") => Err(role_dropped_meanwhile(role)),
-                    Err(e) if has_sqlstate(&e, NOT_OURS) => {
+                    Err(e) if has_sqlstate(&e, "22P02") && e.to_string().contains(NOT_OURS) => {
                         Err(GuardError::ExistingRole(role.to_string()).into())
                     }
                     other => other,
