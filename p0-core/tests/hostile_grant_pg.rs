@@ -308,3 +308,57 @@ async fn databases_any_user_can_connect_to_outside_the_grant_are_reported() {
     .unwrap();
     assert_eq!(p.databases_open_to_public().await.unwrap(), ["postgres"]);
 }
+
+/// The holder logs in again and again, from many connections at once, while its lease is
+/// revoked: a login that passed authentication just before `NOLOGIN` committed must not leave
+/// a session behind. Every connection it holds afterwards is dead.
+#[tokio::test]
+async fn logins_racing_the_revocation_leave_no_session_behind() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let mut ended = 0;
+    for round in 0..3 {
+        let c = grant(
+            &p,
+            &format!("mallory{round}@example.com"),
+            TimeDelta::minutes(5),
+        )
+        .await;
+        let url = pg.url_as(c.username.as_str(), c.password.expose_secret(), DB);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (url, stop) = (url.clone(), stop.clone());
+            tasks.spawn(async move {
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(conn) = PgConnection::connect(&url).await {
+                        held.push(conn);
+                    }
+                }
+                held
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let report = p.revoke(&c.username).await.unwrap();
+        assert!(report.user_dropped, "{report:?}");
+        ended += report.sessions_terminated;
+        stop.store(true, Ordering::Relaxed);
+        while let Some(held) = tasks.join_next().await {
+            for mut conn in held.unwrap() {
+                let alive = sqlx::query("SELECT 1").execute(&mut conn).await.is_ok();
+                assert!(
+                    !alive,
+                    "round {round}: a session of the revoked user is still alive"
+                );
+            }
+        }
+    }
+    assert!(
+        ended > 0,
+        "no session was open when the leases were revoked"
+    );
+    assert_eq!(p0_roles(&pg), 0);
+}

@@ -44,10 +44,10 @@ pub(super) async fn delete(
         // Sessions ended, and what the user is now: whether it is still p0's, and whether it
         // owns or holds anything in any database (the usual answer is no: its privileges are
         // its role's).
-        let (seen, ended, comment, holds): (i64, i64, Option<String>, Option<bool>) = sqlx::query_as(
+        let (seen, ended, oid, comment, holds): (i64, i64, Option<i64>, Option<String>, Option<bool>) = sqlx::query_as(
             // The FILTER, not a WHERE, guards the call: a WHERE's conditions may be evaluated
             // in any order, and pg_terminate_backend must never see another user's session.
-            "SELECT s.seen, s.ended, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+            "SELECT s.seen, s.ended, r.oid::pg_catalog.int8, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
                     EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
                       WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
              FROM (SELECT count(*) AS seen, \
@@ -61,7 +61,11 @@ pub(super) async fn delete(
         .await?;
         report.sessions_terminated += ended as u64;
         if seen == 0 {
-            break UserNow { comment, holds };
+            break UserNow {
+                oid,
+                comment,
+                holds,
+            };
         }
     };
     report.disabled_at = Some(chrono::Utc::now());
@@ -82,7 +86,15 @@ pub(super) async fn delete(
         // Each round reports afresh: a retried round must not repeat the notes.
         let mut round = report.clone();
         match try_drop(admin, &mut conn, username, &now, role, &mut round).await {
-            Ok(()) => return Ok(round),
+            Ok(()) => {
+                // A login that passed authentication before NOLOGIN committed may have
+                // registered only after the sessions were last counted: by its oid (its name
+                // is gone with it), every session of the user is ended once more.
+                if let Some(oid) = now.oid {
+                    round.sessions_terminated += end_sessions_of(&mut conn, oid).await?;
+                }
+                return Ok(round);
+            }
             // 2BP01: something was granted to the user or its role meanwhile (a live
             // ephemeral user's grant of its own object, say); clean again.
             Err(e)
@@ -103,6 +115,8 @@ pub(super) async fn delete(
 /// What revocation found of the user once its sessions were ended.
 #[derive(Debug)]
 struct UserNow {
+    /// The user's oid, while it exists.
+    oid: Option<i64>,
     /// The user's comment (`None` when it is gone or unmarked).
     comment: Option<String>,
     /// Whether it owns or holds anything in any database of the cluster.
@@ -120,8 +134,8 @@ async fn read_user(
     conn: &mut PgConnection,
     username: &Username,
 ) -> Result<UserNow, ProvisionError> {
-    let (comment, holds): (Option<String>, Option<bool>) = sqlx::query_as(
-        "SELECT pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+    let (oid, comment, holds): (Option<i64>, Option<String>, Option<bool>) = sqlx::query_as(
+        "SELECT r.oid::pg_catalog.int8, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
                 EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
                   WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
          FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
@@ -129,7 +143,31 @@ async fn read_user(
     .bind(username.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    Ok(UserNow { comment, holds })
+    Ok(UserNow {
+        oid,
+        comment,
+        holds,
+    })
+}
+
+/// Ends every session of the user whose oid was `oid`, until none is left; how many it ended.
+async fn end_sessions_of(conn: &mut PgConnection, oid: i64) -> Result<u64, ProvisionError> {
+    let mut total = 0;
+    loop {
+        let (seen, ended): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000)) \
+             FROM pg_catalog.pg_stat_activity \
+             WHERE usesysid OPERATOR(pg_catalog.=) $1::pg_catalog.oid \
+               AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
+        )
+        .bind(oid)
+        .fetch_one(&mut *conn)
+        .await?;
+        total += ended as u64;
+        if seen == 0 {
+            return Ok(total);
+        }
+    }
 }
 
 /// Removes the user, and its role once no other member is left, from every database of
