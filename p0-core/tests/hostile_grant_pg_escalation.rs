@@ -199,6 +199,22 @@ async fn explain_lists_reachable_definer_functions() {
     assert_eq!(found, ["public.read_secret(integer)"]);
 }
 
+/// A lease for `requester`, one read through it by its user (who stays logged in), and its
+/// revocation's report.
+async fn read_then_revoke(
+    pg: &p0_testkit::PgServer,
+    p: &p0_core::provision::PostgresProvisioner,
+    requester: &str,
+) -> p0_core::provision::RevokeReport {
+    let c = grant(p, requester, TimeDelta::minutes(5)).await;
+    let mut conn = login(pg, &c, DB).await;
+    sqlx::query("SELECT * FROM public.orders")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    p.revoke(&c.username).await.unwrap()
+}
+
 /// The owner of the managed database (a team's application owner, not the agent) sets the
 /// database's default search_path to a schema of theirs that shadows the catalog functions
 /// the agent calls. Nothing the agent runs, on any of its connections, may resolve to them:
@@ -238,13 +254,7 @@ async fn a_hostile_default_search_path_runs_no_code_as_the_agent() {
     pg.psql(DB, "DELETE FROM evil.calls").unwrap();
     let p = provisioner(&pg, policy()).await;
     for requester in ["alice@example.com", "bob@example.com"] {
-        let c = grant(&p, requester, TimeDelta::minutes(5)).await;
-        let mut conn = login(&pg, &c, DB).await;
-        sqlx::query("SELECT * FROM public.orders")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        p.revoke(&c.username).await.unwrap();
+        read_then_revoke(&pg, &p, requester).await;
     }
     let calls = pg
         .psql(
@@ -274,13 +284,7 @@ async fn a_hostile_database_default_cannot_stop_revocation() {
     )
     .unwrap();
     let p = provisioner(&pg, policy()).await;
-    let c = grant(&p, "alice@example.com", TimeDelta::minutes(5)).await;
-    let mut conn = login(&pg, &c, DB).await;
-    sqlx::query("SELECT * FROM public.orders")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-    let report = p.revoke(&c.username).await.unwrap();
+    let report = read_then_revoke(&pg, &p, "alice@example.com").await;
     assert!(
         report.user_dropped && report.sessions_terminated == 1,
         "{report:?}"

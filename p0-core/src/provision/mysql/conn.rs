@@ -37,7 +37,7 @@ pub(super) fn literal_plain(s: &str) -> Result<String, GuardError> {
     Ok(format!("'{s}'"))
 }
 
-/// The statement that reads `event_scheduler`'s state, for [`backstop`].
+/// The expression that reads `event_scheduler`'s state, for [`backstop`].
 pub(super) const BACKSTOP: &str = "CAST(@@GLOBAL.event_scheduler AS CHAR)";
 
 /// The expiry backstop (a one-shot `EVENT` per user) fires only while `event_scheduler`

@@ -53,11 +53,11 @@ pub(super) async fn check_session(conn: &mut PgConnection) -> Result<(), Provisi
     }
     for (i, (name, value)) in SESSION_SETTINGS.iter().enumerate() {
         let now: String = row.try_get(i + 1)?;
-        if now != value.replace("\\ ", " ") {
+        let asked = value.replace("\\ ", " ");
+        if now != asked {
             return Err(ProvisionError::Database(format!(
-                "the agent's connection has {name} = `{now}`, not the `{}` it asked for in its startup packet \
-                 (a connection pooler that drops startup options?): refused",
-                value.replace("\\ ", " ")
+                "the agent's connection has {name} = `{now}`, not the `{asked}` it asked for in its startup packet \
+                 (a connection pooler that drops startup options?): refused"
             )));
         }
     }

@@ -40,46 +40,19 @@ pub(super) async fn delete(
         user_dropped: true,
         ..RevokeReport::default()
     };
-    let mut now = loop {
-        // Sessions ended, and what the user is now: whether it is still p0's, and whether it
-        // owns or holds anything in any database (the usual answer is no: its privileges are
-        // its role's).
-        let (seen, ended, oid, comment, holds): (i64, i64, Option<i64>, Option<String>, Option<bool>) = sqlx::query_as(
-            // The FILTER, not a WHERE, guards the call: a WHERE's conditions may be evaluated
-            // in any order, and pg_terminate_backend must never see another user's session.
-            "SELECT s.seen, s.ended, r.oid::pg_catalog.int8, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
-                    EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
-                      WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
-             FROM (SELECT count(*) AS seen, \
-                          count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000)) AS ended \
-                   FROM pg_catalog.pg_stat_activity \
-                   WHERE usename OPERATOR(pg_catalog.=) $1 AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()) s \
-             LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
-        )
-        .bind(username.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-        report.sessions_terminated += ended as u64;
-        if seen == 0 {
-            break UserNow {
-                oid,
-                comment,
-                holds,
-            };
-        }
-    };
+    let mut now = end_sessions_and_read(&mut conn, username, &mut report).await?;
     report.disabled_at = Some(chrono::Utc::now());
     let mut attempt = 0;
     // The first round goes on with this connection and what was just read; a retried one
-    // takes a fresh connection from the pool (pinged), in case this one broke, and reads
-    // the user afresh.
+    // takes a fresh connection from the pool (pinged), in case this one broke, and ends the
+    // sessions and reads the user afresh.
     let mut first = Some(conn);
     loop {
         let mut conn = match first.take() {
             Some(conn) => conn,
             None => {
                 let mut conn = admin.pool.acquire().await?;
-                now = read_user(&mut conn, username).await?;
+                now = end_sessions_and_read(&mut conn, username, &mut report).await?;
                 conn
             }
         };
@@ -120,7 +93,7 @@ struct UserNow {
     /// The user's comment (`None` when it is gone or unmarked).
     comment: Option<String>,
     /// Whether it owns or holds anything in any database of the cluster.
-    holds: Option<bool>,
+    holds: bool,
 }
 
 impl UserNow {
@@ -129,25 +102,42 @@ impl UserNow {
     }
 }
 
-/// Reads the user afresh, for a retried round.
-async fn read_user(
+/// Ends the user's sessions until a pass sees none (waiting up to 5 s for each), counting
+/// them in `report`, and reads what the user is now: whether it is still p0's, and whether it
+/// owns or holds anything in any database (the usual answer is no: its privileges are its
+/// role's).
+async fn end_sessions_and_read(
     conn: &mut PgConnection,
     username: &Username,
+    report: &mut RevokeReport,
 ) -> Result<UserNow, ProvisionError> {
-    let (oid, comment, holds): (Option<i64>, Option<String>, Option<bool>) = sqlx::query_as(
-        "SELECT r.oid::pg_catalog.int8, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
-                EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
-                  WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
-         FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
-    )
-    .bind(username.as_str())
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(UserNow {
-        oid,
-        comment,
-        holds,
-    })
+    loop {
+        let (seen, ended, oid, comment, holds): (i64, i64, Option<i64>, Option<String>, bool) =
+            sqlx::query_as(
+                // The FILTER, not a WHERE, guards the call: a WHERE's conditions may be
+                // evaluated in any order, and pg_terminate_backend must never see another
+                // user's session.
+                "SELECT s.seen, s.ended, r.oid::pg_catalog.int8, pg_catalog.shobj_description(r.oid, 'pg_authid'), \
+                        EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d \
+                          WHERE d.refclassid = 'pg_catalog.pg_authid'::pg_catalog.regclass AND d.refobjid = r.oid) \
+                 FROM (SELECT count(*) AS seen, \
+                              count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid, 5000)) AS ended \
+                       FROM pg_catalog.pg_stat_activity \
+                       WHERE usename OPERATOR(pg_catalog.=) $1 AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()) s \
+                 LEFT JOIN pg_catalog.pg_roles r ON r.rolname OPERATOR(pg_catalog.=) $1",
+            )
+            .bind(username.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+        report.sessions_terminated += ended as u64;
+        if seen == 0 {
+            return Ok(UserNow {
+                oid,
+                comment,
+                holds,
+            });
+        }
+    }
 }
 
 /// Ends every session of the user whose oid was `oid`, until none is left; how many it ended.
@@ -189,7 +179,7 @@ async fn try_drop(
     if !now.is_ours() {
         // Gone already: a concurrent revocation (the sweeper's, say) dropped it.
         report.user_dropped = false;
-    } else if now.holds != Some(true) {
+    } else if !now.holds {
         // It owns and holds nothing: no ACL is rewritten. Something granted to it since
         // fails the DROP (2BP01) and the round is retried the long way.
         drop_user(conn, username, false, report).await?;
