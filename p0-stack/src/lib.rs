@@ -129,7 +129,28 @@ enum External {
 
 const AGENT_KEY_FILE: &str = "agent-signing-key.pem";
 
+/// A free loopback address for the server or the agent, whose port lies below Linux's
+/// ephemeral range (32768 and up): a test that stops the server and starts it again on the
+/// same port must not find that port taken meanwhile as the source port of an outgoing
+/// connection (seen once: `binding 127.0.0.1:35557`, address already in use).
 async fn free_addr() -> anyhow::Result<std::net::SocketAddr> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..200 {
+        let n = seed.wrapping_add(
+            NEXT.fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(2_654_435_761),
+        );
+        let port = 20_000 + (n % 12_000) as u16;
+        if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            return Ok(l.local_addr()?);
+        }
+    }
     Ok(tokio::net::TcpListener::bind("127.0.0.1:0")
         .await?
         .local_addr()?)
