@@ -7,15 +7,21 @@
 //! whitespace, which ACL key patterns cannot hold, are refused) with `+@read`
 //! (SELECT), `+@write` (INSERT/UPDATE), `+del` (DELETE), and only for tables that have a key.
 //! Passwords go to Redis as SHA-256 (`#<hex>`). Redis users never expire, so the agent's
-//! sweeper is the backstop; p0's marker for each user is kept in the hash `p0:managed`.
+//! sweeper is the backstop; p0's marker for each user is kept in the hash `p0:managed`, and
+//! each request's claim in a key of its own that expires with the claim.
 
 use async_trait::async_trait;
-use p0_core::provision::{Backend, Lookup, Managed, ManagedAccount, Marker, NewUser, RevokeReport};
+use chrono::{DateTime, Utc};
+use p0_core::provision::{
+    Backend, Claim, Lookup, Managed, ManagedAccount, Marker, NewUser, RevokeReport,
+};
 use p0_core::{Access, GuardError, GuardPolicy, ObjectKind, Privilege, ProvisionError, Username};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 const MANAGED: &str = "p0:managed";
+/// Request claims are keys `p0:claim:<request>` that Redis expires by itself.
+const CLAIM: &str = "p0:claim:";
 
 /// Redis ACL users for p0, behind p0's wrapper.
 pub type RedisProvisioner = Managed<RedisBackend>;
@@ -201,5 +207,26 @@ impl Backend for RedisBackend {
             .into_iter()
             .filter_map(|(name, m)| Some(Marker::parse(&m)?.account(name)))
             .collect())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, ProvisionError> {
+        // `SET ... NX` is atomic: one caller sets it, every other finds it.
+        let key = format!("{CLAIM}{}", claim.request);
+        let at = claim.until.timestamp().to_string();
+        let set: Option<String> = q(
+            &self.redis,
+            &["SET", &key, &claim.render(), "NX", "EXAT", &at],
+        )
+        .await?;
+        Ok(set.is_some())
+    }
+
+    async fn release(&self, request: &str) -> Result<(), ProvisionError> {
+        q::<()>(&self.redis, &["DEL", &format!("{CLAIM}{request}")]).await
+    }
+
+    /// Redis expires each claim's key at its `until` by itself.
+    async fn forget_claims(&self, _: DateTime<Utc>) -> Result<u64, ProvisionError> {
+        Ok(0)
     }
 }

@@ -78,6 +78,8 @@ impl Harness for RedisHarness {
             owned_objects: false,
             // Nothing outside p0 can keep `ACL DELUSER` from removing a user.
             blockable_removal: false,
+            // A claim is a key that Redis expires at the claim's end by itself.
+            claims_forgotten_by_sweep: false,
         }
     }
 

@@ -153,6 +153,10 @@ pub enum ProvisionError {
     /// The user to revoke was not created by p0.
     #[error("refused: `{0}` is not a user managed by p0")]
     NotManaged(String),
+    /// The request was provisioned before (its claim is recorded in the database), whether
+    /// or not its user still exists: a request id is used once.
+    #[error("refused: request `{0}` was already provisioned")]
+    Replayed(String),
     /// The database could not be reached or refused a statement.
     #[error("database error: {0}")]
     Database(String),

@@ -362,3 +362,46 @@ async fn logins_racing_the_revocation_leave_no_session_behind() {
     );
     assert_eq!(p0_roles(&pg), 0);
 }
+
+/// Someone who may log in to the agent's database plants a large object at the first object
+/// id a request's claim would take, with that request's claim forged as its comment: it neither
+/// passes for the claim (the request is provisioned, its claim taken at the next id) nor hides
+/// the real one (a replay after revocation is refused), and it is never removed by the agent.
+#[tokio::test]
+async fn a_forged_claim_in_someone_elses_large_object_neither_blocks_nor_hides_a_request() {
+    use sha2::{Digest, Sha256};
+    let pg = setup();
+    let p = provisioner(&pg, policy()).await;
+    let plan = support::grant_pg::plan_for(
+        "alice@example.com",
+        p0_core::Access::Permissions(support::grant_pg::read_orders()),
+        TimeDelta::minutes(5),
+    );
+    let d = Sha256::digest(plan.request_id.as_str().as_bytes());
+    let slot = (1u64 << 31) | u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7fff_ffff);
+    let forged = p0_core::provision::Claim {
+        request: plan.request_id.to_string(),
+        until: Utc::now() + TimeDelta::days(8),
+    }
+    .render();
+    pg.psql(
+        DB,
+        &format!(
+            "CREATE ROLE mallory LOGIN; SELECT lo_create({slot}); COMMENT ON LARGE OBJECT {slot} IS '{forged}'; \
+             ALTER LARGE OBJECT {slot} OWNER TO mallory"
+        ),
+    )
+    .unwrap();
+    let c = p.provision(&plan).await.unwrap();
+    p.revoke(&c.username).await.unwrap();
+    let e = p.provision(&plan).await.unwrap_err();
+    assert!(matches!(e, p0_core::ProvisionError::Replayed(_)), "{e}");
+    assert_eq!(p0_roles(&pg), 0);
+    let later = Utc::now() + TimeDelta::days(9);
+    assert_eq!(p.forget_claims(later).await.unwrap(), 1);
+    assert_eq!(
+        count(&pg, DB, &format!("SELECT count(*) FROM pg_largeobject_metadata WHERE oid = {slot} AND lomowner = 'mallory'::regrole")),
+        1,
+        "the agent removed someone else's object"
+    );
+}

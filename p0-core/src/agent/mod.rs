@@ -166,7 +166,13 @@ mod tests {
             "hmac_secret must be at least 16 characters"
         );
         let stale = Agent::new(settings(Some(SECRET)).max_request_age_secs(0)).unwrap_err();
-        assert_eq!(stale.to_string(), "max_request_age_secs must be positive");
+        assert!(stale
+            .to_string()
+            .starts_with("max_request_age_secs must be between 1 and 86400"));
+        let long = Agent::new(settings(Some(SECRET)).max_request_age_secs(86_401)).unwrap_err();
+        assert!(long
+            .to_string()
+            .starts_with("max_request_age_secs must be between 1 and 86400"));
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! A request id is used once: remembered in memory until its grant (or token) expires, and
 //! checked against the markers the database holds, which survive restarts and are shared by
-//! every instance.
+//! every instance. The provisioner's durable claim ([`Claim`](crate::provision::Claim)) then
+//! holds it for good, after the user is gone too.
 
 use super::reply::{replayed, unavailable, Refusal};
 use crate::provision::{DatabaseProvisioner, ProvisionPlan};

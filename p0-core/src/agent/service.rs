@@ -3,7 +3,7 @@
 use super::checks::{check_plan, verify_requester};
 use super::extraction::QueryExtractor;
 use super::replay::ReplayGuard;
-use super::reply::{bad, forbidden, unauthenticated, unavailable, Op, Refusal, Reply};
+use super::reply::{bad, forbidden, replayed, unauthenticated, unavailable, Op, Refusal, Reply};
 use super::settings::{AgentSettings, AgentSetupError, ConnectEndpoint};
 use crate::api::{hmac_verify, ExplainCall, ProvisionCall, ProvisionResult, RevokeCall};
 use crate::error::ProvisionError;
@@ -188,6 +188,7 @@ impl Agent {
             .map_err(|e| match e {
                 ProvisionError::Database(m) => unavailable(m),
                 e @ ProvisionError::NoBackstop(_) => unavailable(e),
+                ProvisionError::Replayed(_) => replayed(),
                 other => forbidden(other.to_string()),
             })?;
         let target = self.endpoint.target(

@@ -25,7 +25,7 @@ pub enum AgentSetupError {
     #[error("hmac_secret must be at least 16 characters")]
     HmacSecretTooShort,
     /// The freshness window is zero or negative.
-    #[error("max_request_age_secs must be positive")]
+    #[error("max_request_age_secs must be between 1 and 86400 (a request's claim outlives its longest window by a day)")]
     MaxAge,
     /// Clients could misread where to connect.
     #[error(transparent)]
@@ -146,7 +146,7 @@ impl AgentSettings {
     }
 
     /// How far a signed request's `issued_at` (or the requester's pickup proof, for a request
-    /// that waited for approval) may be from now, in seconds.
+    /// that waited for approval) may be from now, in seconds: 1 to 86,400.
     #[must_use]
     pub fn max_request_age_secs(mut self, secs: i64) -> Self {
         self.max_age = secs;
@@ -177,7 +177,8 @@ impl AgentSettings {
         {
             return Err(AgentSetupError::HmacSecretTooShort);
         }
-        if self.max_age <= 0 {
+        // A request's claim is kept for seven days of pickup plus one day of window.
+        if self.max_age <= 0 || self.max_age > 86_400 {
             return Err(AgentSetupError::MaxAge);
         }
         self.endpoint.check(&self.resource, self.engine)?;

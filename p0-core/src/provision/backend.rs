@@ -3,7 +3,7 @@
 //! done once around it by [`Managed`](super::Managed), as Vault's database plugins implement
 //! `NewUser`/`DeleteUser` and its middleware wraps them all alike.
 
-use super::marker::{Lookup, Marker};
+use super::marker::{Claim, Lookup, Marker};
 use super::plan::{Access, ManagedAccount, RevokeReport};
 use crate::error::ProvisionError;
 use crate::guard::GuardPolicy;
@@ -88,6 +88,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every marked user and role that still exists.
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError>;
+
+    /// Records `claim` durably, in the database, atomically with any other claim of the same
+    /// request: `true` when this call recorded it, `false` when the request was claimed
+    /// before (by any process, at any time the claim is kept). The wrapper claims every
+    /// request before it creates its user, so a request is provisioned once, even after its
+    /// user was revoked and by agents that share nothing but the database.
+    async fn claim(&self, claim: &Claim) -> Result<bool, ProvisionError>;
+
+    /// Removes the claim of `request`, whose user was not created (creation failed), so the
+    /// request may be tried again.
+    async fn release(&self, request: &str) -> Result<(), ProvisionError>;
+
+    /// Removes the claims whose `until` is at or before `now` (the sweeper calls it); how many.
+    /// A store that expires entries by itself may return 0.
+    async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError>;
 
     /// Whether a failed inspection or creation is worth another attempt (serialization
     /// failures, deadlocks). The wrapper retries with backoff.

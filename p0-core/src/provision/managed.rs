@@ -1,7 +1,7 @@
 //! The wrapper every back-end runs inside: what p0 does around any database, once.
 
 use super::backend::{Backend, NewUser};
-use super::marker::{Lookup, Marker};
+use super::marker::{Claim, Lookup, Marker, CLAIM_SECS};
 use super::naming::{role_name_for, username_for};
 use super::plan::{Access, AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport};
 use super::provisioner::DatabaseProvisioner;
@@ -10,7 +10,7 @@ use crate::guard::GuardPolicy;
 use crate::secret::Password;
 use crate::types::{ObjectKind, PermissionSet, Username};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -79,6 +79,33 @@ impl<B: Backend> Managed<B> {
         Ok(())
     }
 
+    /// Claims the request for good, then creates its user; a claim whose user was not
+    /// created is released, so the request may be tried again.
+    async fn claim_and_create(
+        &self,
+        plan: &ProvisionPlan,
+        user: &NewUser,
+    ) -> Result<(), ProvisionError> {
+        let claim = Claim {
+            request: plan.request_id.to_string(),
+            until: Utc::now() + TimeDelta::seconds(CLAIM_SECS),
+        };
+        if !self.backend.claim(&claim).await? {
+            return Err(ProvisionError::Replayed(claim.request));
+        }
+        let created = self.create(user).await;
+        if created.is_err() {
+            // Released only when the user surely does not exist: a failure that came after
+            // the database committed (a lost connection) keeps the claim.
+            if let Ok(Lookup::Absent) = self.backend.lookup(user.username.as_str()).await {
+                if let Err(e) = self.backend.release(&claim.request).await {
+                    tracing::warn!(error = %e, "the request's claim stays: it cannot be tried again");
+                }
+            }
+        }
+        created
+    }
+
     async fn create(&self, user: &NewUser) -> Result<(), ProvisionError> {
         // The request id names the user: an account under that name means a replay.
         if self.backend.lookup(user.username.as_str()).await? != Lookup::Absent {
@@ -139,7 +166,9 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
             marker,
         };
         let span = tracing::info_span!("provision", user = %user.username, role = %user.role, request = %plan.request_id);
-        self.create(&user).instrument(span.clone()).await?;
+        self.claim_and_create(plan, &user)
+            .instrument(span.clone())
+            .await?;
         span.in_scope(|| tracing::info!("provisioned"));
         let NewUser {
             username,
@@ -183,6 +212,10 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
 
     async fn list_managed(&self) -> Result<Vec<ManagedAccount>, ProvisionError> {
         self.backend.list_managed().await
+    }
+
+    async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
+        self.backend.forget_claims(now).await
     }
 
     async fn serves_request(&self, plan: &ProvisionPlan) -> Result<bool, ProvisionError> {

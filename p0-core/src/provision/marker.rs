@@ -59,6 +59,38 @@ impl Marker {
     }
 }
 
+/// The prefix of a rendered [`Claim`].
+pub const CLAIM: &str = "p0-claim:";
+
+/// A request id taken for good: recorded durably, in the database, before the request's user
+/// is created, and kept after the user is gone until no signed call for that request can be
+/// accepted any more ([`CLAIM_SECS`]). A second provisioning of the same request — a replay
+/// after the user was revoked, on another agent instance, or after a restart — finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The request.
+    pub request: String,
+    /// When it may be forgotten.
+    pub until: DateTime<Utc>,
+}
+
+/// How long a claim is kept: the longest an approved request may wait for its pickup (seven
+/// days) plus the longest freshness window an agent accepts (one day), so that every call a
+/// claim's request could still be accepted with finds it.
+pub const CLAIM_SECS: i64 = 8 * 86_400;
+
+impl Claim {
+    /// `p0-claim:` followed by the claim as JSON.
+    pub fn render(&self) -> String {
+        format!("{CLAIM}{}", serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// Reads a rendered claim; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Claim> {
+        serde_json::from_str(text.strip_prefix(CLAIM)?).ok()
+    }
+}
+
 /// What a back-end finds under a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -86,5 +118,16 @@ mod tests {
         assert_eq!(Marker::parse(&m.render()), Some(m));
         assert_eq!(Marker::parse("{\"kind\":\"user\"}"), None);
         assert_eq!(Marker::parse("p0-managed:not json"), None);
+    }
+
+    #[test]
+    fn a_claim_reads_back_and_a_marker_is_no_claim() {
+        let c = Claim {
+            request: "r1r1r1r1".into(),
+            until: Utc::now(),
+        };
+        assert_eq!(Claim::parse(&c.render()), Some(c));
+        assert_eq!(Claim::parse(&Marker::role().render()), None);
+        assert_eq!(Claim::parse("p0-claim:{}"), None);
     }
 }

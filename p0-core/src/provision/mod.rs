@@ -22,7 +22,7 @@ mod sweep;
 
 pub use backend::{Backend, NewUser};
 pub use managed::Managed;
-pub use marker::{Lookup, Marker, MARKER};
+pub use marker::{Claim, Lookup, Marker, CLAIM, CLAIM_SECS, MARKER};
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlBackend, MySqlChecked, MySqlProvisioner};
 pub use naming::{role_name_for, username_for};

@@ -93,6 +93,13 @@ pub struct SweepReport {
     /// Expired users that failed before and wait for their next attempt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deferred: Vec<String>,
+    /// Request claims forgotten, their time past ([`Claim`](super::Claim)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub claims_forgotten: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An expired user the sweeper could not remove.

@@ -57,6 +57,13 @@ pub trait DatabaseProvisioner: Send + Sync {
             .any(|a| a.request_id.as_deref() == Some(id)))
     }
 
+    /// Forgets the request claims kept until `now` or earlier ([`Claim`](super::Claim)); how
+    /// many. The default keeps none.
+    async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
+        let _ = now;
+        Ok(0)
+    }
+
     /// Revokes every managed user whose expiry is at or before `now`, going on past any it
     /// cannot remove: those are reported with their error, and the next sweep tries them
     /// again ([`Sweeper`](super::Sweeper) spaces those attempts out).
@@ -73,6 +80,12 @@ pub(crate) async fn sweep_once<P: DatabaseProvisioner + ?Sized>(
     ready: impl Fn(&str) -> bool,
 ) -> Result<SweepReport, ProvisionError> {
     let mut report = SweepReport::default();
+    // Claims are kept for days after their users are gone; one that cannot be forgotten now
+    // is forgotten by a later sweep.
+    match provisioner.forget_claims(now).await {
+        Ok(n) => report.claims_forgotten = n,
+        Err(e) => tracing::warn!(error = %e, "sweeper could not forget expired request claims"),
+    }
     for account in provisioner.list_managed().await? {
         if account.kind != AccountKind::User || account.expires_at.is_none_or(|e| e > now) {
             continue;

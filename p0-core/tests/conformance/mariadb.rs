@@ -68,6 +68,7 @@ impl Harness for MariaDbHarness {
             statement_log: true,
             owned_objects: true,
             blockable_removal: true,
+            claims_forgotten_by_sweep: true,
         }
     }
 

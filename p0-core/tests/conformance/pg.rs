@@ -59,6 +59,7 @@ impl Harness for PgHarness {
             statement_log: true,
             owned_objects: true,
             blockable_removal: true,
+            claims_forgotten_by_sweep: true,
         }
     }
 

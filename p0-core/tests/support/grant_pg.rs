@@ -84,14 +84,16 @@ pub fn p0_roles(pg: &PgServer) -> i64 {
     )
 }
 
-/// Everything a refused plan must leave untouched: roles, memberships, ACLs, comments.
+/// Everything a refused plan must leave untouched: roles, memberships, ACLs, comments, and
+/// request claims (large objects).
 pub fn snapshot(pg: &PgServer) -> String {
     pg.psql(
         DB,
         "SELECT (SELECT string_agg(rolname || ':' || coalesce(shobj_description(oid, 'pg_authid'), ''), ',' ORDER BY rolname) FROM pg_roles)
            || '|' || (SELECT coalesce(string_agg(roleid || '>' || member, ',' ORDER BY roleid, member), '') FROM pg_auth_members)
            || '|' || (SELECT string_agg(relname || '=' || coalesce(relacl::text, ''), ',' ORDER BY relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace)
-           || '|' || (SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database())",
+           || '|' || (SELECT coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database())
+           || '|' || (SELECT count(*) FROM pg_largeobject_metadata)",
     )
     .unwrap()
 }

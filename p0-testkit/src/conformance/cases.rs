@@ -408,3 +408,51 @@ fn keep_every_level_open() {
         let _ = tracing::subscriber::set_global_default(Open);
     });
 }
+
+/// A request is provisioned once: after its user is revoked, a second provisioner on the same
+/// database (a restarted agent, another instance) refuses it and creates nothing; of sixteen
+/// concurrent provisionings of one request exactly one creates a user; and a claim is
+/// forgotten only once its time has passed, after which nothing refuses the request.
+pub async fn a_request_is_provisioned_once_even_after_its_user_is_gone<H: Harness>() {
+    let db = start::<H>(false).await;
+    let p = db.provisioner().await;
+    let once = plan(db.read("orders"), TimeDelta::minutes(5));
+    let c = p.provision(&once).await.unwrap();
+    p.revoke(&c.username).await.unwrap();
+    assert_eq!(db.managed_accounts(), 0);
+    let other = db.provisioner().await;
+    let e = other.provision(&once).await.unwrap_err();
+    assert!(matches!(e, p0_core::ProvisionError::Replayed(_)), "{e}");
+    assert_eq!(db.managed_accounts(), 0, "the replay created something");
+
+    let racing = plan(db.read("orders"), TimeDelta::minutes(5));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let p = if i % 2 == 0 { p.clone() } else { other.clone() };
+        let plan = racing.clone();
+        tasks.push(tokio::spawn(async move { p.provision(&plan).await }));
+    }
+    let mut users = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(c) => users.push(c.username),
+            Err(p0_core::ProvisionError::Replayed(_)) => {}
+            Err(e) => panic!("a concurrent provisioning failed otherwise: {e}"),
+        }
+    }
+    assert_eq!(users.len(), 1, "{users:?}");
+    p.revoke(&users[0]).await.unwrap();
+
+    assert_eq!(
+        p.forget_claims(Utc::now()).await.unwrap(),
+        0,
+        "a claim was forgotten early"
+    );
+    if db.capabilities().claims_forgotten_by_sweep {
+        let later = Utc::now() + TimeDelta::seconds(p0_core::provision::CLAIM_SECS + 1);
+        assert_eq!(p.forget_claims(later).await.unwrap(), 2);
+        let c = other.provision(&once).await.unwrap();
+        p.revoke(&c.username).await.unwrap();
+    }
+    assert_eq!(db.managed_accounts(), 0);
+}

@@ -60,6 +60,9 @@ pub struct Capabilities {
     /// Something outside p0 can leave a user that revocation cannot remove
     /// ([`Harness::block_removal`]).
     pub blockable_removal: bool,
+    /// Request claims are removed by the sweeper's `forget_claims` (rather than expired by
+    /// the database itself, which returns 0 there).
+    pub claims_forgotten_by_sweep: bool,
 }
 
 /// An operation a logged-in user tries.
@@ -174,6 +177,7 @@ pub const CASES: &[&str] = &[
     "hostile_names_stay_quoted",
     "revoke_reports_objects_the_user_owned_or_defined",
     "a_sweep_goes_on_past_a_user_it_cannot_remove",
+    "a_request_is_provisioned_once_even_after_its_user_is_gone",
 ];
 
 /// One `#[test]` per conformance case for the harness type given, named after the case:
@@ -192,6 +196,7 @@ macro_rules! conformance_tests {
             hostile_names_stay_quoted,
             revoke_reports_objects_the_user_owned_or_defined,
             a_sweep_goes_on_past_a_user_it_cannot_remove,
+            a_request_is_provisioned_once_even_after_its_user_is_gone,
         );
     };
     (@cases $harness:ty; $($case:ident),* $(,)?) => {

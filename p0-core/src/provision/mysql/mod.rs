@@ -13,7 +13,7 @@ use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;
 use crate::provision::backend::{Backend, NewUser};
 use crate::provision::managed::Managed;
-use crate::provision::marker::{Lookup, Marker};
+use crate::provision::marker::{Claim, Lookup, Marker};
 use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
 use crate::sql::mysql::{ident, literal};
 use crate::types::{RoleName, Username};
@@ -70,6 +70,16 @@ impl Managed<MySqlBackend> {
             &format!(
                 "CREATE TABLE IF NOT EXISTS {}.managed (name VARCHAR(64) PRIMARY KEY, kind VARCHAR(8) NOT NULL, \
                  request VARCHAR(64), role VARCHAR(64), expires DATETIME(6)) ENGINE=InnoDB",
+                ident(BOOKKEEPING_DB)?
+            ),
+        )
+        .await?;
+        // Request claims (`Backend::claim`): one row per provisioned request, kept for days.
+        exec(
+            &mut conn,
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {}.claims (request VARCHAR(64) PRIMARY KEY, until DATETIME(6) NOT NULL, \
+                 KEY claims_until (until)) ENGINE=InnoDB",
                 ident(BOOKKEEPING_DB)?
             ),
         )
@@ -409,6 +419,36 @@ impl Backend for MySqlBackend {
                 })
             })
             .collect()
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, ProvisionError> {
+        let inserted = sqlx::query("INSERT INTO p0_agent.claims (request, until) VALUES (?, ?)")
+            .bind(&claim.request)
+            .bind(claim.until.naive_utc())
+            .execute(&self.pool)
+            .await;
+        match inserted.map_err(ProvisionError::from) {
+            Ok(_) => Ok(true),
+            // The primary key: this request's claim exists.
+            Err(ProvisionError::Database(m)) if m.ends_with("(SQLSTATE 23000)") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn release(&self, request: &str) -> Result<(), ProvisionError> {
+        sqlx::query("DELETE FROM p0_agent.claims WHERE request = ?")
+            .bind(request)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
+        let done = sqlx::query("DELETE FROM p0_agent.claims WHERE until <= ?")
+            .bind(now.naive_utc())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     fn is_transient(&self, e: &ProvisionError) -> bool {

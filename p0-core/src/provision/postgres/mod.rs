@@ -2,6 +2,7 @@
 //! carry p0's marker as their comment; creation runs in one transaction, under advisory
 //! locks only where statements conflict (see `conn::Admin`).
 
+mod claims;
 mod conn;
 mod grains;
 mod inspect;
@@ -17,10 +18,11 @@ use crate::error::{GuardError, ProvisionError};
 use crate::guard::GuardPolicy;
 use crate::provision::backend::{Backend, NewUser};
 use crate::provision::managed::Managed;
-use crate::provision::marker::{Lookup, Marker};
+use crate::provision::marker::{Claim, Lookup, Marker};
 use crate::provision::plan::{Access, AccountKind, ManagedAccount, RevokeReport};
 use crate::types::Username;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use conn::{exec, has_sqlstate, is_retryable, marker_of, role_dropped_meanwhile, Admin};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::str::FromStr;
@@ -283,6 +285,18 @@ impl Backend for PgBackend {
             .into_iter()
             .filter_map(|(name, comment)| Some(Marker::parse(comment.as_deref()?)?.account(name)))
             .collect())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<bool, ProvisionError> {
+        claims::claim(&self.admin, claim).await
+    }
+
+    async fn release(&self, request: &str) -> Result<(), ProvisionError> {
+        claims::release(&self.admin, request).await
+    }
+
+    async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
+        claims::forget(&self.admin, now).await
     }
 
     fn is_transient(&self, e: &ProvisionError) -> bool {
