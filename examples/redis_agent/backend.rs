@@ -8,7 +8,9 @@
 //! (SELECT), `+@write` (INSERT/UPDATE), `+del` (DELETE), and only for tables that have a key.
 //! Passwords go to Redis as SHA-256 (`#<hex>`). Redis users never expire, so the agent's
 //! sweeper is the backstop; p0's marker for each user is kept in the hash `p0:managed`, and
-//! each request's claim in a key of its own that expires with the claim.
+//! each request's claim in a key of its own that expires with the claim (a table named `p0`,
+//! whose keys would be p0's own, is refused). Run Redis with persistence (AOF) where a restart
+//! must not forget the markers and claims.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -120,6 +122,10 @@ impl Backend for RedisBackend {
                         _ => return Err(GuardError::NotAllowed(p.to_string()).into()),
                     };
                     if p.object.schema.as_deref() != Some("public") || p.columns.is_some() {
+                        return Err(GuardError::NotAllowed(p.to_string()).into());
+                    }
+                    // p0's own keys (`p0:managed`, `p0:claim:…`) are never a table's rows.
+                    if p.object.name == "p0" || p.object.name.starts_with("p0:") {
                         return Err(GuardError::NotAllowed(p.to_string()).into());
                     }
                     // ACL key patterns hold no whitespace: such a name cannot be granted.

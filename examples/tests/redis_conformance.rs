@@ -172,3 +172,26 @@ p0_testkit::conformance_tests!(RedisHarness);
 fn glob_escape_keeps_names_literal() {
     assert_eq!(backend::glob_escape("a*b?[c]\\d"), "a\\*b\\?\\[c\\]\\\\d");
 }
+
+/// A table whose keys would be p0's own (`p0:managed`, `p0:claim:…`) is never granted: its
+/// holder could otherwise forge or delete p0's markers and request claims.
+#[test]
+fn a_table_named_like_p0s_own_keys_is_refused() {
+    p0_testkit::conformance::run(async {
+        let db = RedisHarness::start(Start::default()).await.unwrap();
+        let p = db.provisioner().await;
+        for name in ["p0", "p0:claim", "p0:managed"] {
+            db.create_table(name);
+            let set = [Permission::new(
+                Privilege::Delete,
+                p0_core::ObjectRef::table("public", name),
+            )]
+            .into_iter()
+            .collect();
+            let plan = p0_testkit::conformance::cases::plan(set, chrono::TimeDelta::minutes(5));
+            let e = p.provision(&plan).await.unwrap_err();
+            assert!(e.to_string().contains("not grantable"), "{name}: {e}");
+        }
+        assert_eq!(db.managed_accounts(), 0);
+    });
+}

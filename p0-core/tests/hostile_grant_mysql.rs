@@ -53,7 +53,7 @@ fn snapshot(db: &MariaDbServer) -> String {
     db.sql(
         "SELECT (SELECT GROUP_CONCAT(CONCAT(User, '@', Host) ORDER BY User, Host) FROM mysql.user), \
                 (SELECT GROUP_CONCAT(CONCAT(User, '>', Role) ORDER BY User, Role) FROM mysql.roles_mapping), \
-                (SELECT COUNT(*) FROM p0_agent.managed), \
+                (SELECT COUNT(*) FROM p0_agent.managed), (SELECT COUNT(*) FROM p0_agent.claims), \
                 (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = 'p0_agent')",
     )
     .unwrap()
@@ -199,4 +199,25 @@ async fn a_squatted_role_name_is_refused_and_left_alone() {
         "{e}"
     );
     assert_eq!(snapshot(&db), before, "{e}");
+}
+
+/// A user made before claims existed (its request has no claim): the agent's next start
+/// claims its request, so once revoked it is not provisioned again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_provisioned_before_claims_is_claimed_at_the_next_start() {
+    let db = setup();
+    let p = provisioner(&db, &[]).await;
+    let plan = plan(read_orders());
+    let c = p.provision(&plan).await.unwrap();
+    db.sql("DELETE FROM p0_agent.claims").unwrap();
+    let restarted = provisioner(&db, &[]).await;
+    restarted.revoke(&c.username).await.unwrap();
+    let e = restarted.provision(&plan).await.unwrap_err();
+    assert!(matches!(e, ProvisionError::Replayed(_)), "{e}");
+    assert_eq!(
+        db.sql("SELECT COUNT(*) FROM p0_agent.managed")
+            .unwrap()
+            .trim(),
+        "0"
+    );
 }

@@ -168,11 +168,11 @@ mod tests {
         let stale = Agent::new(settings(Some(SECRET)).max_request_age_secs(0)).unwrap_err();
         assert!(stale
             .to_string()
-            .starts_with("max_request_age_secs must be between 1 and 86400"));
-        let long = Agent::new(settings(Some(SECRET)).max_request_age_secs(86_401)).unwrap_err();
+            .starts_with("max_request_age_secs must be between 1 and 3600"));
+        let long = Agent::new(settings(Some(SECRET)).max_request_age_secs(3_601)).unwrap_err();
         assert!(long
             .to_string()
-            .starts_with("max_request_age_secs must be between 1 and 86400"));
+            .starts_with("max_request_age_secs must be between 1 and 3600"));
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ pub enum AgentSetupError {
     #[error("hmac_secret must be at least 16 characters")]
     HmacSecretTooShort,
     /// The freshness window is zero or negative.
-    #[error("max_request_age_secs must be between 1 and 86400 (a request's claim outlives its longest window by a day)")]
+    #[error("max_request_age_secs must be between 1 and 3600 (a request's claim must outlive every window it could be accepted in)")]
     MaxAge,
     /// Clients could misread where to connect.
     #[error(transparent)]
@@ -146,7 +146,7 @@ impl AgentSettings {
     }
 
     /// How far a signed request's `issued_at` (or the requester's pickup proof, for a request
-    /// that waited for approval) may be from now, in seconds: 1 to 86,400.
+    /// that waited for approval) may be from now, in seconds: 1 to 3,600.
     #[must_use]
     pub fn max_request_age_secs(mut self, secs: i64) -> Self {
         self.max_age = secs;
@@ -177,8 +177,9 @@ impl AgentSettings {
         {
             return Err(AgentSetupError::HmacSecretTooShort);
         }
-        // A request's claim is kept for seven days of pickup plus one day of window.
-        if self.max_age <= 0 || self.max_age > 86_400 {
+        // A request's claim is kept for eight days: seven of pickup, an hour of window at
+        // most, and the rest for clocks that disagree.
+        if self.max_age <= 0 || self.max_age > 3_600 {
             return Err(AgentSetupError::MaxAge);
         }
         self.endpoint.check(&self.resource, self.engine)?;

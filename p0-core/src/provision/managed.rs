@@ -156,6 +156,7 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
             request: Some(plan.request_id.to_string()),
             role: Some(role.to_string()),
             expires: Some(plan.expires_at),
+            claimed: true,
         };
         let user = NewUser {
             username,
@@ -193,6 +194,17 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
                 Lookup::Managed(m) if m.kind == AccountKind::User => m,
                 _ => return Err(ProvisionError::NotManaged(username.to_string())),
             };
+            // A user made before claims existed: its request is claimed before it goes, so
+            // that it cannot be provisioned again afterwards.
+            if let (false, Some(request)) = (marker.claimed, marker.request.clone()) {
+                let claim = Claim {
+                    request,
+                    until: Utc::now() + TimeDelta::seconds(CLAIM_SECS),
+                };
+                if let Err(e) = self.backend.claim(&claim).await {
+                    tracing::warn!(error = %e, "the request of a user made before claims could not be claimed");
+                }
+            }
             // A back-end succeeds when another revocation (the sweeper's and the reaper's
             // meet at expiry) removed the user meanwhile, and fails when anything is left:
             // a failure here is never taken for "gone".

@@ -22,6 +22,10 @@ pub struct Marker {
     /// For users: when they expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<DateTime<Utc>>,
+    /// For users: their request's [`Claim`] was recorded before they were created. Users made
+    /// before claims existed lack it; their request is claimed when they are revoked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub claimed: bool,
 }
 
 impl Marker {
@@ -32,6 +36,7 @@ impl Marker {
             request: None,
             role: None,
             expires: None,
+            claimed: false,
         }
     }
 
@@ -75,8 +80,9 @@ pub struct Claim {
 }
 
 /// How long a claim is kept: the longest an approved request may wait for its pickup (seven
-/// days) plus the longest freshness window an agent accepts (one day), so that every call a
-/// claim's request could still be accepted with finds it.
+/// days), plus the longest freshness window an agent accepts (an hour, by which a signed
+/// `issued_at` may lie ahead), plus the rest of a day for agents' clocks that disagree — so
+/// that every call a claim's request could still be accepted with finds it.
 pub const CLAIM_SECS: i64 = 8 * 86_400;
 
 impl Claim {
@@ -114,6 +120,7 @@ mod tests {
             request: Some("r1".into()),
             role: Some("p0r_x".into()),
             expires: None,
+            claimed: true,
         };
         assert_eq!(Marker::parse(&m.render()), Some(m));
         assert_eq!(Marker::parse("{\"kind\":\"user\"}"), None);

@@ -78,9 +78,20 @@ impl Managed<MySqlBackend> {
         exec(
             &mut conn,
             &format!(
-                "CREATE TABLE IF NOT EXISTS {}.claims (request VARCHAR(64) PRIMARY KEY, until DATETIME(6) NOT NULL, \
+                "CREATE TABLE IF NOT EXISTS {}.claims (request VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY, until DATETIME(6) NOT NULL, \
                  KEY claims_until (until)) ENGINE=InnoDB",
                 ident(BOOKKEEPING_DB)?
+            ),
+        )
+        .await?;
+        // Users made before claims existed: their requests are claimed now.
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT IGNORE INTO {db}.claims (request, until) SELECT request, UTC_TIMESTAMP(6) + INTERVAL {} SECOND \
+                 FROM {db}.managed WHERE kind = 'user' AND request IS NOT NULL",
+                crate::provision::marker::CLAIM_SECS,
+                db = ident(BOOKKEEPING_DB)?
             ),
         )
         .await?;
@@ -383,6 +394,7 @@ impl Backend for MySqlBackend {
                 request: None,
                 role,
                 expires: None,
+                claimed: false,
             }),
             (None, true) => Lookup::Unmarked,
             (None, false) => Lookup::Absent,

@@ -1,10 +1,15 @@
 //! Request claims, kept where any login role may keep something without a privilege: large
-//! objects of the agent's admin in its database, each with the claim as its comment. A claim's
-//! object id is derived from the request id (one of [`SLOTS`] ids above 2^31, tried in turn when
-//! another request's claim or someone else's object holds one), so recording a claim is one
-//! implicit transaction that creating the object makes atomic: a second claim of the same
-//! request finds the first. Only objects the admin owns count: a user's own large object with a
-//! forged comment is skipped, and only the owner may remove or comment on one.
+//! objects in the agent's database, each with the claim as its comment. A claim's object id is
+//! one of [`SLOTS`] ids above 2^31 derived from the request id (the next is taken when another
+//! request's claim or someone else's object holds one). Claiming reads every slot and creates
+//! the object in one transaction, under an advisory lock per request, so a claim of the same
+//! request — concurrent, or after a slot before it was emptied — always finds the first.
+//!
+//! Only objects owned by a role that could be the agent's admin count (the admin itself, or
+//! any role with CREATEROLE or SUPERUSER, which p0 never hands out), so the claims survive a
+//! change of the admin's login, and a user's own large object with a forged comment counts for
+//! nothing. Only the owner may comment on or remove one — unless `lo_compat_privileges` is on,
+//! in which case claiming refuses to run.
 
 use super::conn::{has_sqlstate, Admin};
 use crate::error::ProvisionError;
@@ -12,78 +17,126 @@ use crate::provision::marker::Claim;
 use crate::sql::pg::literal;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use sqlx::{Executor, Row};
 
 /// Object ids a request's claim may take, in order.
 const SLOTS: u32 = 4;
 
-/// The admin's own role, as a condition on `lomowner`.
+/// The first half of the claim lock's key: p0's own class of locks.
+const CLAIM_LOCK_CLASS: i32 = i32::from_be_bytes(*b"p0q\0");
+
+/// Objects the admin's own login role owns (it may remove them).
 const OURS: &str =
     "m.lomowner OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) session_user)";
 
+/// Objects whose comment is taken for a claim: owned by the admin or a role like it.
+const TRUSTED: &str =
+    "m.lomowner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r \
+     WHERE r.rolname OPERATOR(pg_catalog.=) session_user OR r.rolcreaterole OR r.rolsuper))";
+
 /// The object ids a claim of `request` may take: above 2^31, clear of those the server hands
 /// out to new databases' objects for a long while.
-fn slots(request: &str) -> impl Iterator<Item = i64> {
+fn slots(request: &str) -> Vec<i64> {
     let digest = Sha256::digest(request.as_bytes());
     let first = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff;
-    (0..SLOTS).map(move |i| i64::from((1 << 31) | (first.wrapping_add(i) & 0x7fff_ffff)))
+    (0..SLOTS)
+        .map(|i| i64::from((1 << 31) | (first.wrapping_add(i) & 0x7fff_ffff)))
+        .collect()
+}
+
+/// Each slot of `request`: its object id, whether an object holds it, and the claim there, if
+/// a trusted owner's comment is one.
+async fn read_slots(
+    conn: &mut sqlx::PgConnection,
+    request: &str,
+    prefix: &str,
+) -> Result<(Vec<(i64, bool, Option<Claim>)>, bool), ProvisionError> {
+    let ids: Vec<String> = slots(request).iter().map(i64::to_string).collect();
+    let sql = format!(
+        "{prefix}SELECT s.id, m.oid IS NOT NULL, CASE WHEN {TRUSTED} THEN pg_catalog.obj_description(m.oid, 'pg_largeobject') END, \
+           pg_catalog.current_setting('lo_compat_privileges') \
+         FROM pg_catalog.unnest('{{{}}}'::pg_catalog.int8[]) WITH ORDINALITY AS s(id, i) \
+         LEFT JOIN pg_catalog.pg_largeobject_metadata m ON m.oid OPERATOR(pg_catalog.=) s.id::pg_catalog.oid \
+         ORDER BY s.i",
+        ids.join(",")
+    );
+    let rows = conn.fetch_all(sql.as_str()).await?;
+    let mut out = Vec::new();
+    let mut compat = false;
+    // The prefix's statements answer rows of one column: the slots' rows have four.
+    for row in rows.iter().filter(|r| r.len() == 4) {
+        let comment: Option<String> = row.try_get(2)?;
+        compat |= row.try_get::<String, _>(3)? != "off";
+        out.push((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            comment.as_deref().and_then(Claim::parse),
+        ));
+    }
+    Ok((out, compat))
 }
 
 /// Records `claim`: `true` when recorded now, `false` when this request's claim exists.
 pub(super) async fn claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError> {
-    let text = literal(&claim.render())?;
-    for oid in slots(&claim.request) {
-        // Not flushed to disk on its own: the user's creation commits after it, synchronously,
-        // and a commit durable in the WAL makes every earlier one durable (on a promoted
-        // standby too). A crash before that loses both, and nothing was handed out.
-        let sql = format!(
-            "SET LOCAL synchronous_commit = off; SELECT pg_catalog.lo_create({oid}); \
-             COMMENT ON LARGE OBJECT {oid} IS {text}"
-        );
-        let taken = match sqlx::raw_sql(&sql).execute(&admin.pool).await {
-            Ok(_) => return Ok(true),
-            Err(e) => ProvisionError::from(e),
-        };
-        // 23505: an object of that id exists (or is being created by a concurrent claim,
-        // which this statement waited for).
-        if !has_sqlstate(&taken, "23505") {
-            return Err(taken);
-        }
-        if holder(admin, oid)
-            .await?
-            .is_some_and(|c| c.request == claim.request)
-        {
-            return Ok(false);
+    let mut attempt = 0;
+    loop {
+        match try_claim(admin, claim).await {
+            // Someone else's object appeared in the free slot meanwhile: read them again.
+            Err(e) if has_sqlstate(&e, "23505") && attempt < 3 => attempt += 1,
+            other => return other,
         }
     }
-    Err(ProvisionError::Database(format!(
-        "no free object id to record request `{}`'s claim ({SLOTS} tried)",
-        claim.request
-    )))
 }
 
-/// The claim held by the admin's object `oid`, if any.
-async fn holder(admin: &Admin, oid: i64) -> Result<Option<Claim>, ProvisionError> {
-    let comment: Option<Option<String>> = sqlx::query_scalar(&format!(
-        "SELECT pg_catalog.obj_description(m.oid, 'pg_largeobject') FROM pg_catalog.pg_largeobject_metadata m \
-         WHERE m.oid OPERATOR(pg_catalog.=) $1::int8::oid AND {OURS}"
-    ))
-    .bind(oid)
-    .fetch_optional(&admin.pool)
-    .await?;
-    Ok(comment.flatten().as_deref().and_then(Claim::parse))
+async fn try_claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError> {
+    let text = literal(&claim.render())?;
+    let key = slots(&claim.request)[0] as i32;
+    let mut tx = admin.pool.begin().await?;
+    // Not flushed to disk on its own: the user's creation commits after it, synchronously,
+    // and a commit durable in the WAL makes every earlier one durable (on a promoted standby
+    // too). A crash before that loses both, and nothing was handed out.
+    let prefix = format!(
+        "SET LOCAL synchronous_commit = off; \
+         SELECT pg_catalog.pg_advisory_xact_lock({CLAIM_LOCK_CLASS}, {key}); "
+    );
+    let (slots, compat) = read_slots(&mut tx, &claim.request, &prefix).await?;
+    if compat {
+        return Err(ProvisionError::Database(
+            "lo_compat_privileges is on, so anyone could remove the agent's request claims: turn it off".into(),
+        ));
+    }
+    if slots
+        .iter()
+        .any(|(_, _, c)| c.as_ref().is_some_and(|c| c.request == claim.request))
+    {
+        return Ok(false);
+    }
+    let Some((oid, _, _)) = slots.iter().find(|(_, taken, _)| !taken) else {
+        return Err(ProvisionError::Database(format!(
+            "no free object id to record request `{}`'s claim ({SLOTS} tried)",
+            claim.request
+        )));
+    };
+    let create =
+        format!("SELECT pg_catalog.lo_create({oid}); COMMENT ON LARGE OBJECT {oid} IS {text}");
+    tx.execute(create.as_str()).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Removes the claim of `request`.
+/// Removes the claim of `request` that the admin owns.
 pub(super) async fn release(admin: &Admin, request: &str) -> Result<(), ProvisionError> {
-    for oid in slots(request) {
-        if holder(admin, oid)
-            .await?
-            .is_some_and(|c| c.request == request)
-        {
-            sqlx::query("SELECT pg_catalog.lo_unlink($1::int8::oid)")
-                .bind(oid)
-                .execute(&admin.pool)
-                .await?;
+    let mut conn = admin.pool.acquire().await?;
+    let (slots, _) = read_slots(&mut conn, request, "").await?;
+    for (oid, _, c) in slots {
+        if c.is_some_and(|c| c.request == request) {
+            sqlx::query(&format!(
+                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+                 WHERE m.oid OPERATOR(pg_catalog.=) $1::int8::oid AND {OURS}"
+            ))
+            .bind(oid)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())
@@ -124,12 +177,12 @@ mod tests {
 
     #[test]
     fn a_request_has_four_distinct_slots_above_2_to_the_31() {
-        let s: Vec<i64> = slots("0123456789abcdef").collect();
+        let s = slots("0123456789abcdef");
         assert_eq!(s.len(), 4);
         assert!(s.iter().all(|o| (1i64 << 31..1i64 << 32).contains(o)));
         let mut d = s.clone();
         d.dedup();
         assert_eq!(d, s);
-        assert_ne!(slots("other-request").next(), s.first().copied());
+        assert_ne!(slots("other-request")[0], s[0]);
     }
 }
