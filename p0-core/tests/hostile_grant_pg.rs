@@ -388,15 +388,17 @@ fn claim_of(plan: &p0_core::ProvisionPlan) -> String {
 }
 
 /// Creates role `role` with `attrs` and, owned by it, a large object at the first id of
-/// `plan`'s claim, with that claim as its comment; returns the id.
+/// `plan`'s claim, holding that claim as its data; returns the id.
 fn plant_claim(pg: &PgServer, plan: &p0_core::ProvisionPlan, role: &str, attrs: &str) -> u64 {
     let slot = first_slot(plan);
     pg.psql(
         DB,
         &format!(
-            "CREATE ROLE {role} {attrs}; SELECT lo_create({slot}); COMMENT ON LARGE OBJECT {slot} IS '{}'; \
+            "CREATE ROLE {role} {attrs}; SELECT lo_from_bytea({slot}, convert_to('{}', 'UTF8')); \
              ALTER LARGE OBJECT {slot} OWNER TO {role}",
             claim_of(plan)
+                .strip_prefix(p0_core::provision::CLAIM)
+                .unwrap()
         ),
     )
     .unwrap();
@@ -408,7 +410,7 @@ fn replayed(e: p0_core::ProvisionError) {
 }
 
 /// Someone who may log in to the agent's database plants a large object at the first object
-/// id a request's claim would take, with that request's claim forged as its comment: it does
+/// id a request's claim would take, holding that request's claim forged as its data: it does
 /// not pass for the claim (the request is provisioned, its claim taken at the next id); it does
 /// not hide the real one (a replay after revocation is refused); and emptying that id later
 /// (the planter's `lo_unlink`, or the `DROP OWNED` of the planter's own revocation) does not

@@ -1,15 +1,19 @@
 //! Request claims, kept where any login role may keep something without a privilege: large
-//! objects in the agent's database, each with the claim as its comment. A claim's object id is
-//! one of [`SLOTS`] ids above 2^31 derived from the request id (the next is taken when another
-//! request's claim or someone else's object holds one). Claiming reads every slot and creates
-//! the object in one transaction, under an advisory lock per request, so a claim of the same
-//! request — concurrent, or after a slot before it was emptied — always finds the first.
+//! objects in the agent's database, each holding its claim as its data (which only its owner
+//! may read, write or remove — unless `lo_compat_privileges` is on, in which case claiming
+//! refuses to run). A claim's object id is one of [`SLOTS`] ids above 2^31 derived from the
+//! request id (the next is taken when another request's claim or someone else's object holds
+//! one). Claiming is one round trip, one implicit transaction: an advisory lock per request,
+//! then one statement that reads every id and takes the first free one unless one holds this
+//! request's claim — so a claim of the same request, concurrent or after an id before it was
+//! emptied, always finds the first.
 //!
-//! Only objects owned by a role that could be the agent's admin count (the admin itself, or
-//! any role with CREATEROLE or SUPERUSER, which p0 never hands out), so the claims survive a
-//! change of the admin's login, and a user's own large object with a forged comment counts for
-//! nothing. Only the owner may comment on or remove one — unless `lo_compat_privileges` is on,
-//! in which case claiming refuses to run.
+//! An object counts only when a role that could be the agent's admin owns it: the admin's
+//! own are read; one owned by another role with CREATEROLE or SUPERUSER (which p0 never
+//! hands out: the agent's previous login, say) cannot be read and counts as this request's
+//! claim, so a change of the admin's login never forgets a claim (at worst it refuses a request
+//! whose id collides with such an object); a user's own object, whatever it holds, counts for
+//! nothing.
 
 use super::conn::{has_sqlstate, Admin};
 use crate::error::ProvisionError;
@@ -25,14 +29,13 @@ const SLOTS: u32 = 4;
 /// The first half of the claim lock's key: p0's own class of locks.
 const CLAIM_LOCK_CLASS: i32 = i32::from_be_bytes(*b"p0q\0");
 
-/// Objects the admin's own login role owns (it may remove them).
-const OURS: &str =
-    "m.lomowner OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) session_user)";
+/// The admin's own login role.
+const ME: &str =
+    "(SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) session_user)";
 
-/// Objects whose comment is taken for a claim: owned by the admin or a role like it.
-const TRUSTED: &str =
-    "m.lomowner OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r \
-     WHERE r.rolname OPERATOR(pg_catalog.=) session_user OR r.rolcreaterole OR r.rolsuper))";
+/// Roles that could be the agent's admin.
+const ADMIN_LIKE: &str =
+    "ARRAY(SELECT oid FROM pg_catalog.pg_roles WHERE rolcreaterole OR rolsuper)";
 
 /// The object ids a claim of `request` may take: above 2^31, clear of those the server hands
 /// out to new databases' objects for a long while.
@@ -44,36 +47,15 @@ fn slots(request: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Each slot of `request`: its object id, whether an object holds it, and the claim there, if
-/// a trusted owner's comment is one.
-async fn read_slots(
-    conn: &mut sqlx::PgConnection,
-    request: &str,
-    prefix: &str,
-) -> Result<(Vec<(i64, bool, Option<Claim>)>, bool), ProvisionError> {
+/// `request`'s ids as an array literal.
+fn slot_array(request: &str) -> String {
     let ids: Vec<String> = slots(request).iter().map(i64::to_string).collect();
-    let sql = format!(
-        "{prefix}SELECT s.id, m.oid IS NOT NULL, CASE WHEN {TRUSTED} THEN pg_catalog.obj_description(m.oid, 'pg_largeobject') END, \
-           pg_catalog.current_setting('lo_compat_privileges') \
-         FROM pg_catalog.unnest('{{{}}}'::pg_catalog.int8[]) WITH ORDINALITY AS s(id, i) \
-         LEFT JOIN pg_catalog.pg_largeobject_metadata m ON m.oid OPERATOR(pg_catalog.=) s.id::pg_catalog.oid \
-         ORDER BY s.i",
-        ids.join(",")
-    );
-    let rows = conn.fetch_all(sql.as_str()).await?;
-    let mut out = Vec::new();
-    let mut compat = false;
-    // The prefix's statements answer rows of one column: the slots' rows have four.
-    for row in rows.iter().filter(|r| r.len() == 4) {
-        let comment: Option<String> = row.try_get(2)?;
-        compat |= row.try_get::<String, _>(3)? != "off";
-        out.push((
-            row.try_get(0)?,
-            row.try_get(1)?,
-            comment.as_deref().and_then(Claim::parse),
-        ));
-    }
-    Ok((out, compat))
+    format!("'{{{}}}'::pg_catalog.int8[]", ids.join(","))
+}
+
+/// What a claim's data starts with, whatever its `until`.
+fn claim_prefix(request: &str) -> String {
+    format!("{{\"request\":\"{request}\",")
 }
 
 /// Records `claim`: `true` when recorded now, `false` when this request's claim exists.
@@ -81,7 +63,7 @@ pub(super) async fn claim(admin: &Admin, claim: &Claim) -> Result<bool, Provisio
     let mut attempt = 0;
     loop {
         match try_claim(admin, claim).await {
-            // Someone else's object appeared in the free slot meanwhile: read them again.
+            // Someone else's object appeared in the free id meanwhile: read them again.
             Err(e) if has_sqlstate(&e, "23505") && attempt < 3 => attempt += 1,
             other => return other,
         }
@@ -89,71 +71,80 @@ pub(super) async fn claim(admin: &Admin, claim: &Claim) -> Result<bool, Provisio
 }
 
 async fn try_claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError> {
-    let text = literal(&claim.render())?;
+    let rendered = claim.render();
+    let data = rendered
+        .strip_prefix(crate::provision::marker::CLAIM)
+        .unwrap_or(&rendered);
+    let data = literal(data)?;
+    let prefix = literal(&claim_prefix(&claim.request))?;
+    let ids = slot_array(&claim.request);
     let key = slots(&claim.request)[0] as i32;
-    let mut tx = admin.pool.begin().await?;
     // Not flushed to disk on its own: the user's creation commits after it, synchronously,
     // and a commit durable in the WAL makes every earlier one durable (on a promoted standby
-    // too). A crash before that loses both, and nothing was handed out.
-    let prefix = format!(
+    // too). A crash before that loses both, and nothing was handed out. The free id is taken
+    // only when the CASE reaches it (a sub-select in a branch runs when the branch does).
+    let sql = format!(
         "SET LOCAL synchronous_commit = off; \
-         SELECT pg_catalog.pg_advisory_xact_lock({CLAIM_LOCK_CLASS}, {key}); "
+         SELECT pg_catalog.pg_advisory_xact_lock({CLAIM_LOCK_CLASS}, {key})::text; \
+         WITH s AS MATERIALIZED ( \
+           SELECT t.id, t.i, m.oid IS NOT NULL AS taken, \
+             CASE WHEN m.lomowner OPERATOR(pg_catalog.=) {ME} \
+                    THEN pg_catalog.starts_with(pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8'), {prefix}) \
+                  WHEN m.lomowner OPERATOR(pg_catalog.=) ANY ({ADMIN_LIKE}) THEN true \
+                  ELSE false END AS ours \
+           FROM pg_catalog.unnest({ids}) WITH ORDINALITY AS t(id, i) \
+           LEFT JOIN pg_catalog.pg_largeobject_metadata m ON m.oid OPERATOR(pg_catalog.=) t.id::pg_catalog.oid) \
+         SELECT CASE \
+           WHEN pg_catalog.current_setting('lo_compat_privileges') OPERATOR(pg_catalog.<>) 'off' THEN 'compat' \
+           WHEN (SELECT pg_catalog.bool_or(ours) FROM s) THEN 'claimed' \
+           ELSE (SELECT pg_catalog.lo_from_bytea(s.id::pg_catalog.oid, pg_catalog.convert_to({data}, 'UTF8'))::text \
+                 FROM s WHERE NOT s.taken ORDER BY s.i LIMIT 1) END"
     );
-    let (slots, compat) = read_slots(&mut tx, &claim.request, &prefix).await?;
-    if compat {
-        return Err(ProvisionError::Database(
+    // Several statements: the simple protocol. Each answers one text column; the last counts.
+    let rows = admin.pool.fetch_all(sql.as_str()).await?;
+    let outcome: Option<String> = match rows.last() {
+        Some(row) => row.try_get(0)?,
+        None => None,
+    };
+    match outcome.as_deref() {
+        Some("claimed") => Ok(false),
+        Some("compat") => Err(ProvisionError::Database(
             "lo_compat_privileges is on, so anyone could remove the agent's request claims: turn it off".into(),
-        ));
-    }
-    if slots
-        .iter()
-        .any(|(_, _, c)| c.as_ref().is_some_and(|c| c.request == claim.request))
-    {
-        return Ok(false);
-    }
-    let Some((oid, _, _)) = slots.iter().find(|(_, taken, _)| !taken) else {
-        return Err(ProvisionError::Database(format!(
+        )),
+        Some(_) => Ok(true),
+        None => Err(ProvisionError::Database(format!(
             "no free object id to record request `{}`'s claim ({SLOTS} tried)",
             claim.request
-        )));
-    };
-    let create =
-        format!("SELECT pg_catalog.lo_create({oid}); COMMENT ON LARGE OBJECT {oid} IS {text}");
-    tx.execute(create.as_str()).await?;
-    tx.commit().await?;
-    Ok(true)
+        ))),
+    }
 }
 
 /// Removes the claim of `request` that the admin owns.
 pub(super) async fn release(admin: &Admin, request: &str) -> Result<(), ProvisionError> {
-    let mut conn = admin.pool.acquire().await?;
-    let (slots, _) = read_slots(&mut conn, request, "").await?;
-    for (oid, _, c) in slots {
-        if c.is_some_and(|c| c.request == request) {
-            sqlx::query(&format!(
-                "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
-                 WHERE m.oid OPERATOR(pg_catalog.=) $1::int8::oid AND {OURS}"
-            ))
-            .bind(oid)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
+    sqlx::query(&format!(
+        "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
+         WHERE m.oid OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.oid[]) AND m.lomowner OPERATOR(pg_catalog.=) {ME} \
+           AND pg_catalog.starts_with(pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8'), $1)",
+        slot_array(request)
+    ))
+    .bind(claim_prefix(request))
+    .execute(&admin.pool)
+    .await?;
     Ok(())
 }
 
 /// Removes the admin's claims kept until `now` or earlier; how many.
 pub(super) async fn forget(admin: &Admin, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
-    let rows: Vec<(i64, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT m.oid::int8, pg_catalog.obj_description(m.oid, 'pg_largeobject') FROM pg_catalog.pg_largeobject_metadata m \
-         WHERE m.oid OPERATOR(pg_catalog.>=) '2147483648'::oid AND {OURS}"
+    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT m.oid::int8, pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8') FROM pg_catalog.pg_largeobject_metadata m \
+         WHERE m.oid OPERATOR(pg_catalog.>=) '2147483648'::pg_catalog.oid AND m.lomowner OPERATOR(pg_catalog.=) {ME}"
     ))
     .fetch_all(&admin.pool)
     .await?;
     let due: Vec<i64> = rows
         .into_iter()
-        .filter_map(|(oid, comment)| {
-            let claim = Claim::parse(comment.as_deref()?)?;
+        .filter_map(|(oid, data)| {
+            let claim: Claim = serde_json::from_str(&data).ok()?;
             (claim.until <= now).then_some(oid)
         })
         .collect();
@@ -163,7 +154,7 @@ pub(super) async fn forget(admin: &Admin, now: DateTime<Utc>) -> Result<u64, Pro
     // Another sweep may have removed some meanwhile: only those still there are unlinked.
     let removed: i64 = sqlx::query_scalar(&format!(
         "SELECT count(pg_catalog.lo_unlink(m.oid)) FROM pg_catalog.pg_largeobject_metadata m \
-         WHERE m.oid OPERATOR(pg_catalog.=) ANY ($1::int8[]::oid[]) AND {OURS}"
+         WHERE m.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]::pg_catalog.oid[]) AND m.lomowner OPERATOR(pg_catalog.=) {ME}"
     ))
     .bind(&due)
     .fetch_one(&admin.pool)
@@ -184,5 +175,12 @@ mod tests {
         d.dedup();
         assert_eq!(d, s);
         assert_ne!(slots("other-request")[0], s[0]);
+        assert!(Claim {
+            request: "r1r1r1r1".into(),
+            until: Utc::now()
+        }
+        .render()
+        .strip_prefix(crate::provision::marker::CLAIM)
+        .is_some_and(|d| d.starts_with(&claim_prefix("r1r1r1r1"))));
     }
 }
