@@ -94,10 +94,18 @@ impl<B: Backend> Managed<B> {
             return Err(ProvisionError::Replayed(claim.request));
         }
         let created = self.create(user).await;
-        if created.is_err() {
-            // Released only when the user surely does not exist: a failure that came after
-            // the database committed (a lost connection) keeps the claim.
-            if let Ok(Lookup::Absent) = self.backend.lookup(user.username.as_str()).await {
+        if let Err(e) = &created {
+            // Released only when the user surely does not exist: refused before anything was
+            // sent, or failed as the database itself reported (which undid the statement),
+            // and absent now. A lost connection keeps the claim: the database may still
+            // commit what it was sent.
+            let answered = match e {
+                ProvisionError::Database(m) => m.ends_with(')') && m.contains("(SQLSTATE "),
+                _ => true,
+            };
+            if !answered {
+                tracing::warn!("the request's claim stays (the database may have created its user): it cannot be tried again");
+            } else if let Ok(Lookup::Absent) = self.backend.lookup(user.username.as_str()).await {
                 if let Err(e) = self.backend.release(&claim.request).await {
                     tracing::warn!(error = %e, "the request's claim stays: it cannot be tried again");
                 }
@@ -196,19 +204,29 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
             };
             // A user made before claims existed: its request is claimed before it goes, so
             // that it cannot be provisioned again afterwards.
+            let mut unclaimed = None;
             if let (false, Some(request)) = (marker.claimed, marker.request.clone()) {
                 let claim = Claim {
                     request,
                     until: Utc::now() + TimeDelta::seconds(CLAIM_SECS),
                 };
                 if let Err(e) = self.backend.claim(&claim).await {
-                    tracing::warn!(error = %e, "the request of a user made before claims could not be claimed");
+                    // The user itself may fill its request's claim ids (PostgreSQL large
+                    // objects): its removal drops what it owns, so the claim is tried again
+                    // after it.
+                    tracing::warn!(error = %e, "the request of a user made before claims could not be claimed yet");
+                    unclaimed = Some(claim);
                 }
             }
             // A back-end succeeds when another revocation (the sweeper's and the reaper's
             // meet at expiry) removed the user meanwhile, and fails when anything is left:
             // a failure here is never taken for "gone".
             let mut report = self.backend.delete_user(username, &marker).await?;
+            if let Some(claim) = unclaimed {
+                if let Err(e) = self.backend.claim(&claim).await {
+                    tracing::error!(error = %e, request = %claim.request, "the request of a revoked user made before claims is not claimed: a replay of it within eight days is not refused");
+                }
+            }
             // A back-end that does not say when it disabled the user did so by now.
             report.disabled_at.get_or_insert_with(Utc::now);
             tracing::info!(

@@ -76,7 +76,10 @@ async fn try_claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError>
         .strip_prefix(crate::provision::marker::CLAIM)
         .unwrap_or(&rendered);
     let data = literal(data)?;
-    let prefix = literal(&claim_prefix(&claim.request))?;
+    let prefix = claim_prefix(&claim.request);
+    // Only the first bytes are read: whatever else an object of the admin's holds is not read.
+    let len = prefix.len();
+    let prefix = literal(&prefix)?;
     let ids = slot_array(&claim.request);
     let key = slots(&claim.request)[0] as i32;
     // Not flushed to disk on its own: the user's creation commits after it, synchronously,
@@ -89,7 +92,7 @@ async fn try_claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError>
          WITH s AS MATERIALIZED ( \
            SELECT t.id, t.i, m.oid IS NOT NULL AS taken, \
              CASE WHEN m.lomowner OPERATOR(pg_catalog.=) {ME} \
-                    THEN pg_catalog.starts_with(pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8'), {prefix}) \
+                    THEN pg_catalog.lo_get(m.oid, 0, {len}) OPERATOR(pg_catalog.=) pg_catalog.convert_to({prefix}, 'UTF8') \
                   WHEN m.lomowner OPERATOR(pg_catalog.=) ANY ({ADMIN_LIKE}) THEN true \
                   ELSE false END AS ours \
            FROM pg_catalog.unnest({ids}) WITH ORDINALITY AS t(id, i) \
@@ -111,7 +114,10 @@ async fn try_claim(admin: &Admin, claim: &Claim) -> Result<bool, ProvisionError>
         Some("compat") => Err(ProvisionError::Database(
             "lo_compat_privileges is on, so anyone could remove the agent's request claims: turn it off".into(),
         )),
-        Some(_) => Ok(true),
+        Some(id) if rows.len() == 2 && id.parse::<u32>().is_ok() => Ok(true),
+        Some(other) => Err(ProvisionError::Database(format!(
+            "unexpected answer to the request's claim: `{other}`"
+        ))),
         None => Err(ProvisionError::Database(format!(
             "no free object id to record request `{}`'s claim ({SLOTS} tried)",
             claim.request
@@ -124,39 +130,44 @@ pub(super) async fn release(admin: &Admin, request: &str) -> Result<(), Provisio
     sqlx::query(&format!(
         "SELECT pg_catalog.lo_unlink(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
          WHERE m.oid OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.oid[]) AND m.lomowner OPERATOR(pg_catalog.=) {ME} \
-           AND pg_catalog.starts_with(pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8'), $1)",
+           AND pg_catalog.lo_get(m.oid, 0, $2) OPERATOR(pg_catalog.=) pg_catalog.convert_to($1, 'UTF8')",
         slot_array(request)
     ))
     .bind(claim_prefix(request))
+    .bind(claim_prefix(request).len() as i32)
     .execute(&admin.pool)
     .await?;
     Ok(())
 }
 
-/// Removes the admin's claims kept until `now` or earlier; how many.
+/// Removes the admin's claims kept until `now` or earlier; how many. An object of the
+/// admin's that holds no claim is left alone.
 pub(super) async fn forget(admin: &Admin, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
-        "SELECT m.oid::int8, pg_catalog.convert_from(pg_catalog.lo_get(m.oid), 'UTF8') FROM pg_catalog.pg_largeobject_metadata m \
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+        "SELECT m.oid::int8, pg_catalog.lo_get(m.oid) FROM pg_catalog.pg_largeobject_metadata m \
          WHERE m.oid OPERATOR(pg_catalog.>=) '2147483648'::pg_catalog.oid AND m.lomowner OPERATOR(pg_catalog.=) {ME}"
     ))
     .fetch_all(&admin.pool)
     .await?;
-    let due: Vec<i64> = rows
+    let (due, data): (Vec<i64>, Vec<Vec<u8>>) = rows
         .into_iter()
-        .filter_map(|(oid, data)| {
-            let claim: Claim = serde_json::from_str(&data).ok()?;
-            (claim.until <= now).then_some(oid)
+        .filter(|(_, data)| {
+            serde_json::from_slice::<Claim>(data).is_ok_and(|claim| claim.until <= now)
         })
-        .collect();
+        .unzip();
     if due.is_empty() {
         return Ok(0);
     }
-    // Another sweep may have removed some meanwhile: only those still there are unlinked.
+    // Only what still holds the claim read here is removed (another sweep may have removed
+    // it, and another request's claim taken its id, meanwhile).
     let removed: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(pg_catalog.lo_unlink(m.oid)) FROM pg_catalog.pg_largeobject_metadata m \
-         WHERE m.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[]::pg_catalog.oid[]) AND m.lomowner OPERATOR(pg_catalog.=) {ME}"
+        "SELECT count(pg_catalog.lo_unlink(m.oid)) \
+         FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.int8[]), pg_catalog.unnest($2::pg_catalog.bytea[])) AS d(id, data) \
+         JOIN pg_catalog.pg_largeobject_metadata m ON m.oid OPERATOR(pg_catalog.=) d.id::pg_catalog.oid \
+         WHERE m.lomowner OPERATOR(pg_catalog.=) {ME} AND pg_catalog.lo_get(m.oid) OPERATOR(pg_catalog.=) d.data"
     ))
     .bind(&due)
+    .bind(&data)
     .fetch_one(&admin.pool)
     .await?;
     Ok(removed as u64)
