@@ -169,6 +169,15 @@ pub enum ProvisionError {
     Type(#[from] TypeError),
 }
 
+impl ProvisionError {
+    /// Whether the database itself answered with this error (it carries a SQLSTATE), so the
+    /// statement was refused and undone, unlike a lost connection or a timeout, after which
+    /// the database may still commit what it was sent.
+    pub fn answered_by_database(&self) -> bool {
+        matches!(self, ProvisionError::Database(m) if m.ends_with(')') && m.contains("(SQLSTATE "))
+    }
+}
+
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 impl From<sqlx::Error> for ProvisionError {
     fn from(e: sqlx::Error) -> Self {

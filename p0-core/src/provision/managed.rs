@@ -1,7 +1,7 @@
 //! The wrapper every back-end runs inside: what p0 does around any database, once.
 
 use super::backend::{Backend, NewUser};
-use super::marker::{Claim, Lookup, Marker, CLAIM_SECS};
+use super::marker::{Claim, Lookup, Marker};
 use super::naming::{role_name_for, username_for};
 use super::plan::{Access, AccountKind, Credentials, ManagedAccount, ProvisionPlan, RevokeReport};
 use super::provisioner::DatabaseProvisioner;
@@ -10,7 +10,7 @@ use crate::guard::GuardPolicy;
 use crate::secret::Password;
 use crate::types::{ObjectKind, PermissionSet, Username};
 use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -86,10 +86,7 @@ impl<B: Backend> Managed<B> {
         plan: &ProvisionPlan,
         user: &NewUser,
     ) -> Result<(), ProvisionError> {
-        let claim = Claim {
-            request: plan.request_id.to_string(),
-            until: Utc::now() + TimeDelta::seconds(CLAIM_SECS),
-        };
+        let claim = Claim::new(plan.request_id.to_string());
         if !self.backend.claim(&claim).await? {
             return Err(ProvisionError::Replayed(claim.request));
         }
@@ -99,10 +96,7 @@ impl<B: Backend> Managed<B> {
             // sent, or failed as the database itself reported (which undid the statement),
             // and absent now. A lost connection keeps the claim: the database may still
             // commit what it was sent.
-            let answered = match e {
-                ProvisionError::Database(m) => m.ends_with(')') && m.contains("(SQLSTATE "),
-                _ => true,
-            };
+            let answered = !matches!(e, ProvisionError::Database(_)) || e.answered_by_database();
             if !answered {
                 tracing::warn!("the request's claim stays (the database may have created its user): it cannot be tried again");
             } else if let Ok(Lookup::Absent) = self.backend.lookup(user.username.as_str()).await {
@@ -206,10 +200,7 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
             // that it cannot be provisioned again afterwards.
             let mut unclaimed = None;
             if let (false, Some(request)) = (marker.claimed, marker.request.clone()) {
-                let claim = Claim {
-                    request,
-                    until: Utc::now() + TimeDelta::seconds(CLAIM_SECS),
-                };
+                let claim = Claim::new(request);
                 if let Err(e) = self.backend.claim(&claim).await {
                     // The user itself may fill its request's claim ids (PostgreSQL large
                     // objects): its removal drops what it owns, so the claim is tried again

@@ -86,6 +86,14 @@ pub struct Claim {
 pub const CLAIM_SECS: i64 = 8 * 86_400;
 
 impl Claim {
+    /// The claim of `request`, kept [`CLAIM_SECS`] from now.
+    pub fn new(request: String) -> Self {
+        Self {
+            request,
+            until: Utc::now() + chrono::TimeDelta::seconds(CLAIM_SECS),
+        }
+    }
+
     /// `p0-claim:` followed by the claim as JSON.
     pub fn render(&self) -> String {
         format!("{CLAIM}{}", serde_json::to_string(self).unwrap_or_default())
