@@ -1,7 +1,7 @@
 //! A request id is used once: remembered in memory until its grant (or token) expires, and
-//! checked against the markers the database holds, which survive restarts and are shared by
-//! every instance. The provisioner's durable claim ([`Claim`](crate::provision::Claim)) then
-//! holds it for good, after the user is gone too.
+//! durably by the provisioner — [`Managed`](crate::provision::Managed) claims each request in
+//! the database ([`Claim`](crate::provision::Claim)) and refuses one claimed before, after its
+//! user is gone too; another provisioner is asked whether the request's user exists.
 
 use super::reply::{replayed, unavailable, Refusal};
 use crate::provision::{DatabaseProvisioner, ProvisionPlan};
@@ -35,10 +35,13 @@ impl ReplayGuard {
             }
             seen.insert(id.clone(), until);
         }
-        if provisioner
-            .serves_request(plan)
-            .await
-            .map_err(unavailable)?
+        // A provisioner that claims requests refuses a used one itself, in the same round
+        // trip that claims it; another is asked whether the request's user exists.
+        if !provisioner.claims_requests()
+            && provisioner
+                .serves_request(plan)
+                .await
+                .map_err(unavailable)?
         {
             return Err(replayed());
         }

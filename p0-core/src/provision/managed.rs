@@ -235,6 +235,10 @@ impl<B: Backend> DatabaseProvisioner for Managed<B> {
         self.backend.list_managed().await
     }
 
+    fn claims_requests(&self) -> bool {
+        true
+    }
+
     async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
         self.backend.forget_claims(now).await
     }

@@ -57,6 +57,13 @@ pub trait DatabaseProvisioner: Send + Sync {
             .any(|a| a.request_id.as_deref() == Some(id)))
     }
 
+    /// Whether [`provision`](Self::provision) claims each request durably and refuses one
+    /// claimed before ([`ProvisionError::Replayed`]), as [`Managed`](super::Managed) does:
+    /// the agent then needs no [`serves_request`](Self::serves_request) lookup of its own.
+    fn claims_requests(&self) -> bool {
+        false
+    }
+
     /// Forgets the request claims kept until `now` or earlier ([`Claim`](super::Claim)); how
     /// many. The default keeps none.
     async fn forget_claims(&self, now: DateTime<Utc>) -> Result<u64, ProvisionError> {
